@@ -1,0 +1,38 @@
+/**
+ * The one error type hexz throws for expected failures: bad input, corrupt archives, wrong
+ * passwords, usage mistakes. The CLI prints `message` on one line and exits with `exitCode`.
+ * Anything else that escapes is a bug.
+ *
+ * @module
+ */
+
+/** Machine-readable error kinds, stable across versions. */
+export type HexzErrorCode =
+  | "usage" // bad flags or parameters (exit 2)
+  | "io" // the file system or network failed
+  | "not-found" // an input file, stream or archive member does not exist
+  | "exists" // refusing to overwrite without --force
+  | "format" // not a hexz archive, or an unsupported version or feature
+  | "corrupt" // a checksum or hash does not match, or a field is out of bounds
+  | "parent" // a thin archive's parent is missing or is not the recorded one
+  | "password" // wrong password or key
+  | "signature" // signature missing or invalid
+  | "unsupported"; // valid input that this build cannot handle
+
+export class HexzError extends Error {
+  readonly code: HexzErrorCode;
+  constructor(code: HexzErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "HexzError";
+    this.code = code;
+  }
+  /** 2 for usage errors (like most Unix tools), 1 for everything else. */
+  get exitCode(): number {
+    return this.code === "usage" ? 2 : 1;
+  }
+}
+
+/** Throws a `corrupt` error unless `cond` holds. Used to validate every field read from disk. */
+export function ensure(cond: boolean, message: string): asserts cond {
+  if (!cond) throw new HexzError("corrupt", message);
+}

@@ -1,0 +1,6 @@
+/**
+ * hexz: a seekable, deduplicated, compressed snapshot archive (`.hxz`).
+ *
+ * @module
+ */
+export {};
