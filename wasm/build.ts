@@ -5,6 +5,7 @@
  *
  *   deno task wasm           rebuild and write
  *   deno task wasm --check   rebuild into memory and fail if the committed bytes differ
+ *   deno task wasm lz4       only the named modules
  *
  * @module
  */
@@ -12,6 +13,7 @@ import { encodeBase64 } from "./base64.ts";
 
 const root = new URL(".", import.meta.url).pathname;
 const check = Deno.args.includes("--check");
+const only = Deno.args.filter((a) => !a.startsWith("--"));
 const clang = Deno.env.get("CLANG") ?? "clang-14";
 
 /** Flags fixed here so that builds are reproducible: no debug info, no paths embedded. */
@@ -37,7 +39,10 @@ export const CFLAGS = [
 let bad = 0;
 const names: string[] = [];
 for await (const e of Deno.readDir(`${root}src`)) {
-  if (e.isFile && e.name.endsWith(".c")) names.push(e.name.slice(0, -2));
+  const name = e.name.slice(0, -2);
+  if (e.isFile && e.name.endsWith(".c") && (only.length === 0 || only.includes(name))) {
+    names.push(name);
+  }
 }
 names.sort();
 for (const name of names) {
