@@ -1,0 +1,35 @@
+/**
+ * Little-endian helpers shared by the record codecs. u64 values are JavaScript numbers and
+ * must be safe integers (< 2^53): larger values on disk are rejected as corrupt.
+ *
+ * @module
+ */
+import { ensure } from "../errors.ts";
+
+export function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function getU64(dv: DataView, off: number, what: string): number {
+  const lo = dv.getUint32(off, true);
+  const hi = dv.getUint32(off + 4, true);
+  ensure(hi < 0x200000, `${what} is too large (${hi * 2 ** 32 + lo})`);
+  return hi * 2 ** 32 + lo;
+}
+
+export function setU64(dv: DataView, off: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`bad u64 ${value}`);
+  dv.setUint32(off, value % 2 ** 32, true);
+  dv.setUint32(off + 4, Math.floor(value / 2 ** 32), true);
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function isZero(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
