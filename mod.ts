@@ -1,6 +1,62 @@
 /**
- * hexz: a seekable, deduplicated, compressed snapshot archive (`.hxz`).
+ * hexz: a seekable, deduplicated, compressed snapshot archive (`.hxz`) for disk images,
+ * memory dumps, model checkpoints and datasets.
+ *
+ * ```ts
+ * import { inspect, open, pack } from "./mod.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/disk.img`, new Uint8Array(1 << 20).fill(7));
+ * await pack({ output: `${dir}/disk.hxz`, disk: `${dir}/disk.img`, compression: "zstd" });
+ * const archive = await open(`${dir}/disk.hxz`);
+ * const bytes = await archive.read("disk", 4096, 16); // any range, without unpacking
+ * console.log(bytes[0], inspect(archive).streams[0].logicalSize);
+ * archive.close();
+ * ```
  *
  * @module
  */
-export {};
+import { HexzError } from "./core/errors.ts";
+import { type ByteSource, fileSource } from "./core/io/source.ts";
+import { type Archive, openArchive, type OpenOptions } from "./core/read/archive.ts";
+import { parentResolver } from "./core/read/parent.ts";
+
+export { HexzError, type HexzErrorCode } from "./core/errors.ts";
+export { type ByteSource, fileSource, memorySource } from "./core/io/source.ts";
+export {
+  type Archive,
+  type BlockInfo,
+  openArchive,
+  type OpenOptions,
+  type StreamRef,
+} from "./core/read/archive.ts";
+export { pack, type PackOptions, type PackProgress, type PackResult } from "./core/pack/pack.ts";
+export { inspectArchive as inspect, type InspectReport } from "./core/read/inspect.ts";
+export { checkArchive as check, type CheckReport } from "./core/read/check.ts";
+export { type ExtractOptions, extractStream as extract } from "./core/read/extract.ts";
+export { type CdcParams, DEFAULT_CDC } from "./core/chunk/fastcdc.ts";
+export { type StreamName, STREAMS } from "./core/format/constants.ts";
+export type { Header } from "./core/format/header.ts";
+export { VERSION } from "./core/version.ts";
+
+/** Opens a local path as a byte source (URLs are opened by `open` once HTTP support lands). */
+export function openSource(location: string): Promise<ByteSource> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    return Promise.reject(new HexzError("unsupported", `${location}: URLs are not supported yet`));
+  }
+  return fileSource(location);
+}
+
+/**
+ * Opens an archive by path (or a ByteSource) with everything wired: parents of thin archives
+ * are found and verified, dictionaries loaded.
+ */
+export async function open(
+  location: string | ByteSource,
+  opts: OpenOptions = {},
+): Promise<Archive> {
+  const full: OpenOptions = { ...opts };
+  full.resolveParent ??= parentResolver(openSource, full);
+  const src = typeof location === "string" ? await openSource(location) : location;
+  return await openArchive(src, full);
+}

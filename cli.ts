@@ -1,0 +1,13 @@
+/**
+ * The hexz command line. Every command maps its flags onto a call of the library in mod.ts.
+ *
+ *   deno run --allow-read --allow-write cli.ts pack vm.hxz --disk vm.img
+ *   deno task hexz inspect vm.hxz
+ *
+ * @module
+ */
+import { run } from "./cli/run.ts";
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args));
+}

@@ -1,0 +1,32 @@
+import { Command } from "commander";
+import { withArchive } from "./common.ts";
+import { parseSize } from "./units.ts";
+
+export function catCommand(): Command {
+  return new Command("cat")
+    .description("write raw bytes of a stream to stdout")
+    .argument("<archive>", "archive (.hxz)")
+    .option("--offset <n>", "first byte (sizes like 4K allowed)", "0")
+    .option("--length <n>", "number of bytes (default: to the end)")
+    .option("--memory", "read the memory stream instead of the disk")
+    .addHelpText("after", "\nExample:\n  hexz cat vm.hxz --offset 1M --length 512 | xxd | head")
+    .action(async (path: string, o) => {
+      const stream = o.memory ? "memory" : "disk";
+      await withArchive(path, async (a) => {
+        const offset = parseSize(o.offset, "--offset");
+        const size = a.size(stream);
+        const length = o.length !== undefined
+          ? parseSize(o.length, "--length")
+          : Math.max(0, size - offset);
+        // Stream in 4 MiB pieces so large ranges never sit in memory at once.
+        const piece = 4 * 1024 * 1024;
+        for (let pos = offset; pos < offset + length; pos += piece) {
+          const n = Math.min(piece, offset + length - pos);
+          const data = await a.read(stream, pos, n);
+          let done = 0;
+          while (done < data.length) done += await Deno.stdout.write(data.subarray(done));
+        }
+        if (length === 0) await a.read(stream, offset, 0);
+      });
+    });
+}

@@ -1,0 +1,26 @@
+import { Command } from "commander";
+import { check } from "../mod.ts";
+import { info, withArchive } from "./common.ts";
+import { createProgress } from "./progress.ts";
+import { formatSize } from "./units.ts";
+
+export function checkCommand(): Command {
+  return new Command("check")
+    .description("verify every checksum and block hash; exit 1 naming the first bad record")
+    .argument("<archive>", "archive (.hxz)")
+    .option("-q, --silent", "no progress and no summary")
+    .addHelpText("after", "\nExample:\n  hexz check vm.hxz || echo damaged")
+    .action(async (path: string, o) => {
+      const progress = createProgress("check", !!o.silent);
+      const r = await withArchive(
+        path,
+        (a) => check(a, { onProgress: (d, t) => progress.update(d, t) }),
+      ).finally(() => progress.finish());
+      info(
+        `${path}: ok (${r.blocks} blocks, ${r.pages} pages, ${r.sections} sections, ${
+          formatSize(r.bytes)
+        } verified)`,
+        !!o.silent,
+      );
+    });
+}

@@ -1,0 +1,32 @@
+/**
+ * What every subcommand shares: opening archives the way the library does, printing, and the
+ * stream flag.
+ *
+ * @module
+ */
+import { type Archive, open } from "../mod.ts";
+
+export { open };
+export type { Archive };
+
+const enc = new TextEncoder();
+
+/** Writes a line to stdout. */
+export function out(line = ""): void {
+  Deno.stdout.writeSync(enc.encode(line + "\n"));
+}
+
+/** Writes a line to stderr unless silent. */
+export function info(line: string, silent = false): void {
+  if (!silent) Deno.stderr.writeSync(enc.encode(line + "\n"));
+}
+
+/** Opens an archive, runs `fn`, and closes the archive whatever happens. */
+export async function withArchive<T>(path: string, fn: (a: Archive) => Promise<T>): Promise<T> {
+  const a = await open(path);
+  try {
+    return await fn(a);
+  } finally {
+    a.close();
+  }
+}

@@ -1,0 +1,68 @@
+import { Command, Option } from "commander";
+import { pack } from "../mod.ts";
+import { parseCodecName } from "../core/codec/codec.ts";
+import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
+import { info } from "./common.ts";
+import { createProgress } from "./progress.ts";
+import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
+
+export function packCommand(): Command {
+  return new Command("pack")
+    .description("pack a disk image and/or memory dump into an archive")
+    .argument("<output>", "archive to create (.hxz)")
+    .option("--disk <path>", "disk image (main stream)")
+    .option("--memory <path>", "memory dump (auxiliary stream)")
+    .addOption(
+      new Option("--compression <codec>", "block codec").choices(["lz4", "zstd", "none"]).default(
+        "lz4",
+      ),
+    )
+    .option("--level <n>", "codec level (zstd: 1-22, default 3; lz4: acceleration, default 1)")
+    .option("--block-size <size>", "fixed block size, 1K-16M", "64K")
+    .option("--cdc", "content-defined chunking (FastCDC) instead of fixed blocks")
+    .option("--min-chunk <size>", "CDC minimum chunk", `${DEFAULT_CDC.min / 1024}K`)
+    .option(
+      "--avg-chunk <size>",
+      "CDC average chunk (a power of two)",
+      `${DEFAULT_CDC.avg / 1024}K`,
+    )
+    .option("--max-chunk <size>", "CDC maximum chunk", `${DEFAULT_CDC.max / 1024}K`)
+    .option("-m, --message <text>", "a note stored in the header")
+    .option("-f, --force", "overwrite an existing output")
+    .option("-q, --silent", "no progress and no summary")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  hexz pack vm.hxz --disk vm.img
+  hexz pack snap.hxz --disk disk.raw --memory mem.dump --compression zstd --level 6 --cdc`,
+    )
+    .action(async (output: string, o) => {
+      const progress = createProgress("pack", !!o.silent);
+      const compression = parseCodecName(o.compression);
+      const res = await pack({
+        output,
+        disk: o.disk,
+        memory: o.memory,
+        compression,
+        level: o.level !== undefined ? parseInteger(o.level, "--level") : undefined,
+        blockSize: parseSize(o.blockSize, "--block-size"),
+        cdc: o.cdc
+          ? {
+            min: parseSize(o.minChunk, "--min-chunk"),
+            avg: parseSize(o.avgChunk, "--avg-chunk"),
+            max: parseSize(o.maxChunk, "--max-chunk"),
+          }
+          : false,
+        force: !!o.force,
+        message: o.message,
+        onProgress: (p) => progress.update(p.done, p.total),
+      }).finally(() => progress.finish());
+      info(
+        `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
+          formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)
+        })`,
+        !!o.silent,
+      );
+    });
+}

@@ -1,0 +1,56 @@
+/**
+ * Splits a sequential input into blocks, fixed-size or content-defined (FastCDC), reading it
+ * in large pieces so memory stays bounded whatever the input size.
+ *
+ * @module
+ */
+import { type CdcParams, findCuts } from "./fastcdc.ts";
+
+export type ChunkSpec = { kind: "fixed"; size: number } | { kind: "cdc"; params: CdcParams };
+
+/** Something that fills a buffer from the current position; null at end of input. */
+export interface SequentialInput {
+  read(into: Uint8Array): Promise<number | null>;
+}
+
+function fixedCuts(size: number, length: number, eof: boolean): number[] {
+  const cuts: number[] = [];
+  let pos = size;
+  for (; pos <= length; pos += size) cuts.push(pos);
+  if (eof && cuts.length && cuts[cuts.length - 1] !== length) cuts.push(length);
+  if (eof && !cuts.length && length > 0) cuts.push(length);
+  return cuts;
+}
+
+/**
+ * Yields consecutive blocks of the input. Each yielded view is valid only until the
+ * generator is resumed: consume (or copy) it first.
+ */
+export async function* splitBlocks(
+  input: SequentialInput,
+  spec: ChunkSpec,
+): AsyncGenerator<Uint8Array> {
+  const maxBlock = spec.kind === "fixed" ? spec.size : spec.params.max;
+  const buf = new Uint8Array(Math.max(16 * 1024 * 1024, 4 * maxBlock));
+  let filled = 0;
+  let eof = false;
+  while (!eof || filled > 0) {
+    while (!eof && filled < buf.length) {
+      const n = await input.read(buf.subarray(filled));
+      if (n === null || n === 0) eof = true;
+      else filled += n;
+    }
+    const data = buf.subarray(0, filled);
+    const cuts = spec.kind === "fixed"
+      ? fixedCuts(spec.size, filled, eof)
+      : findCuts(data, spec.params, eof);
+    let start = 0;
+    for (const end of cuts) {
+      yield data.subarray(start, end);
+      start = end;
+    }
+    if (eof && start !== filled) throw new Error("chunker left bytes at end of input");
+    buf.copyWithin(0, start, filled);
+    filled -= start;
+  }
+}

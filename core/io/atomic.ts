@@ -1,0 +1,112 @@
+/**
+ * Crash-safe output files: data goes to a temporary file beside the target, which is fsynced
+ * and then moved into place in one step. An interrupted write leaves only the temporary file
+ * (named `<target>.tmp-<random>`), never a half-written target.
+ *
+ * @module
+ */
+import { HexzError } from "../errors.ts";
+
+export interface AtomicFile {
+  readonly file: Deno.FsFile;
+  readonly tempPath: string;
+  readonly path: string;
+  /** fsyncs, moves the file into place (refusing to replace unless `force`), fsyncs the dir. */
+  commit(): Promise<void>;
+  /** Closes and deletes the temporary file. Safe after commit (then it does nothing). */
+  abort(): Promise<void>;
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+function refuse(path: string): never {
+  throw new HexzError("exists", `${path}: already exists (use --force to overwrite)`);
+}
+
+export async function createAtomicFile(path: string, force = false): Promise<AtomicFile> {
+  if (!force && await exists(path)) refuse(path);
+  const rand = Array.from(
+    crypto.getRandomValues(new Uint8Array(4)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const tempPath = `${path}.tmp-${rand}`;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(tempPath, { write: true, read: true, createNew: true, mode: 0o644 });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new HexzError("not-found", `${dirOf(path)}: no such directory`);
+    }
+    throw new HexzError("io", `${path}: cannot create: ${(e as Error).message}`);
+  }
+  let state: "open" | "done" = "open";
+  return {
+    file,
+    tempPath,
+    path,
+    async commit() {
+      if (state !== "open") throw new Error("atomic file already finished");
+      try {
+        await file.sync();
+        file.close();
+        state = "done";
+        if (force) {
+          await Deno.rename(tempPath, path);
+        } else {
+          // link(2) fails if the target appeared meanwhile: no silent clobbering.
+          try {
+            await Deno.link(tempPath, path);
+          } catch (e) {
+            if (e instanceof Deno.errors.AlreadyExists) refuse(path);
+            throw e;
+          }
+          await Deno.remove(tempPath);
+        }
+        syncDir(dirOf(path));
+      } catch (e) {
+        await Deno.remove(tempPath).catch(() => {});
+        if (e instanceof HexzError) throw e;
+        throw new HexzError("io", `${path}: cannot write: ${(e as Error).message}`);
+      }
+    },
+    async abort() {
+      if (state === "done") return;
+      state = "done";
+      try {
+        file.close();
+      } catch { /* already closed */ }
+      await Deno.remove(tempPath).catch(() => {});
+    },
+  };
+}
+
+/** fsync a directory so a rename in it is durable (best effort: some file systems refuse). */
+function syncDir(dir: string) {
+  try {
+    const d = Deno.openSync(dir, { read: true });
+    try {
+      d.syncSync();
+    } finally {
+      d.close();
+    }
+  } catch { /* not supported here; the rename itself is still atomic */ }
+}
+
+/** Writes all of `data` at the file's current position. */
+export async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < data.length) done += await file.write(data.subarray(done));
+}

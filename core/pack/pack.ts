@@ -1,0 +1,271 @@
+/**
+ * `pack`: turns a disk image and/or a memory dump into an archive. Data flows one way:
+ * input -> chunker -> zero check -> BLAKE3 -> dedup (this archive, then the base chain)
+ * -> compressor -> writer. Memory is bounded by the dedup table (one entry per unique block),
+ * not by the input size.
+ *
+ * @module
+ */
+import { HexzError } from "../errors.ts";
+import { type CdcParams, DEFAULT_CDC, validateCdcParams } from "../chunk/fastcdc.ts";
+import { type ChunkSpec, splitBlocks } from "../chunk/split.ts";
+import { checkLevel, createCompressor, DEFAULT_LEVEL, type DictCodec } from "../codec/codec.ts";
+import {
+  CHUNKING,
+  CODEC,
+  type CodecName,
+  FEATURE,
+  KIND,
+  MAX_BLOCK_SIZE,
+  MIN_BLOCK_SIZE,
+  STREAMS,
+} from "../format/constants.ts";
+import type { BlockEntry } from "../format/entry.ts";
+import { type Header, randomUuid } from "../format/header.ts";
+import { blake3 } from "../hash/blake3.ts";
+import type { Archive } from "../read/archive.ts";
+import { createWriter } from "./writer.ts";
+import { isZeroBlock } from "./zero.ts";
+import { VERSION } from "../version.ts";
+
+export const DEFAULT_BLOCK_SIZE = 64 * 1024;
+
+export interface PackProgress {
+  stream: string;
+  /** Input bytes consumed so far, over all streams. */
+  done: number;
+  /** Total input bytes over all streams. */
+  total: number;
+}
+
+export interface PackOptions {
+  output: string;
+  /** Path of the disk image (main stream). */
+  disk?: string;
+  /** Path of the memory dump (auxiliary stream). */
+  memory?: string;
+  compression?: CodecName;
+  level?: number;
+  /** Fixed block size (default 64 KiB); ignored with `cdc`. */
+  blockSize?: number;
+  /** Content-defined chunking: true for the defaults (16/64/128 KiB) or explicit parameters. */
+  cdc?: boolean | CdcParams;
+  /** Replace an existing output. */
+  force?: boolean;
+  message?: string;
+  metadata?: unknown;
+  /** Thin archive: blocks found in this archive (or its chain) are stored as references. */
+  base?: Archive;
+  /** The path recorded in the child for finding the base again (default: as opened). */
+  basePath?: string;
+  /** A raw-content zstd dictionary stored in the archive and used for every block. */
+  dictionary?: { bytes: Uint8Array; codec: DictCodec };
+  onProgress?: (p: PackProgress) => void;
+  /** Fixed identity, for reproducible archives (tests, golden vectors). */
+  uuid?: Uint8Array;
+  createdAtMs?: number;
+}
+
+export interface PackResult {
+  path: string;
+  header: Header;
+  inputBytes: number;
+  outputBytes: number;
+}
+
+interface Stored {
+  location: number;
+  storedLength: number;
+  codec: number;
+  flags: number;
+}
+
+function hashKey(h: Uint8Array): string {
+  return String.fromCharCode.apply(null, h as unknown as number[]);
+}
+
+function chunkSpec(opts: PackOptions): ChunkSpec {
+  if (opts.base) {
+    // Boundaries must line up with the base's for dedup to find anything.
+    const b = opts.base.header;
+    return b.chunking === CHUNKING.fastcdc
+      ? { kind: "cdc", params: { min: b.cdcMin, avg: b.cdcAvg, max: b.cdcMax } }
+      : { kind: "fixed", size: b.blockSize };
+  }
+  if (opts.cdc) {
+    const params = opts.cdc === true ? DEFAULT_CDC : opts.cdc;
+    validateCdcParams(params);
+    return { kind: "cdc", params };
+  }
+  const size = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+  if (!Number.isInteger(size) || size < MIN_BLOCK_SIZE || size > MAX_BLOCK_SIZE) {
+    throw new HexzError("usage", `block size must be between 1 KiB and 16 MiB, got ${size}`);
+  }
+  return { kind: "fixed", size };
+}
+
+async function openInput(path: string): Promise<[Deno.FsFile, number]> {
+  try {
+    const f = await Deno.open(path, { read: true });
+    const st = await f.stat();
+    if (st.isDirectory) {
+      f.close();
+      throw new HexzError("usage", `${path}: is a directory (use 'hexz build' for directories)`);
+    }
+    return [f, st.size];
+  } catch (e) {
+    if (e instanceof HexzError) throw e;
+    if (e instanceof Deno.errors.NotFound) {
+      throw new HexzError("not-found", `${path}: no such file`);
+    }
+    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Packs the given streams into a new archive at `opts.output`. */
+export async function pack(opts: PackOptions): Promise<PackResult> {
+  const inputs = ([["disk", opts.disk], ["memory", opts.memory]] as const)
+    .filter(([, p]) => p !== undefined) as [string, string][];
+  if (!inputs.length) throw new HexzError("usage", "nothing to pack: give --disk and/or --memory");
+  const codecName: CodecName = opts.compression ?? "lz4";
+  const level = opts.level ?? DEFAULT_LEVEL[codecName];
+  checkLevel(codecName, level);
+  if (opts.dictionary && codecName !== "zstd") {
+    throw new HexzError("usage", "a dictionary needs --compression zstd");
+  }
+  const spec = chunkSpec(opts);
+  const opened: [string, Deno.FsFile, number][] = [];
+  try {
+    for (const [name, path] of inputs) opened.push([name, ...(await openInput(path))]);
+    return await packOpened(opts, opened, spec, codecName, level);
+  } finally {
+    for (const [, f] of opened) f.close();
+  }
+}
+
+async function packOpened(
+  opts: PackOptions,
+  inputs: [string, Deno.FsFile, number][],
+  spec: ChunkSpec,
+  codecName: CodecName,
+  level: number,
+): Promise<PackResult> {
+  const compressor = createCompressor(codecName, level, opts.dictionary?.codec);
+  const total = inputs.reduce((a, [, , n]) => a + n, 0);
+  const baseIndex = opts.base ? await indexBase(opts.base) : null;
+  const w = await createWriter(opts.output, opts.force);
+  try {
+    const h = w.header;
+    h.uuid = opts.uuid ?? randomUuid();
+    h.createdAtMs = opts.createdAtMs ?? Date.now();
+    h.codec = compressor.id;
+    h.level = codecName === "none" ? 0 : level;
+    h.toolVersion = `hexz ${VERSION}`;
+    h.message = opts.message ?? "";
+    if (spec.kind === "fixed") {
+      h.chunking = CHUNKING.fixed;
+      h.blockSize = spec.size;
+    } else {
+      h.chunking = CHUNKING.fastcdc;
+      h.cdcMin = spec.params.min;
+      h.cdcAvg = spec.params.avg;
+      h.cdcMax = spec.params.max;
+    }
+    if (opts.base) {
+      h.features |= FEATURE.thin;
+      h.parent = {
+        uuid: opts.base.header.uuid,
+        rootHash: opts.base.header.rootHash,
+        path: opts.basePath ?? opts.base.source.name,
+      };
+    }
+    if (opts.dictionary) await w.addSection("dictionary", opts.dictionary.bytes);
+
+    const seen = new Map<string, Stored>();
+    let done = 0;
+    let lastReport = 0;
+    for (const [name, file] of inputs) {
+      const id = STREAMS.indexOf(name as typeof STREAMS[number]);
+      for await (const block of splitBlocks(file, spec)) {
+        done += block.length;
+        const entry: BlockEntry = {
+          location: 0,
+          storedLength: 0,
+          logicalLength: block.length,
+          kind: KIND.zero,
+          codec: CODEC.none,
+          flags: 0,
+          parentStream: 0,
+          hash: ZERO_HASH,
+        };
+        if (!isZeroBlock(block)) {
+          entry.hash = blake3(block);
+          const key = hashKey(entry.hash);
+          const prior = seen.get(key);
+          const inBase = prior ? undefined : baseIndex?.get(key);
+          if (prior) {
+            entry.kind = KIND.dedup;
+            Object.assign(entry, prior);
+          } else if (inBase) {
+            entry.kind = KIND.parent;
+            entry.location = inBase.index;
+            entry.parentStream = inBase.stream;
+          } else {
+            const { payload, codec } = compressor.compress(block);
+            entry.kind = KIND.data;
+            entry.codec = codec;
+            entry.storedLength = payload.length;
+            entry.location = await w.append(payload);
+            seen.set(key, {
+              location: entry.location,
+              storedLength: entry.storedLength,
+              codec,
+              flags: 0,
+            });
+          }
+        } else {
+          entry.hash = zeroHash(block.length);
+        }
+        await w.addEntry(id, entry);
+        if (opts.onProgress && done - lastReport >= 4 * 1024 * 1024) {
+          lastReport = done;
+          opts.onProgress({ stream: name, done, total });
+        }
+      }
+    }
+    if (opts.metadata !== undefined) {
+      await w.addSection("metadata", new TextEncoder().encode(JSON.stringify(opts.metadata)));
+    }
+    opts.onProgress?.({ stream: inputs[inputs.length - 1][0], done, total });
+    const header = await w.finish();
+    return { path: opts.output, header, inputBytes: total, outputBytes: header.archiveEnd };
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}
+
+const ZERO_HASH = new Uint8Array(32);
+const zeroHashes = new Map<number, Uint8Array>();
+/** BLAKE3 of `n` zero bytes, memoised (zero blocks come in few sizes). */
+function zeroHash(n: number): Uint8Array {
+  let h = zeroHashes.get(n);
+  if (!h) {
+    h = blake3(new Uint8Array(n));
+    if (zeroHashes.size < 64) zeroHashes.set(n, h);
+  }
+  return h;
+}
+
+/** Hash -> (stream, block index) of every non-zero block of the base archive. */
+async function indexBase(base: Archive): Promise<Map<string, { stream: number; index: number }>> {
+  const index = new Map<string, { stream: number; index: number }>();
+  for (let s = 0; s < STREAMS.length; s++) {
+    for await (const b of base.blocks(s)) {
+      if (b.entry.kind === KIND.zero) continue;
+      const key = hashKey(b.entry.hash);
+      if (!index.has(key)) index.set(key, { stream: s, index: b.index });
+    }
+  }
+  return index;
+}

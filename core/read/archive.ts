@@ -1,0 +1,352 @@
+/**
+ * Opening and reading archives. `openArchive` takes a path or any ByteSource, validates the
+ * header and master index, and returns an Archive whose `read(stream, offset, length)` serves
+ * any byte range: a binary search over the master index finds the page, a binary search over
+ * the page finds the block; pages and decompressed blocks sit in byte-sized LRU caches; every
+ * block's BLAKE3 is checked when it is decoded.
+ *
+ * @module
+ */
+import { ensure, HexzError } from "../errors.ts";
+import { type ByteSource, fileSource } from "../io/source.ts";
+import { decodeHeader, formatUuid, type Header, type ParentRef } from "../format/header.ts";
+import { decodeMaster, pageEnd, type PageRef } from "../format/master.ts";
+import { decodePage, type Page } from "../format/page.ts";
+import type { BlockEntry } from "../format/entry.ts";
+import { equalBytes } from "../format/bytes.ts";
+import {
+  CODEC,
+  FEATURE,
+  HEADER_SIZE,
+  KIND,
+  MAGIC,
+  MAX_DICTIONARY,
+  MAX_FILE_TABLE,
+  MAX_METADATA,
+  type StreamName,
+  STREAMS,
+} from "../format/constants.ts";
+import { blake3, toHex } from "../hash/blake3.ts";
+import { decompressInto, type DictCodec } from "../codec/codec.ts";
+import { createLru } from "./lru.ts";
+
+export type StreamRef = StreamName | number;
+
+/** A block as the reader sees it: its position in the stream and its entry. */
+export interface BlockInfo {
+  stream: number;
+  index: number;
+  offset: number;
+  entry: BlockEntry;
+}
+
+/** Hooks that let callers add what the core does not know about (parents, keys, dicts). */
+export interface OpenOptions {
+  /** Decompressed-block cache size in bytes (default 64 MiB). */
+  cacheBytes?: number;
+  /** Index-page cache size in bytes (default 16 MiB, about 70 full pages). */
+  pageCacheBytes?: number;
+  /** Finds and opens the parent of a thin archive; must check it is the recorded one. */
+  resolveParent?: (ref: ParentRef, child: Archive) => Promise<Archive>;
+  /** Builds the dictionary codec from the archive's dictionary section. */
+  loadDictionary?: (dict: Uint8Array, level: number) => Promise<DictCodec>;
+}
+
+export interface Archive {
+  readonly source: ByteSource;
+  readonly header: Header;
+  readonly pages: readonly PageRef[];
+  /** Logical size of a stream in bytes. */
+  size(stream: StreamRef): number;
+  /** Exactly `length` bytes at `offset`; throws if the range passes the end of the stream. */
+  read(stream: StreamRef, offset: number, length: number): Promise<Uint8Array>;
+  /** The decoded, verified bytes of one block. */
+  readBlock(stream: StreamRef, index: number): Promise<Uint8Array>;
+  /** The entry and offset of one block. */
+  block(stream: StreamRef, index: number): Promise<BlockInfo>;
+  /** Every block of a stream in order. */
+  blocks(stream: StreamRef): AsyncGenerator<BlockInfo>;
+  /** A page of the index (decoded and verified), by master record number. */
+  page(i: number): Promise<Page>;
+  /** The verified bytes of a section, or null if absent. */
+  section(kind: "dictionary" | "metadata" | "fileTable"): Promise<Uint8Array | null>;
+  /** The parsed JSON metadata, or null. */
+  metadata(): Promise<unknown>;
+  /** The parent archive of a thin archive (opened on first use), or null. */
+  parent(): Promise<Archive | null>;
+  close(): void;
+}
+
+export function resolveStream(s: StreamRef): number {
+  const id = typeof s === "number" ? s : STREAMS.indexOf(s);
+  if (!(id >= 0 && id < STREAMS.length)) {
+    throw new HexzError("usage", `unknown stream '${s}' (expected disk or memory)`);
+  }
+  return id;
+}
+
+/** Opens an archive from a path or a byte source. The source is owned by the archive. */
+export async function openArchive(
+  input: string | ByteSource,
+  opts: OpenOptions = {},
+): Promise<Archive> {
+  const source = typeof input === "string" ? await fileSource(input) : input;
+  try {
+    return await openFromSource(source, opts);
+  } catch (e) {
+    source.close();
+    if (e instanceof HexzError) {
+      throw new HexzError(e.code, `${source.name}: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+}
+
+async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Archive> {
+  if (source.size < HEADER_SIZE) {
+    const head = await source.read(0, Math.min(4, source.size));
+    throw equalBytes(head, MAGIC)
+      ? new HexzError("corrupt", `truncated: ${source.size} bytes is shorter than the header`)
+      : new HexzError("format", "not a hexz archive");
+  }
+  const header = decodeHeader(await source.read(0, HEADER_SIZE), source.size);
+  if (header.features & FEATURE.encrypted) {
+    throw new HexzError("unsupported", "archive is encrypted: this hexz build cannot decrypt it");
+  }
+  const pages = decodeMaster(await source.read(header.master.offset, header.master.length), header);
+  const pageCache = createLru<number, Page>(opts.pageCacheBytes ?? 16 * 1024 * 1024);
+  const blockCache = createLru<string, Uint8Array>(opts.cacheBytes ?? 64 * 1024 * 1024);
+  const inflight = new Map<string, Promise<Uint8Array>>();
+  const sections = new Map<string, Uint8Array | null>();
+  let dict: DictCodec | null = null;
+  let parentArchive: Promise<Archive | null> | null = null;
+
+  async function page(i: number): Promise<Page> {
+    ensure(i >= 0 && i < pages.length, `page ${i} does not exist`);
+    const hit = pageCache.get(i);
+    if (hit) return hit;
+    const ref = pages[i];
+    const what = `${STREAMS[ref.stream]} index page ${i}`;
+    const bytes = await source.read(ref.offset, ref.length);
+    // The page's own checksum (its last 32 bytes, verified by decodePage) is its hash.
+    ensure(
+      equalBytes(bytes.subarray(bytes.length - 32), ref.hash),
+      `${what}: hash differs from the master index`,
+    );
+    const p = decodePage(bytes, {
+      stream: ref.stream,
+      firstBlock: ref.firstBlock,
+      firstOffset: ref.firstOffset,
+      count: ref.count,
+      endOffset: pageEnd(pages, header, i),
+      archiveEnd: header.archiveEnd,
+      what,
+    });
+    pageCache.set(i, p, ref.length + ref.count * 48);
+    return p;
+  }
+
+  /** Master record number of the page holding `key` (a block index or a logical offset). */
+  function findPage(stream: number, key: number, byOffset: boolean): number {
+    const s = header.streams[stream];
+    let lo = s.firstPage;
+    let hi = s.firstPage + s.pageCount - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      const v = byOffset ? pages[mid].firstOffset : pages[mid].firstBlock;
+      if (v <= key) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  async function block(streamRef: StreamRef, index: number): Promise<BlockInfo> {
+    const stream = resolveStream(streamRef);
+    const s = header.streams[stream];
+    if (!(Number.isSafeInteger(index) && index >= 0 && index < s.blockCount)) {
+      throw new HexzError("usage", `${STREAMS[stream]} block ${index} does not exist`);
+    }
+    const pi = findPage(stream, index, false);
+    const p = await page(pi);
+    const k = index - p.firstBlock;
+    return { stream, index, offset: p.offsets[k], entry: p.entries[k] };
+  }
+
+  async function decode(b: BlockInfo): Promise<Uint8Array> {
+    const e = b.entry;
+    const what = `${STREAMS[b.stream]} block ${b.index} (offset ${b.offset})`;
+    let out: Uint8Array;
+    if (e.kind === KIND.zero) {
+      return new Uint8Array(e.logicalLength);
+    } else if (e.kind === KIND.parent) {
+      const parent = await self.parent();
+      if (!parent) throw new HexzError("corrupt", `${what}: refers to a parent the archive lacks`);
+      out = await parent.readBlock(e.parentStream, e.location);
+      ensure(out.length === e.logicalLength, `${what}: parent block has the wrong length`);
+    } else {
+      const stored = await source.read(e.location, e.storedLength);
+      out = new Uint8Array(e.logicalLength);
+      if (e.codec === CODEC.zstdDict && !dict) dict = await loadDict();
+      decompressInto(e.codec, stored, out, dict, what);
+    }
+    if (!equalBytes(blake3(out), e.hash)) {
+      throw new HexzError("corrupt", `${what}: BLAKE3 mismatch: the block is damaged`);
+    }
+    return out;
+  }
+
+  async function loadDict(): Promise<DictCodec> {
+    const bytes = await section("dictionary");
+    if (!bytes) throw new HexzError("corrupt", "a block needs the dictionary, but there is none");
+    if (!opts.loadDictionary) {
+      throw new HexzError("unsupported", "archive uses a zstd dictionary: no loader configured");
+    }
+    return await opts.loadDictionary(bytes, header.level);
+  }
+
+  async function readBlockInfo(b: BlockInfo): Promise<Uint8Array> {
+    if (b.entry.kind === KIND.zero) return new Uint8Array(b.entry.logicalLength);
+    const key = `${b.stream}:${b.index}`;
+    const hit = blockCache.get(key);
+    if (hit) return hit;
+    let p = inflight.get(key);
+    if (!p) {
+      p = decode(b).finally(() => inflight.delete(key));
+      inflight.set(key, p);
+      const data = await p;
+      blockCache.set(key, data, data.length);
+      return data;
+    }
+    return await p;
+  }
+
+  async function section(kind: "dictionary" | "metadata" | "fileTable") {
+    if (sections.has(kind)) return sections.get(kind)!;
+    const ref = header[kind];
+    const max = kind === "dictionary"
+      ? MAX_DICTIONARY
+      : kind === "metadata"
+      ? MAX_METADATA
+      : MAX_FILE_TABLE;
+    let bytes: Uint8Array | null = null;
+    if (ref.length) {
+      ensure(ref.length <= max, `${kind} section is too large (${ref.length} bytes)`);
+      bytes = await source.read(ref.offset, ref.length);
+      ensure(equalBytes(blake3(bytes), ref.hash), `${kind} section: checksum mismatch`);
+    }
+    sections.set(kind, bytes);
+    return bytes;
+  }
+
+  const self: Archive = {
+    source,
+    header,
+    pages,
+    size: (s) => header.streams[resolveStream(s)].logicalSize,
+    async read(streamRef, offset, length) {
+      const stream = resolveStream(streamRef);
+      const size = header.streams[stream].logicalSize;
+      if (
+        !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 ||
+        length < 0 || offset + length > size
+      ) {
+        throw new HexzError(
+          "usage",
+          `read of ${length} bytes at ${offset} is outside the ${
+            STREAMS[stream]
+          } stream (${size} bytes)`,
+        );
+      }
+      const out = new Uint8Array(length);
+      if (length === 0) return out;
+      let pi = findPage(stream, offset, true);
+      let p = await page(pi);
+      // Binary search for the block that holds `offset`.
+      let lo = 0;
+      let hi = p.entries.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (p.offsets[mid] <= offset) lo = mid;
+        else hi = mid - 1;
+      }
+      let k = lo;
+      let pos = offset;
+      const end = offset + length;
+      while (pos < end) {
+        if (k === p.entries.length) {
+          p = await page(++pi);
+          k = 0;
+        }
+        const e = p.entries[k];
+        const bStart = p.offsets[k];
+        const from = pos - bStart;
+        const n = Math.min(e.logicalLength - from, end - pos);
+        if (e.kind !== KIND.zero) {
+          const data = await readBlockInfo({
+            stream,
+            index: p.firstBlock + k,
+            offset: bStart,
+            entry: e,
+          });
+          out.set(data.subarray(from, from + n), pos - offset);
+        }
+        pos += n;
+        k++;
+      }
+      return out;
+    },
+    async readBlock(s, index) {
+      return await readBlockInfo(await block(s, index));
+    },
+    block,
+    async *blocks(streamRef) {
+      const stream = resolveStream(streamRef);
+      const s = header.streams[stream];
+      for (let i = s.firstPage; i < s.firstPage + s.pageCount; i++) {
+        const p = await page(i);
+        for (let k = 0; k < p.entries.length; k++) {
+          yield { stream, index: p.firstBlock + k, offset: p.offsets[k], entry: p.entries[k] };
+        }
+      }
+    },
+    page,
+    section,
+    async metadata() {
+      const bytes = await section("metadata");
+      if (!bytes) return null;
+      try {
+        return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+      } catch {
+        throw new HexzError("corrupt", "metadata section is not valid UTF-8 JSON");
+      }
+    },
+    parent() {
+      if (!header.parent) return Promise.resolve(null);
+      if (!parentArchive) {
+        const ref = header.parent;
+        if (!opts.resolveParent) {
+          return Promise.reject(
+            new HexzError(
+              "parent",
+              `thin archive: parent ${ref.path || formatUuid(ref.uuid)} cannot be opened here`,
+            ),
+          );
+        }
+        parentArchive = opts.resolveParent(ref, self);
+      }
+      return parentArchive;
+    },
+    close() {
+      source.close();
+      pageCache.clear();
+      blockCache.clear();
+      parentArchive?.then((p) => p?.close()).catch(() => {});
+    },
+  };
+  return self;
+}
+
+/** Hex of the root hash, for display and ETags. */
+export function rootHashHex(a: Archive): string {
+  return toHex(a.header.rootHash);
+}

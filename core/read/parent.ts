@@ -1,0 +1,86 @@
+/**
+ * Finding the parent of a thin archive: the path recorded in the child as given, then a file
+ * of the same name beside the child. The candidate must carry the recorded UUID and root hash;
+ * anything else is an error naming the parent, never silently wrong or zero data.
+ *
+ * @module
+ */
+import { HexzError } from "../errors.ts";
+import { equalBytes } from "../format/bytes.ts";
+import { formatUuid, type ParentRef } from "../format/header.ts";
+import { toHex } from "../hash/blake3.ts";
+import type { ByteSource } from "../io/source.ts";
+import { type Archive, openArchive, type OpenOptions } from "./archive.ts";
+
+/** Opens a location (path or URL) as a byte source; throws HexzError("not-found") if absent. */
+export type SourceOpener = (location: string) => Promise<ByteSource>;
+
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf("/") + 1);
+}
+
+/** Where to look for a parent, in order. */
+export function parentCandidates(ref: ParentRef, childName: string): string[] {
+  const out: string[] = [];
+  const isUrl = /^https?:\/\//.test(childName);
+  if (ref.path) {
+    if (isUrl) out.push(new URL(ref.path, childName).href);
+    else if (ref.path.startsWith("/")) out.push(ref.path);
+    else {
+      out.push(ref.path);
+      const dir = childName.includes("/") ? childName.slice(0, childName.lastIndexOf("/") + 1) : "";
+      out.push(dir + ref.path);
+    }
+    const beside = isUrl
+      ? new URL(baseName(ref.path), childName).href
+      : (childName.includes("/") ? childName.slice(0, childName.lastIndexOf("/") + 1) : "") +
+        baseName(ref.path);
+    out.push(beside);
+  }
+  return [...new Set(out)];
+}
+
+/**
+ * A `resolveParent` hook for OpenOptions: opens parents (recursively, with the same options)
+ * through `opener`, checking identity.
+ */
+export function parentResolver(
+  opener: SourceOpener,
+  opts: OpenOptions,
+): (ref: ParentRef, child: Archive) => Promise<Archive> {
+  return async (ref, child) => {
+    const tried: string[] = [];
+    for (const loc of parentCandidates(ref, child.source.name)) {
+      let src: ByteSource;
+      try {
+        src = await opener(loc);
+      } catch (e) {
+        if (e instanceof HexzError && e.code === "not-found") {
+          tried.push(loc);
+          continue;
+        }
+        throw e;
+      }
+      const parent = await openArchive(src, opts);
+      if (
+        !equalBytes(parent.header.uuid, ref.uuid) ||
+        !equalBytes(parent.header.rootHash, ref.rootHash)
+      ) {
+        parent.close();
+        throw new HexzError(
+          "parent",
+          `${loc} is not the parent this archive was made from (expected archive ${
+            formatUuid(ref.uuid)
+          } with root ${toHex(ref.rootHash).slice(0, 16)}…): it was moved or replaced`,
+        );
+      }
+      return parent;
+    }
+    throw new HexzError(
+      "parent",
+      `parent archive ${ref.path || formatUuid(ref.uuid)} not found (looked at ${
+        tried.join(", ")
+      })`,
+    );
+  };
+}
