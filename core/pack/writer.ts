@@ -8,7 +8,7 @@
  * @module
  */
 import { createAtomicFile, writeAll } from "../io/atomic.ts";
-import { type BlockEntry } from "../format/entry.ts";
+import type { BlockEntry } from "../format/entry.ts";
 import { encodeHeader, type Header, newHeader, type SectionRef } from "../format/header.ts";
 import { encodeMaster, type PageRef } from "../format/master.ts";
 import { encodePage } from "../format/page.ts";
