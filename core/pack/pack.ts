@@ -64,6 +64,8 @@ export interface PackOptions {
   /** Fixed identity, for reproducible archives (tests, golden vectors). */
   uuid?: Uint8Array;
   createdAtMs?: number;
+  /** Overrides the "hexz <version>" string in the header (reproducible golden vectors). */
+  toolVersion?: string;
 }
 
 export interface PackResult {
@@ -160,7 +162,7 @@ async function packOpened(
     h.createdAtMs = opts.createdAtMs ?? Date.now();
     h.codec = compressor.id;
     h.level = codecName === "none" ? 0 : level;
-    h.toolVersion = `hexz ${VERSION}`;
+    h.toolVersion = opts.toolVersion ?? `hexz ${VERSION}`;
     h.message = opts.message ?? "";
     if (spec.kind === "fixed") {
       h.chunking = CHUNKING.fixed;

@@ -1,0 +1,54 @@
+/**
+ * The assertions our tests use (deno std is unreachable here): thin wrappers over node:assert
+ * with the familiar names.
+ */
+import nodeAssert from "node:assert";
+
+export function assert(cond: unknown, msg?: string): asserts cond {
+  nodeAssert.ok(cond, msg);
+}
+
+export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
+  nodeAssert.deepStrictEqual(actual, expected, msg);
+}
+
+export function assertMatch(actual: string, re: RegExp, msg?: string): void {
+  nodeAssert.match(actual, re, msg);
+}
+
+/** Asserts that `fn` rejects with an error of class `cls` whose message matches `re`. */
+export async function assertRejects(
+  fn: () => Promise<unknown>,
+  // deno-lint-ignore no-explicit-any
+  cls?: new (...args: any[]) => Error,
+  re?: RegExp,
+): Promise<Error> {
+  try {
+    await fn();
+  } catch (e) {
+    if (cls && !(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
+    if (re && !re.test((e as Error).message)) {
+      throw new Error(`error message '${(e as Error).message}' does not match ${re}`);
+    }
+    return e as Error;
+  }
+  throw new Error("expected a rejection, but the promise resolved");
+}
+
+// deno-lint-ignore no-explicit-any
+export function assertThrows(
+  fn: () => unknown,
+  cls?: new (...args: any[]) => Error,
+  re?: RegExp,
+): Error {
+  try {
+    fn();
+  } catch (e) {
+    if (cls && !(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
+    if (re && !re.test((e as Error).message)) {
+      throw new Error(`error message '${(e as Error).message}' does not match ${re}`);
+    }
+    return e as Error;
+  }
+  throw new Error("expected an exception, but none was thrown");
+}

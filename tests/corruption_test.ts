@@ -1,0 +1,158 @@
+import { assertMatch, assertRejects } from "./_assert.ts";
+import { check, HexzError, open } from "../mod.ts";
+import { decodeHeader, encodeHeader } from "../core/format/header.ts";
+import { decodeMaster } from "../core/format/master.ts";
+import { HEADER_SIZE, KIND } from "../core/format/constants.ts";
+import { packBytes, readAll } from "./_archive.ts";
+import { pseudoRandom, tempDir } from "./_tools.ts";
+
+/** An archive with every kind of record: data, zero and dedup blocks, pages, metadata. */
+async function sample(dir: string, mib = 6): Promise<{ path: string; bytes: Uint8Array }> {
+  const M = mib * 1024 * 1024 / 6;
+  const data = new Uint8Array(6 * M);
+  data.set(pseudoRandom(2 * M, 21), 0);
+  data.set(pseudoRandom(M, 22), 4 * M);
+  data.set(data.subarray(0, 65536 / (6 / mib)), 5 * M); // a duplicate block
+  const path = await packBytes(dir, data, {
+    compression: "zstd",
+    blockSize: 1024, // several index pages
+    metadata: { source: "corruption test" },
+  });
+  return { path, bytes: await Deno.readFile(path) };
+}
+
+/** Opens a damaged copy and reads everything; returns the error it must produce. */
+async function damage(dir: string, bytes: Uint8Array, name: string): Promise<HexzError> {
+  const p = `${dir}/${name}.hxz`;
+  await Deno.writeFile(p, bytes);
+  return await assertRejects(async () => {
+    const a = await open(p);
+    try {
+      await check(a);
+      await readAll(a, "disk");
+    } finally {
+      a.close();
+    }
+  }, HexzError) as HexzError;
+}
+
+function flip(bytes: Uint8Array, at: number): Uint8Array {
+  const c = bytes.slice();
+  c[at] ^= 0x40;
+  return c;
+}
+
+Deno.test("corruption in each kind of record gets its specific error", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const { bytes } = await sample(dir);
+    const h = decodeHeader(bytes.subarray(0, HEADER_SIZE), bytes.length);
+    const pages = decodeMaster(
+      bytes.subarray(h.master.offset, h.master.offset + h.master.length),
+      h,
+    );
+    const cases: [string, number, RegExp][] = [
+      ["header", 30, /header checksum mismatch/],
+      ["master index", h.master.offset + 20, /master index: checksum mismatch/],
+      ["index page", pages[1].offset + 40, /disk index page 1: checksum mismatch/],
+      ["metadata", h.metadata.offset + 2, /metadata section: checksum mismatch/],
+    ];
+    for (const [what, at, re] of cases) {
+      const e = await damage(dir, flip(bytes, at), what);
+      assertMatch(e.message, re, what);
+      assertMatch(e.code, /corrupt/);
+    }
+    // A block payload: find the first data block through the format layer.
+    const a = await open(await sample(dir).then((s) => s.path));
+    let loc = -1;
+    let index = -1;
+    for await (const b of a.blocks("disk")) {
+      if (b.entry.kind === KIND.data && b.index > 10) {
+        loc = b.entry.location;
+        index = b.index;
+        break;
+      }
+    }
+    a.close();
+    const copy = (await sample(dir)).bytes; // identical layout (same input and options)
+    const e = await damage(dir, flip(copy, loc + 8), "block");
+    assertMatch(e.message, new RegExp(`disk block ${index} \\(offset ${index * 1024}\\)`));
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("truncated archives are refused, never read as valid", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const { bytes } = await sample(dir);
+    for (
+      const n of [0, 3, 100, HEADER_SIZE - 1, HEADER_SIZE, bytes.length - 1, bytes.length >> 1]
+    ) {
+      const e = await damage(dir, bytes.slice(0, n), `trunc-${n}`);
+      assertMatch(e.message, /not a hexz archive|truncated|outside the file/, `truncated to ${n}`);
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a header re-checksummed with hostile fields is refused without huge allocations", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const { bytes } = await sample(dir);
+    const base = decodeHeader(bytes.subarray(0, HEADER_SIZE), bytes.length);
+    const variants: [string, (h: typeof base) => void, RegExp][] = [
+      ["newer major", (h) => (h.versionMajor = 2), /unsupported format version 2/],
+      ["unknown feature", (h) => (h.features |= 1 << 9), /unknown features/],
+      ["huge master", (h) => (h.master.length = 2 ** 40), /master index .* outside the archive/],
+      ["master past end", (h) => (h.master.offset = bytes.length - 10), /outside the archive/],
+      ["page count lie", (h) => (h.streams[0].blockCount += 1), /pages hold/],
+      ["archive end past file", (h) => (h.archiveEnd = bytes.length + 1), /outside the file/],
+    ];
+    for (const [what, mutate, re] of variants) {
+      const h = decodeHeader(bytes.subarray(0, HEADER_SIZE), bytes.length);
+      mutate(h);
+      const copy = bytes.slice();
+      copy.set(encodeHeader(h), 0);
+      const e = await damage(dir, copy, what.replaceAll(" ", "-"));
+      assertMatch(e.message, re, what);
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("random byte flips anywhere give an error or correct data, never a crash", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const { path, bytes } = await sample(dir, 0.75);
+    const a0 = await open(path);
+    const good = await readAll(a0, "disk");
+    a0.close();
+    const rnd = pseudoRandom(4 * 200, 23);
+    for (let i = 0; i < 200; i++) {
+      const at =
+        ((rnd[4 * i] << 24) | (rnd[4 * i + 1] << 16) | (rnd[4 * i + 2] << 8) | rnd[4 * i + 3]) >>>
+        0;
+      const copy = flip(bytes, at % bytes.length);
+      const p = `${dir}/flip.hxz`;
+      await Deno.writeFile(p, copy);
+      try {
+        const a = await open(p);
+        try {
+          const got = await readAll(a, "disk");
+          if (got.length !== good.length || got.some((b, k) => b !== good[k])) {
+            throw new Error(`flip at ${at % bytes.length} returned wrong data without an error`);
+          }
+        } finally {
+          a.close();
+        }
+      } catch (e) {
+        if (!(e instanceof HexzError)) throw e;
+      }
+    }
+  } finally {
+    await done();
+  }
+});

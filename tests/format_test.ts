@@ -1,0 +1,121 @@
+import { assertEquals } from "./_assert.ts";
+import { inspect, open, pack } from "../mod.ts";
+import { decodeHeader, encodeHeader, formatUuid, newHeader } from "../core/format/header.ts";
+import { toHex } from "../core/hash/blake3.ts";
+import { assertBytesEqual } from "./_archive.ts";
+import { tempDir } from "./_tools.ts";
+
+const VEC = new URL("./vectors/", import.meta.url).pathname;
+
+/** The input of the golden vector: one of each block kind, and a short last block. */
+export function goldenInput(): { disk: Uint8Array; memory: Uint8Array } {
+  const disk = new Uint8Array(4 * 1024 + 904);
+  for (let i = 0; i < 1024; i++) disk[i] = (i * 7 + 3) & 0xff; // block 0: data
+  // block 1: zero
+  disk.set(disk.subarray(0, 1024), 2048); // block 2: dedup of block 0
+  disk.set(new TextEncoder().encode("hexz golden vector\n".repeat(54)).subarray(0, 1024), 3072);
+  for (let i = 4096; i < disk.length; i++) disk[i] = i & 0xff; // block 4: 904 bytes
+  const memory = new TextEncoder().encode("memory stream of the golden vector\n".repeat(3));
+  return { disk, memory };
+}
+
+export const GOLDEN_OPTIONS = {
+  compression: "none" as const,
+  blockSize: 1024,
+  uuid: new Uint8Array([
+    0x6f,
+    0x1e,
+    0x3a,
+    0x52,
+    0x0b,
+    0x7c,
+    0x4d,
+    0x21,
+    0x9a,
+    0x10,
+    0x55,
+    0x44,
+    0x33,
+    0x22,
+    0x11,
+    0x00,
+  ]),
+  createdAtMs: Date.UTC(2026, 10, 22, 12, 0, 0),
+  toolVersion: "hexz golden",
+  message: "golden vector v1",
+  metadata: { purpose: "docs/FORMAT.md golden vector" },
+};
+
+Deno.test("golden vector: packing its input reproduces the committed archive byte for byte", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const { disk, memory } = goldenInput();
+    await Deno.writeFile(`${dir}/disk`, disk);
+    await Deno.writeFile(`${dir}/memory`, memory);
+    await pack({
+      output: `${dir}/v.hxz`,
+      disk: `${dir}/disk`,
+      memory: `${dir}/memory`,
+      ...GOLDEN_OPTIONS,
+    });
+    const made = await Deno.readFile(`${dir}/v.hxz`);
+    if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}v1-small.hxz`, made);
+    assertBytesEqual(made, await Deno.readFile(`${VEC}v1-small.hxz`), "v1-small.hxz");
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("golden vector: the committed archive reads back its input and documented fields", async () => {
+  const a = await open(`${VEC}v1-small.hxz`);
+  try {
+    const { disk, memory } = goldenInput();
+    assertBytesEqual(await a.read("disk", 0, a.size("disk")), disk, "disk");
+    assertBytesEqual(await a.read("memory", 0, a.size("memory")), memory, "memory");
+    const r = inspect(a);
+    assertEquals(r.uuid, "6f1e3a52-0b7c-4d21-9a10-554433221100");
+    assertEquals(r.createdAt, "2026-11-22T12:00:00.000Z");
+    assertEquals(r.message, "golden vector v1");
+    assertEquals(
+      [
+        r.streams[0].blocks,
+        r.streams[0].dataBlocks,
+        r.streams[0].zeroBlocks,
+        r.streams[0].dedupBlocks,
+      ],
+      [5, 3, 1, 1],
+    );
+    assertEquals(await a.metadata(), { purpose: "docs/FORMAT.md golden vector" });
+    // The root hash documented in tests/vectors/README.md.
+    const expected =
+      (await Deno.readTextFile(`${VEC}README.md`)).match(/root hash: `([0-9a-f]{64})`/)![1];
+    assertEquals(toHex(a.header.rootHash), expected);
+  } finally {
+    a.close();
+  }
+});
+
+Deno.test("header encode/decode round-trips every field", () => {
+  const h = newHeader();
+  h.features = 2;
+  h.uuid = new Uint8Array(16).fill(9);
+  h.createdAtMs = 1_700_000_000_123;
+  h.archiveEnd = 8192;
+  h.chunking = 1;
+  h.cdcMin = 16384;
+  h.cdcAvg = 65536;
+  h.cdcMax = 131072;
+  h.codec = 2;
+  h.level = -3;
+  h.parent = {
+    uuid: new Uint8Array(16).fill(1),
+    rootHash: new Uint8Array(32).fill(2),
+    path: "../base v1.hxz",
+  };
+  h.toolVersion = "hexz test";
+  h.message = "héllo";
+  const bytes = encodeHeader(h);
+  const back = decodeHeader(bytes, 8192);
+  assertEquals(back, h);
+  assertEquals(formatUuid(back.uuid), "09090909-0909-0909-0909-090909090909");
+});

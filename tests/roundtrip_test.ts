@@ -1,0 +1,140 @@
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { HexzError, inspect } from "../mod.ts";
+import { assertBytesEqual, packBytes, readAll, withOpen } from "./_archive.ts";
+import { pseudoRandom, tempDir } from "./_tools.ts";
+
+const K = 1024;
+
+function sparse(n: number, seed: number): Uint8Array {
+  // Islands of random data in a sea of zeros, like a freshly installed disk image.
+  const out = new Uint8Array(n);
+  const r = pseudoRandom(n, seed);
+  for (let pos = 0; pos < n; pos += 256 * K) {
+    out.set(r.subarray(pos, Math.min(n, pos + 40 * K)), pos);
+  }
+  return out;
+}
+
+const CASES: [string, () => Uint8Array][] = [
+  ["empty", () => new Uint8Array(0)],
+  ["one byte", () => new Uint8Array([42])],
+  ["block size - 1", () => pseudoRandom(64 * K - 1, 2)],
+  ["block size", () => pseudoRandom(64 * K, 3)],
+  ["block size + 1", () => pseudoRandom(64 * K + 1, 4)],
+  ["all zeros", () => new Uint8Array(1024 * K)],
+  ["random", () => pseudoRandom(700 * K + 13, 5)],
+  ["sparse", () => sparse(3 * 1024 * K + 77, 6)],
+  ["text", () => new TextEncoder().encode("hexz line of text\n".repeat(40000))],
+];
+
+for (const compression of ["none", "lz4", "zstd"] as const) {
+  for (const cdc of [false, true]) {
+    Deno.test(`pack and read round-trip every edge case (${compression}, ${cdc ? "cdc" : "fixed"})`, async () => {
+      const [dir, done] = await tempDir();
+      try {
+        for (const [name, make] of CASES) {
+          const data = make();
+          const path = await packBytes(dir, data, { compression, cdc });
+          await withOpen(path, async (a) => {
+            assertEquals(a.size("disk"), data.length, name);
+            assertBytesEqual(await readAll(a, "disk"), data, `${name} (${compression})`);
+          });
+        }
+      } finally {
+        await done();
+      }
+    });
+  }
+}
+
+Deno.test("pack stores both streams at once and reads each back", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const disk = sparse(2 * 1024 * K, 7);
+    const mem = pseudoRandom(300 * K + 5, 8);
+    const path = await packBytes(dir, disk, { compression: "zstd" }, mem);
+    await withOpen(path, async (a) => {
+      assertBytesEqual(await readAll(a, "disk"), disk, "disk");
+      assertBytesEqual(await readAll(a, "memory"), mem, "memory");
+      const r = inspect(a);
+      assertEquals(r.streams[0].logicalSize, disk.length);
+      assertEquals(r.streams[1].logicalSize, mem.length);
+    });
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("Archive.read serves random ranges across block and page boundaries", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    // 1 KiB blocks and > 4096 blocks: several index pages.
+    const data = sparse(5 * 1024 * K + 333, 9);
+    const path = await packBytes(dir, data, { blockSize: 1024, compression: "lz4" });
+    await withOpen(path, async (a) => {
+      assert(a.header.streams[0].pageCount >= 2, "expected several index pages");
+      const rnd = pseudoRandom(4000, 10);
+      for (let i = 0; i < 300; i++) {
+        const off = ((rnd[i] << 16) | (rnd[i + 1] << 8) | rnd[i + 2]) % data.length;
+        const len = Math.min(data.length - off, ((rnd[i + 3] << 8) | rnd[i + 4]) * 3);
+        assertBytesEqual(
+          await a.read("disk", off, len),
+          data.subarray(off, off + len),
+          `read ${off}+${len}`,
+        );
+      }
+      // A range crossing a page boundary exactly.
+      const p1 = a.pages[1].firstOffset;
+      assertBytesEqual(await a.read("disk", p1 - 10, 20), data.subarray(p1 - 10, p1 + 10));
+      await assertRejects(() => a.read("disk", data.length - 1, 2), HexzError);
+      await assertRejects(() => a.read("disk", -1, 1), HexzError);
+    });
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("pack detects zero blocks and stores duplicate blocks once", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const blk = pseudoRandom(64 * K, 11);
+    const data = new Uint8Array(10 * 64 * K);
+    for (const i of [0, 3, 7]) data.set(blk, i * 64 * K); // 3 copies, 7 zero blocks
+    const path = await packBytes(dir, data, { compression: "none" });
+    await withOpen(path, async (a) => {
+      const s = inspect(a).streams[0];
+      assertEquals(s.blocks, 10);
+      assertEquals(s.zeroBlocks, 7);
+      assertEquals(s.dedupBlocks, 2);
+      assertEquals(s.dataBlocks, 1);
+      assertEquals(s.storedBytes, 64 * K);
+      assertBytesEqual(await readAll(a, "disk"), data);
+    });
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("CDC chunks survive an insertion near the start; fixed blocks do not", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const orig = pseudoRandom(4 * 1024 * K, 12);
+    const shifted = new Uint8Array(orig.length + 7);
+    shifted.set(orig.subarray(0, 1000));
+    shifted.set([1, 2, 3, 4, 5, 6, 7], 1000);
+    shifted.set(orig.subarray(1000), 1007);
+    for (const cdc of [true, false]) {
+      // Both versions in one archive: disk = original, memory = shifted copy.
+      const path = await packBytes(dir, orig, { cdc, compression: "none" }, shifted);
+      await withOpen(path, async (a) => {
+        const mem = inspect(a).streams[1];
+        const shared = mem.dedupBlocks / mem.blocks;
+        if (cdc) assert(shared > 0.8, `CDC: only ${(shared * 100).toFixed(0)}% of chunks dedup`);
+        else assert(shared < 0.05, `fixed: ${(shared * 100).toFixed(0)}% dedup, expected none`);
+        assertBytesEqual(await readAll(a, "memory"), shifted);
+      });
+    }
+  } finally {
+    await done();
+  }
+});
