@@ -65,7 +65,15 @@ export async function run(args: string[]): Promise<number> {
       return 1;
     }
     err(`hexz: internal error: ${(e as Error)?.message ?? e} (set HEXZ_DEBUG=1 for details)`);
-    if (Deno.env.get("HEXZ_DEBUG")) console.error(e);
+    if (debugEnabled()) console.error(e);
     return 1;
+  }
+}
+
+function debugEnabled(): boolean {
+  try {
+    return !!Deno.env.get("HEXZ_DEBUG");
+  } catch {
+    return false; // no --allow-env
   }
 }

@@ -1,0 +1,139 @@
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { assertBytesEqual } from "./_archive.ts";
+import { hexz } from "./_cli.ts";
+import { pseudoRandom, tempDir } from "./_tools.ts";
+
+async function image(dir: string): Promise<Uint8Array> {
+  const data = new Uint8Array(3 * 1024 * 1024 + 123);
+  data.set(pseudoRandom(512 * 1024, 31), 100_000);
+  data.set(new TextEncoder().encode("boot sector text ".repeat(1000)), 2_000_000);
+  await Deno.writeFile(`${dir}/disk.img`, data);
+  await Deno.writeFile(`${dir}/mem.bin`, pseudoRandom(200_000, 32));
+  return data;
+}
+
+function oneLine(err: string) {
+  assertEquals(err.trim().split("\n").length, 1, `expected one line on stderr, got:\n${err}`);
+  assert(!/\n\s+at /.test(err), "stack trace on stderr");
+  assertMatch(err, /^hexz: /);
+}
+
+Deno.test("cli pack, inspect, cat, extract and check work end to end", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const data = await image(dir);
+    let r = await hexz([
+      "pack",
+      `${dir}/a.hxz`,
+      "--disk",
+      `${dir}/disk.img`,
+      "--memory",
+      `${dir}/mem.bin`,
+      "--compression",
+      "zstd",
+      "--cdc",
+    ]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.err, /a\.hxz: 3\.\d+ MiB => /);
+    r = await hexz(["inspect", `${dir}/a.hxz`, "--json"]);
+    assertEquals(r.code, 0, r.err);
+    const info = JSON.parse(r.out);
+    assertEquals(info.streams[0].logicalSize, data.length);
+    assertEquals(info.streams[1].logicalSize, 200_000);
+    assertEquals(info.chunking.mode, "fastcdc");
+    r = await hexz(["inspect", `${dir}/a.hxz`]);
+    assertMatch(r.out, /chunking: FastCDC min 16 KiB, avg 64 KiB, max 128 KiB/);
+    r = await hexz(["cat", `${dir}/a.hxz`, "--offset", "100000", "--length", "4K"]);
+    assertEquals(r.code, 0, r.err);
+    assertBytesEqual(r.stdout, data.subarray(100_000, 100_000 + 4096), "cat");
+    r = await hexz(["extract", `${dir}/a.hxz`, `${dir}/out.img`, "--silent"]);
+    assertEquals([r.code, r.err], [0, ""]);
+    assertBytesEqual(await Deno.readFile(`${dir}/out.img`), data, "extract");
+    r = await hexz(["extract", `${dir}/a.hxz`, `${dir}/mem.out`, "--memory"]);
+    assertBytesEqual(await Deno.readFile(`${dir}/mem.out`), await Deno.readFile(`${dir}/mem.bin`));
+    r = await hexz(["check", `${dir}/a.hxz`]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.err, /ok \(\d+ blocks/);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("cli usage errors are one line with exit code 2", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await image(dir);
+    const d = `${dir}/disk.img`;
+    const cases: [string[], RegExp][] = [
+      [["pack", `${dir}/x.hxz`], /nothing to pack/],
+      [
+        ["pack", `${dir}/x.hxz`, "--disk", d, "--block-size", "512"],
+        /block size must be between 1 KiB and 16 MiB/,
+      ],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--block-size", "32M"], /block size/],
+      [
+        ["pack", `${dir}/x.hxz`, "--disk", d, "--cdc", "--min-chunk", "64K", "--avg-chunk", "64K"],
+        /min/,
+      ],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--compression", "brotli"], /brotli/],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--level", "99", "--compression", "zstd"], /level/],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--bogus"], /unknown option '--bogus'/],
+      [["frobnicate"], /unknown command/],
+      [["cat", `${dir}/x.hxz`, "--offset", "lots"], /--offset: 'lots' is not a size/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await hexz(args);
+      assertEquals(r.code, 2, `${args.join(" ")}: ${r.err}`);
+      oneLine(r.err);
+      assertMatch(r.err, re);
+    }
+    // Nothing half-written was left behind.
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assertEquals(names, ["disk.img", "mem.bin"]);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("cli failures are one line with exit code 1 and name the problem", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await image(dir);
+    let r = await hexz(["pack", `${dir}/a.hxz`, "--disk", `${dir}/missing.img`]);
+    assertEquals(r.code, 1);
+    oneLine(r.err);
+    assertMatch(r.err, /missing\.img: no such file/);
+    r = await hexz(["inspect", `${dir}/disk.img`]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /not a hexz archive/);
+    r = await hexz(["pack", `${dir}/a.hxz`, "--disk", `${dir}/disk.img`, "-q"]);
+    assertEquals([r.code, r.err], [0, ""]);
+    // No clobbering without --force; --force replaces.
+    r = await hexz(["pack", `${dir}/a.hxz`, "--disk", `${dir}/mem.bin`, "-q"]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /already exists \(use --force/);
+    r = await hexz(["pack", `${dir}/a.hxz`, "--disk", `${dir}/mem.bin`, "-q", "--force"]);
+    assertEquals(r.code, 0, r.err);
+    // Damage a block: check names it and exits 1.
+    const bytes = await Deno.readFile(`${dir}/a.hxz`);
+    bytes[4096 + 10] ^= 1;
+    await Deno.writeFile(`${dir}/bad.hxz`, bytes);
+    r = await hexz(["check", `${dir}/bad.hxz`]);
+    assertEquals(r.code, 1);
+    oneLine(r.err);
+    assertMatch(r.err, /disk block 0 \(offset 0\)/);
+    r = await hexz(["cat", `${dir}/a.hxz`, "--offset", "199990", "--length", "20"]);
+    assertEquals(r.code, 2);
+    assertMatch(r.err, /outside the disk stream/);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("cli --help shows an example for every command", async () => {
+  for (const cmd of ["pack", "inspect", "extract", "check", "cat"]) {
+    const r = await hexz([cmd, "--help"]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.out, /Example/, cmd);
+  }
+});
