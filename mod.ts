@@ -47,16 +47,33 @@ export function openSource(location: string): Promise<ByteSource> {
   return fileSource(location);
 }
 
+/** Options of `open`: those of `openArchive`, plus when to look for parents. */
+export interface OpenAllOptions extends OpenOptions {
+  /** Open and verify the whole parent chain now (default) or on the first read that needs it. */
+  lazyParents?: boolean;
+}
+
 /**
  * Opens an archive by path (or a ByteSource) with everything wired: parents of thin archives
- * are found and verified, dictionaries loaded.
+ * are found and verified (a missing or different parent is an error naming it), dictionaries
+ * loaded.
  */
 export async function open(
   location: string | ByteSource,
-  opts: OpenOptions = {},
+  opts: OpenAllOptions = {},
 ): Promise<Archive> {
   const full: OpenOptions = { ...opts };
   full.resolveParent ??= parentResolver(openSource, full);
   const src = typeof location === "string" ? await openSource(location) : location;
-  return await openArchive(src, full);
+  const a = await openArchive(src, full);
+  if (!opts.lazyParents) {
+    try {
+      // Each parent is opened with the same options, so this walks the whole chain.
+      await a.parent();
+    } catch (e) {
+      a.close();
+      throw e;
+    }
+  }
+  return a;
 }

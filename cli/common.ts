@@ -22,8 +22,12 @@ export function info(line: string, silent = false): void {
 }
 
 /** Opens an archive, runs `fn`, and closes the archive whatever happens. */
-export async function withArchive<T>(path: string, fn: (a: Archive) => Promise<T>): Promise<T> {
-  const a = await open(path);
+export async function withArchive<T>(
+  path: string,
+  fn: (a: Archive) => Promise<T>,
+  opts: { lazyParents?: boolean } = {},
+): Promise<T> {
+  const a = await open(path, opts);
   try {
     return await fn(a);
   } finally {

@@ -10,7 +10,10 @@ export function inspectCommand(): Command {
     .option("--json", "machine-readable output")
     .addHelpText("after", "\nExample:\n  hexz inspect vm.hxz --json | jq .streams")
     .action(async (path: string, o) => {
-      const report = await withArchive(path, (a) => Promise.resolve(inspect(a)));
+      // The header alone: works even when a thin archive's parent is missing.
+      const report = await withArchive(path, (a) => Promise.resolve(inspect(a)), {
+        lazyParents: true,
+      });
       if (o.json) out(JSON.stringify(report, (_k, v) => v === Infinity ? null : v, 2));
       else printReport(report);
     });
@@ -48,8 +51,9 @@ function printReport(r: InspectReport) {
     out(`  stored: ${formatSize(s.storedBytes)} (${formatRatio(s.ratio)})`);
     out(
       `  blocks: ${s.blocks} (data ${s.dataBlocks}, zero ${s.zeroBlocks}, dedup ${s.dedupBlocks}` +
-        (s.parentBlocks ? `, in parent ${s.parentBlocks}` : "") + `)`,
+        (s.parentBlocks ? `, in parent chain ${s.parentBlocks}` : "") + `)`,
     );
+    if (s.parentBlocks) out(`  in parent chain: ${formatSize(s.parentBytes)}`);
     out(`  index pages: ${s.pages}`);
   }
   out(`compression ratio: ${formatRatio(r.compressionRatio)}`);

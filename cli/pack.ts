@@ -2,7 +2,7 @@ import { Command, Option } from "commander";
 import { pack } from "../mod.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
-import { info } from "./common.ts";
+import { info, open } from "./common.ts";
 import { createProgress } from "./progress.ts";
 import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
 
@@ -27,6 +27,10 @@ export function packCommand(): Command {
       `${DEFAULT_CDC.avg / 1024}K`,
     )
     .option("--max-chunk <size>", "CDC maximum chunk", `${DEFAULT_CDC.max / 1024}K`)
+    .option(
+      "--base <archive>",
+      "thin archive: store only blocks not already in this archive's chain",
+    )
     .option("-m, --message <text>", "a note stored in the header")
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
@@ -35,12 +39,16 @@ export function packCommand(): Command {
       `
 Examples:
   hexz pack vm.hxz --disk vm.img
-  hexz pack snap.hxz --disk disk.raw --memory mem.dump --compression zstd --level 6 --cdc`,
+  hexz pack snap.hxz --disk disk.raw --memory mem.dump --compression zstd --level 6 --cdc
+  hexz pack v2.hxz --disk v2.img --base v1.hxz        # thin: only what changed since v1`,
     )
     .action(async (output: string, o) => {
       const progress = createProgress("pack", !!o.silent);
       const compression = parseCodecName(o.compression);
+      const base = o.base ? await open(o.base) : undefined;
       const res = await pack({
+        base,
+        basePath: o.base,
         output,
         disk: o.disk,
         memory: o.memory,
@@ -57,7 +65,10 @@ Examples:
         force: !!o.force,
         message: o.message,
         onProgress: (p) => progress.update(p.done, p.total),
-      }).finally(() => progress.finish());
+      }).finally(() => {
+        progress.finish();
+        base?.close();
+      });
       info(
         `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
           formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)

@@ -32,6 +32,8 @@ export interface StreamInfo {
   zeroBlocks: number;
   dedupBlocks: number;
   parentBlocks: number;
+  /** Logical bytes of the parent blocks (how much of the stream lives in the parent chain). */
+  parentBytes: number;
   /** The stream's pages are master records [firstPage, firstPage + pageCount). */
   firstPage: number;
   pageCount: number;
@@ -144,6 +146,7 @@ export function emptyStreamInfo(): StreamInfo {
     zeroBlocks: 0,
     dedupBlocks: 0,
     parentBlocks: 0,
+    parentBytes: 0,
     firstPage: 0,
     pageCount: 0,
   };
@@ -223,6 +226,7 @@ export function encodeHeader(h: Header): Uint8Array {
     setU64(dv, o + 40, s.parentBlocks);
     dv.setUint32(o + 48, s.firstPage, true);
     dv.setUint32(o + 52, s.pageCount, true);
+    setU64(dv, o + 56, s.parentBytes);
   });
   putSection(dv, bytes, O.sections, h.dictionary);
   putSection(dv, bytes, O.sections + 48, h.metadata);
@@ -339,6 +343,7 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
       parentBlocks: getU64(dv, o + 40, `${what} parent blocks`),
       firstPage: dv.getUint32(o + 48, true),
       pageCount: dv.getUint32(o + 52, true),
+      parentBytes: getU64(dv, o + 56, `${what} parent bytes`),
     };
     const s = h.streams[i];
     ensure(
@@ -346,6 +351,11 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
       `header: ${what} block counts are inconsistent`,
     );
     ensure(s.storedBytes <= h.archiveEnd, `header: ${what} stored bytes exceed the archive`);
+    ensure(s.parentBytes <= s.logicalSize, `header: ${what} parent bytes exceed its size`);
+    ensure(
+      s.parentBlocks === 0 || (features & FEATURE.thin) !== 0,
+      `header: ${what} has parent blocks but no parent`,
+    );
     ensure(
       (s.blockCount === 0) === (s.logicalSize === 0) &&
         (s.blockCount === 0) === (s.pageCount === 0),

@@ -18,6 +18,7 @@ import {
   KIND,
   MAX_BLOCK_SIZE,
   MIN_BLOCK_SIZE,
+  type StreamName,
   STREAMS,
 } from "../format/constants.ts";
 import type { BlockEntry } from "../format/entry.ts";
@@ -86,7 +87,8 @@ function hashKey(h: Uint8Array): string {
   return String.fromCharCode.apply(null, h as unknown as number[]);
 }
 
-function chunkSpec(opts: PackOptions): ChunkSpec {
+/** The chunking `opts` ask for (a base archive's, for thin archives), validated. */
+export function chunkSpec(opts: PackOptions): ChunkSpec {
   if (opts.base) {
     // Boundaries must line up with the base's for dedup to find anything.
     const b = opts.base.header;
@@ -124,11 +126,40 @@ async function openInput(path: string): Promise<[Deno.FsFile, number]> {
   }
 }
 
-/** Packs the given streams into a new archive at `opts.output`. */
+/** One stream to pack, already cut into blocks. */
+export interface StreamInput {
+  name: StreamName;
+  /** Total bytes the blocks will add up to (for progress; 0 if unknown). */
+  size: number;
+  /** The stream's blocks in order. Each view only needs to stay valid until the next one. */
+  blocks: AsyncIterable<Uint8Array>;
+}
+
+/** Packs the given files into a new archive at `opts.output`. */
 export async function pack(opts: PackOptions): Promise<PackResult> {
   const inputs = ([["disk", opts.disk], ["memory", opts.memory]] as const)
-    .filter(([, p]) => p !== undefined) as [string, string][];
+    .filter(([, p]) => p !== undefined) as [StreamName, string][];
   if (!inputs.length) throw new HexzError("usage", "nothing to pack: give --disk and/or --memory");
+  const spec = chunkSpec(opts);
+  const files: Deno.FsFile[] = [];
+  try {
+    const streams: StreamInput[] = [];
+    for (const [name, path] of inputs) {
+      const [file, size] = await openInput(path);
+      files.push(file);
+      streams.push({ name, size, blocks: splitBlocks(file, spec) });
+    }
+    return await packStreams(opts, streams);
+  } finally {
+    for (const f of files) f.close();
+  }
+}
+
+/**
+ * Packs streams that are already cut into blocks (by `chunkSpec(opts)`, which the header
+ * records). `pack`, `commit` and flattening all end here.
+ */
+export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Promise<PackResult> {
   const codecName: CodecName = opts.compression ?? "lz4";
   const level = opts.level ?? DEFAULT_LEVEL[codecName];
   checkLevel(codecName, level);
@@ -136,24 +167,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     throw new HexzError("usage", "a dictionary needs --compression zstd");
   }
   const spec = chunkSpec(opts);
-  const opened: [string, Deno.FsFile, number][] = [];
-  try {
-    for (const [name, path] of inputs) opened.push([name, ...(await openInput(path))]);
-    return await packOpened(opts, opened, spec, codecName, level);
-  } finally {
-    for (const [, f] of opened) f.close();
-  }
-}
-
-async function packOpened(
-  opts: PackOptions,
-  inputs: [string, Deno.FsFile, number][],
-  spec: ChunkSpec,
-  codecName: CodecName,
-  level: number,
-): Promise<PackResult> {
   const compressor = createCompressor(codecName, level, opts.dictionary?.codec);
-  const total = inputs.reduce((a, [, , n]) => a + n, 0);
+  const total = inputs.reduce((a, s) => a + s.size, 0);
   const baseIndex = opts.base ? await indexBase(opts.base) : null;
   const w = await createWriter(opts.output, opts.force);
   try {
@@ -184,12 +199,12 @@ async function packOpened(
     if (opts.dictionary) await w.addSection("dictionary", opts.dictionary.bytes);
 
     const seen = new Map<string, Stored>();
-    let done = 0;
+    let inputBytes = 0;
     let lastReport = 0;
-    for (const [name, file] of inputs) {
-      const id = STREAMS.indexOf(name as typeof STREAMS[number]);
-      for await (const block of splitBlocks(file, spec)) {
-        done += block.length;
+    for (const { name, blocks } of inputs) {
+      const id = STREAMS.indexOf(name);
+      for await (const block of blocks) {
+        inputBytes += block.length;
         const entry: BlockEntry = {
           location: 0,
           storedLength: 0,
@@ -229,18 +244,22 @@ async function packOpened(
           entry.hash = zeroHash(block.length);
         }
         await w.addEntry(id, entry);
-        if (opts.onProgress && done - lastReport >= 4 * 1024 * 1024) {
-          lastReport = done;
-          opts.onProgress({ stream: name, done, total });
+        if (opts.onProgress && inputBytes - lastReport >= 4 * 1024 * 1024) {
+          lastReport = inputBytes;
+          opts.onProgress({ stream: name, done: inputBytes, total });
         }
       }
     }
     if (opts.metadata !== undefined) {
       await w.addSection("metadata", new TextEncoder().encode(JSON.stringify(opts.metadata)));
     }
-    opts.onProgress?.({ stream: inputs[inputs.length - 1][0], done, total });
+    opts.onProgress?.({
+      stream: inputs[inputs.length - 1]?.name ?? "disk",
+      done: inputBytes,
+      total,
+    });
     const header = await w.finish();
-    return { path: opts.output, header, inputBytes: total, outputBytes: header.archiveEnd };
+    return { path: opts.output, header, inputBytes, outputBytes: header.archiveEnd };
   } catch (e) {
     await w.abort();
     throw e;

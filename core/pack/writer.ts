@@ -120,7 +120,10 @@ export async function createWriter(path: string, force = false): Promise<Archive
       if (e.kind === KIND.data) info.storedBytes += e.storedLength;
       else if (e.kind === KIND.zero) info.zeroBlocks++;
       else if (e.kind === KIND.dedup) info.dedupBlocks++;
-      else info.parentBlocks++;
+      else {
+        info.parentBlocks++;
+        info.parentBytes += e.logicalLength;
+      }
       if (s.entries.length === PAGE_MAX_ENTRIES) await closePage(id);
     },
     async addSection(kind, bytes) {

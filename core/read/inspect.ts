@@ -17,6 +17,8 @@ export interface StreamReport {
   zeroBlocks: number;
   dedupBlocks: number;
   parentBlocks: number;
+  /** Logical bytes that live in the parent chain. */
+  parentBytes: number;
   pages: number;
   /** logicalSize / storedBytes (Infinity when nothing is stored). */
   ratio: number;
@@ -59,6 +61,7 @@ export function inspectArchive(a: Archive): InspectReport {
     zeroBlocks: s.zeroBlocks,
     dedupBlocks: s.dedupBlocks,
     parentBlocks: s.parentBlocks,
+    parentBytes: s.parentBytes,
     pages: s.pageCount,
     ratio: s.storedBytes ? s.logicalSize / s.storedBytes : Infinity,
   }));

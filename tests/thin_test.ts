@@ -1,0 +1,135 @@
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { check, HexzError, inspect, open, pack } from "../mod.ts";
+import { flatten } from "../core/pack/repack.ts";
+import { assertBytesEqual, readAll } from "./_archive.ts";
+import { pseudoRandom, tempDir } from "./_tools.ts";
+
+const MiB = 1024 * 1024;
+
+/** Three generations of a disk: v2 and v3 each change a few regions of the one before. */
+function generations(): Uint8Array[] {
+  const v1 = new Uint8Array(8 * MiB);
+  v1.set(pseudoRandom(5 * MiB, 41), 0);
+  const v2 = v1.slice();
+  v2.set(pseudoRandom(300 * 1024, 42), 1 * MiB); // rewrite
+  v2.set(pseudoRandom(1 * MiB, 43), 6 * MiB); // new data in empty space
+  const v3 = v2.slice();
+  v3.set(pseudoRandom(200 * 1024, 44), 3 * MiB + 12345);
+  return [v1, v2, v3];
+}
+
+async function packChain(dir: string, cdc: boolean): Promise<string[]> {
+  const paths: string[] = [];
+  const gens = generations();
+  for (let i = 0; i < gens.length; i++) {
+    await Deno.writeFile(`${dir}/v${i + 1}.img`, gens[i]);
+    const base = i ? await open(paths[i - 1]) : undefined;
+    try {
+      await pack({
+        output: `${dir}/v${i + 1}.hxz`,
+        disk: `${dir}/v${i + 1}.img`,
+        compression: "zstd",
+        cdc,
+        base,
+        basePath: i ? paths[i - 1] : undefined,
+      });
+    } finally {
+      base?.close();
+    }
+    paths.push(`${dir}/v${i + 1}.hxz`);
+  }
+  return paths;
+}
+
+for (const cdc of [false, true]) {
+  Deno.test(`thin archives: a chain of three generations round-trips (${cdc ? "cdc" : "fixed"})`, async () => {
+    const [dir, done] = await tempDir();
+    try {
+      const paths = await packChain(dir, cdc);
+      const gens = generations();
+      const sizes = await Promise.all(paths.map(async (p) => (await Deno.stat(p)).size));
+      // Each child stores far less than a full copy.
+      assert(sizes[1] < sizes[0] / 2 && sizes[2] < sizes[0] / 2, `sizes ${sizes}`);
+      for (let i = 0; i < 3; i++) {
+        const a = await open(paths[i]);
+        try {
+          assertBytesEqual(await readAll(a, "disk"), gens[i], `v${i + 1}`);
+          await check(a);
+          const s = inspect(a).streams[0];
+          if (i) {
+            assert(
+              s.parentBlocks > 0 && s.parentBytes > 4 * MiB,
+              `v${i + 1} parent bytes ${s.parentBytes}`,
+            );
+            assertEquals(inspect(a).parent?.path, paths[i - 1]);
+          }
+        } finally {
+          a.close();
+        }
+      }
+    } finally {
+      await done();
+    }
+  });
+}
+
+Deno.test("thin archives: a moved parent is found beside the child, a missing one is named", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const paths = await packChain(dir, false);
+    await Deno.mkdir(`${dir}/moved`);
+    // Move the whole chain: parents are found beside their children by name.
+    for (const p of paths) await Deno.rename(p, p.replace(dir, `${dir}/moved`));
+    const a = await open(`${dir}/moved/v3.hxz`);
+    assertBytesEqual(await readAll(a, "disk"), generations()[2]);
+    a.close();
+    await Deno.remove(`${dir}/moved/v1.hxz`);
+    // Found missing on open, through the chain (v3 -> v2 -> v1)...
+    const e = await assertRejects(() => open(`${dir}/moved/v3.hxz`), HexzError);
+    assertMatch(e.message, /parent archive .*v1\.hxz not found/);
+    assertEquals((e as HexzError).code, "parent");
+    // ...or, when opened lazily, on the first read that needs it.
+    const b = await open(`${dir}/moved/v3.hxz`, { lazyParents: true });
+    try {
+      await assertRejects(() => readAll(b, "disk"), HexzError, /not found/);
+    } finally {
+      b.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("thin archives: a replaced parent is detected, never read as data", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const paths = await packChain(dir, false);
+    // Same name, different archive.
+    await pack({ output: paths[0], disk: `${dir}/v1.img`, compression: "lz4", force: true });
+    const e = await assertRejects(() => open(paths[1]), HexzError);
+    assertMatch(e.message, /is not the parent this archive was made from/);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("flatten makes a self-contained copy of a thin archive", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const paths = await packChain(dir, true);
+    const a = await open(paths[2]);
+    await flatten(a, { output: `${dir}/flat.hxz`, compression: "zstd" });
+    a.close();
+    for (const p of paths) await Deno.remove(p);
+    const f = await open(`${dir}/flat.hxz`);
+    try {
+      assertEquals(f.header.parent, null);
+      assertEquals(inspect(f).chunking.mode, "fastcdc");
+      assertBytesEqual(await readAll(f, "disk"), generations()[2]);
+    } finally {
+      f.close();
+    }
+  } finally {
+    await done();
+  }
+});
