@@ -68,8 +68,7 @@ export async function open(
   const a = await openArchive(src, full);
   if (!opts.lazyParents) {
     try {
-      // Each parent is opened with the same options, so this walks the whole chain.
-      await a.parent();
+      for (let cur: Archive | null = a; cur; cur = await cur.parent());
     } catch (e) {
       a.close();
       throw e;
