@@ -33,3 +33,8 @@ export function isZero(bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
 }
+
+/** A compact Map key for a hash (one UTF-16 unit per byte). */
+export function bytesKey(h: Uint8Array): string {
+  return String.fromCharCode.apply(null, h as unknown as number[]);
+}

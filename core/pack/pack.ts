@@ -24,6 +24,7 @@ import {
 import type { BlockEntry } from "../format/entry.ts";
 import { type Header, randomUuid } from "../format/header.ts";
 import { blake3 } from "../hash/blake3.ts";
+import { bytesKey } from "../format/bytes.ts";
 import type { Archive } from "../read/archive.ts";
 import { createWriter } from "./writer.ts";
 import { isZeroBlock } from "./zero.ts";
@@ -81,10 +82,6 @@ interface Stored {
   storedLength: number;
   codec: number;
   flags: number;
-}
-
-function hashKey(h: Uint8Array): string {
-  return String.fromCharCode.apply(null, h as unknown as number[]);
 }
 
 /** The chunking `opts` ask for (a base archive's, for thin archives), validated. */
@@ -217,7 +214,7 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
         };
         if (!isZeroBlock(block)) {
           entry.hash = blake3(block);
-          const key = hashKey(entry.hash);
+          const key = bytesKey(entry.hash);
           const prior = seen.get(key);
           const inBase = prior ? undefined : baseIndex?.get(key);
           if (prior) {
@@ -284,7 +281,7 @@ async function indexBase(base: Archive): Promise<Map<string, { stream: number; i
   for (let s = 0; s < STREAMS.length; s++) {
     for await (const b of base.blocks(s)) {
       if (b.entry.kind === KIND.zero) continue;
-      const key = hashKey(b.entry.hash);
+      const key = bytesKey(b.entry.hash);
       if (!index.has(key)) index.set(key, { stream: s, index: b.index });
     }
   }

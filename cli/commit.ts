@@ -1,0 +1,66 @@
+import { Command, Option } from "commander";
+import { commitOverlay } from "../core/overlay/commit.ts";
+import { openOverlay } from "../core/overlay/overlay.ts";
+import { parseCodecName } from "../core/codec/codec.ts";
+import { HexzError } from "../core/errors.ts";
+import { info, open } from "./common.ts";
+import { createProgress } from "./progress.ts";
+import { formatSize, parseInteger, parseSize } from "./units.ts";
+
+export function commitCommand(): Command {
+  return new Command("commit")
+    .description("turn an archive plus an overlay of writes into a new archive")
+    .argument("<base>", "archive the overlay was written on")
+    .argument("<overlay>", "overlay file (.hxo)")
+    .argument("<output>", "archive to create")
+    .option("--thin", "store only what changed, as a child of <base> (the default)")
+    .option("--flatten", "write a self-contained archive")
+    .option("-m, --message <text>", "a note stored in the header")
+    .option("--keep-overlay", "keep the overlay file (it is deleted after a successful commit)")
+    .addOption(
+      new Option("--compression <codec>", "block codec (default: the base's)").choices([
+        "lz4",
+        "zstd",
+        "none",
+      ]),
+    )
+    .option("--level <n>", "codec level")
+    .option("--block-size <size>", "fixed block size for --flatten (default: the base's chunking)")
+    .option("-f, --force", "overwrite an existing output")
+    .option("-q, --silent", "no progress and no summary")
+    .addHelpText(
+      "after",
+      "\nExample:\n  hexz commit vm.hxz vm.hxo vm-v2.hxz --message 'after apt upgrade'",
+    )
+    .action(async (basePath: string, overlayPath: string, output: string, o) => {
+      if (o.thin && o.flatten) {
+        throw new HexzError("usage", "--thin and --flatten exclude each other");
+      }
+      const base = await open(basePath);
+      const progress = createProgress("commit", !!o.silent);
+      try {
+        const ov = await openOverlay(overlayPath, base, { readOnly: true });
+        try {
+          const res = await commitOverlay(base, ov, {
+            output,
+            mode: o.flatten ? "flatten" : "thin",
+            basePath,
+            message: o.message,
+            compression: o.compression ? parseCodecName(o.compression) : undefined,
+            level: o.level !== undefined ? parseInteger(o.level, "--level") : undefined,
+            blockSize: o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined,
+            force: !!o.force,
+            onProgress: (p) => progress.update(p.done, p.total),
+          });
+          progress.finish();
+          info(`${output}: ${formatSize(res.outputBytes)} written`, !!o.silent);
+        } finally {
+          ov.close();
+        }
+        if (!o.keepOverlay) await Deno.remove(overlayPath);
+      } finally {
+        progress.finish();
+        base.close();
+      }
+    });
+}

@@ -1,0 +1,83 @@
+import { Command } from "commander";
+import { openOverlay, OVERLAY_BLOCK, readOverlayHeader } from "../core/overlay/overlay.ts";
+import { formatUuid } from "../core/format/header.ts";
+import { STREAMS } from "../core/format/constants.ts";
+import { HexzError } from "../core/errors.ts";
+import { open, out } from "./common.ts";
+import { formatSize } from "./units.ts";
+
+/** Consecutive numbers as [first, last] runs. */
+function runs(nums: number[]): [number, number][] {
+  const r: [number, number][] = [];
+  for (const n of nums) {
+    const last = r[r.length - 1];
+    if (last && last[1] === n - 1) last[1] = n;
+    else r.push([n, n]);
+  }
+  return r;
+}
+
+export function overlayCommand(): Command {
+  return new Command("overlay")
+    .description("show what an overlay changed")
+    .argument("<overlay>", "overlay file (.hxo)")
+    .requiredOption("--base <archive>", "the archive the overlay was written on")
+    .option("--blocks", "list the changed 4 KiB block ranges")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExample:\n  hexz overlay vm.hxo --base vm.hxz --blocks")
+    .action(async (path: string, o) => {
+      const head = await readOverlayHeader(path);
+      const base = await open(o.base);
+      try {
+        const ov = await openOverlay(path, base, { readOnly: true });
+        try {
+          const st = ov.stats();
+          const streams = STREAMS.map((name, id) => ({
+            name,
+            changedBlocks: st.changedBlocks[id],
+            changedBytes: st.changedBlocks[id] * OVERLAY_BLOCK,
+            zeroBlocks: st.zeroBlocks[id],
+            ranges: o.blocks ? runs(ov.changed(id)) : undefined,
+          }));
+          if (o.json) {
+            out(
+              JSON.stringify(
+                {
+                  base: formatUuid(head.baseUuid),
+                  records: st.records,
+                  fileSize: st.fileSize,
+                  streams,
+                },
+                null,
+                2,
+              ),
+            );
+            return;
+          }
+          out(`overlay: ${path} (${formatSize(st.fileSize)}, ${st.records} records)`);
+          out(`base: ${o.base} (uuid ${formatUuid(head.baseUuid)})`);
+          for (const s of streams) {
+            if (!s.changedBlocks) continue;
+            out(
+              `${s.name}: ${s.changedBlocks} blocks changed (${
+                formatSize(s.changedBytes)
+              }), ${s.zeroBlocks} zeroed`,
+            );
+            for (const [a, b] of s.ranges ?? []) {
+              out(`  blocks ${a}-${b}  bytes ${a * OVERLAY_BLOCK}-${(b + 1) * OVERLAY_BLOCK - 1}`);
+            }
+          }
+          if (!streams.some((s) => s.changedBlocks)) out("no changes");
+        } finally {
+          ov.close();
+        }
+      } catch (e) {
+        if (e instanceof HexzError && e.code === "parent") {
+          throw new HexzError("parent", `${path} was not written on ${o.base}`);
+        }
+        throw e;
+      } finally {
+        base.close();
+      }
+    });
+}

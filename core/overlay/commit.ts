@@ -1,0 +1,64 @@
+/**
+ * `commit`: turns an archive plus an overlay into a new archive. Thin (the default) stores
+ * only blocks that are not already in the base's chain, as a child of the base; flatten
+ * writes a self-contained archive.
+ *
+ * @module
+ */
+import { splitBlocks } from "../chunk/split.ts";
+import { CODEC, type CodecName, STREAMS } from "../format/constants.ts";
+import { chunkSpec, type PackOptions, type PackResult, packStreams } from "../pack/pack.ts";
+import { chunkingOf } from "../pack/repack.ts";
+import type { Archive } from "../read/archive.ts";
+import type { Overlay } from "./overlay.ts";
+
+export interface CommitOptions
+  extends Omit<PackOptions, "disk" | "memory" | "base" | "basePath" | "cdc"> {
+  /** "thin" (default): a child of the base; "flatten": self-contained. */
+  mode?: "thin" | "flatten";
+  /** Path recorded for the base in a thin child (default: the base's own name). */
+  basePath?: string;
+}
+
+function codecName(id: number): CodecName {
+  return id === CODEC.lz4 ? "lz4" : id === CODEC.none ? "none" : "zstd";
+}
+
+export async function commitOverlay(
+  base: Archive,
+  overlay: Overlay,
+  opts: CommitOptions,
+): Promise<PackResult> {
+  const thin = (opts.mode ?? "thin") === "thin";
+  const packOpts: PackOptions = {
+    compression: codecName(base.header.codec),
+    level: base.header.codec === CODEC.none ? undefined : base.header.level,
+    message: base.header.message,
+    ...(thin ? {} : chunkingOf(base)),
+    ...opts,
+    base: thin ? base : undefined,
+    basePath: thin ? (opts.basePath ?? base.source.name) : undefined,
+  };
+  if (!thin && opts.blockSize) packOpts.cdc = false;
+  const spec = chunkSpec(packOpts);
+  const inputs = STREAMS.map((name, id) => ({ name, id }))
+    .filter(({ id }) => overlay.size(id) > 0)
+    .map(({ name, id }) => {
+      let pos = 0;
+      const size = overlay.size(id);
+      return {
+        name,
+        size,
+        blocks: splitBlocks({
+          async read(into: Uint8Array) {
+            if (pos >= size) return null;
+            const n = Math.min(into.length, size - pos, 4 * 1024 * 1024);
+            into.set(await overlay.read(id, pos, n));
+            pos += n;
+            return n;
+          },
+        }, spec),
+      };
+    });
+  return await packStreams(packOpts, inputs);
+}

@@ -1,0 +1,411 @@
+/**
+ * Overlays: writes on top of a read-only archive, kept in a separate file of 4 KiB blocks.
+ * Read-write mounts and the NBD server write here; `commit` turns archive + overlay into a new
+ * archive. See docs/FORMAT.md, "Overlay".
+ *
+ * The file is an append-only log after a 4096-byte header: each record carries a run of whole
+ * 4 KiB blocks (or marks them zero) and a BLAKE3 checksum. A crash can only tear the last
+ * record; opening replays records up to the first incomplete or damaged one and cuts the file
+ * there, so everything flushed before the crash survives and nothing torn is ever read.
+ *
+ * @module
+ */
+import { ensure, HexzError } from "../errors.ts";
+import { equalBytes, getU64, isZero, setU64, view } from "../format/bytes.ts";
+import { STREAMS } from "../format/constants.ts";
+import { formatUuid } from "../format/header.ts";
+import { blake3 } from "../hash/blake3.ts";
+import { writeAll } from "../io/atomic.ts";
+import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts";
+
+export const OVERLAY_BLOCK = 4096;
+const HEADER = 4096;
+const RECORD_HEADER = 64;
+const MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x56]); // "HXOV"
+const RECORD_MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x52]); // "HXOR"
+const VERSION = 1;
+/** A record carries at most this many blocks (4 MiB), bounding what a hostile file allocates. */
+const MAX_RECORD_BLOCKS = 1024;
+const KIND_DATA = 0;
+const KIND_ZERO = 1;
+
+export interface OverlayStats {
+  /** Distinct 4 KiB blocks changed, per stream. */
+  changedBlocks: [number, number];
+  /** Of those, blocks whose latest write was zeroes/trim. */
+  zeroBlocks: [number, number];
+  records: number;
+  fileSize: number;
+}
+
+export interface Overlay {
+  readonly path: string;
+  readonly baseUuid: Uint8Array;
+  readonly baseRoot: Uint8Array;
+  size(stream: StreamRef): number;
+  /** Bytes as the overlay presents them: overlay blocks where written, the base elsewhere. */
+  read(stream: StreamRef, offset: number, length: number): Promise<Uint8Array>;
+  write(stream: StreamRef, offset: number, data: Uint8Array): Promise<void>;
+  writeZeroes(stream: StreamRef, offset: number, length: number): Promise<void>;
+  /** Makes every completed write durable (fsync). */
+  flush(): Promise<void>;
+  /** Sorted block numbers changed in a stream. */
+  changed(stream: StreamRef): number[];
+  stats(): OverlayStats;
+  close(): void;
+}
+
+interface Slot {
+  /** File offset of the block's bytes, or -1 for zero. */
+  at: number;
+}
+
+function encodeOverlayHeader(base: Archive): Uint8Array {
+  const b = new Uint8Array(HEADER);
+  const dv = view(b);
+  b.set(MAGIC, 0);
+  dv.setUint16(4, VERSION, true);
+  dv.setUint32(8, OVERLAY_BLOCK, true);
+  b.set(base.header.uuid, 16);
+  b.set(base.header.rootHash, 32);
+  setU64(dv, 64, base.header.streams[0].logicalSize);
+  setU64(dv, 72, base.header.streams[1].logicalSize);
+  b.set(blake3(b.subarray(0, HEADER - 32)), HEADER - 32);
+  return b;
+}
+
+interface OverlayHeader {
+  baseUuid: Uint8Array;
+  baseRoot: Uint8Array;
+  sizes: [number, number];
+}
+
+function decodeOverlayHeader(b: Uint8Array, path: string): OverlayHeader {
+  if (b.length < HEADER || !equalBytes(b.subarray(0, 4), MAGIC)) {
+    throw new HexzError("format", `${path}: not a hexz overlay`);
+  }
+  ensure(
+    equalBytes(blake3(b.subarray(0, HEADER - 32)), b.subarray(HEADER - 32, HEADER)),
+    `${path}: overlay header checksum mismatch`,
+  );
+  const dv = view(b);
+  const v = dv.getUint16(4, true);
+  if (v !== VERSION) throw new HexzError("format", `${path}: unsupported overlay version ${v}`);
+  ensure(dv.getUint32(8, true) === OVERLAY_BLOCK, `${path}: unsupported overlay block size`);
+  ensure(isZero(b.subarray(80, HEADER - 32)), `${path}: reserved overlay header bytes set`);
+  return {
+    baseUuid: b.slice(16, 32),
+    baseRoot: b.slice(32, 64),
+    sizes: [getU64(dv, 64, "overlay disk size"), getU64(dv, 72, "overlay memory size")],
+  };
+}
+
+/** Reads just the header of an overlay (to find or check its base without opening it). */
+export async function readOverlayHeader(path: string): Promise<OverlayHeader> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new HexzError("not-found", `${path}: no such file`);
+    }
+    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+  }
+  try {
+    const b = new Uint8Array(HEADER);
+    let n = 0;
+    while (n < HEADER) {
+      const r = await f.read(b.subarray(n));
+      if (r === null) break;
+      n += r;
+    }
+    return decodeOverlayHeader(b.subarray(0, n), path);
+  } finally {
+    f.close();
+  }
+}
+
+export interface OverlayOpenOptions {
+  /** Create the file if it does not exist (with `base`'s identity). */
+  create?: boolean;
+  readOnly?: boolean;
+}
+
+/**
+ * Opens (or creates) the overlay at `path` on top of `base`, which must be the archive it was
+ * made for. Replays the log; a torn tail record (crash) is cut off when opened writable.
+ */
+export async function openOverlay(
+  path: string,
+  base: Archive,
+  opts: OverlayOpenOptions = {},
+): Promise<Overlay> {
+  let file: Deno.FsFile;
+  let created = false;
+  try {
+    file = await Deno.open(path, { read: true, write: !opts.readOnly });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    }
+    if (!opts.create || opts.readOnly) {
+      throw new HexzError("not-found", `${path}: no such overlay`);
+    }
+    file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o644 });
+    await writeAll(file, encodeOverlayHeader(base));
+    await file.sync();
+    created = true;
+  }
+  try {
+    return await load(path, file, base, !!opts.readOnly, created);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+async function readAt(file: Deno.FsFile, at: number, n: number): Promise<Uint8Array | null> {
+  const b = new Uint8Array(n);
+  await file.seek(at, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < n) {
+    const r = await file.read(b.subarray(done));
+    if (r === null) return null;
+    done += r;
+  }
+  return b;
+}
+
+async function load(
+  path: string,
+  file: Deno.FsFile,
+  base: Archive,
+  readOnly: boolean,
+  created: boolean,
+): Promise<Overlay> {
+  const size = (await file.stat()).size;
+  const head = await readAt(file, 0, HEADER);
+  if (!head) throw new HexzError("format", `${path}: not a hexz overlay (too short)`);
+  const h = decodeOverlayHeader(head, path);
+  if (!equalBytes(h.baseUuid, base.header.uuid) || !equalBytes(h.baseRoot, base.header.rootHash)) {
+    throw new HexzError(
+      "parent",
+      `${path}: overlay belongs to archive ${formatUuid(h.baseUuid)}, not to ${base.source.name}`,
+    );
+  }
+  const maps: [Map<number, Slot>, Map<number, Slot>] = [new Map(), new Map()];
+  let records = 0;
+  let seq = 0;
+  let end = HEADER;
+  // Replay: stop at the first record that is incomplete or fails its checksum.
+  while (end + RECORD_HEADER <= size) {
+    const rh = await readAt(file, end, RECORD_HEADER);
+    if (!rh || !equalBytes(rh.subarray(0, 4), RECORD_MAGIC)) break;
+    const dv = view(rh);
+    const stream = dv.getUint8(4);
+    const kind = dv.getUint8(5);
+    const count = dv.getUint32(16, true);
+    if (stream >= STREAMS.length || kind > KIND_ZERO || count < 1 || count > MAX_RECORD_BLOCKS) {
+      break;
+    }
+    const first = getU64(dv, 8, "overlay record block");
+    const payload = kind === KIND_DATA ? count * OVERLAY_BLOCK : 0;
+    if (end + RECORD_HEADER + payload > size) break;
+    const body = payload ? await readAt(file, end + RECORD_HEADER, payload) : new Uint8Array(0);
+    if (!body) break;
+    const hasher = new Uint8Array(32 + payload);
+    hasher.set(rh.subarray(0, 32));
+    hasher.set(body, 32);
+    if (!equalBytes(blake3(hasher), rh.subarray(32, 64))) break;
+    if ((first + count) * OVERLAY_BLOCK > h.sizes[stream] + OVERLAY_BLOCK - 1) break;
+    for (let i = 0; i < count; i++) {
+      maps[stream].set(first + i, {
+        at: kind === KIND_DATA ? end + RECORD_HEADER + i * OVERLAY_BLOCK : -1,
+      });
+    }
+    seq = getU64(dv, 24, "overlay sequence") + 1;
+    records++;
+    end += RECORD_HEADER + payload;
+  }
+  if (end < size && !readOnly) {
+    // A torn or damaged tail from a crash: drop it so new records follow intact ones.
+    await file.truncate(end);
+    await file.sync();
+  }
+  let fileEnd = end;
+  let chain: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = chain.then(fn);
+    chain = p.catch(() => {});
+    return p;
+  };
+
+  function range(stream: number, offset: number, length: number, what: string) {
+    const sz = h.sizes[stream];
+    if (
+      !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
+      offset + length > sz
+    ) {
+      throw new HexzError(
+        "usage",
+        `${what} of ${length} bytes at ${offset} is outside the ${
+          STREAMS[stream]
+        } stream (${sz} bytes)`,
+      );
+    }
+  }
+
+  async function readBlocks(stream: number, first: number, count: number): Promise<Uint8Array> {
+    const out = new Uint8Array(count * OVERLAY_BLOCK);
+    const sz = h.sizes[stream];
+    let i = 0;
+    while (i < count) {
+      const slot = maps[stream].get(first + i);
+      if (slot) {
+        if (slot.at >= 0) {
+          const b = await readAt(file, slot.at, OVERLAY_BLOCK);
+          if (!b) throw new HexzError("io", `${path}: overlay block vanished`);
+          out.set(b, i * OVERLAY_BLOCK);
+        }
+        i++;
+        continue;
+      }
+      // A run of blocks the overlay does not have: one read from the base.
+      let j = i;
+      while (j < count && !maps[stream].has(first + j)) j++;
+      const from = (first + i) * OVERLAY_BLOCK;
+      const to = Math.min(sz, (first + j) * OVERLAY_BLOCK);
+      if (to > from) out.set(await base.read(stream, from, to - from), i * OVERLAY_BLOCK);
+      i = j;
+    }
+    return out;
+  }
+
+  async function append(
+    stream: number,
+    kind: number,
+    first: number,
+    blocks: Uint8Array | null,
+    count: number,
+  ) {
+    const rh = new Uint8Array(RECORD_HEADER);
+    const dv = view(rh);
+    rh.set(RECORD_MAGIC, 0);
+    dv.setUint8(4, stream);
+    dv.setUint8(5, kind);
+    setU64(dv, 8, first);
+    dv.setUint32(16, count, true);
+    setU64(dv, 24, seq++);
+    const payload = blocks ?? new Uint8Array(0);
+    const hashed = new Uint8Array(32 + payload.length);
+    hashed.set(rh.subarray(0, 32));
+    hashed.set(payload, 32);
+    rh.set(blake3(hashed), 32);
+    await file.seek(fileEnd, Deno.SeekMode.Start);
+    await writeAll(file, rh);
+    if (blocks) await writeAll(file, blocks);
+    for (let i = 0; i < count; i++) {
+      maps[stream].set(first + i, {
+        at: blocks ? fileEnd + RECORD_HEADER + i * OVERLAY_BLOCK : -1,
+      });
+    }
+    fileEnd += RECORD_HEADER + payload.length;
+    records++;
+  }
+
+  function writable() {
+    if (readOnly) throw new HexzError("usage", `${path}: overlay opened read-only`);
+  }
+
+  const self: Overlay = {
+    path,
+    baseUuid: h.baseUuid,
+    baseRoot: h.baseRoot,
+    size: (s) => h.sizes[resolveStream(s)],
+    read(s, offset, length) {
+      const stream = resolveStream(s);
+      range(stream, offset, length, "read");
+      return serial(async () => {
+        if (length === 0) return new Uint8Array(0);
+        if (maps[stream].size === 0) return await base.read(stream, offset, length);
+        const first = Math.floor(offset / OVERLAY_BLOCK);
+        const last = Math.floor((offset + length - 1) / OVERLAY_BLOCK);
+        const blocks = await readBlocks(stream, first, last - first + 1);
+        const from = offset - first * OVERLAY_BLOCK;
+        return blocks.slice(from, from + length);
+      });
+    },
+    write(s, offset, data) {
+      writable();
+      const stream = resolveStream(s);
+      range(stream, offset, data.length, "write");
+      return serial(async () => {
+        if (data.length === 0) return;
+        const first = Math.floor(offset / OVERLAY_BLOCK);
+        const last = Math.floor((offset + data.length - 1) / OVERLAY_BLOCK);
+        for (let b = first; b <= last; b += MAX_RECORD_BLOCKS) {
+          const n = Math.min(MAX_RECORD_BLOCKS, last - b + 1);
+          const lo = Math.max(offset, b * OVERLAY_BLOCK);
+          const hi = Math.min(offset + data.length, (b + n) * OVERLAY_BLOCK);
+          // Partial blocks at the edges keep their old bytes (read-modify-write).
+          const whole = lo === b * OVERLAY_BLOCK && hi === (b + n) * OVERLAY_BLOCK;
+          const blocks = whole ? new Uint8Array(n * OVERLAY_BLOCK) : await readBlocks(stream, b, n);
+          blocks.set(data.subarray(lo - offset, hi - offset), lo - b * OVERLAY_BLOCK);
+          await append(stream, KIND_DATA, b, blocks, n);
+        }
+      });
+    },
+    writeZeroes(s, offset, length) {
+      writable();
+      const stream = resolveStream(s);
+      range(stream, offset, length, "write");
+      return serial(async () => {
+        if (length === 0) return;
+        // Whole blocks become zero records; partial edges are written as data.
+        const firstWhole = Math.ceil(offset / OVERLAY_BLOCK);
+        const endWhole = Math.floor((offset + length) / OVERLAY_BLOCK);
+        const edges: [number, number][] = [];
+        if (firstWhole >= endWhole) edges.push([offset, length]);
+        else {
+          if (offset < firstWhole * OVERLAY_BLOCK) {
+            edges.push([offset, firstWhole * OVERLAY_BLOCK - offset]);
+          }
+          if (offset + length > endWhole * OVERLAY_BLOCK) {
+            edges.push([endWhole * OVERLAY_BLOCK, offset + length - endWhole * OVERLAY_BLOCK]);
+          }
+          for (let b = firstWhole; b < endWhole; b += MAX_RECORD_BLOCKS) {
+            await append(stream, KIND_ZERO, b, null, Math.min(MAX_RECORD_BLOCKS, endWhole - b));
+          }
+        }
+        for (const [o, n] of edges) {
+          const first = Math.floor(o / OVERLAY_BLOCK);
+          const blocks = await readBlocks(stream, first, 1);
+          blocks.fill(0, o - first * OVERLAY_BLOCK, o - first * OVERLAY_BLOCK + n);
+          await append(stream, KIND_DATA, first, blocks, 1);
+        }
+      });
+    },
+    flush() {
+      return serial(() => readOnly ? Promise.resolve() : file.sync());
+    },
+    changed(s) {
+      return [...maps[resolveStream(s)].keys()].sort((a, b) => a - b);
+    },
+    stats() {
+      const zeros = maps.map((m) => [...m.values()].filter((v) => v.at < 0).length);
+      return {
+        changedBlocks: [maps[0].size, maps[1].size],
+        zeroBlocks: [zeros[0], zeros[1]],
+        records,
+        fileSize: fileEnd,
+      };
+    },
+    close() {
+      try {
+        file.close();
+      } catch { /* closed */ }
+    },
+  };
+  if (created) await self.flush();
+  return self;
+}

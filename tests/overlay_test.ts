@@ -1,0 +1,159 @@
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { HexzError, inspect, open, pack } from "../mod.ts";
+import { openOverlay } from "../core/overlay/overlay.ts";
+import { commitOverlay } from "../core/overlay/commit.ts";
+import { assertBytesEqual, readAll } from "./_archive.ts";
+import { pseudoRandom, tempDir } from "./_tools.ts";
+
+const MiB = 1024 * 1024;
+
+async function baseArchive(dir: string): Promise<Uint8Array> {
+  const img = new Uint8Array(4 * MiB + 1000); // a partial last 4 KiB block
+  img.set(pseudoRandom(2 * MiB, 51), 0);
+  await Deno.writeFile(`${dir}/base.img`, img);
+  await pack({ output: `${dir}/base.hxz`, disk: `${dir}/base.img`, compression: "zstd" });
+  return img;
+}
+
+/** The same edits applied to a plain buffer and to an overlay. */
+async function edit(img: Uint8Array, ov: Awaited<ReturnType<typeof openOverlay>>) {
+  const edits: [number, Uint8Array][] = [
+    [10, new TextEncoder().encode("hello, overlay")], // inside block 0
+    [4096 * 3 - 5, pseudoRandom(10_000, 52)], // spans blocks 2..5, unaligned both ends
+    [3 * MiB, pseudoRandom(8192, 53)], // aligned, in the empty part
+    [img.length - 7, new Uint8Array([1, 2, 3, 4, 5, 6, 7])], // the partial last block
+  ];
+  for (const [off, data] of edits) {
+    img.set(data, off);
+    await ov.write("disk", off, data);
+  }
+  img.fill(0, 100_000, 300_123);
+  await ov.writeZeroes("disk", 100_000, 200_123);
+}
+
+Deno.test("overlay reads merge its writes with the base, at any alignment", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const img = await baseArchive(dir);
+    const base = await open(`${dir}/base.hxz`);
+    const ov = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+    await edit(img, ov);
+    assertBytesEqual(await ov.read("disk", 0, img.length), img, "merged view");
+    const rnd = pseudoRandom(600, 54);
+    for (let i = 0; i < 100; i++) {
+      const off = ((rnd[i] << 16) | (rnd[i + 1] << 8) | rnd[i + 2]) % img.length;
+      const len = Math.min(img.length - off, rnd[i + 3] * 97);
+      assertBytesEqual(await ov.read("disk", off, len), img.subarray(off, off + len));
+    }
+    const st = ov.stats();
+    assert(st.changedBlocks[0] > 50 && st.zeroBlocks[0] >= 48, JSON.stringify(st));
+    await assertRejects(
+      () => ov.write("disk", img.length - 1, new Uint8Array(2)),
+      HexzError,
+      /outside/,
+    );
+    await ov.flush();
+    ov.close();
+    // Reopened: the same view (the log was replayed).
+    const again = await openOverlay(`${dir}/o.hxo`, base);
+    assertBytesEqual(await again.read("disk", 0, img.length), img, "after reopen");
+    again.close();
+    base.close();
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("overlay survives a torn last record: flushed writes stay, the torn tail is cut", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const img = await baseArchive(dir);
+    const base = await open(`${dir}/base.hxz`);
+    const ov = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+    await ov.write("disk", 0, pseudoRandom(8192, 55));
+    await ov.flush();
+    const good = await ov.read("disk", 0, img.length);
+    await ov.write("disk", MiB, pseudoRandom(3 * 4096, 56));
+    await ov.flush();
+    ov.close();
+    // Simulate a crash in the middle of writing the second record.
+    const size = (await Deno.stat(`${dir}/o.hxo`)).size;
+    await Deno.truncate(`${dir}/o.hxo`, size - 5000);
+    const re = await openOverlay(`${dir}/o.hxo`, base);
+    assertBytesEqual(await re.read("disk", 0, img.length), good, "state before the torn write");
+    assertEquals(re.stats().records, 1);
+    // New writes append after the intact records.
+    await re.write("disk", 2 * MiB, new Uint8Array([9, 9, 9]));
+    re.close();
+    const re2 = await openOverlay(`${dir}/o.hxo`, base);
+    assertEquals([...(await re2.read("disk", 2 * MiB, 3))], [9, 9, 9]);
+    assertEquals(re2.stats().records, 2);
+    re2.close();
+    // A damaged byte inside a record ends the replay there too.
+    const bytes = await Deno.readFile(`${dir}/o.hxo`);
+    bytes[4096 + 64 + 100] ^= 1;
+    await Deno.writeFile(`${dir}/o.hxo`, bytes);
+    const re3 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+    assertEquals(re3.stats().records, 0);
+    re3.close();
+    base.close();
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("overlay refuses an archive it was not made for", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await baseArchive(dir);
+    const base = await open(`${dir}/base.hxz`);
+    (await openOverlay(`${dir}/o.hxo`, base, { create: true })).close();
+    await pack({ output: `${dir}/other.hxz`, disk: `${dir}/base.img` });
+    const other = await open(`${dir}/other.hxz`);
+    const e = await assertRejects(() => openOverlay(`${dir}/o.hxo`, other), HexzError);
+    assertMatch(e.message, /overlay belongs to archive/);
+    other.close();
+    base.close();
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("commit of an overlay equals packing the modified image", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const img = await baseArchive(dir);
+    const base = await open(`${dir}/base.hxz`);
+    const ov = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+    await edit(img, ov);
+    await Deno.writeFile(`${dir}/modified.img`, img);
+    const fixed = { uuid: new Uint8Array(16).fill(5), createdAtMs: 1_800_000_000_000, message: "" };
+    // Flattened commit == packing the modified image with the same options, byte for byte.
+    await commitOverlay(base, ov, { output: `${dir}/flat.hxz`, mode: "flatten", ...fixed });
+    await pack({
+      output: `${dir}/direct.hxz`,
+      disk: `${dir}/modified.img`,
+      compression: "zstd",
+      ...fixed,
+    });
+    assertBytesEqual(
+      await Deno.readFile(`${dir}/flat.hxz`),
+      await Deno.readFile(`${dir}/direct.hxz`),
+      "flat vs direct",
+    );
+    // Thin commit: same bytes, stored as a small child of the base.
+    await commitOverlay(base, ov, { output: `${dir}/thin.hxz` });
+    ov.close();
+    base.close();
+    const t = await open(`${dir}/thin.hxz`);
+    try {
+      assertBytesEqual(await readAll(t, "disk"), img, "thin commit");
+      const s = inspect(t).streams[0];
+      assert(s.parentBlocks > 0 && s.storedBytes < 200 * 1024, `stored ${s.storedBytes}`);
+    } finally {
+      t.close();
+    }
+  } finally {
+    await done();
+  }
+});
