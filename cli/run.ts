@@ -27,9 +27,18 @@ export function buildProgram(): Command {
     .description("seekable, deduplicated, compressed snapshots of disks and memory")
     .version(`hexz ${VERSION}`, "-V, --version")
     .showSuggestionAfterError(true);
-  for (
-    const cmd of [packCommand(), inspectCommand(), extractCommand(), checkCommand(), catCommand()]
-  ) {
+  const commands = [
+    packCommand(),
+    inspectCommand(),
+    extractCommand(),
+    checkCommand(),
+    catCommand(),
+    commitCommand(),
+    overlayCommand(),
+    lsCommand(),
+    diffCommand(),
+  ];
+  for (const cmd of commands) {
     program.addCommand(cmd);
   }
   // Every command reports usage errors the same way (one line, exit 2), never by process.exit.

@@ -16,11 +16,12 @@ export function assertMatch(actual: string, re: RegExp, msg?: string): void {
   nodeAssert.match(actual, re, msg);
 }
 
+type ErrorClass = new (...args: never[]) => Error;
+
 /** Asserts that `fn` rejects with an error of class `cls` whose message matches `re`. */
 export async function assertRejects(
   fn: () => Promise<unknown>,
-  // deno-lint-ignore no-explicit-any
-  cls?: new (...args: any[]) => Error,
+  cls?: ErrorClass,
   re?: RegExp,
 ): Promise<Error> {
   try {

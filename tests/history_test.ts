@@ -77,7 +77,7 @@ Deno.test("ls shows the lineage tree with external, replaced and missing parents
     assertEquals(sub.roots[0].parentStatus, "external");
     const cli = await hexz(["ls", dir]);
     assertEquals(cli.code, 0, cli.err);
-    assertMatch(cli.out, /^v1\.hxz .*\n└── v2\.hxz .*\n    └── v3\.hxz/m);
+    assertMatch(cli.out, /^v1\.hxz .*\n└── v2\.hxz .*\n {4}└── v3\.hxz/m);
     assertMatch(cli.out, /orphan\.hxz .*\[BROKEN: parent .*p\.hxz missing\]/);
     // Same UUID, other root hash: a replaced parent.
     const q = await packFile(dir, "q", data);
