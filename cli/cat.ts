@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { findFile, readFile } from "../core/read/files.ts";
 import { withArchive } from "./common.ts";
 import { parseSize } from "./units.ts";
 
@@ -9,12 +10,14 @@ export function catCommand(): Command {
     .option("--offset <n>", "first byte (sizes like 4K allowed)", "0")
     .option("--length <n>", "number of bytes (default: to the end)")
     .option("--memory", "read the memory stream instead of the disk")
+    .option("--file <path>", "directory archives: read this file instead of a stream")
     .addHelpText("after", "\nExample:\n  hexz cat vm.hxz --offset 1M --length 512 | xxd | head")
     .action(async (path: string, o) => {
       const stream = o.memory ? "memory" : "disk";
       await withArchive(path, async (a) => {
+        const entry = o.file ? await findFile(a, o.file) : null;
         const offset = parseSize(o.offset, "--offset");
-        const size = a.size(stream);
+        const size = entry ? entry.size : a.size(stream);
         const length = o.length !== undefined
           ? parseSize(o.length, "--length")
           : Math.max(0, size - offset);
@@ -22,11 +25,12 @@ export function catCommand(): Command {
         const piece = 4 * 1024 * 1024;
         for (let pos = offset; pos < offset + length; pos += piece) {
           const n = Math.min(piece, offset + length - pos);
-          const data = await a.read(stream, pos, n);
+          const data = entry ? await readFile(a, entry, pos, n) : await a.read(stream, pos, n);
           let done = 0;
           while (done < data.length) done += await Deno.stdout.write(data.subarray(done));
         }
-        if (length === 0) await a.read(stream, offset, 0);
+        if (length === 0 && !entry) await a.read(stream, offset, 0);
+        if (entry && offset + length > entry.size) await readFile(a, entry, offset, length);
       });
     });
 }

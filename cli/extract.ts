@@ -1,26 +1,38 @@
 import { Command } from "commander";
 import { extract } from "../mod.ts";
+import { extractTree, fileTable } from "../core/read/files.ts";
 import { info, withArchive } from "./common.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize } from "./units.ts";
 
 export function extractCommand(): Command {
   return new Command("extract")
-    .description("restore a stream bit for bit (zero runs become holes)")
+    .description("restore a stream bit for bit (zero runs become holes), or a directory tree")
     .argument("<archive>", "archive (.hxz)")
-    .argument("<output>", "file to write")
+    .argument("<output>", "file to write (a directory for directory archives)")
     .option("--memory", "extract the memory stream instead of the disk")
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
-    .addHelpText("after", "\nExample:\n  hexz extract vm.hxz vm.img && cmp vm.img original.img")
+    .option("--raw", "for directory archives: write the raw disk stream instead of the tree")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  hexz extract vm.hxz vm.img && cmp vm.img original.img\n  hexz extract rootfs.hxz ./rootfs",
+    )
     .action(async (path: string, output: string, o) => {
       const progress = createProgress("extract", !!o.silent);
-      const res = await withArchive(path, (a) =>
-        extract(a, output, {
+      const msg = await withArchive(path, async (a) => {
+        const onProgress = (d: number, t: number) => progress.update(d, t);
+        if (!o.memory && !o.raw && await fileTable(a)) {
+          const r = await extractTree(a, output, { force: !!o.force, onProgress });
+          return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;
+        }
+        const r = await extract(a, output, {
           stream: o.memory ? "memory" : "disk",
           force: !!o.force,
-          onProgress: (d, t) => progress.update(d, t),
-        })).finally(() => progress.finish());
-      info(`${output}: ${formatSize(res.bytes)} restored`, !!o.silent);
+          onProgress,
+        });
+        return `${output}: ${formatSize(r.bytes)} restored`;
+      }).finally(() => progress.finish());
+      info(msg, !!o.silent);
     });
 }

@@ -1,5 +1,7 @@
 import { Command } from "commander";
 import { inspect, type InspectReport } from "../mod.ts";
+import { fileTable } from "../core/read/files.ts";
+import type { FileEntry } from "../core/format/filetable.ts";
 import { out, withArchive } from "./common.ts";
 import { formatRatio, formatSize } from "./units.ts";
 
@@ -8,15 +10,34 @@ export function inspectCommand(): Command {
     .description("show what an archive holds (header only, no block is read)")
     .argument("<archive>", "archive (.hxz)")
     .option("--json", "machine-readable output")
+    .option("--files", "directory archives: list the file table")
     .addHelpText("after", "\nExample:\n  hexz inspect vm.hxz --json | jq .streams")
     .action(async (path: string, o) => {
       // The header alone: works even when a thin archive's parent is missing.
-      const report = await withArchive(path, (a) => Promise.resolve(inspect(a)), {
-        lazyParents: true,
-      });
-      if (o.json) out(JSON.stringify(report, (_k, v) => v === Infinity ? null : v, 2));
-      else printReport(report);
+      const [report, files] = await withArchive(
+        path,
+        async (a) => [inspect(a), o.files ? await fileTable(a) : null] as const,
+        { lazyParents: true },
+      );
+      if (o.json) {
+        const all = o.files ? { ...report, files: files ?? [] } : report;
+        out(JSON.stringify(all, (_k, v) => v === Infinity ? null : v, 2));
+        return;
+      }
+      printReport(report);
+      if (o.files) printFiles(files ?? []);
     });
+}
+
+function printFiles(files: FileEntry[]) {
+  out(`files: ${files.length} entries`);
+  for (const f of files) {
+    const kind = f.type === "dir" ? "d" : f.type === "symlink" ? "l" : "-";
+    const mode = f.mode.toString(8).padStart(4, "0");
+    const when = new Date(f.mtimeMs).toISOString().slice(0, 19).replace("T", " ");
+    const name = f.type === "symlink" ? `${f.path} -> ${f.target}` : f.path;
+    out(`  ${kind}${mode} ${String(f.size).padStart(12)} ${when} ${name}`);
+  }
 }
 
 function printReport(r: InspectReport) {

@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { HexzError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
+import { buildCommand } from "./build.ts";
 import { catCommand } from "./cat.ts";
 import { commitCommand } from "./commit.ts";
 import { diffCommand } from "./diff.ts";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true);
   const commands = [
     packCommand(),
+    buildCommand(),
     inspectCommand(),
     extractCommand(),
     checkCommand(),

@@ -63,6 +63,8 @@ export interface PackOptions {
   /** A raw-content zstd dictionary stored in the archive and used for every block. */
   dictionary?: { bytes: Uint8Array; codec: DictCodec };
   onProgress?: (p: PackProgress) => void;
+  /** Directory archives: the encoded file table, asked for once every stream is consumed. */
+  fileTable?: () => Uint8Array;
   /** Fixed identity, for reproducible archives (tests, golden vectors). */
   uuid?: Uint8Array;
   createdAtMs?: number;
@@ -247,6 +249,7 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
         }
       }
     }
+    if (opts.fileTable) await w.addSection("fileTable", opts.fileTable());
     if (opts.metadata !== undefined) {
       await w.addSection("metadata", new TextEncoder().encode(JSON.stringify(opts.metadata)));
     }

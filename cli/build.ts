@@ -1,0 +1,68 @@
+import { Command, Option } from "commander";
+import { build } from "../core/pack/build.ts";
+import { getProfile, PROFILES } from "../core/pack/profiles.ts";
+import { parseCodecName } from "../core/codec/codec.ts";
+import { info } from "./common.ts";
+import { createProgress } from "./progress.ts";
+import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
+
+export function buildCommand(): Command {
+  return new Command("build")
+    .description("pack a directory tree into an archive with a file table")
+    .argument("<source>", "directory to pack")
+    .argument("<output>", "archive to create (.hxz)")
+    .addOption(
+      new Option("--profile <name>", "defaults for a kind of content").choices(
+        Object.keys(PROFILES),
+      ).default("generic"),
+    )
+    .option("--memory <path>", "a memory dump stored beside the tree")
+    .addOption(
+      new Option("--compression <codec>", "block codec (overrides the profile)").choices([
+        "lz4",
+        "zstd",
+        "none",
+      ]),
+    )
+    .option("--level <n>", "codec level (overrides the profile)")
+    .option("--block-size <size>", "fixed block size (overrides the profile)")
+    .option("--cdc", "content-defined chunking (FastCDC, 16/64/128 KiB)")
+    .option("-m, --message <text>", "a note stored in the header")
+    .option("-f, --force", "overwrite an existing output")
+    .option("-q, --silent", "no progress and no summary")
+    .addHelpText(
+      "after",
+      `
+Profiles:
+${Object.entries(PROFILES).map(([n, p]) => `  ${n.padEnd(9)} ${p.description}`).join("\n")}
+
+Example:
+  hexz build ./rootfs rootfs.hxz --profile embedded`,
+    )
+    .action(async (source: string, output: string, o) => {
+      const profile = getProfile(o.profile);
+      const progress = createProgress("build", !!o.silent);
+      const res = await build({
+        source,
+        output,
+        memory: o.memory,
+        compression: o.compression ? parseCodecName(o.compression) : profile.compression,
+        level: o.level !== undefined
+          ? parseInteger(o.level, "--level")
+          : (o.compression ? undefined : profile.level),
+        blockSize: o.blockSize ? parseSize(o.blockSize, "--block-size") : profile.blockSize,
+        cdc: !!o.cdc,
+        message: o.message,
+        force: !!o.force,
+        metadata: { profile: o.profile },
+        onProgress: (p) => progress.update(p.done, p.total),
+        onWarning: (m) => info(`hexz: warning: ${m}`, !!o.silent),
+      }).finally(() => progress.finish());
+      info(
+        `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
+          formatSize(res.outputBytes)
+        } (${formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)})`,
+        !!o.silent,
+      );
+    });
+}

@@ -1,0 +1,151 @@
+/**
+ * The file table of directory archives: one record per directory, file and symlink, in
+ * depth-first order with names sorted within each directory (so every directory precedes its
+ * contents). File contents live in the disk stream at `offset` for `size` bytes. Stored as the
+ * archive's file-table section (feature bit 3). See docs/FORMAT.md, "File table".
+ *
+ * @module
+ */
+import { ensure, HexzError } from "../errors.ts";
+import { blake3 } from "../hash/blake3.ts";
+import { equalBytes, getU64, setU64, view } from "./bytes.ts";
+
+export type FileType = "file" | "dir" | "symlink";
+const TYPE_CODE: Record<FileType, number> = { file: 1, dir: 2, symlink: 3 };
+const CODE_TYPE: Record<number, FileType> = { 1: "file", 2: "dir", 3: "symlink" };
+
+export interface FileEntry {
+  /** Relative path with `/` separators: no leading `/`, no `.` or `..` components. */
+  path: string;
+  type: FileType;
+  /** Permission bits (0o7777). */
+  mode: number;
+  /** Modification time, milliseconds since the epoch (may be negative). */
+  mtimeMs: number;
+  uid: number;
+  gid: number;
+  /** Content bytes (files only). */
+  size: number;
+  /** Where the content starts in the disk stream (files only). */
+  offset: number;
+  /** Symlink target (symlinks only). */
+  target: string;
+}
+
+const MAGIC = new Uint8Array([0x48, 0x58, 0x46, 0x54]); // "HXFT"
+const VERSION = 1;
+const HEAD = 16;
+const FIXED = 48;
+const MAX_NAME = 4096;
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+/** Throws unless `p` is a safe relative path (nothing that could escape an extraction dir). */
+export function checkEntryPath(p: string): void {
+  const parts = p.split("/");
+  if (
+    !p || p.startsWith("/") || p.includes("\0") || p.includes("\\") ||
+    parts.some((c) => c === "" || c === "." || c === "..")
+  ) {
+    throw new HexzError("corrupt", `file table: unsafe path '${p}'`);
+  }
+}
+
+export function encodeFileTable(entries: FileEntry[]): Uint8Array {
+  const names = entries.map((e) => [enc.encode(e.path), enc.encode(e.target)] as const);
+  const size = HEAD + names.reduce((n, [a, b]) => n + FIXED + a.length + b.length, 0) + 32;
+  const bytes = new Uint8Array(size);
+  const dv = view(bytes);
+  bytes.set(MAGIC, 0);
+  dv.setUint16(4, VERSION, true);
+  dv.setUint32(8, entries.length, true);
+  let off = HEAD;
+  entries.forEach((e, i) => {
+    const [name, target] = names[i];
+    dv.setUint8(off, TYPE_CODE[e.type]);
+    dv.setUint16(off + 2, name.length, true);
+    dv.setUint32(off + 4, e.mode & 0o7777, true);
+    dv.setBigInt64(off + 8, BigInt(Math.trunc(e.mtimeMs)), true);
+    setU64(dv, off + 16, e.size);
+    setU64(dv, off + 24, e.offset);
+    dv.setUint32(off + 32, e.uid, true);
+    dv.setUint32(off + 36, e.gid, true);
+    dv.setUint16(off + 40, target.length, true);
+    bytes.set(name, off + FIXED);
+    bytes.set(target, off + FIXED + name.length);
+    off += FIXED + name.length + target.length;
+  });
+  bytes.set(blake3(bytes.subarray(0, off)), off);
+  return bytes;
+}
+
+/** Decodes and validates a file table; `diskSize` bounds every file's content range. */
+export function decodeFileTable(bytes: Uint8Array, diskSize: number): FileEntry[] {
+  const what = "file table";
+  ensure(bytes.length >= HEAD + 32, `${what}: too short`);
+  ensure(
+    equalBytes(blake3(bytes.subarray(0, bytes.length - 32)), bytes.subarray(bytes.length - 32)),
+    `${what}: checksum mismatch`,
+  );
+  ensure(equalBytes(bytes.subarray(0, 4), MAGIC), `${what}: bad magic`);
+  const dv = view(bytes);
+  ensure(dv.getUint16(4, true) === VERSION, `${what}: unknown version`);
+  const count = dv.getUint32(8, true);
+  ensure(count <= (bytes.length - HEAD) / FIXED, `${what}: entry count ${count} too large`);
+  const end = bytes.length - 32;
+  const out: FileEntry[] = [];
+  const types = new Map<string, FileType>();
+  let off = HEAD;
+  for (let i = 0; i < count; i++) {
+    ensure(off + FIXED <= end, `${what}: entry ${i} is truncated`);
+    const type = CODE_TYPE[dv.getUint8(off)];
+    ensure(type !== undefined, `${what}: entry ${i} has an unknown type`);
+    const nameLen = dv.getUint16(off + 2, true);
+    const targetLen = dv.getUint16(off + 40, true);
+    ensure(nameLen <= MAX_NAME && targetLen <= MAX_NAME, `${what}: entry ${i} name too long`);
+    ensure(off + FIXED + nameLen + targetLen <= end, `${what}: entry ${i} is truncated`);
+    let path: string;
+    let target: string;
+    try {
+      path = dec.decode(bytes.subarray(off + FIXED, off + FIXED + nameLen));
+      target = dec.decode(bytes.subarray(off + FIXED + nameLen, off + FIXED + nameLen + targetLen));
+    } catch {
+      throw new HexzError("corrupt", `${what}: entry ${i} name is not UTF-8`);
+    }
+    checkEntryPath(path);
+    const e: FileEntry = {
+      path,
+      type,
+      mode: dv.getUint32(off + 4, true),
+      mtimeMs: Number(dv.getBigInt64(off + 8, true)),
+      size: getU64(dv, off + 16, `${what} entry ${i} size`),
+      offset: getU64(dv, off + 24, `${what} entry ${i} offset`),
+      uid: dv.getUint32(off + 32, true),
+      gid: dv.getUint32(off + 36, true),
+      target,
+    };
+    ensure(e.mode <= 0o7777, `${what}: ${path}: bad mode`);
+    ensure(e.offset + e.size <= diskSize, `${what}: ${path}: content lies outside the disk stream`);
+    ensure(
+      type === "file" || (e.size === 0 && e.offset === 0),
+      `${what}: ${path}: only files have content`,
+    );
+    ensure((type === "symlink") === (targetLen > 0), `${what}: ${path}: symlink target mismatch`);
+    ensure(!types.has(path), `${what}: ${path} appears twice`);
+    // Every ancestor must be a directory listed earlier: nothing can be written through a
+    // symlink or a file on extraction.
+    const slash = path.lastIndexOf("/");
+    if (slash > 0) {
+      ensure(
+        types.get(path.slice(0, slash)) === "dir",
+        `${what}: ${path}: parent is not a directory`,
+      );
+    }
+    types.set(path, type);
+    out.push(e);
+    off += FIXED + nameLen + targetLen;
+  }
+  ensure(off === end, `${what}: trailing bytes after the entries`);
+  return out;
+}

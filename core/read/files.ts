@@ -1,0 +1,140 @@
+/**
+ * Directory archives: list the file table, read files by name, and restore the tree with its
+ * modes and times. Extraction never writes outside the target directory: paths are validated
+ * when the table is decoded (relative, no `..`, every ancestor a directory listed earlier),
+ * existing symlinks in the way are replaced rather than followed, and symlinks are created
+ * after all files.
+ *
+ * @module
+ */
+import { HexzError } from "../errors.ts";
+import { decodeFileTable, type FileEntry } from "../format/filetable.ts";
+import { writeAll } from "../io/atomic.ts";
+import type { Archive } from "./archive.ts";
+
+const tables = new WeakMap<Archive, FileEntry[]>();
+
+/** The archive's file table, or null for image archives. */
+export async function fileTable(a: Archive): Promise<FileEntry[] | null> {
+  const cached = tables.get(a);
+  if (cached) return cached;
+  const bytes = await a.section("fileTable");
+  if (!bytes) return null;
+  const t = decodeFileTable(bytes, a.size("disk"));
+  tables.set(a, t);
+  return t;
+}
+
+/** The entry for `path` (with or without a leading `/`), or throws not-found. */
+export async function findFile(a: Archive, path: string): Promise<FileEntry> {
+  const t = await fileTable(a);
+  if (!t) throw new HexzError("usage", `${a.source.name}: not a directory archive`);
+  const p = path.replace(/^\/+/, "").replace(/\/+$/, "");
+  const e = t.find((x) => x.path === p);
+  if (!e) throw new HexzError("not-found", `${a.source.name}: no file '${path}' in the archive`);
+  return e;
+}
+
+/** Reads `length` bytes at `offset` of a file entry's content. */
+export async function readFile(
+  a: Archive,
+  e: FileEntry,
+  offset = 0,
+  length = e.size - offset,
+): Promise<Uint8Array> {
+  if (e.type !== "file") throw new HexzError("usage", `${e.path}: not a regular file`);
+  if (offset < 0 || length < 0 || offset + length > e.size) {
+    throw new HexzError(
+      "usage",
+      `${e.path}: range ${offset}+${length} is outside the file (${e.size} bytes)`,
+    );
+  }
+  return await a.read("disk", e.offset + offset, length);
+}
+
+async function lstatOrNull(p: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(p);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+export interface ExtractTreeOptions {
+  force?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Restores the tree of a directory archive under `outDir`. */
+export async function extractTree(
+  a: Archive,
+  outDir: string,
+  opts: ExtractTreeOptions = {},
+): Promise<{ entries: number; bytes: number }> {
+  const t = await fileTable(a);
+  if (!t) throw new HexzError("usage", `${a.source.name}: not a directory archive`);
+  const root = outDir.replace(/\/+$/, "") || "/";
+  const st = await lstatOrNull(root);
+  if (st && !st.isDirectory) {
+    throw new HexzError("exists", `${root}: exists and is not a directory`);
+  }
+  if (st && !opts.force) {
+    for await (const _ of Deno.readDir(root)) {
+      throw new HexzError(
+        "exists",
+        `${root}: directory is not empty (use --force to extract into it)`,
+      );
+    }
+  }
+  await Deno.mkdir(root, { recursive: true });
+  const asRoot = Deno.uid() === 0;
+  const total = t.reduce((n, e) => n + e.size, 0);
+  let bytes = 0;
+  const place = async (e: FileEntry): Promise<string> => {
+    const p = `${root}/${e.path}`;
+    const old = await lstatOrNull(p);
+    // Replace whatever is in the way unless it is the directory we want: never follow it.
+    if (old && !(e.type === "dir" && old.isDirectory)) await Deno.remove(p, { recursive: true });
+    return p;
+  };
+  for (const e of t) {
+    if (e.type === "dir") {
+      const p = await place(e);
+      await Deno.mkdir(p, { recursive: false }).catch((err) => {
+        if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      });
+      await Deno.chmod(p, 0o700);
+    } else if (e.type === "file") {
+      const p = await place(e);
+      const f = await Deno.open(p, { write: true, createNew: true, mode: 0o600 });
+      try {
+        const piece = 4 * 1024 * 1024;
+        for (let off = 0; off < e.size; off += piece) {
+          await writeAll(f, await readFile(a, e, off, Math.min(piece, e.size - off)));
+        }
+      } finally {
+        f.close();
+      }
+      bytes += e.size;
+      opts.onProgress?.(bytes, total);
+      await Deno.chmod(p, e.mode);
+      if (asRoot) await Deno.chown(p, e.uid, e.gid).catch(() => {});
+      await Deno.utime(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
+    }
+  }
+  for (const e of t) {
+    if (e.type !== "symlink") continue;
+    const p = await place(e);
+    await Deno.symlink(e.target, p);
+  }
+  // Directories last, deepest first, so their times are not disturbed by their contents.
+  for (const e of [...t].reverse()) {
+    if (e.type !== "dir") continue;
+    const p = `${root}/${e.path}`;
+    await Deno.chmod(p, e.mode);
+    if (asRoot) await Deno.chown(p, e.uid, e.gid).catch(() => {});
+    await Deno.utime(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
+  }
+  return { entries: t.length, bytes };
+}

@@ -1,0 +1,134 @@
+import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
+import { HexzError, open } from "../mod.ts";
+import { build } from "../core/pack/build.ts";
+import { extractTree, fileTable, findFile, readFile } from "../core/read/files.ts";
+import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
+import { hexz } from "./_cli.ts";
+import { pseudoRandom, tempDir } from "./_tools.ts";
+
+const ODD = ["with space.txt", "ünïcødé ✓.bin", "-dash", "quote'\"s", "new\nline"];
+
+async function makeTree(root: string) {
+  await Deno.mkdir(`${root}/etc/conf.d`, { recursive: true });
+  await Deno.mkdir(`${root}/empty-dir`);
+  await Deno.writeFile(`${root}/etc/hostname`, new TextEncoder().encode("hexz\n"));
+  await Deno.writeFile(`${root}/etc/conf.d/big.bin`, pseudoRandom(300_000, 71));
+  await Deno.writeFile(`${root}/etc/conf.d/copy.bin`, pseudoRandom(300_000, 71)); // duplicate
+  await Deno.writeFile(`${root}/empty-file`, new Uint8Array(0));
+  for (const n of ODD) await Deno.writeFile(`${root}/${n}`, new TextEncoder().encode(n));
+  await Deno.symlink("etc/hostname", `${root}/link-rel`);
+  await Deno.symlink("/nonexistent/target", `${root}/link-dangling`);
+  await Deno.chmod(`${root}/etc/hostname`, 0o640);
+  await Deno.chmod(`${root}/empty-file`, 0o755);
+  await Deno.chmod(`${root}/empty-dir`, 0o700);
+  await Deno.utime(`${root}/etc/hostname`, 1_600_000_000, 1_600_000_000.5);
+}
+
+async function snapshot(root: string, rel = ""): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const names = [];
+  for await (const e of Deno.readDir(rel ? `${root}/${rel}` : root)) names.push(e.name);
+  for (const n of names.sort()) {
+    const p = rel ? `${rel}/${n}` : n;
+    const st = await Deno.lstat(`${root}/${p}`);
+    const mode = (st.mode! & 0o7777).toString(8);
+    if (st.isSymlink) out[p] = `l ${await Deno.readLink(`${root}/${p}`)}`;
+    else if (st.isDirectory) {
+      out[p] = `d ${mode}`;
+      Object.assign(out, await snapshot(root, p));
+    } else {
+      const data = await Deno.readFile(`${root}/${p}`);
+      const sum = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", data))).slice(
+        0,
+        8,
+      ).join(",");
+      out[p] = `f ${mode} ${data.length} ${sum} ${st.mtime!.getTime()}`;
+    }
+  }
+  return out;
+}
+
+Deno.test("build and extractTree round-trip a tree with symlinks, empty files, odd names and modes", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/src`);
+    await makeTree(`${dir}/src`);
+    const res = await build({ source: `${dir}/src`, output: `${dir}/t.hxz`, compression: "zstd" });
+    assertEquals(res.entries, 3 + 4 + 2 + ODD.length); // dirs, files, symlinks, odd names
+    const a = await open(`${dir}/t.hxz`);
+    try {
+      const t = (await fileTable(a))!;
+      assertEquals(t.find((e) => e.path === "link-rel")?.target, "etc/hostname");
+      const host = await findFile(a, "/etc/hostname");
+      assertEquals(new TextDecoder().decode(await readFile(a, host)), "hexz\n");
+      assertEquals(host.mode, 0o640);
+      // The duplicate file costs nothing: its blocks dedup.
+      assert(
+        a.header.streams[0].dedupBlocks >= 4,
+        `dedup blocks ${a.header.streams[0].dedupBlocks}`,
+      );
+      await extractTree(a, `${dir}/out`);
+    } finally {
+      a.close();
+    }
+    assertEquals(await snapshot(`${dir}/out`), await snapshot(`${dir}/src`));
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("decodeFileTable refuses paths that could escape the extraction directory", () => {
+  const base: FileEntry = {
+    path: "a",
+    type: "file",
+    mode: 0o644,
+    mtimeMs: 0,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    offset: 0,
+    target: "",
+  };
+  for (const path of ["../evil", "/etc/passwd", "a/../../b", "a//b", "./a", "a\\..\\b"]) {
+    const bytes = encodeFileTable([{ ...base, path }]);
+    assertThrows(() => decodeFileTable(bytes, 0), HexzError, /unsafe path/);
+  }
+  // A file written "through" a symlink: the ancestor must be a directory.
+  const viaLink = encodeFileTable([
+    { ...base, path: "l", type: "symlink", target: "/etc" },
+    { ...base, path: "l/passwd" },
+  ]);
+  assertThrows(() => decodeFileTable(viaLink, 0), HexzError, /parent is not a directory/);
+  const outside = encodeFileTable([{ ...base, size: 10, offset: 5 }]);
+  assertThrows(() => decodeFileTable(outside, 12), HexzError, /outside the disk stream/);
+});
+
+Deno.test("cli build, inspect --files, cat --file and extract of a directory archive", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/src`);
+    await makeTree(`${dir}/src`);
+    let r = await hexz(["build", `${dir}/src`, `${dir}/t.hxz`, "--profile", "embedded"]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.err, /t\.hxz: 14 entries/);
+    r = await hexz(["inspect", `${dir}/t.hxz`, "--files"]);
+    assertMatch(r.out, /chunking: fixed 16 KiB blocks/);
+    assertMatch(r.out, /-0640 +5 2020-09-13 12:26:40 etc\/hostname/);
+    assertMatch(r.out, /l0777 +0 .* link-rel -> etc\/hostname/);
+    r = await hexz(["cat", `${dir}/t.hxz`, "--file", "etc/hostname"]);
+    assertEquals(r.out, "hexz\n");
+    r = await hexz(["cat", `${dir}/t.hxz`, "--file", "etc/nope"]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /no file 'etc\/nope'/);
+    r = await hexz(["extract", `${dir}/t.hxz`, `${dir}/out`, "-q"]);
+    assertEquals([r.code, r.err], [0, ""]);
+    assertEquals(await snapshot(`${dir}/out`), await snapshot(`${dir}/src`));
+    r = await hexz(["extract", `${dir}/t.hxz`, `${dir}/out`]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /not empty \(use --force/);
+    r = await hexz(["build", `${dir}/src`, `${dir}/u.hxz`, "--profile", "bogus"]);
+    assertEquals(r.code, 2);
+  } finally {
+    await done();
+  }
+});
