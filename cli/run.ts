@@ -13,6 +13,7 @@ import { commitCommand } from "./commit.ts";
 import { diffCommand } from "./diff.ts";
 import { lsCommand } from "./ls.ts";
 import { overlayCommand } from "./overlay.ts";
+import { predictCommand } from "./predict.ts";
 import { checkCommand } from "./check.ts";
 import { extractCommand } from "./extract.ts";
 import { inspectCommand } from "./inspect.ts";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     overlayCommand(),
     lsCommand(),
     diffCommand(),
+    predictCommand(),
   ];
   for (const cmd of commands) {
     program.addCommand(cmd);

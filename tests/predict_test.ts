@@ -1,0 +1,35 @@
+import { assert, assertEquals } from "./_assert.ts";
+import { inspect, open, pack } from "../mod.ts";
+import { predict } from "../core/pack/predict.ts";
+import { pseudoRandom, tempDir } from "./_tools.ts";
+
+Deno.test("predict estimates close to what pack achieves, from a sample", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const MiB = 1024 * 1024;
+    const img = new Uint8Array(96 * MiB); // larger than the sample: really sampled
+    const text = new TextEncoder().encode("GET /index.html 200 1234 mozilla\n".repeat(40000));
+    for (let off = 0; off < 48 * MiB; off += 4 * MiB) {
+      img.set(pseudoRandom(MiB, off), off);
+      img.set(text.subarray(0, MiB), off + MiB);
+    }
+    await Deno.writeFile(`${dir}/img`, img);
+    const r = await predict(`${dir}/img`, { sampleBytes: 16 * MiB });
+    assertEquals(r.inputBytes, img.length);
+    assert(r.sampledBytes <= 16 * MiB, `sampled ${r.sampledBytes}`);
+    // Three quarters of the image are zeros (2 of every 4 MiB, then the whole second half).
+    assert(Math.abs(r.zeroFraction - 0.75) < 0.1, `zero fraction ${r.zeroFraction}`);
+    await pack({ output: `${dir}/img.hxz`, disk: `${dir}/img`, compression: "zstd" });
+    const a = await open(`${dir}/img.hxz`);
+    const actual = inspect(a).fileSize;
+    a.close();
+    const err = Math.abs(r.zstd.bytes - actual) / actual;
+    assert(
+      err < 0.35,
+      `zstd estimate ${r.zstd.bytes} vs actual ${actual} (${(err * 100).toFixed(0)}% off)`,
+    );
+    assert(r.zstd.bytes < r.lz4.bytes, "zstd should be estimated smaller than lz4 on this input");
+  } finally {
+    await done();
+  }
+});
