@@ -31,6 +31,7 @@ export function packCommand(): Command {
       "--base <archive>",
       "thin archive: store only blocks not already in this archive's chain",
     )
+    .option("--workers <n>", "hash and compress in N threads (default: the number of cores)")
     .option("-m, --message <text>", "a note stored in the header")
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
@@ -64,6 +65,7 @@ Examples:
           : false,
         force: !!o.force,
         message: o.message,
+        workers: o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined,
         onProgress: (p) => progress.update(p.done, p.total),
       }).finally(() => {
         progress.finish();

@@ -27,7 +27,7 @@ import { blake3 } from "../hash/blake3.ts";
 import { bytesKey } from "../format/bytes.ts";
 import type { Archive } from "../read/archive.ts";
 import { createWriter } from "./writer.ts";
-import { isZeroBlock } from "./zero.ts";
+import { defaultWorkers, parallelPipeline, serialPipeline } from "./pipeline.ts";
 import { VERSION } from "../version.ts";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
@@ -63,6 +63,9 @@ export interface PackOptions {
   /** A raw-content zstd dictionary stored in the archive and used for every block. */
   dictionary?: { bytes: Uint8Array; codec: DictCodec };
   onProgress?: (p: PackProgress) => void;
+  /** Hash and compress in this many Web Workers (default: the number of cores; 1 = on this
+   * thread). The archive is byte-identical whatever the count. */
+  workers?: number;
   /** Directory archives: the encoded file table, asked for once every stream is consumed. */
   fileTable?: () => Uint8Array;
   /** Fixed identity, for reproducible archives (tests, golden vectors). */
@@ -198,24 +201,33 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
     if (opts.dictionary) await w.addSection("dictionary", opts.dictionary.bytes);
 
     const seen = new Map<string, Stored>();
+    const isNew = (hash: Uint8Array) =>
+      !seen.has(bytesKey(hash)) && !baseIndex?.has(bytesKey(hash));
+    // Dictionary codecs live on this thread only: dictionary packs use the serial pipeline.
+    const workers = opts.dictionary ? 1 : (opts.workers ?? defaultWorkers());
+    if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+      throw new HexzError("usage", `--workers must be 1..256, got ${opts.workers}`);
+    }
     let inputBytes = 0;
     let lastReport = 0;
     for (const { name, blocks } of inputs) {
       const id = STREAMS.indexOf(name);
-      for await (const block of blocks) {
-        inputBytes += block.length;
+      const processed = workers > 1
+        ? parallelPipeline(blocks, { compression: codecName, level, workers })
+        : serialPipeline(blocks, compressor, isNew);
+      for await (const p of processed) {
+        inputBytes += p.length;
         const entry: BlockEntry = {
           location: 0,
           storedLength: 0,
-          logicalLength: block.length,
+          logicalLength: p.length,
           kind: KIND.zero,
           codec: CODEC.none,
           flags: 0,
           parentStream: 0,
-          hash: ZERO_HASH,
+          hash: p.zero ? zeroHash(p.length) : p.hash!,
         };
-        if (!isZeroBlock(block)) {
-          entry.hash = blake3(block);
+        if (!p.zero) {
           const key = bytesKey(entry.hash);
           const prior = seen.get(key);
           const inBase = prior ? undefined : baseIndex?.get(key);
@@ -227,20 +239,17 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
             entry.location = inBase.index;
             entry.parentStream = inBase.stream;
           } else {
-            const { payload, codec } = compressor.compress(block);
             entry.kind = KIND.data;
-            entry.codec = codec;
-            entry.storedLength = payload.length;
-            entry.location = await w.append(payload);
+            entry.codec = p.codec;
+            entry.storedLength = p.payload!.length;
+            entry.location = await w.append(p.payload!);
             seen.set(key, {
               location: entry.location,
               storedLength: entry.storedLength,
-              codec,
+              codec: p.codec,
               flags: 0,
             });
           }
-        } else {
-          entry.hash = zeroHash(block.length);
         }
         await w.addEntry(id, entry);
         if (opts.onProgress && inputBytes - lastReport >= 4 * 1024 * 1024) {
@@ -266,7 +275,6 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
   }
 }
 
-const ZERO_HASH = new Uint8Array(32);
 const zeroHashes = new Map<number, Uint8Array>();
 /** BLAKE3 of `n` zero bytes, memoised (zero blocks come in few sizes). */
 function zeroHash(n: number): Uint8Array {

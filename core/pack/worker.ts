@@ -1,0 +1,76 @@
+/**
+ * A pack worker: receives batches of blocks, returns for each its zero flag, BLAKE3 hash and
+ * compressed payload (see pipeline.ts for the protocol). Buffers travel as transfers.
+ *
+ * The message handler is installed before anything else is loaded: modules with top-level
+ * await delay evaluation, and messages that arrive before a handler exists are dropped.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import type { BlockCompressor } from "../codec/codec.ts";
+import type { WorkerBatch, WorkerError, WorkerInit, WorkerResult } from "./pipeline.ts";
+
+const early: MessageEvent<WorkerInit | WorkerBatch>[] = [];
+let handle: ((ev: MessageEvent<WorkerInit | WorkerBatch>) => void) | null = null;
+self.onmessage = (ev: MessageEvent<WorkerInit | WorkerBatch>) =>
+  handle ? handle(ev) : early.push(ev);
+
+const { createCompressor } = await import("../codec/codec.ts");
+const { processBlock } = await import("./pipeline.ts");
+let compressor: BlockCompressor | null = null;
+
+handle = (ev) => {
+  try {
+    const m = ev.data;
+    if (m.type === "init") {
+      compressor = createCompressor(m.compression, m.level);
+      return;
+    }
+    if (!compressor) throw new Error("batch before init");
+    const data = new Uint8Array(m.data);
+    const n = m.lengths.length;
+    const hashes = new Uint8Array(32 * n);
+    const codecs: number[] = new Array(n);
+    const payloadLengths: number[] = new Array(n);
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      const block = data.subarray(off, off + m.lengths[i]);
+      off += m.lengths[i];
+      const p = processBlock(block, compressor);
+      if (p.zero) {
+        codecs[i] = -1;
+        payloadLengths[i] = 0;
+        continue;
+      }
+      hashes.set(p.hash!, 32 * i);
+      codecs[i] = p.codec;
+      // The compressor's output buffer is reused on the next call: copy it out now.
+      parts.push(p.payload!.slice());
+      payloadLengths[i] = p.payload!.length;
+      total += p.payload!.length;
+    }
+    const payloads = new Uint8Array(total);
+    let at = 0;
+    for (const part of parts) {
+      payloads.set(part, at);
+      at += part.length;
+    }
+    const res: WorkerResult = {
+      type: "result",
+      seq: m.seq,
+      lengths: m.lengths,
+      codecs,
+      payloadLengths,
+      hashes: hashes.buffer,
+      payloads: payloads.buffer,
+    };
+    self.postMessage(res, [hashes.buffer, payloads.buffer]);
+  } catch (e) {
+    const err: WorkerError = { type: "error", message: (e as Error).message };
+    self.postMessage(err);
+  }
+};
+for (const ev of early.splice(0)) handle(ev);
