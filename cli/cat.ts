@@ -14,13 +14,12 @@ export function catCommand(): Command {
     .addHelpText("after", "\nExample:\n  hexz cat vm.hxz --offset 1M --length 512 | xxd | head")
     .action(async (path: string, o) => {
       const stream = o.memory ? "memory" : "disk";
+      const offset = parseSize(o.offset, "--offset");
+      const wanted = o.length !== undefined ? parseSize(o.length, "--length") : undefined;
       await withArchive(path, async (a) => {
         const entry = o.file ? await findFile(a, o.file) : null;
-        const offset = parseSize(o.offset, "--offset");
         const size = entry ? entry.size : a.size(stream);
-        const length = o.length !== undefined
-          ? parseSize(o.length, "--length")
-          : Math.max(0, size - offset);
+        const length = wanted ?? Math.max(0, size - offset);
         // Stream in 4 MiB pieces so large ranges never sit in memory at once.
         const piece = 4 * 1024 * 1024;
         for (let pos = offset; pos < offset + length; pos += piece) {

@@ -36,20 +36,22 @@ export async function assertRejects(
   throw new Error("expected a rejection, but the promise resolved");
 }
 
-// deno-lint-ignore no-explicit-any
 export function assertThrows(
   fn: () => unknown,
+  // deno-lint-ignore no-explicit-any
   cls?: new (...args: any[]) => Error,
   re?: RegExp,
+  what?: string,
 ): Error {
+  const ctx = what ? `${what}: ` : "";
   try {
     fn();
   } catch (e) {
-    if (cls && !(e instanceof cls)) throw new Error(`expected ${cls.name}, got ${e}`);
+    if (cls && !(e instanceof cls)) throw new Error(`${ctx}expected ${cls.name}, got ${e}`);
     if (re && !re.test((e as Error).message)) {
-      throw new Error(`error message '${(e as Error).message}' does not match ${re}`);
+      throw new Error(`${ctx}error message '${(e as Error).message}' does not match ${re}`);
     }
     return e as Error;
   }
-  throw new Error("expected an exception, but none was thrown");
+  throw new Error(`${ctx}expected an exception, but none was thrown`);
 }

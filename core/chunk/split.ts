@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type CdcParams, findCuts } from "./fastcdc.ts";
+import type { CdcParams } from "./fastcdc.ts";
+import { createChunker } from "./fastcdc_wasm.ts";
 
 export type ChunkSpec = { kind: "fixed"; size: number } | { kind: "cdc"; params: CdcParams };
 
@@ -31,7 +32,11 @@ export async function* splitBlocks(
   spec: ChunkSpec,
 ): AsyncGenerator<Uint8Array> {
   const maxBlock = spec.kind === "fixed" ? spec.size : spec.params.max;
-  const buf = new Uint8Array(Math.max(16 * 1024 * 1024, 4 * maxBlock));
+  const size = Math.max(16 * 1024 * 1024, 4 * maxBlock);
+  // For CDC the buffer lives inside the chunker's WebAssembly memory: input is read straight
+  // into it and chunked without a copy.
+  const chunker = spec.kind === "cdc" ? createChunker(spec.params, size) : null;
+  const buf = chunker ? chunker.buffer : new Uint8Array(size);
   let filled = 0;
   let eof = false;
   while (!eof || filled > 0) {
@@ -41,9 +46,9 @@ export async function* splitBlocks(
       else filled += n;
     }
     const data = buf.subarray(0, filled);
-    const cuts = spec.kind === "fixed"
-      ? fixedCuts(spec.size, filled, eof)
-      : findCuts(data, spec.params, eof);
+    const cuts = spec.kind === "cdc"
+      ? chunker!.cuts(filled, eof)
+      : fixedCuts(spec.size, filled, eof);
     let start = 0;
     for (const end of cuts) {
       yield data.subarray(start, end);

@@ -6,7 +6,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { CODEC, type CodecName } from "../format/constants.ts";
-import { lz4CompressBound, lz4CompressInto, lz4DecompressInto } from "./lz4.ts";
+import { lz4Compress, lz4DecompressInto } from "./lz4.ts";
 import { zstdCompress, zstdDecompressInto } from "./zstd.ts";
 
 /** A prepared dictionary codec (zstd with the archive's dictionary). */
@@ -60,17 +60,13 @@ export function createCompressor(
     return { id: CODEC.none, name, compress: (src) => ({ payload: src, codec: CODEC.none }) };
   }
   if (name === "lz4") {
-    let buf = new Uint8Array(0);
     return {
       id: CODEC.lz4,
       name,
       compress(src) {
-        const bound = lz4CompressBound(src.length);
-        if (buf.length < bound) buf = new Uint8Array(bound);
-        const n = lz4CompressInto(src, buf, level);
-        return n > 0 && n < src.length
-          ? { payload: buf.subarray(0, n), codec: CODEC.lz4 }
-          : { payload: src, codec: CODEC.none };
+        // Only worth storing compressed when it saves at least one byte.
+        const out = src.length > 1 ? lz4Compress(src, level, src.length - 1) : null;
+        return out ? { payload: out, codec: CODEC.lz4 } : { payload: src, codec: CODEC.none };
       },
     };
   }

@@ -1,26 +1,68 @@
 /**
- * BLAKE3 (unkeyed, keyed and key-derivation modes), 256-bit output by default.
+ * BLAKE3: plain hash, keyed hash and key derivation, with extendable output, computed by our
+ * own WebAssembly module (wasm/src/blake3.c, SIMD128, four chunks at a time).
  *
- * This is the API every part of hexz uses. The implementation behind it may change
- * (hash-wasm today; our own WebAssembly module is planned) without changing callers.
+ * Every call is synchronous. Incremental hashers keep their state in JavaScript between calls,
+ * so any number of them can be alive at once.
  *
  * @module
  */
-import { createBLAKE3 } from "hash-wasm";
+import { wasmBase64 } from "../../wasm/gen/blake3.ts";
+import { wasmModule } from "../../wasm/module.ts";
+
+interface B3Exports {
+  memory: WebAssembly.Memory;
+  arena(size: number): number;
+  b3_state_size(): number;
+  b3_init(state: number, key: number, flags: number): void;
+  b3_update(state: number, input: number, len: number): void;
+  b3_finalize(state: number, out: number, outLen: number): void;
+  b3_hash(input: number, len: number, out: number): void;
+}
+
+const KEYED_HASH = 16;
+const DERIVE_KEY_CONTEXT = 32;
+const DERIVE_KEY_MATERIAL = 64;
+
+const mod = wasmModule<B3Exports>("blake3", wasmBase64);
+const ex = mod.exports;
+const STATE = ex.b3_state_size();
+/** Arena layout: [0, 64) output, [64, 96) key, [128, 128+STATE) state, then input. */
+const OUT = 0;
+const KEY = 64;
+const ST = 128;
+const IN = (ST + STATE + 15) & ~15;
+/** Larger inputs are fed in pieces of this size, so the arena stays small. */
+const PIECE = 4 << 20;
+
+function arena(inputLen: number): number {
+  return mod.arena(IN + Math.min(inputLen, PIECE));
+}
 
 export interface Blake3Hasher {
   update(data: Uint8Array): Blake3Hasher;
-  /** Finishes and returns `outLength` bytes (default 32). The hasher cannot be reused. */
+  /** Returns `outLength` bytes (default 32). The hasher may keep being updated afterwards. */
   digest(outLength?: number): Uint8Array;
 }
 
-const plain = await createBLAKE3(256);
-
 /** BLAKE3-256 of `data`. */
 export function blake3(data: Uint8Array): Uint8Array {
-  plain.init();
-  plain.update(data);
-  return plain.digest("binary");
+  const out = new Uint8Array(32);
+  blake3Into(data, out, 0);
+  return out;
+}
+
+/** Writes BLAKE3-256 of `data` into `out` at `at`, allocating nothing. */
+export function blake3Into(data: Uint8Array, out: Uint8Array, at: number): void {
+  if (data.length > PIECE) {
+    out.set(createBlake3().update(data).digest(), at);
+    return;
+  }
+  const base = arena(data.length);
+  const mem = mod.bytes();
+  mem.set(data, base + IN);
+  ex.b3_hash(base + IN, data.length, base + OUT);
+  out.set(mem.subarray(base + OUT, base + OUT + 32), at);
 }
 
 /** Keyed BLAKE3-256 (a MAC / PRF); `key` must be 32 bytes. */
@@ -28,46 +70,52 @@ export function blake3Keyed(key: Uint8Array, data: Uint8Array): Uint8Array {
   return createBlake3(key).update(data).digest();
 }
 
+/** BLAKE3 derive_key: a 32-byte key from a context string and key material. */
+export function blake3DeriveKey(context: string, material: Uint8Array, outLength = 32): Uint8Array {
+  const ctxKey = start(null, DERIVE_KEY_CONTEXT).update(new TextEncoder().encode(context))
+    .digest();
+  return start(ctxKey, DERIVE_KEY_MATERIAL).update(material).digest(outLength);
+}
+
 /** An incremental hasher; pass a 32-byte key for keyed mode. */
 export function createBlake3(key?: Uint8Array): Blake3Hasher {
   if (key && key.length !== 32) throw new RangeError("BLAKE3 key must be 32 bytes");
-  const chunks: Uint8Array[] = [];
-  let done = false;
+  return start(key ?? null, key ? KEYED_HASH : 0);
+}
+
+function start(key: Uint8Array | null, flags: number): Blake3Hasher {
+  const state = new Uint8Array(STATE);
+  {
+    const base = arena(0);
+    const mem = mod.bytes();
+    if (key) mem.set(key, base + KEY);
+    ex.b3_init(base + ST, key ? base + KEY : 0, flags);
+    state.set(mem.subarray(base + ST, base + ST + STATE));
+  }
   return {
     update(data) {
-      chunks.push(data.slice());
+      const base = arena(data.length);
+      const mem = mod.bytes();
+      mem.set(state, base + ST);
+      for (let off = 0; off < data.length; off += PIECE) {
+        const piece = data.subarray(off, Math.min(data.length, off + PIECE));
+        mem.set(piece, base + IN);
+        ex.b3_update(base + ST, base + IN, piece.length);
+      }
+      state.set(mem.subarray(base + ST, base + ST + STATE));
       return this;
     },
     digest(outLength = 32) {
-      if (done) throw new Error("hasher already finished");
-      done = true;
-      return hashAll(chunks, outLength, key);
+      if (!Number.isInteger(outLength) || outLength < 1 || outLength > PIECE) {
+        throw new RangeError(`BLAKE3 output length must be 1..${PIECE}`);
+      }
+      const base = arena(outLength);
+      const mem = mod.bytes();
+      mem.set(state, base + ST);
+      ex.b3_finalize(base + ST, base + IN, outLength);
+      return mem.slice(base + IN, base + IN + outLength);
     },
   };
-}
-
-function hashAll(chunks: Uint8Array[], outLength: number, key?: Uint8Array): Uint8Array {
-  // hash-wasm creates keyed hashers asynchronously only; keep them synchronous via a cache.
-  const h = key ? keyedHasher(key, outLength) : (outLength === 32 ? plain : sized(outLength));
-  h.init();
-  for (const c of chunks) h.update(c);
-  return h.digest("binary");
-}
-
-type HW = Awaited<ReturnType<typeof createBLAKE3>>;
-const sizedCache = new Map<number, HW>();
-function sized(outLength: number): HW {
-  const h = sizedCache.get(outLength);
-  if (!h) throw new Error(`BLAKE3 output length ${outLength} not prepared`);
-  return h;
-}
-function keyedHasher(_key: Uint8Array, _outLength: number): HW {
-  throw new Error("keyed BLAKE3 is not available in this build yet");
-}
-
-/** BLAKE3 key derivation: a 32-byte key from a context string and key material. */
-export function blake3DeriveKey(_context: string, _material: Uint8Array): Uint8Array {
-  throw new Error("BLAKE3 derive_key is not available in this build yet");
 }
 
 /** Lower-case hex of bytes. */

@@ -88,7 +88,7 @@ export async function extractTree(
     }
   }
   await Deno.mkdir(root, { recursive: true });
-  const asRoot = Deno.uid() === 0;
+  const asRoot = runningAsRoot();
   const total = t.reduce((n, e) => n + e.size, 0);
   let bytes = 0;
   const place = async (e: FileEntry): Promise<string> => {
@@ -137,4 +137,13 @@ export async function extractTree(
     await Deno.utime(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
   }
   return { entries: t.length, bytes };
+}
+
+/** Whether owners can be restored: only as root, and only when `--allow-sys=uid` lets us ask. */
+function runningAsRoot(): boolean {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    return false;
+  }
 }
