@@ -20,6 +20,7 @@ import { HexzError } from "./core/errors.ts";
 import { type ByteSource, fileSource } from "./core/io/source.ts";
 import { type Archive, openArchive, type OpenOptions } from "./core/read/archive.ts";
 import { parentResolver } from "./core/read/parent.ts";
+import { createZstdDictCodec } from "./core/codec/zstd_dict.ts";
 
 export { HexzError, type HexzErrorCode } from "./core/errors.ts";
 export { type ByteSource, fileSource, memorySource } from "./core/io/source.ts";
@@ -63,6 +64,7 @@ export async function open(
   opts: OpenAllOptions = {},
 ): Promise<Archive> {
   const full: OpenOptions = { ...opts };
+  full.loadDictionary ??= createZstdDictCodec;
   full.resolveParent ??= parentResolver(openSource, full);
   const src = typeof location === "string" ? await openSource(location) : location;
   const a = await openArchive(src, full);

@@ -52,6 +52,9 @@ Example:
           : (o.compression ? undefined : profile.level),
         blockSize: o.blockSize ? parseSize(o.blockSize, "--block-size") : profile.blockSize,
         cdc: !!o.cdc,
+        // Profiles with a dictionary train one, as long as the codec is still zstd.
+        trainDictionary: profile.dictionary &&
+          (o.compression ? parseCodecName(o.compression) : profile.compression) === "zstd",
         message: o.message,
         force: !!o.force,
         metadata: { profile: o.profile },

@@ -14,19 +14,48 @@ export function inspectCommand(): Command {
     .addHelpText("after", "\nExample:\n  hexz inspect vm.hxz --json | jq .streams")
     .action(async (path: string, o) => {
       // The header alone: works even when a thin archive's parent is missing.
-      const [report, files] = await withArchive(
+      const [report, files, dict] = await withArchive(
         path,
-        async (a) => [inspect(a), o.files ? await fileTable(a) : null] as const,
+        async (a) =>
+          [
+            inspect(a),
+            o.files ? await fileTable(a) : null,
+            a.header.dictionary.length ? dictionaryTraining(await a.metadata()) : null,
+          ] as const,
         { lazyParents: true },
       );
       if (o.json) {
-        const all = o.files ? { ...report, files: files ?? [] } : report;
+        const withDict = dict ? { ...report, dictionaryTraining: dict } : report;
+        const all = o.files ? { ...withDict, files: files ?? [] } : withDict;
         out(JSON.stringify(all, (_k, v) => v === Infinity ? null : v, 2));
         return;
       }
       printReport(report);
+      if (dict) {
+        out(
+          `dictionary gain: zstd ratio ${formatRatio(dict.evalBytes / dict.evalZstd)} -> ${
+            formatRatio(dict.evalBytes / dict.evalZstdDict)
+          } on ${formatSize(dict.evalBytes)} of held-out samples`,
+        );
+      }
       if (o.files) printFiles(files ?? []);
     });
+}
+
+interface DictionaryTraining {
+  evalBytes: number;
+  evalZstd: number;
+  evalZstdDict: number;
+}
+
+/** The training figures pack records in the metadata, if they are there and well-formed. */
+function dictionaryTraining(meta: unknown): DictionaryTraining | null {
+  const d = (meta as { dictionary?: Record<string, unknown> } | null)?.dictionary;
+  if (!d || typeof d !== "object") return null;
+  const ok = ["evalBytes", "evalZstd", "evalZstdDict"].every((k) =>
+    typeof d[k] === "number" && (d[k] as number) > 0
+  );
+  return ok ? d as unknown as DictionaryTraining : null;
 }
 
 function printFiles(files: FileEntry[]) {

@@ -31,6 +31,8 @@ export function packCommand(): Command {
       "--base <archive>",
       "thin archive: store only blocks not already in this archive's chain",
     )
+    .option("--train-dict", "train a zstd dictionary on samples of the input and use it")
+    .option("--dict-size <size>", "dictionary size limit with --train-dict", "110K")
     .option("--workers <n>", "hash and compress in N threads (default: the number of cores)")
     .option("-m, --message <text>", "a note stored in the header")
     .option("-f, --force", "overwrite an existing output")
@@ -41,7 +43,8 @@ export function packCommand(): Command {
 Examples:
   hexz pack vm.hxz --disk vm.img
   hexz pack snap.hxz --disk disk.raw --memory mem.dump --compression zstd --level 6 --cdc
-  hexz pack v2.hxz --disk v2.img --base v1.hxz        # thin: only what changed since v1`,
+  hexz pack v2.hxz --disk v2.img --base v1.hxz        # thin: only what changed since v1
+  hexz pack logs.hxz --disk logs.img --compression zstd --block-size 16K --train-dict`,
     )
     .action(async (output: string, o) => {
       const progress = createProgress("pack", !!o.silent);
@@ -65,6 +68,7 @@ Examples:
           : false,
         force: !!o.force,
         message: o.message,
+        trainDictionary: o.trainDict ? { maxSize: parseSize(o.dictSize, "--dict-size") } : false,
         workers: o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined,
         onProgress: (p) => progress.update(p.done, p.total),
       }).finally(() => {

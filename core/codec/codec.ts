@@ -13,6 +13,8 @@ import { zstdCompress, zstdDecompressInto } from "./zstd.ts";
 export interface DictCodec {
   compress(src: Uint8Array): Uint8Array;
   decompressInto(src: Uint8Array, dst: Uint8Array): number;
+  /** Frees what the codec prepared (its dictionary tables). */
+  close?(): void;
 }
 
 export interface BlockCompressor {

@@ -8,6 +8,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { splitBlocks } from "../chunk/split.ts";
+import { sampleFiles } from "./dict_train.ts";
 import { encodeFileTable, type FileEntry } from "../format/filetable.ts";
 import {
   chunkSpec,
@@ -15,6 +16,7 @@ import {
   type PackResult,
   packStreams,
   type StreamInput,
+  withTrainedDictionary,
 } from "./pack.ts";
 
 export interface BuildOptions extends Omit<PackOptions, "disk" | "memory"> {
@@ -135,10 +137,19 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     });
   }
   try {
-    const res = await packStreams({
+    let packOpts: PackOptions = {
       ...opts,
       fileTable: () => encodeFileTable(walked.map((w) => w.entry)),
-    }, inputs);
+    };
+    if (opts.trainDictionary) {
+      const size = spec.kind === "fixed" ? spec.size : spec.params.avg;
+      const files = walked.filter((w) => w.entry.type === "file" && w.entry.size > 0)
+        .map((w) => w.abs);
+      packOpts = await withTrainedDictionary(packOpts, () => sampleFiles(files, size));
+    }
+    const res = await packStreams(packOpts, inputs).finally(() => {
+      if (packOpts.dictionary !== opts.dictionary) packOpts.dictionary?.codec.close?.();
+    });
     return { ...res, entries: walked.length };
   } finally {
     memFile?.close();

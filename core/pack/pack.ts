@@ -17,6 +17,7 @@ import {
   FEATURE,
   KIND,
   MAX_BLOCK_SIZE,
+  MAX_DICTIONARY,
   MIN_BLOCK_SIZE,
   type StreamName,
   STREAMS,
@@ -27,6 +28,8 @@ import { blake3 } from "../hash/blake3.ts";
 import { bytesKey } from "../format/bytes.ts";
 import type { Archive } from "../read/archive.ts";
 import { createWriter } from "./writer.ts";
+import { sampleFile, trainDictionary } from "./dict_train.ts";
+import { createZstdDictCodec } from "../codec/zstd_dict.ts";
 import { defaultWorkers, parallelPipeline, serialPipeline } from "./pipeline.ts";
 import { VERSION } from "../version.ts";
 
@@ -62,6 +65,12 @@ export interface PackOptions {
   basePath?: string;
   /** A raw-content zstd dictionary stored in the archive and used for every block. */
   dictionary?: { bytes: Uint8Array; codec: DictCodec };
+  /**
+   * Train a zstd dictionary on samples of the first input (needs zstd compression): true, or
+   * the size limit (default 110 KiB). The training figures go into the metadata under
+   * `dictionary`. Nothing is stored when the dictionary would not help.
+   */
+  trainDictionary?: boolean | { maxSize?: number };
   onProgress?: (p: PackProgress) => void;
   /** Hash and compress in this many Web Workers (default: the number of cores; 1 = on this
    * thread). The archive is byte-identical whatever the count. */
@@ -128,6 +137,53 @@ async function openInput(path: string): Promise<[Deno.FsFile, number]> {
   }
 }
 
+/** `opts` with a dictionary trained on `samples()` (unchanged if it would not help). */
+export async function withTrainedDictionary(
+  opts: PackOptions,
+  samples: () => Promise<Uint8Array[]>,
+): Promise<PackOptions> {
+  if ((opts.compression ?? "lz4") !== "zstd") {
+    throw new HexzError("usage", "--train-dict needs --compression zstd");
+  }
+  const level = opts.level ?? DEFAULT_LEVEL.zstd;
+  checkLevel("zstd", level);
+  const maxSize = typeof opts.trainDictionary === "object"
+    ? opts.trainDictionary.maxSize
+    : undefined;
+  if (
+    maxSize !== undefined &&
+    !(Number.isInteger(maxSize) && maxSize >= 256 && maxSize <= MAX_DICTIONARY)
+  ) {
+    throw new HexzError("usage", `dictionary size must be 256 B..16 MiB, got ${maxSize}`);
+  }
+  const r = await trainDictionary(await samples(), {
+    maxSize,
+    level,
+  });
+  if (!r) return opts;
+  const info = {
+    bytes: r.dictionary.length,
+    samples: r.used,
+    skippedZero: r.skippedZero,
+    skippedEntropy: r.skippedEntropy,
+    k: r.k,
+    d: r.d,
+    evalBytes: r.evalBytes,
+    evalZstd: r.evalPlain,
+    evalZstdDict: r.evalDict,
+  };
+  const meta = opts.metadata && typeof opts.metadata === "object" && !Array.isArray(opts.metadata)
+    ? { ...opts.metadata, dictionary: info }
+    : opts.metadata === undefined
+    ? { dictionary: info }
+    : opts.metadata;
+  return {
+    ...opts,
+    metadata: meta,
+    dictionary: { bytes: r.dictionary, codec: await createZstdDictCodec(r.dictionary, level) },
+  };
+}
+
 /** One stream to pack, already cut into blocks. */
 export interface StreamInput {
   name: StreamName;
@@ -150,6 +206,18 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       const [file, size] = await openInput(path);
       files.push(file);
       streams.push({ name, size, blocks: splitBlocks(file, spec) });
+    }
+    if (opts.trainDictionary) {
+      const sampleSize = spec.kind === "fixed" ? spec.size : spec.params.avg;
+      const trained = await withTrainedDictionary(
+        opts,
+        () => sampleFile(inputs[0][1], sampleSize, 4000, 16 << 20),
+      );
+      try {
+        return await packStreams(trained, streams);
+      } finally {
+        if (trained.dictionary !== opts.dictionary) trained.dictionary?.codec.close?.();
+      }
     }
     return await packStreams(opts, streams);
   } finally {

@@ -337,6 +337,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       return parentArchive;
     },
     close() {
+      dict?.close?.();
       source.close();
       pageCache.clear();
       blockCache.clear();
