@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# End to end against the native tools on the same file, in one run (page cache warm, best of 3):
+#   bench/compare.sh [IMAGE]      (default /tmp/hexz-bench/v1.img from bench/os_image.sh)
+# Prints a markdown table of seconds, output sizes and hexz/native time ratios (< 1 = faster).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+img=${1:-/tmp/hexz-bench/v1.img}
+[ -s "$img" ] || { echo "bench: $img missing: run bench/os_image.sh" >&2; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+hexz=(deno run -q --allow-all cli.ts)
+cat "$img" >/dev/null
+
+best() { # best SECONDS of 3 runs of "$@"
+  local b=999999 t0 t1 t
+  for _ in 1 2 3; do
+    t0=$(date +%s.%N)
+    "$@" >/dev/null 2>&1
+    t1=$(date +%s.%N)
+    t=$(echo "$t1 - $t0" | bc -l)
+    b=$(echo "if ($t < $b) $t else $b" | bc -l)
+  done
+  printf '%.2f' "$b"
+}
+size() { stat -c %s "$1"; }
+mib() { echo "scale=1; $1 / 1048576" | bc -l; }
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+
+t_lz4=$(best lz4 -1 -f -q "$img" "$work/n.lz4")
+t_hl=$(best "${hexz[@]}" pack "$work/l.hxz" --disk "$img" --compression lz4 -f -q)
+t_zstd=$(best zstd -3 -T1 -f -q "$img" -o "$work/n.zst")
+t_hz=$(best "${hexz[@]}" pack "$work/z.hxz" --disk "$img" --compression zstd -f -q)
+t_hz1=$(best "${hexz[@]}" pack "$work/z1.hxz" --disk "$img" --compression zstd --workers 1 -f -q)
+t_hl1=$(best "${hexz[@]}" pack "$work/l1.hxz" --disk "$img" --compression lz4 --workers 1 -f -q)
+t_unz=$(best zstd -d -f -q "$work/n.zst" -o "$work/n.raw")
+t_ex=$(best "${hexz[@]}" extract "$work/z.hxz" "$work/x.raw" --force -q)
+cmp "$work/x.raw" "$img"
+cmp -s "$work/z.hxz" "$work/z1.hxz" && same=yes || same=NO
+
+echo "input: $img, $(mib "$(size "$img")") MiB, $(nproc) cores, $(date -u +%FT%TZ)"
+echo
+echo "| job | native | s | hexz | s | hexz/native time | sizes (MiB) native / hexz |"
+echo "|---|---|---:|---|---:|---:|---|"
+echo "| compress lz4 | lz4 -1 | $t_lz4 | pack --compression lz4 | $t_hl | $(ratio "$t_hl" "$t_lz4") | $(mib "$(size "$work/n.lz4")") / $(mib "$(size "$work/l.hxz")") |"
+echo "| compress zstd | zstd -3 -T1 | $t_zstd | pack --compression zstd | $t_hz | $(ratio "$t_hz" "$t_zstd") | $(mib "$(size "$work/n.zst")") / $(mib "$(size "$work/z.hxz")") |"
+echo "| decompress | zstd -d | $t_unz | extract | $t_ex | $(ratio "$t_ex" "$t_unz") | |"
+echo
+echo "| parallel pack | 1 worker s | $(nproc) workers s | speed-up | byte-identical |"
+echo "|---|---:|---:|---:|---|"
+echo "| zstd | $t_hz1 | $t_hz | $(ratio "$t_hz1" "$t_hz")x | $same |"
+echo "| lz4 | $t_hl1 | $t_hl | $(ratio "$t_hl1" "$t_hl")x | |"
