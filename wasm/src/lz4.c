@@ -239,12 +239,13 @@ int lz4_decompress(const u8 *src, u32 n, u8 *dst, u32 size) {
         d += 8;
         s += 8;
       } while (d < e);
-    } else if (offset >= ml) {
-      __builtin_memcpy(op, match, ml);
+    } else if (ml <= 32) {
+      /* Short match with a short offset: byte by byte, which also handles overlap. */
+      for (u32 k = 0; k < ml; k++) op[k] = match[k];
     } else if (offset == 1) {
       __builtin_memset(op, *match, ml);
     } else {
-      /* Overlapping: the output repeats with period `offset`; copy in doubling runs. */
+      /* Long overlapping match: the output repeats with period `offset`; copy in doubling runs. */
       u32 left = ml;
       u8 *d = op;
       while (left) {
