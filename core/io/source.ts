@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type FileHandle, open as fsOpen } from "node:fs/promises";
 import { HexzError } from "../errors.ts";
 
 export interface ByteSource {
@@ -45,53 +46,53 @@ export function memorySource(bytes: Uint8Array, name = "<memory>"): ByteSource {
   };
 }
 
-/** Opens a local file as a byte source (reads with positioned reads; safe for concurrent use). */
+/**
+ * Opens a local file as a byte source. Reads are positioned (pread through `node:fs`), so
+ * concurrent callers never interleave and need no queue: several reads can be in flight.
+ */
 export async function fileSource(path: string): Promise<ByteSource> {
-  let file: Deno.FsFile;
+  let fh: FileHandle;
   try {
-    file = await Deno.open(path, { read: true });
+    fh = await fsOpen(path, "r");
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new HexzError("not-found", `${path}: no such file`);
-    }
-    if (e instanceof Deno.errors.PermissionDenied) {
+    const code = (e as { code?: string }).code;
+    if (code === "ENOENT") throw new HexzError("not-found", `${path}: no such file`);
+    if (code === "EACCES" || code === "EPERM") {
       throw new HexzError("io", `${path}: permission denied`);
     }
     throw new HexzError("io", `${path}: ${(e as Error).message}`);
   }
-  const info = await file.stat();
-  if (!info.isFile) {
-    file.close();
+  const info = await fh.stat();
+  if (!info.isFile()) {
+    await fh.close();
     throw new HexzError("io", `${path}: not a regular file`);
   }
   let closed = false;
-  // Deno has no pread; serialise seek+read pairs so concurrent callers never interleave.
-  let chain: Promise<unknown> = Promise.resolve();
   const src: ByteSource = {
     size: info.size,
     name: path,
-    read(offset, length) {
+    async read(offset, length) {
       checkRange(src, offset, length);
-      const job = chain.then(async () => {
-        const out = new Uint8Array(length);
-        await file.seek(offset, Deno.SeekMode.Start);
-        let done = 0;
-        while (done < length) {
-          const n = await file.read(out.subarray(done));
-          if (n === null) {
-            throw new HexzError("io", `${path}: unexpected end of file at ${offset + done}`);
-          }
-          done += n;
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        let n: number;
+        try {
+          ({ bytesRead: n } = await fh.read(out, done, length - done, offset + done));
+        } catch (e) {
+          throw new HexzError("io", `${path}: ${(e as Error).message}`);
         }
-        return out;
-      });
-      chain = job.catch(() => {});
-      return job;
+        if (n === 0) {
+          throw new HexzError("io", `${path}: unexpected end of file at ${offset + done}`);
+        }
+        done += n;
+      }
+      return out;
     },
     close() {
       if (!closed) {
         closed = true;
-        file.close();
+        fh.close().catch(() => {});
       }
     },
   };
