@@ -1,0 +1,171 @@
+/**
+ * The few libc calls the FUSE session needs, bound through `Deno.dlopen("libc.so.6")`.
+ *
+ * The library is opened on first use, so importing this module needs no `--allow-ffi`.
+ * `errno` is thread-local: it is meaningful only right after a synchronous call made on the
+ * JavaScript thread. Calls marked `nonblocking` run on a worker thread; their errno is lost,
+ * so only calls whose failure needs no diagnosis are made that way (`poll`, `umount2`).
+ *
+ * @module
+ */
+import { HexzError } from "../core/errors.ts";
+
+/** errno values of Linux x86-64 and aarch64 (asm-generic/errno*.h). */
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  EIO: 5,
+  EBADF: 9,
+  EAGAIN: 11,
+  EACCES: 13,
+  EBUSY: 16,
+  ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  EFBIG: 27,
+  ENOSPC: 28,
+  EROFS: 30,
+  ERANGE: 34,
+  ENOSYS: 38,
+  ENODATA: 61,
+  EPROTO: 71,
+  EOPNOTSUPP: 95,
+  ECONNABORTED: 103,
+  ENOTCONN: 107,
+} as const;
+
+/** open(2) flags. */
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+
+/** mount(2) flags and umount2(2) flags. */
+export const MS_RDONLY = 1;
+export const MS_NOSUID = 2;
+export const MS_NODEV = 4;
+export const MNT_DETACH = 2;
+
+/** poll(2) events; `struct pollfd` is { int fd; short events; short revents; } (8 bytes). */
+export const POLLIN = 0x001;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;
+
+const SYMBOLS = {
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  writev: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  poll_wait: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  umount2_wait: {
+    name: "umount2",
+    parameters: ["buffer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  strerror: { parameters: ["i32"], result: "pointer" },
+  getuid: { parameters: [], result: "u32" },
+  getgid: { parameters: [], result: "u32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let lib: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
+
+/** The bound symbols; opens libc on first call. */
+export function libc(): Libc {
+  if (!lib) {
+    try {
+      lib = Deno.dlopen("libc.so.6", SYMBOLS);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+        throw new HexzError("usage", "FUSE needs the --allow-ffi permission");
+      }
+      throw new HexzError("unsupported", `cannot load libc.so.6: ${(e as Error).message}`);
+    }
+  }
+  return lib.symbols;
+}
+
+/** errno of the last synchronous libc call made on this thread. */
+export function errno(): number {
+  const p = libc().__errno_location();
+  return p ? new Deno.UnsafePointerView(p).getInt32() : 0;
+}
+
+/** The C library's text for an errno value ("Device or resource busy"). */
+export function strerror(code: number): string {
+  const p = libc().strerror(code);
+  return p ? Deno.UnsafePointerView.getCString(p) : `errno ${code}`;
+}
+
+const enc = new TextEncoder();
+
+/** A NUL-terminated copy of `s`, for `const char *` parameters. */
+export function cString(s: string): Uint8Array<ArrayBuffer> {
+  const b = enc.encode(s);
+  const out = new Uint8Array(b.length + 1);
+  out.set(b);
+  return out;
+}
+
+/**
+ * Reads a small kernel file (/proc, /sys) through libc. Deno asks for --allow-all before it
+ * reads /proc or /sys itself; code that may use FFI can read them anyway, so it does so here.
+ */
+export function readKernelFile(path: string): string {
+  const lib = libc();
+  const fd = lib.open(cString(path), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) throw new HexzError("io", `${path}: ${strerror(errno())}`);
+  const parts: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const b = new Uint8Array(65536);
+      const n = Number(lib.read(fd, b, BigInt(b.length)));
+      if (n < 0) {
+        const e = errno();
+        if (e === ERRNO.EINTR) continue;
+        throw new HexzError("io", `${path}: ${strerror(e)}`);
+      }
+      if (n === 0) break;
+      parts.push(b.subarray(0, n));
+    }
+  } finally {
+    lib.close(fd);
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
+/** Writes a short value to a kernel file (/sys) through libc; see `readKernelFile`. */
+export function writeKernelFile(path: string, text: string): void {
+  const lib = libc();
+  const fd = lib.open(cString(path), O_WRONLY | O_CLOEXEC, 0);
+  if (fd < 0) throw new HexzError("io", `${path}: ${strerror(errno())}`);
+  try {
+    const b = enc.encode(text);
+    if (Number(lib.write(fd, b, BigInt(b.length))) !== b.length) {
+      throw new HexzError("io", `${path}: ${strerror(errno())}`);
+    }
+  } finally {
+    lib.close(fd);
+  }
+}
