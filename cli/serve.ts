@@ -1,0 +1,131 @@
+/**
+ * `hexz serve`: publishes an archive over HTTP (plain paths or an S3 bucket) or NBD until
+ * SIGINT or SIGTERM, then stops cleanly. Needs --allow-net (and --allow-read, --allow-env).
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { HexzError } from "../core/errors.ts";
+import { serveHttp } from "../serve/http.ts";
+import { serveNbd } from "../serve/nbd.ts";
+import { defaultBucketName } from "../serve/s3.ts";
+import { type Archive, info, withArchive } from "./common.ts";
+import { parseCount } from "./units.ts";
+
+interface ServeFlags {
+  port?: string;
+  bind: string;
+  s3?: boolean;
+  bucket?: string;
+  nbd?: boolean;
+  socket?: string;
+  overlay?: string;
+  rw?: boolean;
+  silent?: boolean;
+}
+
+/** Resolves with the name of the first of SIGINT or SIGTERM to arrive. */
+function untilSignal(): { signal: Promise<string>; dispose(): void } {
+  const handlers: [Deno.Signal, () => void][] = [];
+  const signal = new Promise<string>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const h = () => resolve(sig);
+      handlers.push([sig, h]);
+      Deno.addSignalListener(sig, h);
+    }
+  });
+  return {
+    signal,
+    dispose: () => handlers.forEach(([sig, h]) => Deno.removeSignalListener(sig, h)),
+  };
+}
+
+/** The paths the plain HTTP server answers for `a`. */
+function paths(a: Archive): string[] {
+  const out = ["disk", "memory"].filter((s) => a.size(s as "disk" | "memory") > 0).map((s) =>
+    `/${s}`
+  );
+  if (a.header.fileTable.length) out.push("/files/<path>");
+  return out;
+}
+
+function reject(flag: string, needs: string): never {
+  throw new HexzError("usage", `${flag} only applies with ${needs}`);
+}
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("publish an archive over HTTP (ranges, ETags), as an S3 bucket, or over NBD")
+    .argument("<archive>", "archive (.hxz), a path or an http(s) URL")
+    .option("--port <n>", "TCP port (0 picks a free one; default 8080, NBD 10809)")
+    .option("--bind <address>", "address to listen on", "127.0.0.1")
+    .option("--s3", "publish as a path-style S3 bucket (keys disk, memory, files/...)")
+    .option("--bucket <name>", "S3 bucket name (default: the archive's name)")
+    .option("--nbd", "serve the disk stream over NBD instead of HTTP")
+    .option("--socket <path>", "NBD: listen on this Unix socket instead of TCP")
+    .option("--overlay <file>", "NBD: overlay file that keeps writes")
+    .option("--rw", "NBD: accept writes (kept in the overlay)")
+    .option("-q, --silent", "print nothing but errors")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  hexz serve vm.hxz --port 8080 & curl -r 0-511 http://127.0.0.1:8080/disk | xxd" +
+        "\n  hexz serve vm.hxz --s3 & aws s3 ls s3://vm --endpoint-url http://127.0.0.1:8080 " +
+        "--no-sign-request",
+    )
+    .action(async (file: string, o: ServeFlags) => {
+      if (!o.nbd) {
+        if (o.socket !== undefined) reject("--socket", "--nbd");
+        if (o.overlay !== undefined) reject("--overlay", "--nbd");
+        if (o.rw) reject("--rw", "--nbd");
+      } else if (o.s3) {
+        throw new HexzError("usage", "--s3 and --nbd cannot be used together");
+      }
+      if (o.bucket !== undefined && !o.s3) reject("--bucket", "--s3");
+      const port = o.port !== undefined ? parseCount(o.port, "--port") : undefined;
+      if (port !== undefined && port > 65535) {
+        throw new HexzError("usage", `--port: ${port} is not a TCP port (0-65535)`);
+      }
+      const onError = (e: unknown) => info(`hexz: ${(e as Error)?.message ?? e}`);
+      const stop = untilSignal();
+      try {
+        await withArchive(file, async (archive) => {
+          if (o.nbd) {
+            const server = await serveNbd(archive, {
+              socket: o.socket,
+              hostname: o.socket === undefined ? o.bind : undefined,
+              port: o.socket === undefined ? port : undefined,
+              overlay: o.overlay,
+              readOnly: !o.rw,
+            });
+            info(`hexz: serving ${file} over NBD at ${server.address}`, o.silent);
+            await Promise.race([stop.signal, server.finished]);
+            await server.close();
+            return;
+          }
+          const server = await serveHttp(archive, {
+            hostname: o.bind,
+            port: port ?? 8080,
+            s3: o.s3,
+            bucket: o.bucket,
+            onError,
+          });
+          const host = server.addr.hostname.includes(":")
+            ? `[${server.addr.hostname}]`
+            : server.addr.hostname;
+          const base = `http://${host}:${server.addr.port}`;
+          info(
+            o.s3
+              ? `hexz: serving ${file} as S3 bucket '${
+                o.bucket ?? defaultBucketName(archive.source.name)
+              }' at ${base} (path-style, anonymous)`
+              : `hexz: serving ${file} at ${base} (${paths(archive).join(", ")})`,
+            o.silent,
+          );
+          await Promise.race([stop.signal, server.finished]);
+          await server.shutdown();
+        });
+      } finally {
+        stop.dispose();
+      }
+    });
+}
