@@ -15,6 +15,7 @@ import {
   MASTER_MAGIC,
   MASTER_RECORD_SIZE,
   PAGE_MAX_ENTRIES,
+  STREAMS,
 } from "./constants.ts";
 import type { Header } from "./header.ts";
 import { pageLength } from "./page.ts";
@@ -86,6 +87,7 @@ export function decodeMaster(bytes: Uint8Array, h: Header): PageRef[] {
       length: dv.getUint32(off + 32, true),
       hash: bytes.slice(off + 40, off + 72),
     };
+    ensure(p.stream < STREAMS.length, `${w}: unknown stream ${p.stream}`);
     ensure(p.count >= 1 && p.count <= PAGE_MAX_ENTRIES, `${w}: bad entry count ${p.count}`);
     ensure(p.length === pageLength(p.count), `${w}: page length disagrees with entry count`);
     ensure(

@@ -1,0 +1,296 @@
+/**
+ * Signing and verifying archives with Ed25519. A signature covers the fixed message of
+ * `signedMessage` (archive UUID, root hash, archiveEnd): the root hash commits to every byte of
+ * every stream, the sections and the parent's identity, so signing it signs the archive.
+ * Signatures live in trailers after `archiveEnd` (core/sign/trailer.ts); signing never touches
+ * the header or any byte before `archiveEnd`. See docs/SECURITY.md, "Signatures".
+ *
+ * @module
+ */
+import { HexzError } from "../errors.ts";
+import { createZstdDictCodec } from "../codec/zstd_dict.ts";
+import { equalBytes } from "../format/bytes.ts";
+import { decodeHeader, type Header } from "../format/header.ts";
+import { HEADER_SIZE } from "../format/constants.ts";
+import { toHex } from "../hash/blake3.ts";
+import { createAtomicFile, writeAll } from "../io/atomic.ts";
+import { type ByteSource, fileSource } from "../io/source.ts";
+import { type Archive, openArchive, type OpenOptions } from "../read/archive.ts";
+import { checkArchive, type CheckReport } from "../read/check.ts";
+import { parentResolver } from "../read/parent.ts";
+import {
+  generateKeyPair,
+  importPrivateKey,
+  importPublicKey,
+  importRawPublicKey,
+  keyIdOf,
+  type KeyPair,
+  readKeyFile,
+  saveKeyPair,
+} from "./keys.ts";
+import {
+  decodeTrailers,
+  encodeTrailer,
+  MAX_TRAILERS,
+  type SignatureTrailer,
+  signedMessage,
+  TRAILER_SIZE,
+} from "./trailer.ts";
+
+export { generateKeyPair, type KeyPair, readKeyFile, saveKeyPair };
+
+export interface SignResult {
+  /** Hex of the signing key's 8-byte id. */
+  keyId: string;
+  /** True when a signature by the same key was replaced, false when one was appended. */
+  replaced: boolean;
+  /** Number of signature trailers the file now carries. */
+  signatures: number;
+}
+
+/** What verification found; `ok` only when the archive is intact and signed by the key. */
+export type VerifyStatus =
+  | "ok"
+  | "unsigned" // no signature trailer at all
+  | "other-key" // signed, but not by this key
+  | "bad-signature" // this key's signature does not match the archive
+  | "bad-trailer" // a trailer is damaged or malformed (checksum, size, fields)
+  | "corrupt"; // the archive itself fails its checks (header, index, a block, the parent)
+
+export interface VerifyReport {
+  ok: boolean;
+  status: VerifyStatus;
+  /** One line naming what failed (or what was verified). */
+  message: string;
+  /** Hex id of the verifying key. */
+  keyId: string;
+  /** Hex ids of the keys of every trailer found, in file order. */
+  signers: string[];
+  /** Counts of the full check; null with `fast` or when verification stopped earlier. */
+  check: CheckReport | null;
+}
+
+export interface VerifyOptions {
+  /** Check the signature against the header only; skip reading every block (and the parent). */
+  fast?: boolean;
+}
+
+const short = (id: Uint8Array | string) => typeof id === "string" ? id : toHex(id);
+
+/** Reads and decodes the trailers of a file whose archive proper ends at `archiveEnd`. */
+async function readTrailers(src: ByteSource, archiveEnd: number): Promise<SignatureTrailer[]> {
+  const tail = src.size - archiveEnd;
+  if (tail < 0 || tail > MAX_TRAILERS * TRAILER_SIZE || tail % TRAILER_SIZE !== 0) {
+    throw new HexzError(
+      "signature",
+      `${tail} bytes after the archive end are not 0..${MAX_TRAILERS} signature trailers ` +
+        `of ${TRAILER_SIZE} bytes`,
+    );
+  }
+  const trailers = decodeTrailers(await src.read(archiveEnd, tail));
+  trailers.forEach((t, i) => {
+    if (!equalBytes(t.keyId, keyIdOf(t.publicKey))) {
+      throw new HexzError(
+        "signature",
+        `signature trailer ${i + 1}: key id does not match its public key`,
+      );
+    }
+  });
+  return trailers;
+}
+
+/**
+ * Signs the archive at `path` with a PKCS#8 PEM Ed25519 key. A new key's signature is appended
+ * (one write, then fsync); signing again with a key that already signed replaces its trailer:
+ * the archive proper and the other trailers are copied to a temporary file that is renamed into
+ * place, so a crash leaves either the old file or the new one. Only the header is read: the
+ * caller vouches for the blocks (run `checkArchive` first for files of unknown origin).
+ */
+export async function signArchive(path: string, privatePem: string): Promise<SignResult> {
+  const key = await importPrivateKey(privatePem);
+  const src = await fileSource(path);
+  let header: Header;
+  let trailers: SignatureTrailer[];
+  let mode: number;
+  try {
+    if (src.size < HEADER_SIZE) throw new HexzError("format", "not a hexz archive (too short)");
+    header = decodeHeader(await src.read(0, HEADER_SIZE), src.size);
+    trailers = await readTrailers(src, header.archiveEnd);
+    mode = ((await Deno.stat(path)).mode ?? 0o644) & 0o7777;
+  } catch (e) {
+    src.close();
+    if (e instanceof HexzError) throw new HexzError(e.code, `${path}: ${e.message}`, { cause: e });
+    throw e;
+  }
+  const message = signedMessage(header);
+  const signature = new Uint8Array(await crypto.subtle.sign("Ed25519", key.key, message));
+  const trailer = encodeTrailer({ keyId: key.keyId, signature, publicKey: key.publicKey });
+  const others = trailers.filter((t) => !equalBytes(t.publicKey, key.publicKey));
+  const replaced = others.length !== trailers.length;
+  if (!replaced && trailers.length >= MAX_TRAILERS) {
+    src.close();
+    throw new HexzError("signature", `${path}: already has ${MAX_TRAILERS} signatures`);
+  }
+  try {
+    if (!replaced) {
+      await appendAt(path, src.size, trailer);
+    } else {
+      await rewriteTail(
+        src,
+        path,
+        header.archiveEnd,
+        [...others.map(encodeTrailer), trailer],
+        mode,
+      );
+    }
+  } finally {
+    src.close();
+  }
+  return { keyId: toHex(key.keyId), replaced, signatures: others.length + 1 };
+}
+
+async function appendAt(path: string, at: number, bytes: Uint8Array): Promise<void> {
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path, { write: true });
+  } catch (e) {
+    throw new HexzError("io", `${path}: cannot open for writing: ${(e as Error).message}`);
+  }
+  try {
+    await f.seek(at, Deno.SeekMode.Start);
+    await writeAll(f, bytes);
+    await f.sync();
+  } catch (e) {
+    throw new HexzError("io", `${path}: cannot append the signature: ${(e as Error).message}`);
+  } finally {
+    f.close();
+  }
+}
+
+/** Copies [0, archiveEnd) to a temporary file, appends `tail`, and renames it over `path`. */
+async function rewriteTail(
+  src: ByteSource,
+  path: string,
+  archiveEnd: number,
+  tail: Uint8Array[],
+  mode: number,
+): Promise<void> {
+  const out = await createAtomicFile(path, true);
+  try {
+    const piece = 8 * 1024 * 1024;
+    for (let pos = 0; pos < archiveEnd; pos += piece) {
+      await writeAll(out.file, await src.read(pos, Math.min(piece, archiveEnd - pos)));
+    }
+    for (const t of tail) await writeAll(out.file, t);
+    await Deno.chmod(out.tempPath, mode);
+    await out.commit();
+  } catch (e) {
+    await out.abort();
+    throw e;
+  }
+}
+
+/** Opens `path` as `open` in mod.ts does: parents found and verified, dictionaries loaded. */
+async function openForVerify(path: string, fast: boolean): Promise<Archive> {
+  const opts: OpenOptions = { loadDictionary: createZstdDictCodec };
+  opts.resolveParent = parentResolver(fileSource, opts);
+  const a = await openArchive(path, opts);
+  if (!fast) {
+    try {
+      for (let cur: Archive | null = a; cur; cur = await cur.parent());
+    } catch (e) {
+      a.close();
+      throw e;
+    }
+  }
+  return a;
+}
+
+/** Errors that describe the archive (a verdict), as opposed to failures to run at all. */
+function isVerdict(e: unknown): e is HexzError {
+  return e instanceof HexzError &&
+    (e.code === "corrupt" || e.code === "format" || e.code === "parent");
+}
+
+/**
+ * Verifies that an archive (a path or an open Archive, whose source must span the whole file)
+ * carries a valid signature by the SPKI PEM Ed25519 key `publicPem` and, unless `fast`, that
+ * every record and block matches its hash (the full `checkArchive`, parents included). Returns
+ * a report naming the first failure; throws only for unusable inputs (bad key, missing file).
+ */
+export async function verifyArchive(
+  input: string | Archive,
+  publicPem: string,
+  opts: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const vk = await importPublicKey(publicPem);
+  const report: VerifyReport = {
+    ok: false,
+    status: "corrupt",
+    message: "",
+    keyId: toHex(vk.keyId),
+    signers: [],
+    check: null,
+  };
+  const fail = (status: VerifyStatus, message: string) => ({ ...report, status, message });
+  let a: Archive;
+  try {
+    a = typeof input === "string" ? await openForVerify(input, !!opts.fast) : input;
+  } catch (e) {
+    if (isVerdict(e)) return fail("corrupt", `archive data corrupt: ${e.message}`);
+    throw e;
+  }
+  try {
+    let trailers: SignatureTrailer[];
+    try {
+      trailers = await readTrailers(a.source, a.header.archiveEnd);
+    } catch (e) {
+      if (e instanceof HexzError && e.code === "signature") {
+        return fail("bad-trailer", `signature trailer damaged: ${e.message}`);
+      }
+      throw e;
+    }
+    report.signers = trailers.map((t) => toHex(t.keyId));
+    if (!trailers.length) return fail("unsigned", "no signature");
+    const mine = trailers.find((t) => equalBytes(t.publicKey, vk.publicKey));
+    if (!mine) {
+      return fail(
+        "other-key",
+        `no signature by key ${report.keyId}: signed by another key (${
+          report.signers.map(short).join(", ")
+        })`,
+      );
+    }
+    let good = false;
+    try {
+      const key = await importRawPublicKey(mine.publicKey);
+      good = await crypto.subtle.verify("Ed25519", key, mine.signature, signedMessage(a.header));
+    } catch {
+      good = false; // a malformed signature or key is simply not valid
+    }
+    if (!good) {
+      return fail(
+        "bad-signature",
+        `bad signature by key ${report.keyId}: the archive is not the one that was signed`,
+      );
+    }
+    if (!opts.fast) {
+      try {
+        report.check = await checkArchive(a);
+      } catch (e) {
+        if (isVerdict(e)) return fail("corrupt", `archive data corrupt: ${e.message}`);
+        throw e;
+      }
+    }
+    return {
+      ...report,
+      ok: true,
+      status: "ok",
+      message: opts.fast
+        ? `good signature by key ${report.keyId} (header only: blocks not read)`
+        : `good signature by key ${report.keyId}; ${report.check!.blocks} blocks verified`,
+    };
+  } finally {
+    if (typeof input === "string") a.close();
+  }
+}
