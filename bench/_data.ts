@@ -35,8 +35,10 @@ export function blocksOf(data: Uint8Array, size: number): Uint8Array[] {
 }
 
 /** Best-of-`runs` throughput of `fn` over `bytes`, in MB/s (10^6 bytes per second). */
-export function mbps(bytes: number, fn: () => void, runs = 5): number {
-  fn(); // warm up: lets V8 tier the WebAssembly up from its baseline compiler
+export function mbps(bytes: number, fn: () => void, runs = 12): number {
+  // Warm up: V8 first runs WebAssembly from its baseline compiler and tiers hot functions up
+  // in the background; measure the steady state.
+  for (let i = 0; i < 3; i++) fn();
   let best = Infinity;
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
@@ -44,4 +46,27 @@ export function mbps(bytes: number, fn: () => void, runs = 5): number {
     best = Math.min(best, performance.now() - t);
   }
   return bytes / 1e6 / (best / 1000);
+}
+
+/**
+ * Best throughput (MB/s) of each function when their runs are interleaved (a, b, c, a, b, c,
+ * ...): on a machine whose speed drifts, every contender sees the same conditions.
+ */
+export function race(bytes: number, fns: Record<string, () => void>, rounds = 12) {
+  const names = Object.keys(fns);
+  const best: Record<string, number> = {};
+  for (const n of names) {
+    for (let i = 0; i < 3; i++) fns[n]();
+    best[n] = Infinity;
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const n of names) {
+      const t = performance.now();
+      fns[n]();
+      best[n] = Math.min(best[n], performance.now() - t);
+    }
+  }
+  const out: Record<string, number> = {};
+  for (const n of names) out[n] = bytes / 1e6 / (best[n] / 1000);
+  return out;
 }

@@ -34,7 +34,7 @@ r2=$(timed restic backup -q "$v2")
 rs2=$(( $(du_b "$work/restic") - rs1 ))
 
 export BORG_REPO=$work/borg BORG_PASSPHRASE="" BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
-borg init -q -e none >/dev/null
+borg init -e none >/dev/null 2>&1
 b1=$(timed borg create --compression lz4 ::v1 "$v1")
 bs1=$(du_b "$work/borg")
 b2=$(timed borg create --compression lz4 ::v2 "$v2")

@@ -2,7 +2,7 @@
  * Kernel throughput against the native tools, in one run on the same bytes:
  *   deno run -A bench/kernels.ts [FILE]
  * Prints a markdown table of MB/s and the ratios the targets in bench/README.md are stated in.
- * Figures are best-of-5 on one core; compare ratios, not absolute numbers, across machines.
+ * Figures are the best of 12 interleaved runs (after 3 warm-up runs) on one core; compare ratios, not absolute numbers, across machines.
  */
 import { createBLAKE3 } from "hash-wasm";
 import * as lz4wasm from "lz4-wasm";
@@ -10,7 +10,7 @@ import { blake3, blake3Into } from "../core/hash/blake3.ts";
 import { lz4Compress, lz4DecompressInto } from "../core/codec/lz4.ts";
 import { DEFAULT_CDC, findCutsReference } from "../core/chunk/fastcdc.ts";
 import { createChunker } from "../core/chunk/fastcdc_wasm.ts";
-import { benchInput, blocksOf, mbps } from "./_data.ts";
+import { benchInput, blocksOf, mbps, race } from "./_data.ts";
 
 if (Deno.args[0]) Deno.env.set("HEXZ_BENCH_FILE", Deno.args[0]);
 const { name, data } = await benchInput(64 << 20);
@@ -42,15 +42,18 @@ async function lz4Native(): Promise<[number, number, number]> {
 const rows: [string, number, string][] = [];
 const out = new Uint8Array(32);
 const hw = await createBLAKE3(256);
-const ours3 = mbps(bytes, () => blake3(data.subarray(0, bytes)));
-const ours3b = mbps(bytes, () => {
-  for (const b of blocks) blake3Into(b, out, 0);
+const b3r = race(bytes, {
+  whole: () => blake3(data.subarray(0, bytes)),
+  blocks: () => {
+    for (const b of blocks) blake3Into(b, out, 0);
+  },
+  hashWasm: () => {
+    hw.init();
+    hw.update(data.subarray(0, bytes));
+    hw.digest("binary");
+  },
 });
-const hw3 = mbps(bytes, () => {
-  hw.init();
-  hw.update(data.subarray(0, bytes));
-  hw.digest("binary");
-});
+const ours3 = b3r.whole, ours3b = b3r.blocks, hw3 = b3r.hashWasm;
 const b3 = await nativeMbps("b3sum", ["--num-threads", "1", "--no-names", tmp]);
 rows.push(["BLAKE3 hexz, whole input", ours3, ""]);
 rows.push(["BLAKE3 hexz, 64 KiB blocks", ours3b, ""]);
@@ -70,18 +73,23 @@ const ours = blocks.map((b) => lz4Compress(b)!.slice());
 for (const c of ours) cBytes += c.length;
 const theirs = blocks.map((b) => lz4wasm.compress(b));
 const dst = new Uint8Array(65536);
-const lc = mbps(bytes, () => {
-  for (const b of blocks) lz4Compress(b);
+const lzc = race(bytes, {
+  ours: () => {
+    for (const b of blocks) lz4Compress(b);
+  },
+  theirs: () => {
+    for (const b of blocks) lz4wasm.compress(b);
+  },
 });
-const ld = mbps(bytes, () => {
-  for (const c of ours) lz4DecompressInto(c, dst);
+const lzd = race(bytes, {
+  ours: () => {
+    for (const c of ours) lz4DecompressInto(c, dst);
+  },
+  theirs: () => {
+    for (const c of theirs) lz4wasm.decompress(c);
+  },
 });
-const wc = mbps(bytes, () => {
-  for (const b of blocks) lz4wasm.compress(b);
-});
-const wd = mbps(bytes, () => {
-  for (const c of theirs) lz4wasm.decompress(c);
-});
+const lc = lzc.ours, wc = lzc.theirs, ld = lzd.ours, wd = lzd.theirs;
 const [nr, nc, nd] = await lz4Native();
 rows.push(["LZ4 compress hexz (ratio " + (bytes / cBytes).toFixed(3) + ")", lc, ""]);
 rows.push(["LZ4 compress lz4-wasm", wc, `hexz/lz4-wasm ${(lc / wc).toFixed(2)}x (target >= 1.2x)`]);

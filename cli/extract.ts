@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { extract } from "../mod.ts";
 import { extractTree, fileTable } from "../core/read/files.ts";
 import { info, withArchive } from "./common.ts";
+import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize } from "./units.ts";
 
@@ -14,6 +15,7 @@ export function extractCommand(): Command {
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
     .option("--raw", "for directory archives: write the raw disk stream instead of the tree")
+    .addOption(passwordFileOption())
     .addHelpText(
       "after",
       "\nExamples:\n  hexz extract vm.hxz vm.img && cmp vm.img original.img\n  hexz extract rootfs.hxz ./rootfs",
@@ -26,13 +28,17 @@ export function extractCommand(): Command {
           const r = await extractTree(a, output, { force: !!o.force, onProgress });
           return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;
         }
+        const local = !/^[a-z][a-z0-9+.-]*:\/\//i.test(path);
         const r = await extract(a, output, {
           stream: o.memory ? "memory" : "disk",
           force: !!o.force,
           onProgress,
+          // Decode in worker threads when the archive is a local file.
+          workers: local ? navigator.hardwareConcurrency || 1 : 1,
+          path: local ? path : undefined,
         });
         return `${output}: ${formatSize(r.bytes)} restored`;
-      }).finally(() => progress.finish());
+      }, { passwordFile: o.passwordFile }).finally(() => progress.finish());
       info(msg, !!o.silent);
     });
 }

@@ -106,7 +106,14 @@ function syncDir(dir: string) {
 }
 
 /** Writes all of `data` at the file's current position. */
-export async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < data.length) done += await file.write(data.subarray(done));
+export function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  // Synchronous writes: Deno's async file ops each cost a trip through a thread pool, which
+  // measurably dominated extract; our writers are sequential anyway.
+  try {
+    let done = 0;
+    while (done < data.length) done += file.writeSync(data.subarray(done));
+    return Promise.resolve();
+  } catch (e) {
+    return Promise.reject(e);
+  }
 }

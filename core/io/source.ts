@@ -5,6 +5,7 @@
  * @module
  */
 import { type FileHandle, open as fsOpen } from "node:fs/promises";
+import { readSync } from "node:fs";
 import { HexzError } from "../errors.ts";
 
 export interface ByteSource {
@@ -48,7 +49,9 @@ export function memorySource(bytes: Uint8Array, name = "<memory>"): ByteSource {
 
 /**
  * Opens a local file as a byte source. Reads are positioned (pread through `node:fs`), so
- * concurrent callers never interleave and need no queue: several reads can be in flight.
+ * callers never interleave. They are synchronous: a read from the page cache costs a few
+ * microseconds, far less than a trip through Deno's I/O thread pool (which dominated extract
+ * when it was used); the price is that a read from a slow disk holds up the event loop.
  */
 export async function fileSource(path: string): Promise<ByteSource> {
   let fh: FileHandle;
@@ -71,23 +74,27 @@ export async function fileSource(path: string): Promise<ByteSource> {
   const src: ByteSource = {
     size: info.size,
     name: path,
-    async read(offset, length) {
-      checkRange(src, offset, length);
-      const out = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        let n: number;
-        try {
-          ({ bytesRead: n } = await fh.read(out, done, length - done, offset + done));
-        } catch (e) {
-          throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    read(offset, length) {
+      try {
+        checkRange(src, offset, length);
+        const out = new Uint8Array(length);
+        let done = 0;
+        while (done < length) {
+          let n: number;
+          try {
+            n = readSync(fh.fd, out, done, length - done, offset + done);
+          } catch (e) {
+            throw new HexzError("io", `${path}: ${(e as Error).message}`);
+          }
+          if (n === 0) {
+            throw new HexzError("io", `${path}: unexpected end of file at ${offset + done}`);
+          }
+          done += n;
         }
-        if (n === 0) {
-          throw new HexzError("io", `${path}: unexpected end of file at ${offset + done}`);
-        }
-        done += n;
+        return Promise.resolve(out);
+      } catch (e) {
+        return Promise.reject(e);
       }
-      return out;
     },
     close() {
       if (!closed) {

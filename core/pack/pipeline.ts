@@ -12,6 +12,7 @@ import { blake3 } from "../hash/blake3.ts";
 import { type BlockCompressor, createCompressor } from "../codec/codec.ts";
 import type { CodecName } from "../format/constants.ts";
 import { isZeroBlock } from "./zero.ts";
+import { HexzError, type HexzErrorCode } from "../errors.ts";
 
 export interface ProcessedBlock {
   length: number;
@@ -63,7 +64,17 @@ export interface WorkerInit {
 export interface WorkerBatch {
   type: "batch";
   seq: number;
+  /** The non-zero blocks, back to back. */
   data: ArrayBuffer;
+  /** Per block, in order: its length, negated for an all-zero block (not in `data`). */
+  lengths: number[];
+}
+/** Blocks the worker reads itself: `lengths` consecutive blocks of `path` from `offset`. */
+export interface WorkerRange {
+  type: "range";
+  seq: number;
+  path: string;
+  offset: number;
   lengths: number[];
 }
 export interface WorkerResult {
@@ -80,6 +91,7 @@ export interface WorkerResult {
 export interface WorkerError {
   type: "error";
   message: string;
+  code?: HexzErrorCode;
 }
 
 /** Starts `n` pack workers; throws if workers cannot start here (e.g. in a bundle). */
@@ -99,14 +111,19 @@ function startWorkers(n: number, init: WorkerInit): Worker[] {
   return workers;
 }
 
-/**
- * The parallel pipeline. Yields processed blocks in input order. Memory is bounded by
- * 2 batches per worker in flight.
- */
-export async function* parallelPipeline(
-  blocks: AsyncIterable<Uint8Array>,
-  opts: PipelineOptions,
-): AsyncGenerator<ProcessedBlock> {
+/** A pool of pack workers with results awaited in submission order. */
+interface Pool {
+  /** Sends one message; its result is awaited later with `next()`. */
+  submit(msg: WorkerBatch | WorkerRange, transfer: ArrayBuffer[]): void;
+  /** Messages submitted and not yet taken with `next()`. */
+  readonly inFlight: number;
+  /** The result of the oldest submitted message. */
+  next(): Promise<WorkerResult>;
+  readonly size: number;
+  close(): void;
+}
+
+function startPool(opts: PipelineOptions): Pool {
   const workers = startWorkers(opts.workers, {
     type: "init",
     compression: opts.compression,
@@ -118,99 +135,158 @@ export async function* parallelPipeline(
   >();
   const results = new Map<number, Promise<WorkerResult>>();
   let failure: Error | null = null;
+  const fail = (e: Error) => {
+    failure = e;
+    for (const p of pending.values()) p.reject(e);
+    pending.clear();
+  };
   for (const w of workers) {
     w.onmessage = (ev: MessageEvent<WorkerResult | WorkerError>) => {
       const m = ev.data;
-      if (m.type === "error") {
-        failure = new Error(`pack worker: ${m.message}`);
-        for (const p of pending.values()) p.reject(failure);
-        pending.clear();
-        return;
-      }
+      if (m.type === "error") return fail(new HexzError(m.code ?? "io", m.message));
       const p = pending.get(m.seq);
       pending.delete(m.seq);
       p?.resolve(m);
     };
     w.onerror = (ev) => {
       ev.preventDefault();
-      failure = new Error(`pack worker failed: ${ev.message}`);
-      for (const p of pending.values()) p.reject(failure);
-      pending.clear();
+      fail(new Error(`pack worker failed: ${ev.message}`));
     };
   }
-  const maxInFlight = 2 * workers.length;
   let nextSeq = 0;
   let nextOut = 0;
-  let batch: Uint8Array[] = [];
-  let batchBytes = 0;
-
-  const send = () => {
-    if (!batch.length) return;
-    const data = new Uint8Array(batchBytes);
-    let off = 0;
-    for (const b of batch) {
-      data.set(b, off);
-      off += b.length;
-    }
-    const seq = nextSeq++;
-    const msg: WorkerBatch = {
-      type: "batch",
-      seq,
-      data: data.buffer,
-      lengths: batch.map((b) => b.length),
-    };
-    const result = new Promise<WorkerResult>((resolve, reject) => {
-      if (failure) return reject(failure);
-      pending.set(seq, { resolve, reject });
-    });
-    // Awaited in order later; mark it handled so an early failure is not "unhandled".
-    result.catch(() => {});
-    results.set(seq, result);
-    workers[seq % workers.length].postMessage(msg, [data.buffer]);
-    batch = [];
-    batchBytes = 0;
-  };
-
-  function* unpack(r: WorkerResult): Generator<ProcessedBlock> {
-    const hashes = new Uint8Array(r.hashes);
-    const payloads = new Uint8Array(r.payloads);
-    let off = 0;
-    for (let i = 0; i < r.codecs.length; i++) {
-      const n = r.payloadLengths[i];
-      if (r.codecs[i] < 0) {
-        yield { length: r.lengths[i], zero: true, codec: 0 };
-        continue;
-      }
-      yield {
-        length: r.lengths[i],
-        zero: false,
-        hash: hashes.subarray(32 * i, 32 * i + 32),
-        payload: payloads.subarray(off, off + n),
-        codec: r.codecs[i],
-      };
-      off += n;
-    }
-  }
-
-  try {
-    const drainOne = async function* () {
+  return {
+    size: workers.length,
+    get inFlight() {
+      return nextSeq - nextOut;
+    },
+    submit(msg, transfer) {
+      const seq = nextSeq++;
+      msg.seq = seq;
+      const result = new Promise<WorkerResult>((resolve, reject) => {
+        if (failure) return reject(failure);
+        pending.set(seq, { resolve, reject });
+      });
+      // Awaited in order later; mark it handled so an early failure is not "unhandled".
+      result.catch(() => {});
+      results.set(seq, result);
+      workers[seq % workers.length].postMessage(msg, transfer);
+    },
+    async next() {
       const seq = nextOut++;
-      const r = await results.get(seq)!;
+      const r = results.get(seq)!;
       results.delete(seq);
-      yield* unpack(r);
+      return await r;
+    },
+    close() {
+      for (const w of workers) w.terminate();
+    },
+  };
+}
+
+function* unpack(r: WorkerResult): Generator<ProcessedBlock> {
+  const hashes = new Uint8Array(r.hashes);
+  const payloads = new Uint8Array(r.payloads);
+  let off = 0;
+  for (let i = 0; i < r.codecs.length; i++) {
+    const n = r.payloadLengths[i];
+    if (r.codecs[i] < 0) {
+      yield { length: Math.abs(r.lengths[i]), zero: true, codec: 0 };
+      continue;
+    }
+    yield {
+      length: r.lengths[i],
+      zero: false,
+      hash: hashes.subarray(32 * i, 32 * i + 32),
+      payload: payloads.subarray(off, off + n),
+      codec: r.codecs[i],
     };
+    off += n;
+  }
+}
+
+/**
+ * The parallel pipeline for blocks the caller holds. Yields processed blocks in input order.
+ * Memory is bounded by 2 batches per worker in flight.
+ */
+export async function* parallelPipeline(
+  blocks: AsyncIterable<Uint8Array>,
+  opts: PipelineOptions,
+): AsyncGenerator<ProcessedBlock> {
+  const pool = startPool(opts);
+  // Blocks are copied once, straight into the batch buffer that is then transferred. Zero
+  // blocks are found here (cheaply) and travel as a length only.
+  let data = new Uint8Array(BATCH_BYTES);
+  let fill = 0;
+  let lengths: number[] = [];
+  const send = () => {
+    if (!lengths.length) return;
+    pool.submit({ type: "batch", seq: 0, data: data.buffer, lengths }, [data.buffer]);
+    data = new Uint8Array(BATCH_BYTES);
+    fill = 0;
+    lengths = [];
+  };
+  const add = (b: Uint8Array) => {
+    if (isZeroBlock(b)) {
+      lengths.push(-b.length);
+      return;
+    }
+    if (fill + b.length > data.length) {
+      if (fill > 0) send();
+      if (b.length > data.length) data = new Uint8Array(b.length);
+    }
+    data.set(b, fill);
+    fill += b.length;
+    lengths.push(b.length);
+  };
+  try {
     for await (const b of blocks) {
-      batch.push(b.slice());
-      batchBytes += b.length;
-      if (batchBytes >= BATCH_BYTES) {
+      add(b);
+      // A batch also closes after many zero blocks, so results keep flowing.
+      if (fill >= BATCH_BYTES || lengths.length >= 4096) {
         send();
-        while (nextSeq - nextOut >= maxInFlight) yield* drainOne();
+        while (pool.inFlight >= 2 * pool.size) yield* unpack(await pool.next());
       }
     }
     send();
-    while (nextOut < nextSeq) yield* drainOne();
+    while (pool.inFlight > 0) yield* unpack(await pool.next());
   } finally {
-    for (const w of workers) w.terminate();
+    pool.close();
+  }
+}
+
+/** Logical bytes per range message of the file pipeline (zero blocks cost little). */
+const RANGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The parallel pipeline for a regular file cut into fixed-size blocks: the workers read their
+ * ranges of the file themselves (positioned reads), so this thread neither reads nor copies
+ * the input, it only writes the results. Yields processed blocks in file order; the blocks
+ * are exactly those `splitBlocks` would cut.
+ */
+export async function* parallelFilePipeline(
+  path: string,
+  size: number,
+  blockSize: number,
+  opts: PipelineOptions,
+): AsyncGenerator<ProcessedBlock> {
+  const pool = startPool(opts);
+  const per = Math.max(1, Math.floor(RANGE_BYTES / blockSize));
+  try {
+    for (let offset = 0; offset < size;) {
+      const lengths: number[] = [];
+      const start = offset;
+      for (let k = 0; k < per && offset < size; k++) {
+        const n = Math.min(blockSize, size - offset);
+        lengths.push(n);
+        offset += n;
+      }
+      pool.submit({ type: "range", seq: 0, path, offset: start, lengths }, []);
+      while (pool.inFlight >= 2 * pool.size) yield* unpack(await pool.next());
+    }
+    while (pool.inFlight > 0) yield* unpack(await pool.next());
+  } finally {
+    pool.close();
   }
 }
 

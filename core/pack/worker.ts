@@ -1,6 +1,7 @@
 /**
- * A pack worker: receives batches of blocks, returns for each its zero flag, BLAKE3 hash and
- * compressed payload (see pipeline.ts for the protocol). Buffers travel as transfers.
+ * A pack worker: receives batches of blocks (or file ranges it reads itself), returns for each
+ * block its zero flag, BLAKE3 hash and compressed payload (see pipeline.ts for the protocol).
+ * Buffers travel as transfers.
  *
  * The message handler is installed before anything else is loaded: modules with top-level
  * await delay evaluation, and messages that arrive before a handler exists are dropped.
@@ -9,16 +10,44 @@
  */
 /// <reference lib="deno.worker" />
 import type { BlockCompressor } from "../codec/codec.ts";
-import type { WorkerBatch, WorkerError, WorkerInit, WorkerResult } from "./pipeline.ts";
+import type {
+  WorkerBatch,
+  WorkerError,
+  WorkerInit,
+  WorkerRange,
+  WorkerResult,
+} from "./pipeline.ts";
 
-const early: MessageEvent<WorkerInit | WorkerBatch>[] = [];
-let handle: ((ev: MessageEvent<WorkerInit | WorkerBatch>) => void) | null = null;
-self.onmessage = (ev: MessageEvent<WorkerInit | WorkerBatch>) =>
-  handle ? handle(ev) : early.push(ev);
+type Msg = WorkerInit | WorkerBatch | WorkerRange;
+const early: MessageEvent<Msg>[] = [];
+let handle: ((ev: MessageEvent<Msg>) => void) | null = null;
+self.onmessage = (ev: MessageEvent<Msg>) => handle ? handle(ev) : early.push(ev);
 
 const { createCompressor } = await import("../codec/codec.ts");
 const { processBlock } = await import("./pipeline.ts");
+const { HexzError } = await import("../errors.ts");
+const { closeSync, openSync, readSync } = await import("node:fs");
 let compressor: BlockCompressor | null = null;
+let buffer = new Uint8Array(0);
+
+/** Reads `length` bytes of `path` at `offset` into the reused buffer. */
+function readRange(path: string, offset: number, length: number): Uint8Array {
+  if (buffer.length < length) buffer = new Uint8Array(length);
+  const fd = openSync(path, "r");
+  try {
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, buffer, got, length - got, offset + got);
+      if (n === 0) {
+        throw new HexzError("io", `${path}: file shrank while being packed (at ${offset + got})`);
+      }
+      got += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buffer.subarray(0, length);
+}
 
 handle = (ev) => {
   try {
@@ -28,7 +57,9 @@ handle = (ev) => {
       return;
     }
     if (!compressor) throw new Error("batch before init");
-    const data = new Uint8Array(m.data);
+    const data = m.type === "range"
+      ? readRange(m.path, m.offset, m.lengths.reduce((a, n) => a + n, 0))
+      : new Uint8Array(m.data);
     const n = m.lengths.length;
     const hashes = new Uint8Array(32 * n);
     const codecs: number[] = new Array(n);
@@ -37,6 +68,11 @@ handle = (ev) => {
     let total = 0;
     let off = 0;
     for (let i = 0; i < n; i++) {
+      if (m.lengths[i] < 0) {
+        codecs[i] = -1;
+        payloadLengths[i] = 0;
+        continue;
+      }
       const block = data.subarray(off, off + m.lengths[i]);
       off += m.lengths[i];
       const p = processBlock(block, compressor);
@@ -69,7 +105,11 @@ handle = (ev) => {
     };
     self.postMessage(res, [hashes.buffer, payloads.buffer]);
   } catch (e) {
-    const err: WorkerError = { type: "error", message: (e as Error).message };
+    const err: WorkerError = {
+      type: "error",
+      message: (e as Error).message,
+      code: e instanceof HexzError ? e.code : undefined,
+    };
     self.postMessage(err);
   }
 };
