@@ -3,6 +3,7 @@ import { build } from "../core/pack/build.ts";
 import { getProfile, PROFILES } from "../core/pack/profiles.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { info } from "./common.ts";
+import { encryptOptions, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
 
@@ -27,6 +28,15 @@ export function buildCommand(): Command {
     .option("--level <n>", "codec level (overrides the profile)")
     .option("--block-size <size>", "fixed block size (overrides the profile)")
     .option("--cdc", "content-defined chunking (FastCDC, 16/64/128 KiB)")
+    .option("--encrypt", "encrypt with a password (AES-256-GCM; see docs/SECURITY.md)")
+    .addOption(
+      new Option("--kdf <name>", "with --encrypt: key derivation (default argon2id)").choices([
+        "argon2id",
+        "pbkdf2",
+      ]),
+    )
+    .option("--random-nonce", "with --encrypt: random nonces (equal blocks no longer match)")
+    .addOption(passwordFileOption())
     .option("-m, --message <text>", "a note stored in the header")
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
@@ -41,8 +51,10 @@ Example:
     )
     .action(async (source: string, output: string, o) => {
       const profile = getProfile(o.profile);
+      const encrypt = await encryptOptions(o);
       const progress = createProgress("build", !!o.silent);
       const res = await build({
+        encrypt,
         source,
         output,
         memory: o.memory,

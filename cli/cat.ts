@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { findFile, readFile } from "../core/read/files.ts";
 import { withArchive } from "./common.ts";
+import { passwordFileOption } from "./password.ts";
 import { parseSize } from "./units.ts";
 
 export function catCommand(): Command {
@@ -11,6 +12,7 @@ export function catCommand(): Command {
     .option("--length <n>", "number of bytes (default: to the end)")
     .option("--memory", "read the memory stream instead of the disk")
     .option("--file <path>", "directory archives: read this file instead of a stream")
+    .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz cat vm.hxz --offset 1M --length 512 | xxd | head")
     .action(async (path: string, o) => {
       const stream = o.memory ? "memory" : "disk";
@@ -30,6 +32,6 @@ export function catCommand(): Command {
         }
         if (length === 0 && !entry) await a.read(stream, offset, 0);
         if (entry && offset + length > entry.size) await readFile(a, entry, offset, length);
-      });
+      }, { passwordFile: o.passwordFile });
     });
 }

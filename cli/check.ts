@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { check } from "../mod.ts";
 import { info, withArchive } from "./common.ts";
+import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize } from "./units.ts";
 
@@ -9,12 +10,14 @@ export function checkCommand(): Command {
     .description("verify every checksum and block hash; exit 1 naming the first bad record")
     .argument("<archive>", "archive (.hxz)")
     .option("-q, --silent", "no progress and no summary")
+    .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz check vm.hxz || echo damaged")
     .action(async (path: string, o) => {
       const progress = createProgress("check", !!o.silent);
       const r = await withArchive(
         path,
         (a) => check(a, { onProgress: (d, t) => progress.update(d, t) }),
+        { passwordFile: o.passwordFile },
       ).finally(() => progress.finish());
       info(
         `${path}: ok (${r.blocks} blocks, ${r.pages} pages, ${r.sections} sections, ${

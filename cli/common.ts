@@ -5,6 +5,7 @@
  * @module
  */
 import { type Archive, open } from "../mod.ts";
+import { openWithPassword, type PasswordOpenOptions } from "./password.ts";
 
 export { open };
 export type { Archive };
@@ -21,13 +22,14 @@ export function info(line: string, silent = false): void {
   if (!silent) Deno.stderr.writeSync(enc.encode(line + "\n"));
 }
 
-/** Opens an archive, runs `fn`, and closes the archive whatever happens. */
+/** Opens an archive (asking for its password if needed), runs `fn`, and closes the archive
+ * whatever happens. */
 export async function withArchive<T>(
   path: string,
   fn: (a: Archive) => Promise<T>,
-  opts: { lazyParents?: boolean } = {},
+  opts: PasswordOpenOptions = {},
 ): Promise<T> {
-  const a = await open(path, opts);
+  const a = await openWithPassword(path, opts);
   try {
     return await fn(a);
   } finally {

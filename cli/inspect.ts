@@ -3,6 +3,7 @@ import { inspect, type InspectReport } from "../mod.ts";
 import { fileTable } from "../core/read/files.ts";
 import type { FileEntry } from "../core/format/filetable.ts";
 import { out, withArchive } from "./common.ts";
+import { passwordFileOption } from "./password.ts";
 import { formatRatio, formatSize } from "./units.ts";
 
 export function inspectCommand(): Command {
@@ -11,6 +12,7 @@ export function inspectCommand(): Command {
     .argument("<archive>", "archive (.hxz)")
     .option("--json", "machine-readable output")
     .option("--files", "directory archives: list the file table")
+    .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz inspect vm.hxz --json | jq .streams")
     .action(async (path: string, o) => {
       // The header alone: works even when a thin archive's parent is missing.
@@ -22,7 +24,8 @@ export function inspectCommand(): Command {
             o.files ? await fileTable(a) : null,
             a.header.dictionary.length ? dictionaryTraining(await a.metadata()) : null,
           ] as const,
-        { lazyParents: true },
+        // Without a password an encrypted archive shows its header; --files needs the key.
+        { lazyParents: true, passwordFile: o.passwordFile, prompt: !!o.files },
       );
       if (o.json) {
         const withDict = dict ? { ...report, dictionaryTraining: dict } : report;
@@ -79,6 +82,11 @@ function printReport(r: InspectReport) {
   out(`created: ${r.createdAt}`);
   if (r.message) out(`message: ${r.message}`);
   if (r.features.length) out(`features: ${r.features.join(", ")}`);
+  if (r.encryption) {
+    const e = r.encryption;
+    out(`encryption: ${e.cipher}, key from ${e.kdfDescription}, ${e.nonces} nonces`);
+    out(`password: ${e.unlocked ? "given, correct" : "not given (only the header is readable)"}`);
+  }
   out(
     `compression: ${r.compression.codec}${
       r.compression.codec === "none" ? "" : ` level ${r.compression.level}`

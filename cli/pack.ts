@@ -2,7 +2,8 @@ import { Command, Option } from "commander";
 import { pack } from "../mod.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
-import { info, open } from "./common.ts";
+import { info } from "./common.ts";
+import { encryptOptions, openWithPassword, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
 
@@ -34,6 +35,15 @@ export function packCommand(): Command {
     .option("--train-dict", "train a zstd dictionary on samples of the input and use it")
     .option("--dict-size <size>", "dictionary size limit with --train-dict", "110K")
     .option("--workers <n>", "hash and compress in N threads (default: the number of cores)")
+    .option("--encrypt", "encrypt with a password (AES-256-GCM; see docs/SECURITY.md)")
+    .addOption(
+      new Option("--kdf <name>", "with --encrypt: key derivation (default argon2id)").choices([
+        "argon2id",
+        "pbkdf2",
+      ]),
+    )
+    .option("--random-nonce", "with --encrypt: random nonces (equal blocks no longer match)")
+    .addOption(passwordFileOption())
     .option("-m, --message <text>", "a note stored in the header")
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
@@ -44,14 +54,22 @@ Examples:
   hexz pack vm.hxz --disk vm.img
   hexz pack snap.hxz --disk disk.raw --memory mem.dump --compression zstd --level 6 --cdc
   hexz pack v2.hxz --disk v2.img --base v1.hxz        # thin: only what changed since v1
+  hexz pack vm.hxz --disk vm.img --encrypt             # asks for a new password twice
   hexz pack logs.hxz --disk logs.img --compression zstd --block-size 16K --train-dict`,
     )
     .action(async (output: string, o) => {
       const progress = createProgress("pack", !!o.silent);
       const compression = parseCodecName(o.compression);
-      const base = o.base ? await open(o.base) : undefined;
+      const base = o.base
+        ? await openWithPassword(o.base, { passwordFile: o.passwordFile })
+        : undefined;
+      const encrypt = await encryptOptions(o, base).catch((e) => {
+        base?.close();
+        throw e;
+      });
       const res = await pack({
         base,
+        encrypt,
         basePath: o.base,
         output,
         disk: o.disk,

@@ -53,16 +53,31 @@ export interface ParentRef {
   path: string;
 }
 
-/** Encryption fields; opaque to the format layer (see core/crypto and docs/SECURITY.md). */
+/**
+ * Encryption fields (feature bit 0). The format layer checks their sizes and enumerations; their
+ * meaning is core/crypto's (docs/SECURITY.md, "Encryption").
+ */
 export interface EncryptionFields {
-  kdf: Uint8Array; // 48 bytes
-  archiveSalt: Uint8Array; // 32
-  chainSalt: Uint8Array; // 32
-  keyCheck: Uint8Array; // 32
-  nonceMode: number; // u8
-  cipher: number; // u8
-  headerMac: Uint8Array; // 32
+  /** Key-derivation algorithm and parameters (core/crypto/kdf.ts), 48 bytes. */
+  kdf: Uint8Array;
+  /** Random per archive: input of the archive's subkeys. 32 bytes. */
+  archiveSalt: Uint8Array;
+  /** Shared along a chain of thin archives: the KDF salt and input of the chain subkeys. */
+  chainSalt: Uint8Array;
+  /** Keyed BLAKE3 that tells a right password from a wrong one. 32 bytes. */
+  keyCheck: Uint8Array;
+  /** NONCE_MODE: how block and section nonces are made. */
+  nonceMode: number;
+  /** CIPHER: 1 = AES-256-GCM records, AES-256-CTR index pages. */
+  cipher: number;
+  /** Keyed BLAKE3 of header bytes [0, 4064) with this field zeroed. 32 bytes. */
+  headerMac: Uint8Array;
 }
+
+/** Nonce modes of encrypted archives. */
+export const NONCE_MODE = { synthetic: 1, random: 2 } as const;
+/** Cipher suites of encrypted archives. */
+export const CIPHER = { aes256gcm: 1 } as const;
 
 export interface Header {
   versionMajor: number;
@@ -123,7 +138,9 @@ const O = {
   keyCheck: 1120,
   nonceMode: 1152,
   cipher: 1153,
+  encReserved1: 1154,
   headerMac: 1168,
+  encReserved2: 1200,
   toolVersion: 1264,
   messageLen: 1296,
   message: 1298,
@@ -239,6 +256,12 @@ export function encodeHeader(h: Header): Uint8Array {
   }
   if (h.encryption) {
     const e = h.encryption;
+    if (
+      e.kdf.length !== 48 || e.archiveSalt.length !== 32 || e.chainSalt.length !== 32 ||
+      e.keyCheck.length !== 32 || e.headerMac.length !== 32
+    ) {
+      throw new RangeError("encryption header fields have the wrong sizes");
+    }
     bytes.set(e.kdf, O.kdf);
     bytes.set(e.archiveSalt, O.archiveSalt);
     bytes.set(e.chainSalt, O.chainSalt);
@@ -391,6 +414,24 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
       cipher: dv.getUint8(O.cipher),
       headerMac: bytes.slice(O.headerMac, O.headerMac + 32),
     };
+    const e = h.encryption;
+    if (e.cipher !== CIPHER.aes256gcm) {
+      throw new HexzError("unsupported", `archive uses unknown cipher ${e.cipher}`);
+    }
+    ensure(
+      e.nonceMode === NONCE_MODE.synthetic || e.nonceMode === NONCE_MODE.random,
+      `header: unknown nonce mode ${e.nonceMode}`,
+    );
+    ensure(
+      isZero(bytes.subarray(O.encReserved1, O.headerMac)) &&
+        isZero(bytes.subarray(O.encReserved2, O.toolVersion)),
+      "header: reserved encryption bytes are not zero",
+    );
+  } else {
+    ensure(
+      isZero(bytes.subarray(O.kdf, O.toolVersion)),
+      "header: encryption fields are set but the archive is not marked encrypted",
+    );
   }
   const tv = bytes.subarray(O.toolVersion, O.toolVersion + 32);
   const tvEnd = tv.indexOf(0);
@@ -404,6 +445,16 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
   );
   h.rootHash = rootHash;
   return h;
+}
+
+/**
+ * What the header MAC of an encrypted archive covers: a copy of header bytes [0, 4064) with the
+ * MAC field zeroed (the checksum after them is a hash of these bytes and the MAC).
+ */
+export function headerMacInput(bytes: Uint8Array): Uint8Array {
+  const input = bytes.slice(0, HEADER_CHECKSUM_OFFSET);
+  input.fill(0, O.headerMac, O.headerMac + HASH_SIZE);
+  return input;
 }
 
 /** Formats a 16-byte UUID the usual way (8-4-4-4-12 hex). */

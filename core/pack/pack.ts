@@ -8,7 +8,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { type CdcParams, DEFAULT_CDC, validateCdcParams } from "../chunk/fastcdc.ts";
-import { type ChunkSpec, splitBlocks } from "../chunk/split.ts";
+import { type ChunkSpec, type SequentialInput, splitBlocks } from "../chunk/split.ts";
 import { checkLevel, createCompressor, DEFAULT_LEVEL, type DictCodec } from "../codec/codec.ts";
 import {
   CHUNKING,
@@ -27,10 +27,16 @@ import { type Header, randomUuid } from "../format/header.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { bytesKey } from "../format/bytes.ts";
 import type { Archive } from "../read/archive.ts";
+import { type EncryptOptions, keysForPack } from "../crypto/keys.ts";
 import { createWriter } from "./writer.ts";
 import { sampleFile, trainDictionary } from "./dict_train.ts";
 import { createZstdDictCodec } from "../codec/zstd_dict.ts";
-import { defaultWorkers, parallelPipeline, serialPipeline } from "./pipeline.ts";
+import {
+  defaultWorkers,
+  parallelFilePipeline,
+  parallelPipeline,
+  serialPipeline,
+} from "./pipeline.ts";
 import { VERSION } from "../version.ts";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
@@ -75,6 +81,9 @@ export interface PackOptions {
   /** Hash and compress in this many Web Workers (default: the number of cores; 1 = on this
    * thread). The archive is byte-identical whatever the count. */
   workers?: number;
+  /** Encrypt the archive (docs/SECURITY.md). A thin archive on an encrypted base is always
+   * encrypted with the base's password, which `base` must have been opened with. */
+  encrypt?: EncryptOptions;
   /** Directory archives: the encoded file table, asked for once every stream is consumed. */
   fileTable?: () => Uint8Array;
   /** Fixed identity, for reproducible archives (tests, golden vectors). */
@@ -184,6 +193,23 @@ export async function withTrainedDictionary(
   };
 }
 
+/**
+ * A file read with synchronous reads: Deno's async read goes through a bounce buffer (one more
+ * copy of every input byte), the synchronous one lands in our buffer directly. Pack reads its
+ * input strictly in sequence, so nothing else waits on the event loop meanwhile.
+ */
+function syncReads(file: Deno.FsFile): SequentialInput {
+  return {
+    read(into) {
+      try {
+        return Promise.resolve(file.readSync(into));
+      } catch (e) {
+        return Promise.reject(new HexzError("io", `read failed: ${(e as Error).message}`));
+      }
+    },
+  };
+}
+
 /** One stream to pack, already cut into blocks. */
 export interface StreamInput {
   name: StreamName;
@@ -191,6 +217,9 @@ export interface StreamInput {
   size: number;
   /** The stream's blocks in order. Each view only needs to stay valid until the next one. */
   blocks: AsyncIterable<Uint8Array>;
+  /** The regular file `blocks` cuts (from offset 0, `size` bytes): with fixed-size blocks the
+   * parallel pipeline lets its workers read it directly instead. */
+  file?: string;
 }
 
 /** Packs the given files into a new archive at `opts.output`. */
@@ -205,7 +234,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     for (const [name, path] of inputs) {
       const [file, size] = await openInput(path);
       files.push(file);
-      streams.push({ name, size, blocks: splitBlocks(file, spec) });
+      streams.push({ name, size, blocks: splitBlocks(syncReads(file), spec), file: path });
     }
     if (opts.trainDictionary) {
       const sampleSize = spec.kind === "fixed" ? spec.size : spec.params.avg;
@@ -240,7 +269,8 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
   const compressor = createCompressor(codecName, level, opts.dictionary?.codec);
   const total = inputs.reduce((a, s) => a + s.size, 0);
   const baseIndex = opts.base ? await indexBase(opts.base) : null;
-  const w = await createWriter(opts.output, opts.force);
+  const keys = await keysForPack(opts.encrypt, opts.base);
+  const w = await createWriter(opts.output, opts.force, keys);
   try {
     const h = w.header;
     h.uuid = opts.uuid ?? randomUuid();
@@ -269,8 +299,10 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
     if (opts.dictionary) await w.addSection("dictionary", opts.dictionary.bytes);
 
     const seen = new Map<string, Stored>();
-    const isNew = (hash: Uint8Array) =>
-      !seen.has(bytesKey(hash)) && !baseIndex?.has(bytesKey(hash));
+    const isNew = (plain: Uint8Array) => {
+      const hash = w.identify(plain);
+      return !seen.has(bytesKey(hash)) && !baseIndex?.has(bytesKey(hash));
+    };
     // Dictionary codecs live on this thread only: dictionary packs use the serial pipeline.
     const workers = opts.dictionary ? 1 : (opts.workers ?? defaultWorkers());
     if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
@@ -278,11 +310,14 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
     }
     let inputBytes = 0;
     let lastReport = 0;
-    for (const { name, blocks } of inputs) {
+    for (const { name, blocks, file, size } of inputs) {
       const id = STREAMS.indexOf(name);
-      const processed = workers > 1
-        ? parallelPipeline(blocks, { compression: codecName, level, workers })
-        : serialPipeline(blocks, compressor, isNew);
+      const pipe = { compression: codecName, level, workers };
+      const processed = workers <= 1
+        ? serialPipeline(blocks, compressor, isNew)
+        : file && spec.kind === "fixed"
+        ? parallelFilePipeline(file, size, spec.size, pipe)
+        : parallelPipeline(blocks, pipe);
       for await (const p of processed) {
         inputBytes += p.length;
         const entry: BlockEntry = {
@@ -293,7 +328,7 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
           codec: CODEC.none,
           flags: 0,
           parentStream: 0,
-          hash: p.zero ? zeroHash(p.length) : p.hash!,
+          hash: w.identify(p.zero ? zeroHash(p.length) : p.hash!),
         };
         if (!p.zero) {
           const key = bytesKey(entry.hash);
@@ -309,13 +344,12 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
           } else {
             entry.kind = KIND.data;
             entry.codec = p.codec;
-            entry.storedLength = p.payload!.length;
-            entry.location = await w.append(p.payload!);
+            Object.assign(entry, await w.appendBlock(p.payload!));
             seen.set(key, {
               location: entry.location,
               storedLength: entry.storedLength,
               codec: p.codec,
-              flags: 0,
+              flags: entry.flags,
             });
           }
         }

@@ -5,17 +5,33 @@
  * the master index and finally the header, fsyncs, and moves the file into place. Until the
  * header is written the file does not open as an archive.
  *
+ * Given keys (core/crypto/keys.ts), it writes an encrypted archive: block payloads are sealed
+ * with AES-256-GCM, several at a time (each block's place is known before its ciphertext, which
+ * is always SEAL_OVERHEAD bytes longer, and ciphertexts are written in order as they complete);
+ * pages have their entries encrypted, sections are sealed, and the header gets its MAC.
+ *
  * @module
  */
 import { createAtomicFile, writeAll } from "../io/atomic.ts";
-import type { BlockEntry } from "../format/entry.ts";
+import { type BlockEntry, ENTRY_FLAG_ENCRYPTED } from "../format/entry.ts";
 import { encodeHeader, type Header, newHeader, type SectionRef } from "../format/header.ts";
 import { encodeMaster, type PageRef } from "../format/master.ts";
 import { encodePage } from "../format/page.ts";
 import { FEATURE, HEADER_SIZE, KIND, PAGE_MAX_ENTRIES, STREAMS } from "../format/constants.ts";
 import { blake3 } from "../hash/blake3.ts";
+import { type ArchiveKeys, SEAL_OVERHEAD } from "../crypto/keys.ts";
 
 const BUFFER = 8 * 1024 * 1024;
+/** Block encryptions in flight at most (count and bytes). */
+const MAX_SEALING = 64;
+const MAX_SEALING_BYTES = 16 * 1024 * 1024;
+
+/** Where a block payload went: the entry fields that describe it. */
+export interface StoredBlock {
+  location: number;
+  storedLength: number;
+  flags: number;
+}
 
 export interface ArchiveWriter {
   /** Fill in before `finish`: chunking, codec, uuid, message... (streams/sections are ours). */
@@ -24,6 +40,11 @@ export interface ArchiveWriter {
   readonly position: number;
   /** Appends payload bytes; returns the file offset where they start. */
   append(bytes: Uint8Array): Promise<number>;
+  /** Appends a block payload (sealed in an encrypted archive). `payload` may be reused by the
+   * caller once this returns. */
+  appendBlock(payload: Uint8Array): Promise<StoredBlock>;
+  /** The hash stored for a block with this plain BLAKE3 (keyed in encrypted archives). */
+  identify(plainHash: Uint8Array): Uint8Array;
   /** Adds the next block entry of `stream` (entries of a stream arrive in order). */
   addEntry(stream: number, entry: BlockEntry): Promise<void>;
   /** Appends a section's bytes and records it in the header. */
@@ -43,12 +64,24 @@ interface StreamState {
   pageFirstOffset: number;
 }
 
-export async function createWriter(path: string, force = false): Promise<ArchiveWriter> {
+/** Creates the writer; with `keys` the archive is encrypted. */
+export async function createWriter(
+  path: string,
+  force = false,
+  keys: ArchiveKeys | null = null,
+): Promise<ArchiveWriter> {
   const out = await createAtomicFile(path, force);
   const header = newHeader();
+  if (keys) {
+    header.features |= FEATURE.encrypted;
+    header.encryption = keys.fields();
+  }
   const buf = new Uint8Array(BUFFER);
   let used = 0;
   let flushed = 0; // bytes already in the file
+  // Sealed blocks not yet written, in file order; `sealingBytes` is their stored length.
+  const sealing: { at: number; length: number; parts: Promise<Uint8Array[]> }[] = [];
+  let sealingBytes = 0;
   const streams: StreamState[] = STREAMS.map(() => ({
     entries: [],
     pages: [],
@@ -66,7 +99,23 @@ export async function createWriter(path: string, force = false): Promise<Archive
     }
   }
 
+  /** Writes the oldest sealed block; it lands exactly where its entry says. */
+  async function writeSealed() {
+    const s = sealing.shift()!;
+    sealingBytes -= s.length;
+    const parts = await s.parts;
+    for (const p of parts) {
+      const at = await put(p);
+      if (p === parts[0] && at !== s.at) throw new Error("writer: sealed block out of place");
+    }
+  }
+
   async function append(bytes: Uint8Array): Promise<number> {
+    while (sealing.length) await writeSealed();
+    return await put(bytes);
+  }
+
+  async function put(bytes: Uint8Array): Promise<number> {
     const at = flushed + used;
     if (bytes.length > BUFFER - used) {
       await flush();
@@ -84,7 +133,9 @@ export async function createWriter(path: string, force = false): Promise<Archive
   async function closePage(id: number) {
     const s = streams[id];
     if (!s.entries.length) return;
-    const bytes = encodePage(id, s.pageFirstBlock, s.pageFirstOffset, s.entries);
+    let bytes = encodePage(id, s.pageFirstBlock, s.pageFirstOffset, s.entries);
+    while (sealing.length) await writeSealed();
+    if (keys) bytes = await keys.sealPage(bytes, flushed + used);
     const offset = await append(bytes);
     s.pages.push({
       stream: id,
@@ -105,9 +156,23 @@ export async function createWriter(path: string, force = false): Promise<Archive
   return {
     header,
     get position() {
-      return flushed + used;
+      return flushed + used + sealingBytes;
     },
     append,
+    async appendBlock(payload) {
+      if (!keys) return { location: await append(payload), storedLength: payload.length, flags: 0 };
+      const length = payload.length + SEAL_OVERHEAD;
+      const at = flushed + used + sealingBytes;
+      const parts = keys.sealBlock(payload);
+      parts.catch(() => {}); // awaited in order by writeSealed; never "unhandled" meanwhile
+      sealing.push({ at, length, parts });
+      sealingBytes += length;
+      while (sealing.length > MAX_SEALING || sealingBytes > MAX_SEALING_BYTES) {
+        await writeSealed();
+      }
+      return { location: at, storedLength: length, flags: ENTRY_FLAG_ENCRYPTED };
+    },
+    identify: (plainHash) => keys ? keys.identify(plainHash) : plainHash,
     async addEntry(id, e) {
       const s = streams[id];
       // Entries may reference the caller's buffers: keep our own copy of the hash.
@@ -127,6 +192,7 @@ export async function createWriter(path: string, force = false): Promise<Archive
       if (s.entries.length === PAGE_MAX_ENTRIES) await closePage(id);
     },
     async addSection(kind, bytes) {
+      if (keys) bytes = await keys.sealSection(kind, bytes);
       const ref: SectionRef = {
         offset: await append(bytes),
         length: bytes.length,
@@ -155,7 +221,11 @@ export async function createWriter(path: string, force = false): Promise<Archive
         header.archiveEnd = flushed;
         // Data, pages and master are durable before the header that makes them valid.
         await out.file.syncData();
-        const hb = encodeHeader(header);
+        let hb = encodeHeader(header);
+        if (keys && header.encryption) {
+          header.encryption.headerMac = keys.mac(hb);
+          hb = encodeHeader(header);
+        }
         await out.file.seek(0, Deno.SeekMode.Start);
         await writeAll(out.file, hb);
         await out.commit();

@@ -12,7 +12,7 @@ import { type ByteSource, fileSource } from "../io/source.ts";
 import { decodeHeader, formatUuid, type Header, type ParentRef } from "../format/header.ts";
 import { decodeMaster, pageEnd, type PageRef } from "../format/master.ts";
 import { decodePage, type Page } from "../format/page.ts";
-import type { BlockEntry } from "../format/entry.ts";
+import { type BlockEntry, ENTRY_FLAG_ENCRYPTED } from "../format/entry.ts";
 import { equalBytes } from "../format/bytes.ts";
 import {
   CODEC,
@@ -28,6 +28,7 @@ import {
 } from "../format/constants.ts";
 import { blake3, toHex } from "../hash/blake3.ts";
 import { decompressInto, type DictCodec } from "../codec/codec.ts";
+import { type ArchiveKeys, SEAL_OVERHEAD, unlock } from "../crypto/keys.ts";
 import { createLru } from "./lru.ts";
 
 export type StreamRef = StreamName | number;
@@ -50,6 +51,14 @@ export interface OpenOptions {
   resolveParent?: (ref: ParentRef, child: Archive) => Promise<Archive>;
   /** Builds the dictionary codec from the archive's dictionary section. */
   loadDictionary?: (dict: Uint8Array, level: number) => Promise<DictCodec>;
+  /**
+   * The password of an encrypted archive (and of its parents, which share it). Without it (or
+   * `key`) an encrypted archive opens for its header alone: reading anything else fails with
+   * HexzError("password"). A wrong one fails the open with HexzError("password").
+   */
+  password?: string;
+  /** Instead of the password: the chain's 32-byte password key (`keys.chain.key`). */
+  key?: Uint8Array;
 }
 
 export interface Archive {
@@ -74,7 +83,23 @@ export interface Archive {
   metadata(): Promise<unknown>;
   /** The parent archive of a thin archive (opened on first use), or null. */
   parent(): Promise<Archive | null>;
+  /** Encrypted archives opened with the password: their keys (thin children inherit the
+   * chain from them). Null otherwise. */
+  readonly keys?: ArchiveKeys | null;
   close(): void;
+}
+
+/** Blocks a `read` keeps in flight. */
+const READ_AHEAD = 8;
+
+/** KDF results per options object, so the archives of one chain run the KDF once. */
+const derivedKeys = new WeakMap<OpenOptions, Map<string, Uint8Array>>();
+
+function lockedError(): HexzError {
+  return new HexzError(
+    "password",
+    "archive is encrypted: give the password (HEXZ_PASSWORD or --password-file)",
+  );
 }
 
 export function resolveStream(s: StreamRef): number {
@@ -109,10 +134,17 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       ? new HexzError("corrupt", `truncated: ${source.size} bytes is shorter than the header`)
       : new HexzError("format", "not a hexz archive");
   }
-  const header = decodeHeader(await source.read(0, HEADER_SIZE), source.size);
-  if (header.features & FEATURE.encrypted) {
-    throw new HexzError("unsupported", "archive is encrypted: this hexz build cannot decrypt it");
+  const headerBytes = await source.read(0, HEADER_SIZE);
+  const header = decodeHeader(headerBytes, source.size);
+  // An encrypted archive is unlocked (key check, then header MAC) before anything else is read.
+  let keys: ArchiveKeys | null = null;
+  if (header.encryption && (opts.password !== undefined || opts.key !== undefined)) {
+    let cache = derivedKeys.get(opts);
+    if (!cache) derivedKeys.set(opts, cache = new Map());
+    keys = await unlock(header.encryption, headerBytes, opts, cache);
   }
+  const encrypted = (header.features & FEATURE.encrypted) !== 0;
+  const sealOverhead = encrypted ? SEAL_OVERHEAD : 0;
   const pages = decodeMaster(await source.read(header.master.offset, header.master.length), header);
   const pageCache = createLru<number, Page>(opts.pageCacheBytes ?? 16 * 1024 * 1024);
   const blockCache = createLru<string, Uint8Array>(opts.cacheBytes ?? 64 * 1024 * 1024);
@@ -127,12 +159,15 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     if (hit) return hit;
     const ref = pages[i];
     const what = `${STREAMS[ref.stream]} index page ${i}`;
-    const bytes = await source.read(ref.offset, ref.length);
-    // The page's own checksum (its last 32 bytes, verified by decodePage) is its hash.
+    if (encrypted && !keys) throw lockedError();
+    let bytes = await source.read(ref.offset, ref.length);
+    // The page's own checksum (its last 32 bytes, verified by decodePage) is its hash; in an
+    // encrypted archive it covers the stored (encrypted) page, checked before decrypting.
     ensure(
       equalBytes(bytes.subarray(bytes.length - 32), ref.hash),
       `${what}: hash differs from the master index`,
     );
+    if (keys) bytes = await keys.openPage(bytes, ref.offset, what);
     const p = decodePage(bytes, {
       stream: ref.stream,
       firstBlock: ref.firstBlock,
@@ -184,12 +219,20 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       out = await parent.readBlock(e.parentStream, e.location);
       ensure(out.length === e.logicalLength, `${what}: parent block has the wrong length`);
     } else {
-      const stored = await source.read(e.location, e.storedLength);
+      ensure(
+        ((e.flags & ENTRY_FLAG_ENCRYPTED) !== 0) === encrypted,
+        `${what}: ${
+          encrypted ? "unencrypted block in an encrypted" : "encrypted block in a plain"
+        } archive`,
+      );
+      let stored = await source.read(e.location, e.storedLength);
+      if (keys) stored = await keys.openBlock(stored, what);
       out = new Uint8Array(e.logicalLength);
       if (e.codec === CODEC.zstdDict && !dict) dict = await loadDict();
       decompressInto(e.codec, stored, out, dict, what);
     }
-    if (!equalBytes(blake3(out), e.hash)) {
+    const hash = keys ? keys.identify(blake3(out)) : blake3(out);
+    if (!equalBytes(hash, e.hash)) {
       throw new HexzError("corrupt", `${what}: BLAKE3 mismatch: the block is damaged`);
     }
     return out;
@@ -230,9 +273,14 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       : MAX_FILE_TABLE;
     let bytes: Uint8Array | null = null;
     if (ref.length) {
-      ensure(ref.length <= max, `${kind} section is too large (${ref.length} bytes)`);
+      if (encrypted && !keys) throw lockedError();
+      ensure(
+        ref.length <= max + sealOverhead,
+        `${kind} section is too large (${ref.length} bytes)`,
+      );
       bytes = await source.read(ref.offset, ref.length);
       ensure(equalBytes(blake3(bytes), ref.hash), `${kind} section: checksum mismatch`);
+      if (keys) bytes = await keys.openSection(kind, bytes);
     }
     sections.set(kind, bytes);
     return bytes;
@@ -272,6 +320,8 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       let k = lo;
       let pos = offset;
       const end = offset + length;
+      // Blocks are fetched a few at a time (decryption and I/O overlap), copied in as they come.
+      const pending: Promise<void>[] = [];
       while (pos < end) {
         if (k === p.entries.length) {
           p = await page(++pi);
@@ -282,17 +332,17 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
         const from = pos - bStart;
         const n = Math.min(e.logicalLength - from, end - pos);
         if (e.kind !== KIND.zero) {
-          const data = await readBlockInfo({
-            stream,
-            index: p.firstBlock + k,
-            offset: bStart,
-            entry: e,
-          });
-          out.set(data.subarray(from, from + n), pos - offset);
+          const at = pos - offset;
+          const done = readBlockInfo({ stream, index: p.firstBlock + k, offset: bStart, entry: e })
+            .then((data) => out.set(data.subarray(from, from + n), at));
+          done.catch(() => {}); // awaited below; not "unhandled" if an earlier one fails first
+          pending.push(done);
+          if (pending.length >= READ_AHEAD) await pending.shift();
         }
         pos += n;
         k++;
       }
+      for (const done of pending) await done;
       return out;
     },
     async readBlock(s, index) {
@@ -311,6 +361,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     },
     page,
     section,
+    keys,
     async metadata() {
       const bytes = await section("metadata");
       if (!bytes) return null;
@@ -332,7 +383,20 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
             ),
           );
         }
-        parentArchive = opts.resolveParent(ref, self);
+        parentArchive = opts.resolveParent(ref, self).then((p) => {
+          // The parent is the recorded one (UUID and root hash); its blocks are identified with
+          // this archive's chain key, so it must be in the same encryption chain.
+          const pe = p.header.encryption;
+          const ce = header.encryption;
+          if (ce ? !pe || !equalBytes(pe.chainSalt, ce.chainSalt) : pe) {
+            p.close();
+            throw new HexzError(
+              "parent",
+              `parent ${ref.path || formatUuid(ref.uuid)} is not encrypted the way its child is`,
+            );
+          }
+          return p;
+        });
       }
       return parentArchive;
     },

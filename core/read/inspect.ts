@@ -7,6 +7,7 @@ import { CHUNKING, CODEC_NAMES, FEATURE, STREAMS } from "../format/constants.ts"
 import { formatUuid } from "../format/header.ts";
 import { toHex } from "../hash/blake3.ts";
 import type { Archive } from "./archive.ts";
+import { describeEncryption, type EncryptionReport } from "../crypto/keys.ts";
 
 export interface StreamReport {
   name: string;
@@ -47,6 +48,8 @@ export interface InspectReport {
   /** Non-zero blocks over unique stored blocks (1 = no duplicates found). */
   dedupRatio: number;
   signed: boolean;
+  /** Encrypted archives: cipher, key derivation, nonce mode, whether the password was given. */
+  encryption: EncryptionReport | null;
 }
 
 export function inspectArchive(a: Archive): InspectReport {
@@ -91,5 +94,6 @@ export function inspectArchive(a: Archive): InspectReport {
     compressionRatio: logical / a.source.size,
     dedupRatio: unique ? nonZero / unique : 1,
     signed: a.source.size > h.archiveEnd,
+    encryption: h.encryption ? describeEncryption(h.encryption, !!a.keys) : null,
   };
 }
