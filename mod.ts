@@ -20,10 +20,12 @@ import { HexzError } from "./core/errors.ts";
 import { type ByteSource, fileSource } from "./core/io/source.ts";
 import { type Archive, openArchive, type OpenOptions } from "./core/read/archive.ts";
 import { parentResolver } from "./core/read/parent.ts";
+import { httpSource } from "./net/http_source.ts";
 import { createZstdDictCodec } from "./core/codec/zstd_dict.ts";
 
 export { HexzError, type HexzErrorCode } from "./core/errors.ts";
 export { type ByteSource, fileSource, memorySource } from "./core/io/source.ts";
+export { httpSource, type HttpSourceOptions } from "./net/http_source.ts";
 export {
   type Archive,
   type BlockInfo,
@@ -38,10 +40,25 @@ export { type ExtractOptions, extractStream as extract } from "./core/read/extra
 export { type CdcParams, DEFAULT_CDC } from "./core/chunk/fastcdc.ts";
 export { type StreamName, STREAMS } from "./core/format/constants.ts";
 export type { Header } from "./core/format/header.ts";
+export type { EncryptOptions } from "./core/crypto/keys.ts";
+export type { KdfName, KdfParams } from "./core/crypto/kdf.ts";
 export { VERSION } from "./core/version.ts";
+export {
+  generateKeyPair,
+  type KeyPair,
+  readKeyFile,
+  saveKeyPair,
+  signArchive,
+  type SignResult,
+  verifyArchive,
+  type VerifyOptions,
+  type VerifyReport,
+  type VerifyStatus,
+} from "./core/sign/signature.ts";
 
-/** Opens a local path as a byte source (URLs are opened by `open` once HTTP support lands). */
+/** Opens a local path, or an http(s) URL read lazily with range requests, as a byte source. */
 export function openSource(location: string): Promise<ByteSource> {
+  if (/^https?:\/\//i.test(location)) return httpSource(location);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     return Promise.reject(new HexzError("unsupported", `${location}: URLs are not supported yet`));
   }

@@ -12,12 +12,17 @@ import { catCommand } from "./cat.ts";
 import { commitCommand } from "./commit.ts";
 import { diffCommand } from "./diff.ts";
 import { lsCommand } from "./ls.ts";
+import { mountCommand, unmountCommand } from "./mount.ts";
 import { overlayCommand } from "./overlay.ts";
 import { predictCommand } from "./predict.ts";
+import { serveCommand } from "./serve.ts";
 import { checkCommand } from "./check.ts";
 import { extractCommand } from "./extract.ts";
 import { inspectCommand } from "./inspect.ts";
 import { packCommand } from "./pack.ts";
+import { keygenCommand } from "./keygen.ts";
+import { signCommand } from "./sign.ts";
+import { verifyCommand } from "./verify.ts";
 
 const enc = new TextEncoder();
 function err(line: string) {
@@ -41,6 +46,12 @@ export function buildProgram(): Command {
     lsCommand(),
     diffCommand(),
     predictCommand(),
+    serveCommand(),
+    keygenCommand(),
+    signCommand(),
+    verifyCommand(),
+    mountCommand(),
+    unmountCommand(),
   ];
   for (const cmd of commands) {
     program.addCommand(cmd);
