@@ -5,6 +5,8 @@ import { STREAMS } from "../core/format/constants.ts";
 import { HexzError } from "../core/errors.ts";
 import { open, out } from "./common.ts";
 import { formatSize } from "./units.ts";
+import { fileTable } from "../core/read/files.ts";
+import { type ChangedFile, changedFiles } from "../core/overlay/changed_files.ts";
 
 /** Consecutive numbers as [first, last] runs. */
 function runs(nums: number[]): [number, number][] {
@@ -23,6 +25,7 @@ export function overlayCommand(): Command {
     .argument("<overlay>", "overlay file (.hxo)")
     .requiredOption("--base <archive>", "the archive the overlay was written on")
     .option("--blocks", "list the changed 4 KiB block ranges")
+    .option("--files", "directory archives: list the files whose contents changed")
     .option("--json", "machine-readable output")
     .addHelpText("after", "\nExample:\n  hexz overlay vm.hxo --base vm.hxz --blocks")
     .action(async (path: string, o) => {
@@ -39,6 +42,14 @@ export function overlayCommand(): Command {
             zeroBlocks: st.zeroBlocks[id],
             ranges: o.blocks ? runs(ov.changed(id)) : undefined,
           }));
+          let files: ChangedFile[] | undefined;
+          if (o.files) {
+            const table = await fileTable(base);
+            if (!table) {
+              throw new HexzError("usage", `--files: ${o.base} is not a directory archive`);
+            }
+            files = changedFiles(table, ov.changed(0));
+          }
           if (o.json) {
             out(
               JSON.stringify(
@@ -47,6 +58,7 @@ export function overlayCommand(): Command {
                   records: st.records,
                   fileSize: st.fileSize,
                   streams,
+                  files,
                 },
                 null,
                 2,
@@ -68,6 +80,12 @@ export function overlayCommand(): Command {
             }
           }
           if (!streams.some((s) => s.changedBlocks)) out("no changes");
+          if (files) {
+            out(`files: ${files.length} changed`);
+            for (const f of files) {
+              out(`  ${f.path}  ${formatSize(f.changedBytes)} of ${formatSize(f.size)} changed`);
+            }
+          }
         } finally {
           ov.close();
         }

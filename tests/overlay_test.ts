@@ -2,7 +2,11 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { HexzError, inspect, open, pack } from "../mod.ts";
 import { openOverlay } from "../core/overlay/overlay.ts";
 import { commitOverlay } from "../core/overlay/commit.ts";
-import { assertBytesEqual, readAll } from "./_archive.ts";
+import { assertBytesEqual, packBytes, readAll } from "./_archive.ts";
+import { build } from "../core/pack/build.ts";
+import { fileTable } from "../core/read/files.ts";
+import { changedFiles } from "../core/overlay/changed_files.ts";
+import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
 const MiB = 1024 * 1024;
@@ -153,6 +157,49 @@ Deno.test("commit of an overlay equals packing the modified image", async () => 
     } finally {
       t.close();
     }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("overlay --files names the files of a directory archive whose contents changed", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/src/sub`, { recursive: true });
+    await Deno.writeFile(`${dir}/src/a.bin`, pseudoRandom(10_000, 1));
+    await Deno.writeFile(`${dir}/src/empty`, new Uint8Array(0));
+    await Deno.writeFile(`${dir}/src/sub/b.bin`, pseudoRandom(20_000, 2));
+    await Deno.writeFile(`${dir}/src/sub/c.bin`, pseudoRandom(5_000, 3));
+    const out = `${dir}/t.hxz`;
+    await build({ source: `${dir}/src`, output: out });
+    const base = await open(out);
+    try {
+      const table = (await fileTable(base))!;
+      const b = table.find((e) => e.path === "sub/b.bin")!;
+      const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
+      // 3 bytes in the middle of b.bin: the whole 4 KiB block around them counts as changed,
+      // and only b.bin's share of that block is reported.
+      await ov.write("disk", b.offset + 5000, new Uint8Array([1, 2, 3]));
+      await ov.flush();
+      const changed = changedFiles(table, ov.changed("disk"));
+      ov.close();
+      assertEquals(changed.map((c) => c.path), ["sub/b.bin"]);
+      assert(changed[0].changedBytes > 0 && changed[0].changedBytes <= 4096);
+    } finally {
+      base.close();
+    }
+    const r = await hexz(["overlay", `${dir}/t.hxo`, "--base", out, "--files"]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.out, /files: 1 changed/);
+    assertMatch(r.out, /sub\/b\.bin .* changed/);
+    const plain = await packBytes(dir, pseudoRandom(8192, 4));
+    const p = await open(plain);
+    const ov = await openOverlay(`${dir}/p.hxo`, p, { create: true });
+    ov.close();
+    p.close();
+    const bad = await hexz(["overlay", `${dir}/p.hxo`, "--base", plain, "--files"]);
+    assertEquals(bad.code, 2);
+    assertMatch(bad.err, /not a directory archive/);
   } finally {
     await done();
   }
