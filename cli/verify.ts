@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { HexzError, readKeyFile, verifyArchive } from "../mod.ts";
 import { out } from "./common.ts";
+import { openWithPassword, passwordFileOption } from "./password.ts";
 
 export function verifyCommand(): Command {
   return new Command("verify")
@@ -8,9 +9,20 @@ export function verifyCommand(): Command {
     .argument("<key>", "public key (PEM, from 'hexz keygen')")
     .argument("<archive>", "archive (.hxz)")
     .option("--fast", "check the signature over the header only; do not read the blocks")
+    .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz verify release.pub vm.hxz || echo 'do not use'")
     .action(async (keyPath: string, path: string, o) => {
-      const r = await verifyArchive(path, await readKeyFile(keyPath), { fast: !!o.fast });
+      const key = await readKeyFile(keyPath);
+      // The signature covers the header, which stays readable: --fast needs no password.
+      // Checking every block of an encrypted archive does (HEXZ_PASSWORD, --password-file or
+      // the terminal).
+      const input = o.fast ? path : await openWithPassword(path, { passwordFile: o.passwordFile });
+      let r;
+      try {
+        r = await verifyArchive(input, key, { fast: !!o.fast });
+      } finally {
+        if (typeof input !== "string") input.close();
+      }
       if (!r.ok) {
         throw new HexzError(
           r.status === "corrupt" ? "corrupt" : "signature",

@@ -430,3 +430,30 @@ Deno.test("a thin archive's signature covers its parent's identity and blocks", 
     await done();
   }
 });
+
+Deno.test("verify of a signed encrypted archive: --fast needs no password, a full check does", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const [priv, pub] = await keygen(dir, "k");
+    const p = await packBytes(dir, diskData(), {
+      encrypt: { password: "pw-123", kdf: "pbkdf2" },
+    });
+    let r = await hexz(["sign", priv, p]);
+    assertEquals(r.code, 0, r.err);
+    r = await hexz(["verify", pub, p, "--fast"]);
+    assertEquals(r.code, 0, r.err);
+    await Deno.writeTextFile(`${dir}/pw`, "pw-123\n");
+    r = await hexz(["verify", pub, p, "--password-file", `${dir}/pw`]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.out, /good signature .* blocks verified/);
+    r = await hexz(["verify", pub, p]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /password/);
+    await Deno.writeTextFile(`${dir}/bad`, "nope\n");
+    r = await hexz(["verify", pub, p, "--password-file", `${dir}/bad`]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /wrong password/);
+  } finally {
+    await done();
+  }
+});
