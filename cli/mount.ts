@@ -71,6 +71,10 @@ export function unmountCommand(): Command {
     .description("unmount a hexz (or any FUSE) mount; detaches dead ones")
     .argument("<mountpoint>", "where it is mounted")
     .option("--lazy", "detach now even if busy; the mount goes away when no longer used")
+    .addHelpText(
+      "after",
+      "\nExample:\n  hexz mount vm.hxz /mnt/vm --daemon && cmp /mnt/vm/disk vm.img; hexz unmount /mnt/vm",
+    )
     .action(async (mountpoint: string, o: { lazy?: boolean }) => {
       const { stale } = await unmountFuse(mountpoint, !!o.lazy);
       if (stale) info(`hexz: ${mountpoint}: stale FUSE mount (its server is gone): detached`);
