@@ -22,6 +22,64 @@ interface ServeFlags {
   overlay?: string;
   rw?: boolean;
   silent?: boolean;
+  daemon?: boolean;
+}
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+/** One line on stderr, unless nobody listens any more (a daemon whose parent has gone). */
+function report(line: string) {
+  try {
+    info(line);
+  } catch { /* stderr is closed */ }
+}
+
+/**
+ * Starts the same server as a detached process and returns once it listens (its first line
+ * says where), or fails with the child's own error line if it exits first.
+ */
+async function daemonize(file: string, o: ServeFlags): Promise<void> {
+  const flags = [
+    ...(o.port !== undefined ? ["--port", o.port] : []),
+    "--bind",
+    o.bind,
+    ...(o.s3 ? ["--s3"] : []),
+    ...(o.bucket !== undefined ? ["--bucket", o.bucket] : []),
+    ...(o.nbd ? ["--nbd"] : []),
+    ...(o.socket !== undefined ? ["--socket", o.socket] : []),
+    ...(o.overlay !== undefined ? ["--overlay", o.overlay] : []),
+    ...(o.rw ? ["--rw"] : []),
+  ];
+  const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", ...perms, CLI, "serve", file, ...flags],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const timer = setTimeout(() => child.kill("SIGTERM"), 30_000);
+  try {
+    while (!text.includes("\n")) {
+      const r = await reader.read();
+      if (r.done) break;
+      text += r.value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const line = text.split("\n")[0].trim();
+  if (!line.startsWith("hexz: serving ")) {
+    await child.status;
+    throw new HexzError("io", line.replace(/^hexz: /, "") || "the server exited at start");
+  }
+  // The child keeps its end of the pipe; it stops mattering once we exit.
+  reader.releaseLock();
+  child.stderr.cancel().catch(() => {});
+  child.unref();
+  info(`${line} (pid ${child.pid})`, o.silent);
 }
 
 /** Resolves with the name of the first of SIGINT or SIGTERM to arrive. */
@@ -65,12 +123,14 @@ export function serveCommand(): Command {
     .option("--socket <path>", "NBD: listen on this Unix socket instead of TCP")
     .option("--overlay <file>", "NBD: overlay file that keeps writes")
     .option("--rw", "NBD: accept writes (kept in the overlay)")
+    .option("--daemon", "serve in the background; return once it listens (prints the pid)")
     .option("-q, --silent", "print nothing but errors")
     .addHelpText(
       "after",
       "\nExamples:\n  hexz serve vm.hxz --port 8080 & curl -r 0-511 http://127.0.0.1:8080/disk | xxd" +
         "\n  hexz serve vm.hxz --s3 & aws s3 ls s3://vm --endpoint-url http://127.0.0.1:8080 " +
-        "--no-sign-request",
+        "--no-sign-request" +
+        "\n  hexz serve vm.hxz --nbd --socket /tmp/vm.sock --daemon   # prints the pid; kill it to stop",
     )
     .action(async (file: string, o: ServeFlags) => {
       if (!o.nbd) {
@@ -85,7 +145,8 @@ export function serveCommand(): Command {
       if (port !== undefined && port > 65535) {
         throw new HexzError("usage", `--port: ${port} is not a TCP port (0-65535)`);
       }
-      const onError = (e: unknown) => info(`hexz: ${(e as Error)?.message ?? e}`);
+      if (o.daemon) return await daemonize(file, o);
+      const onError = (e: unknown) => report(`hexz: ${(e as Error)?.message ?? e}`);
       const stop = untilSignal();
       try {
         await withArchive(file, async (archive) => {

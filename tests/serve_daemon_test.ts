@@ -1,0 +1,88 @@
+/**
+ * `hexz serve --daemon`: returns once the server listens, prints where and the pid; the server
+ * keeps running detached until SIGTERM. A server that cannot start makes the parent fail with
+ * the child's own error line.
+ */
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { packBytes } from "./_archive.ts";
+import { hexz } from "./_cli.ts";
+import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-run"];
+
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stop(pid: number) {
+  if (!alive(pid)) return;
+  Deno.kill(pid, "SIGTERM");
+  const until = Date.now() + 10_000;
+  while (alive(pid)) {
+    if (Date.now() > until) {
+      Deno.kill(pid, "SIGKILL");
+      throw new Error(`server ${pid} ignored SIGTERM`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test({
+  name: "serve --daemon: HTTP and NBD servers run detached until SIGTERM",
+  ...needs("curl", "qemu-img"),
+  async fn() {
+    const [dir, done] = await tempDir();
+    const pids: number[] = [];
+    try {
+      const disk = pseudoRandom(300_000, 5);
+      const p = await packBytes(dir, disk);
+      let r = await hexz(["serve", p, "--port", "0", "--daemon"], { perms: PERMS });
+      assertEquals(r.code, 0, r.err);
+      const m = /serving .* at (http:\/\/[^ ]+) .*\(pid (\d+)\)/.exec(r.err);
+      assert(m, r.err);
+      pids.push(Number(m[2]));
+      const c = await new Deno.Command("curl", { args: ["-s", "-r", "100-199", `${m[1]}/disk`] })
+        .output();
+      assertEquals(c.stdout, disk.subarray(100, 200));
+      await stop(Number(m[2]));
+      const after = await new Deno.Command("curl", { args: ["-s", `${m[1]}/disk`] }).output();
+      assert(!after.success, "the server is gone after SIGTERM");
+
+      const sock = `${dir}/nbd.sock`;
+      r = await hexz(["serve", p, "--nbd", "--socket", sock, "--daemon"], { perms: PERMS });
+      assertEquals(r.code, 0, r.err);
+      const n = /over NBD at (\S+) \(pid (\d+)\)/.exec(r.err);
+      assert(n, r.err);
+      pids.push(Number(n[2]));
+      const info = await new Deno.Command("qemu-img", { args: ["info", "-f", "raw", n[1]] })
+        .output();
+      assertEquals(info.code, 0, new TextDecoder().decode(info.stderr));
+      assertMatch(new TextDecoder().decode(info.stdout), /virtual size/);
+      await stop(Number(n[2]));
+    } finally {
+      for (const pid of pids) await stop(pid).catch(() => {});
+      await done();
+    }
+  },
+});
+
+Deno.test("serve --daemon fails with the server's own error when it cannot listen", async () => {
+  const [dir, done] = await tempDir();
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const p = await packBytes(dir, pseudoRandom(10_000, 6));
+    const port = (busy.addr as Deno.NetAddr).port;
+    const r = await hexz(["serve", p, "--port", String(port), "--daemon"], { perms: PERMS });
+    assertEquals(r.code, 1);
+    assertEquals(r.err.trim().split("\n").length, 1);
+    assertMatch(r.err, /cannot listen on 127\.0\.0\.1:\d+: address already in use/i);
+  } finally {
+    busy.close();
+    await done();
+  }
+});
