@@ -64,11 +64,12 @@ export async function promptPassword(prompt: string): Promise<string> {
       "no terminal to ask for a password on: set HEXZ_PASSWORD or use --password-file",
     );
   }
-  Deno.stderr.writeSync(enc.encode(prompt));
   const bytes: number[] = [];
   const chunk = new Uint8Array(256);
+  // Echo goes off before the prompt appears: whoever types after seeing it is never echoed.
   Deno.stdin.setRaw(true);
   try {
+    Deno.stderr.writeSync(enc.encode(prompt));
     read: for (;;) {
       const n = await Deno.stdin.read(chunk);
       if (n === null) break;

@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { HexzError, readKeyFile, verifyArchive } from "../mod.ts";
 import { out } from "./common.ts";
-import { openWithPassword, passwordFileOption } from "./password.ts";
+import { givenPassword, passwordFileOption } from "./password.ts";
 
 export function verifyCommand(): Command {
   return new Command("verify")
@@ -14,15 +14,10 @@ export function verifyCommand(): Command {
     .action(async (keyPath: string, path: string, o) => {
       const key = await readKeyFile(keyPath);
       // The signature covers the header, which stays readable: --fast needs no password.
-      // Checking every block of an encrypted archive does (HEXZ_PASSWORD, --password-file or
-      // the terminal).
-      const input = o.fast ? path : await openWithPassword(path, { passwordFile: o.passwordFile });
-      let r;
-      try {
-        r = await verifyArchive(input, key, { fast: !!o.fast });
-      } finally {
-        if (typeof input !== "string") input.close();
-      }
+      // Checking every block of an encrypted archive needs it (HEXZ_PASSWORD or
+      // --password-file).
+      const password = o.fast ? undefined : await givenPassword(o.passwordFile) ?? undefined;
+      const r = await verifyArchive(path, key, { fast: !!o.fast, password });
       if (!r.ok) {
         throw new HexzError(
           r.status === "corrupt" ? "corrupt" : "signature",

@@ -73,6 +73,8 @@ export interface VerifyReport {
 export interface VerifyOptions {
   /** Check the signature against the header only; skip reading every block (and the parent). */
   fast?: boolean;
+  /** The password of an encrypted archive, for the full check (`fast` needs none). */
+  password?: string;
 }
 
 const short = (id: Uint8Array | string) => typeof id === "string" ? id : toHex(id);
@@ -191,8 +193,8 @@ async function rewriteTail(
 }
 
 /** Opens `path` as `open` in mod.ts does: parents found and verified, dictionaries loaded. */
-async function openForVerify(path: string, fast: boolean): Promise<Archive> {
-  const opts: OpenOptions = { loadDictionary: createZstdDictCodec };
+async function openForVerify(path: string, fast: boolean, password?: string): Promise<Archive> {
+  const opts: OpenOptions = { loadDictionary: createZstdDictCodec, password };
   opts.resolveParent = parentResolver(fileSource, opts);
   const a = await openArchive(path, opts);
   if (!fast) {
@@ -235,7 +237,7 @@ export async function verifyArchive(
   const fail = (status: VerifyStatus, message: string) => ({ ...report, status, message });
   let a: Archive;
   try {
-    a = typeof input === "string" ? await openForVerify(input, !!opts.fast) : input;
+    a = typeof input === "string" ? await openForVerify(input, !!opts.fast, opts.password) : input;
   } catch (e) {
     if (isVerdict(e)) return fail("corrupt", `archive data corrupt: ${e.message}`);
     throw e;
