@@ -105,7 +105,7 @@ async function daemonize(file: string, mountpoint: string, o: MountFlags): Promi
     ...(o.uid !== undefined ? ["--uid", o.uid] : []),
     ...(o.gid !== undefined ? ["--gid", o.gid] : []),
   ];
-  const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
+  const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-net"];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", ...perms, CLI, "mount", file, abs, ...flags],
     stdin: "null",

@@ -291,7 +291,8 @@ export async function mountArchive(
     });
     session = await mountFuse(fs, {
       mountpoint,
-      source: await Deno.realPath(path),
+      // The mount's source as /proc/mounts shows it: the archive's real path, or its URL.
+      source: /^[a-z][a-z0-9+.-]*:\/\//i.test(path) ? path : await Deno.realPath(path),
       subtype: "hexz",
       readOnly: !opts.readWrite,
       allowOther: libc().getuid() === 0,

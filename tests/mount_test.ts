@@ -348,3 +348,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "mount reads an archive from a URL (HTTP range requests)",
+  ...needsRoot(),
+  async fn() {
+    const [dir, done] = await tempDir();
+    const mnt = `${await Deno.realPath(dir)}/mnt`;
+    let server: Server | undefined;
+    const ac = new AbortController();
+    try {
+      await Deno.mkdir(mnt);
+      const disk = diskImage();
+      const archive = await packBytes(dir, disk, { compression: "zstd" });
+      const bytes = await Deno.readFile(archive);
+      // A plain static file server that answers single byte ranges, as any web server does.
+      const http = Deno.serve(
+        { port: 0, hostname: "127.0.0.1", signal: ac.signal, onListen() {} },
+        (req) => {
+          const headers = { "accept-ranges": "bytes", etag: '"v1"' };
+          if (req.method === "HEAD") {
+            return new Response(null, {
+              headers: { ...headers, "content-length": `${bytes.length}` },
+            });
+          }
+          const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
+          if (!m) return new Response(bytes, { headers });
+          const a = Number(m[1]),
+            b = m[2] ? Math.min(Number(m[2]), bytes.length - 1) : bytes.length - 1;
+          return new Response(bytes.subarray(a, b + 1), {
+            status: 206,
+            headers: { ...headers, "content-range": `bytes ${a}-${b}/${bytes.length}` },
+          });
+        },
+      );
+      const url = `http://127.0.0.1:${http.addr.port}/vm.hxz`;
+      server = await serve([url, mnt]);
+      assertMatch(server.line, /^mounted http:\/\/127\.0\.0\.1:\d+\/vm\.hxz at /);
+      const r = await run("cmp", [`${mnt}/disk`, `${archive}.disk`]);
+      assertEquals(r.code, 0, `cmp disk: ${r.out}${r.err}`);
+    } finally {
+      await teardown(mnt, server);
+      ac.abort();
+      await done();
+    }
+  },
+});
