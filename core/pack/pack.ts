@@ -344,7 +344,12 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
           } else {
             entry.kind = KIND.data;
             entry.codec = p.codec;
-            Object.assign(entry, await w.appendBlock(p.payload!));
+            if (!p.payload) {
+              // Workers leave out payloads of repeats they already sent; the first copy is
+              // always written before its repeats, so this cannot happen with a sound pipeline.
+              throw new Error(`pack: block without payload at ${inputBytes - p.length}`);
+            }
+            Object.assign(entry, await w.appendBlock(p.payload));
             seen.set(key, {
               location: entry.location,
               storedLength: entry.storedLength,

@@ -80,8 +80,9 @@ export interface WorkerRange {
 export interface WorkerResult {
   type: "result";
   seq: number;
-  /** Per block: its length, and -1 when zero or else the codec id. */
   lengths: number[];
+  /** Per block: the codec id of its payload; -1 for a zero block, -2 for a repeat of a block
+   * the same worker sent earlier (hash only, no payload). */
   codecs: number[];
   /** Payload lengths (0 for zero blocks). */
   payloadLengths: number[];
@@ -190,8 +191,18 @@ function* unpack(r: WorkerResult): Generator<ProcessedBlock> {
   let off = 0;
   for (let i = 0; i < r.codecs.length; i++) {
     const n = r.payloadLengths[i];
-    if (r.codecs[i] < 0) {
+    if (r.codecs[i] === -1) {
       yield { length: Math.abs(r.lengths[i]), zero: true, codec: 0 };
+      continue;
+    }
+    if (r.codecs[i] === -2) {
+      // A repeat of a block this worker sent earlier: the writer already knows it.
+      yield {
+        length: r.lengths[i],
+        zero: false,
+        hash: hashes.subarray(32 * i, 32 * i + 32),
+        codec: 0,
+      };
       continue;
     }
     yield {

@@ -27,8 +27,25 @@ const { createCompressor } = await import("../codec/codec.ts");
 const { processBlock } = await import("./pipeline.ts");
 const { HexzError } = await import("../errors.ts");
 const { closeSync, openSync, readSync } = await import("node:fs");
+const { bytesKey } = await import("../format/bytes.ts");
 let compressor: BlockCompressor | null = null;
 let buffer = new Uint8Array(0);
+
+/**
+ * Hashes of blocks this worker already compressed. A repeat is not compressed again: the
+ * writer meets the first one earlier (this worker's blocks reach it in order) and stores the
+ * repeat as a reference, so its payload would never be used. Cleared when large, which only
+ * costs some compression work.
+ */
+let seen = new Set<string>();
+const SEEN_LIMIT = 1 << 20;
+const firstTime = (hash: Uint8Array) => {
+  const k = bytesKey(hash);
+  if (seen.has(k)) return false;
+  if (seen.size >= SEEN_LIMIT) seen = new Set();
+  seen.add(k);
+  return true;
+};
 
 /** Reads `length` bytes of `path` at `offset` into the reused buffer. */
 function readRange(path: string, offset: number, length: number): Uint8Array {
@@ -75,13 +92,18 @@ handle = (ev) => {
       }
       const block = data.subarray(off, off + m.lengths[i]);
       off += m.lengths[i];
-      const p = processBlock(block, compressor);
+      const p = processBlock(block, compressor, firstTime);
       if (p.zero) {
         codecs[i] = -1;
         payloadLengths[i] = 0;
         continue;
       }
       hashes.set(p.hash!, 32 * i);
+      if (!p.payload) {
+        codecs[i] = -2; // a repeat: hash only
+        payloadLengths[i] = 0;
+        continue;
+      }
       codecs[i] = p.codec;
       // The compressor's output buffer is reused on the next call: copy it out now.
       parts.push(p.payload!.slice());
