@@ -28,6 +28,8 @@ const { processBlock } = await import("./pipeline.ts");
 const { HexzError } = await import("../errors.ts");
 const { closeSync, openSync, readSync } = await import("node:fs");
 const { bytesKey } = await import("../format/bytes.ts");
+const { createRangeKernel, rangeKernelHandles } = await import("./range_kernel.ts");
+let rangeKernel: ReturnType<typeof createRangeKernel> | null = null;
 let compressor: BlockCompressor | null = null;
 let buffer = new Uint8Array(0);
 
@@ -71,6 +73,21 @@ handle = (ev) => {
     const m = ev.data;
     if (m.type === "init") {
       compressor = createCompressor(m.compression, m.level);
+      if (rangeKernelHandles(m.compression)) {
+        rangeKernel = createRangeKernel(m.compression, m.level, firstTime);
+      }
+      return;
+    }
+    if (m.type === "range" && rangeKernel) {
+      const fd = openSync(m.path, "r");
+      let r;
+      try {
+        r = rangeKernel(fd, m.path, m.offset, m.lengths);
+      } finally {
+        closeSync(fd);
+      }
+      const res: WorkerResult = { type: "result", seq: m.seq, lengths: m.lengths, ...r };
+      self.postMessage(res, [r.hashes, r.payloads]);
       return;
     }
     if (!compressor) throw new Error("batch before init");

@@ -1,0 +1,108 @@
+/**
+ * The zero-copy path of a pack worker for file ranges with LZ4 (or no) compression: the range
+ * is read from the file straight into WebAssembly memory (wasm/src/core.c), and every block is
+ * tested for zeros, hashed and compressed where it lies, its payload written next to the
+ * previous one. The result is copied out once, into the buffers that are transferred back.
+ * Block for block it computes exactly what `processBlock` with `createCompressor` does.
+ *
+ * @module
+ */
+import { readSync } from "node:fs";
+import { HexzError } from "../errors.ts";
+import { wasmBase64 } from "../../wasm/gen/core.ts";
+import { wasmModule } from "../../wasm/module.ts";
+import { CODEC, type CodecName } from "../format/constants.ts";
+
+interface CoreExports {
+  memory: WebAssembly.Memory;
+  arena(size: number): number;
+  is_zero(p: number, n: number): number;
+  b3_hash(p: number, n: number, out: number): void;
+  lz4_compress(src: number, n: number, dst: number, cap: number, accel: number): number;
+}
+
+export interface RangeResult {
+  codecs: number[];
+  payloadLengths: number[];
+  hashes: ArrayBuffer;
+  payloads: ArrayBuffer;
+}
+
+/** Whether the range kernel handles this codec (zstd goes through node:zlib instead). */
+export function rangeKernelHandles(codec: CodecName): boolean {
+  return codec === "lz4" || codec === "none";
+}
+
+const bound = (n: number) => n + Math.floor(n / 255) + 16;
+
+/**
+ * A kernel for one worker. `firstTime(hashBytes)` says whether a block's hash is new to this
+ * worker (repeats get codec -2 and no payload, as in worker.ts).
+ */
+export function createRangeKernel(
+  codec: CodecName,
+  level: number,
+  firstTime: (hash: Uint8Array) => boolean,
+) {
+  const mod = wasmModule<CoreExports>("core", wasmBase64);
+  const ex = mod.exports;
+  return (fd: number, path: string, offset: number, lengths: number[]): RangeResult => {
+    const n = lengths.length;
+    const total = lengths.reduce((a, b) => a + b, 0);
+    // Layout: [input | payloads | hashes].
+    const base = mod.arena(total + bound(total) + 32 * n);
+    const outAt = base + total;
+    const hashAt = outAt + bound(total);
+    let mem = mod.bytes();
+    let got = 0;
+    while (got < total) {
+      const r = readSync(fd, mem, base + got, total - got, offset + got);
+      if (r === 0) {
+        throw new HexzError("io", `${path}: file shrank while being packed (at ${offset + got})`);
+      }
+      got += r;
+    }
+    const codecs: number[] = new Array(n);
+    const payloadLengths: number[] = new Array(n);
+    let inOff = 0, outOff = 0;
+    for (let i = 0; i < n; i++) {
+      const len = lengths[i];
+      const p = base + inOff;
+      inOff += len;
+      payloadLengths[i] = 0;
+      if (ex.is_zero(p, len)) {
+        codecs[i] = -1;
+        continue;
+      }
+      const h = hashAt + 32 * i;
+      ex.b3_hash(p, len, h);
+      mem = mod.bytes();
+      if (!firstTime(mem.subarray(h, h + 32))) {
+        codecs[i] = -2;
+        continue;
+      }
+      // As createCompressor("lz4"): kept only when it saves at least one byte.
+      const c = codec === "lz4" && len > 1
+        ? ex.lz4_compress(p, len, outAt + outOff, len - 1, level)
+        : 0;
+      if (c > 0) {
+        codecs[i] = CODEC.lz4;
+        payloadLengths[i] = c;
+        outOff += c;
+      } else {
+        mem = mod.bytes();
+        mem.copyWithin(outAt + outOff, p, p + len);
+        codecs[i] = CODEC.none;
+        payloadLengths[i] = len;
+        outOff += len;
+      }
+    }
+    mem = mod.bytes();
+    return {
+      codecs,
+      payloadLengths,
+      hashes: mem.slice(hashAt, hashAt + 32 * n).buffer,
+      payloads: mem.slice(outAt, outAt + outOff).buffer,
+    };
+  };
+}
