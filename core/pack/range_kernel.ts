@@ -1,5 +1,5 @@
 /**
- * The zero-copy path of a pack worker for file ranges with LZ4 (or no) compression: the range
+ * The zero-copy path of a pack worker for file ranges: the range
  * is read from the file straight into WebAssembly memory (wasm/src/core.c), and every block is
  * tested for zeros, hashed and compressed where it lies, its payload written next to the
  * previous one. The result is copied out once, into the buffers that are transferred back.
@@ -12,6 +12,7 @@ import { HexzError } from "../errors.ts";
 import { wasmBase64 } from "../../wasm/gen/core.ts";
 import { wasmModule } from "../../wasm/module.ts";
 import { CODEC, type CodecName } from "../format/constants.ts";
+import { zstdCompress } from "../codec/zstd.ts";
 
 interface CoreExports {
   memory: WebAssembly.Memory;
@@ -28,9 +29,10 @@ export interface RangeResult {
   payloads: ArrayBuffer;
 }
 
-/** Whether the range kernel handles this codec (zstd goes through node:zlib instead). */
+/** Whether the range kernel handles this codec (all but dictionary zstd, which never comes
+ * to workers). Zstd compresses through node:zlib, straight from the block's place in memory. */
 export function rangeKernelHandles(codec: CodecName): boolean {
-  return codec === "lz4" || codec === "none";
+  return codec === "lz4" || codec === "none" || codec === "zstd";
 }
 
 const bound = (n: number) => n + Math.floor(n / 255) + 16;
@@ -81,12 +83,19 @@ export function createRangeKernel(
         codecs[i] = -2;
         continue;
       }
-      // As createCompressor("lz4"): kept only when it saves at least one byte.
-      const c = codec === "lz4" && len > 1
-        ? ex.lz4_compress(p, len, outAt + outOff, len - 1, level)
-        : 0;
+      // As createCompressor: a compressed payload is kept only when it saves at least a byte.
+      let c = 0;
+      if (codec === "lz4" && len > 1) {
+        c = ex.lz4_compress(p, len, outAt + outOff, len - 1, level);
+      } else if (codec === "zstd") {
+        const z = zstdCompress(mod.bytes().subarray(p, p + len), level);
+        if (z.length < len) {
+          mod.bytes().set(z, outAt + outOff);
+          c = z.length;
+        }
+      }
       if (c > 0) {
-        codecs[i] = CODEC.lz4;
+        codecs[i] = codec === "lz4" ? CODEC.lz4 : CODEC.zstd;
         payloadLengths[i] = c;
         outOff += c;
       } else {
