@@ -167,26 +167,48 @@ export async function extractStream(
     const blocks = parallel
       ? decodeInWorkers(opts.path!, stream, a.header.streams[stream].blockCount, workers)
       : decodeHere(a, stream);
-    // Written in large coalesced pieces; zero blocks become holes.
+    // Written in large pieces; zero blocks become holes. Blocks that lie back to back in one
+    // buffer (a worker's result) are written straight from it; others are gathered first.
     const buf = new Uint8Array(4 * 1024 * 1024);
     let fill = 0;
+    let run: Uint8Array | null = null; // a contiguous view not yet written
     let pos = 0;
     let last = 0;
     const flush = async () => {
+      if (run) await writeAll(out.file, run);
       if (fill) await writeAll(out.file, buf.subarray(0, fill));
+      run = null;
       fill = 0;
     };
     for await (const [len, data] of blocks) {
       if (data === null) {
         await flush();
         out.file.seekSync(pos + len, Deno.SeekMode.Start);
-      } else if (data.length > buf.length) {
+      } else if (
+        run && data.buffer === run.buffer && data.byteOffset === run.byteOffset + run.length
+      ) {
+        run = new Uint8Array(run.buffer, run.byteOffset, run.length + data.length);
+      } else if (fill === 0 && (run === null || run.length >= buf.length)) {
         await flush();
-        await writeAll(out.file, data);
+        run = data;
       } else {
+        if (run) {
+          // Gather the short run too, so the order of bytes is kept.
+          const r: Uint8Array = run;
+          run = null;
+          if (fill + r.length > buf.length) await flush();
+          if (r.length > buf.length) await writeAll(out.file, r);
+          else {
+            buf.set(r, fill);
+            fill += r.length;
+          }
+        }
         if (fill + data.length > buf.length) await flush();
-        buf.set(data, fill);
-        fill += data.length;
+        if (data.length > buf.length) await writeAll(out.file, data);
+        else {
+          buf.set(data, fill);
+          fill += data.length;
+        }
       }
       pos += len;
       if (opts.onProgress && pos - last >= 16 * 1024 * 1024) {
