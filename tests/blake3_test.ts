@@ -2,6 +2,8 @@ import { createBLAKE3 } from "hash-wasm";
 import {
   blake3,
   blake3DeriveKey,
+  blake3InPlace,
+  blake3Input,
   blake3Into,
   blake3Keyed,
   createBlake3,
@@ -132,4 +134,14 @@ Deno.test({
       await done();
     }
   },
+});
+
+Deno.test("blake3InPlace hashes input read straight into WebAssembly memory", () => {
+  for (const n of [0, 1, 1024, 4097, 1 << 20]) {
+    const d = pseudoRandom(n, n + 11);
+    blake3Input(n).set(d);
+    const out = new Uint8Array(32);
+    blake3InPlace(n, out, 0);
+    assertEquals(toHex(out), toHex(blake3(d)), `length ${n}`);
+  }
 });

@@ -1,5 +1,12 @@
 import { HexzError } from "../core/errors.ts";
-import { lz4Compress, lz4CompressBound, lz4DecompressInto } from "../core/codec/lz4.ts";
+import {
+  lz4Compress,
+  lz4CompressBound,
+  lz4CompressInPlace,
+  lz4DecompressInto,
+  lz4DecompressView,
+  lz4Input,
+} from "../core/codec/lz4.ts";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 import { frame, unframe } from "./_lz4frame.ts";
@@ -141,4 +148,16 @@ Deno.test({
       await done();
     }
   },
+});
+
+Deno.test("lz4 in-place compression and view decompression equal the copying calls", () => {
+  for (const n of [0, 13, 4096, 65536]) {
+    const src = mixed(n, n + 3);
+    const copied = lz4Compress(src)!.slice();
+    lz4Input(n).set(src);
+    const inPlace = lz4CompressInPlace(n)!.slice();
+    assertEquals(inPlace, copied, `length ${n}`);
+    assertEquals(lz4DecompressView(copied, n).slice(), src);
+  }
+  assertThrows(() => lz4DecompressView(Uint8Array.from([0x10, 65, 0, 0]), 5), HexzError);
 });

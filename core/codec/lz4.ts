@@ -61,3 +61,36 @@ export function lz4DecompressInto(src: Uint8Array, dst: Uint8Array): void {
   }
   dst.set(mem.subarray(outAt, outAt + dst.length));
 }
+
+/**
+ * The zero-copy interface: a view of `n` bytes inside the module's memory to read input
+ * straight into, for `lz4CompressInPlace`. Valid until the next call into this module.
+ */
+export function lz4Input(n: number): Uint8Array {
+  const at = mod.arena(n + lz4CompressBound(n));
+  return mod.bytes().subarray(at, at + n);
+}
+
+/** Compresses the first `n` bytes of `lz4Input(n)`'s view, as `lz4Compress`. */
+export function lz4CompressInPlace(n: number, accel = 1, limit?: number): Uint8Array | null {
+  const cap = Math.min(limit ?? lz4CompressBound(n), lz4CompressBound(n));
+  const inAt = mod.arena(n + lz4CompressBound(n));
+  const outAt = inAt + n;
+  const r = lz4_compress(inAt, n, outAt, cap, accel);
+  return r === 0 ? null : mod.bytes().subarray(outAt, outAt + r);
+}
+
+/**
+ * Decodes `src` into `size` bytes inside the module's memory and returns a view of them
+ * (valid until the next call into this module): no copy out. Throws as `lz4DecompressInto`.
+ */
+export function lz4DecompressView(src: Uint8Array, size: number): Uint8Array {
+  const inAt = mod.arena(src.length + size);
+  const outAt = inAt + src.length;
+  const mem = mod.bytes();
+  mem.set(src, inAt);
+  if (lz4_decompress(inAt, src.length, outAt, size) !== size) {
+    throw new HexzError("corrupt", "malformed LZ4 block");
+  }
+  return mod.bytes().subarray(outAt, outAt + size);
+}

@@ -65,6 +65,23 @@ export function blake3Into(data: Uint8Array, out: Uint8Array, at: number): void 
   out.set(mem.subarray(base + OUT, base + OUT + 32), at);
 }
 
+/**
+ * The zero-copy interface: a view of `n` bytes inside the hasher's WebAssembly memory. Read
+ * input straight into it, then call `blake3InPlace(n, ...)`. The view is valid until the next
+ * call into this module (memory may move when it grows).
+ */
+export function blake3Input(n: number): Uint8Array {
+  const base = mod.arena(IN + n);
+  return mod.bytes().subarray(base + IN, base + IN + n);
+}
+
+/** BLAKE3-256 of the first `n` bytes of `blake3Input(n)`'s view, into `out` at `at`. */
+export function blake3InPlace(n: number, out: Uint8Array, at: number): void {
+  const base = mod.arena(IN + n);
+  ex.b3_hash(base + IN, n, base + OUT);
+  out.set(mod.bytes().subarray(base + OUT, base + OUT + 32), at);
+}
+
 /** Keyed BLAKE3-256 (a MAC / PRF); `key` must be 32 bytes. */
 export function blake3Keyed(key: Uint8Array, data: Uint8Array): Uint8Array {
   return createBlake3(key).update(data).digest();
