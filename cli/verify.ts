@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { HexzError, readKeyFile, verifyArchive } from "../mod.ts";
+import { HexzError, open, readKeyFile, verifyArchive } from "../mod.ts";
 import { out } from "./common.ts";
-import { givenPassword, passwordFileOption } from "./password.ts";
+import { givenPassword, passwordFileOption, promptPassword } from "./password.ts";
 
 export function verifyCommand(): Command {
   return new Command("verify")
@@ -14,9 +14,15 @@ export function verifyCommand(): Command {
     .action(async (keyPath: string, path: string, o) => {
       const key = await readKeyFile(keyPath);
       // The signature covers the header, which stays readable: --fast needs no password.
-      // Checking every block of an encrypted archive needs it (HEXZ_PASSWORD or
-      // --password-file).
-      const password = o.fast ? undefined : await givenPassword(o.passwordFile) ?? undefined;
+      // Checking every block of an encrypted archive needs it (HEXZ_PASSWORD,
+      // --password-file, or asked on the terminal).
+      let password = o.fast ? undefined : await givenPassword(o.passwordFile) ?? undefined;
+      if (!o.fast && password === undefined && Deno.stdin.isTerminal()) {
+        const a = await open(path, { lazyParents: true });
+        const encrypted = !!a.header.encryption;
+        a.close();
+        if (encrypted) password = await promptPassword(`password for ${path}: `);
+      }
       const r = await verifyArchive(path, key, { fast: !!o.fast, password });
       if (!r.ok) {
         throw new HexzError(

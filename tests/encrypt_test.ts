@@ -600,3 +600,29 @@ Deno.test("encrypt: random byte flips give an error or the right data, never a c
     await done();
   }
 });
+
+Deno.test({
+  name: "encrypt: verify asks for the password on a terminal for a full check",
+  ...needs("script"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      const p = await packBytes(dir, pseudoRandom(100 * KiB, 4), {
+        encrypt: { password: "tty-verify", kdf: "pbkdf2" },
+      });
+      let r0 = await hexz(["keygen", "--output-dir", dir, "--name", "k"]);
+      assertEquals(r0.code, 0, r0.err);
+      r0 = await hexz(["sign", `${dir}/k.key`, p]);
+      assertEquals(r0.code, 0, r0.err);
+      const r = await onTerminal(["verify", `${dir}/k.pub`, p], [[
+        /password for .*: /,
+        "tty-verify",
+      ]]);
+      assertEquals(r.code, 0, r.out);
+      assertMatch(r.out, /good signature .* 2 blocks verified/);
+      assert(!r.out.includes("tty-verify"), `the password was echoed: ${r.out}`);
+    } finally {
+      await done();
+    }
+  },
+});
