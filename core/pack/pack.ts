@@ -33,6 +33,7 @@ import { sampleFile, trainDictionary } from "./dict_train.ts";
 import { createZstdDictCodec } from "../codec/zstd_dict.ts";
 import {
   defaultWorkers,
+  fixedLengths,
   parallelFilePipeline,
   parallelPipeline,
   serialPipeline,
@@ -210,6 +211,11 @@ function syncReads(file: Deno.FsFile): SequentialInput {
   };
 }
 
+/** The lengths of the blocks of `blocks`, in order. */
+async function* lengthsOf(blocks: AsyncIterable<Uint8Array>): AsyncGenerator<number> {
+  for await (const b of blocks) yield b.length;
+}
+
 /** One stream to pack, already cut into blocks. */
 export interface StreamInput {
   name: StreamName;
@@ -217,8 +223,8 @@ export interface StreamInput {
   size: number;
   /** The stream's blocks in order. Each view only needs to stay valid until the next one. */
   blocks: AsyncIterable<Uint8Array>;
-  /** The regular file `blocks` cuts (from offset 0, `size` bytes): with fixed-size blocks the
-   * parallel pipeline lets its workers read it directly instead. */
+  /** The regular file `blocks` cuts (from offset 0, `size` bytes): the parallel pipeline lets
+   * its workers read the blocks from it directly (with CDC, `blocks` still finds the cuts). */
   file?: string;
 }
 
@@ -315,8 +321,12 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
       const pipe = { compression: codecName, level, workers };
       const processed = workers <= 1
         ? serialPipeline(blocks, compressor, isNew)
-        : file && spec.kind === "fixed"
-        ? parallelFilePipeline(file, size, spec.size, pipe)
+        : file
+        ? parallelFilePipeline(
+          file,
+          spec.kind === "fixed" ? fixedLengths(size, spec.size) : lengthsOf(blocks),
+          pipe,
+        )
         : parallelPipeline(blocks, pipe);
       for await (const p of processed) {
         inputBytes += p.length;

@@ -270,35 +270,45 @@ export async function* parallelPipeline(
 const RANGE_BYTES = 4 * 1024 * 1024;
 
 /**
- * The parallel pipeline for a regular file cut into fixed-size blocks: the workers read their
- * ranges of the file themselves (positioned reads), so this thread neither reads nor copies
- * the input, it only writes the results. Yields processed blocks in file order; the blocks
- * are exactly those `splitBlocks` would cut.
+ * The parallel pipeline for a regular file: the workers read their ranges of the file
+ * themselves (positioned reads into WebAssembly memory), so this thread neither copies nor
+ * ships block bytes, it only writes the results. `lengths` are the block lengths in file order
+ * from offset 0: computed for fixed-size blocks, or the cuts of a chunker that read the file
+ * here (the workers then read those bytes again, from the page cache). Yields processed
+ * blocks in file order.
  */
 export async function* parallelFilePipeline(
   path: string,
-  size: number,
-  blockSize: number,
+  lengths: Iterable<number> | AsyncIterable<number>,
   opts: PipelineOptions,
 ): AsyncGenerator<ProcessedBlock> {
   const pool = startPool(opts);
-  const per = Math.max(1, Math.floor(RANGE_BYTES / blockSize));
   try {
-    for (let offset = 0; offset < size;) {
-      const lengths: number[] = [];
-      const start = offset;
-      for (let k = 0; k < per && offset < size; k++) {
-        const n = Math.min(blockSize, size - offset);
-        lengths.push(n);
-        offset += n;
+    let batch: number[] = [];
+    let start = 0, bytes = 0;
+    for await (const n of lengths) {
+      batch.push(n);
+      bytes += n;
+      if (bytes >= RANGE_BYTES) {
+        pool.submit({ type: "range", seq: 0, path, offset: start, lengths: batch }, []);
+        start += bytes;
+        batch = [];
+        bytes = 0;
+        while (pool.inFlight >= 2 * pool.size) yield* unpack(await pool.next());
       }
-      pool.submit({ type: "range", seq: 0, path, offset: start, lengths }, []);
-      while (pool.inFlight >= 2 * pool.size) yield* unpack(await pool.next());
+    }
+    if (batch.length) {
+      pool.submit({ type: "range", seq: 0, path, offset: start, lengths: batch }, []);
     }
     while (pool.inFlight > 0) yield* unpack(await pool.next());
   } finally {
     pool.close();
   }
+}
+
+/** Block lengths of `size` bytes cut into `blockSize` blocks. */
+export function* fixedLengths(size: number, blockSize: number): Generator<number> {
+  for (let offset = 0; offset < size; offset += blockSize) yield Math.min(blockSize, size - offset);
 }
 
 /** The default worker count: the machine's cores. */
