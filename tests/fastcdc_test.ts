@@ -117,3 +117,21 @@ Deno.test("bad CDC parameters are usage errors", () => {
     assertThrows(() => validateCdcParams(p), HexzError);
   }
 });
+
+Deno.test("zero runs of every length and phase cut exactly as the reference", () => {
+  const d = pseudoRandom(3 << 20, 21);
+  const r = pseudoRandom(4000, 22);
+  let at = 0;
+  for (let k = 0; at < d.length && k < 1000; k++) {
+    const len = k % 5 === 0 ? 1000 + r[k] * 400 : 1 + ((r[k] << 2) | (r[k + 1] & 3)) % 300;
+    d.fill(0, at, Math.min(d.length, at + len));
+    at += len + 1 + r[k + 2] * 13;
+  }
+  for (const p of PARAMS) {
+    for (const eof of [true, false]) {
+      const want = findCutsReference(d, p, eof);
+      const got = findCuts(d, p, eof);
+      assertEquals(Array.from(got), Array.from(want), `${JSON.stringify(p)} eof=${eof}`);
+    }
+  }
+});
