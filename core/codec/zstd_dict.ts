@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { ZstdCodec } from "zstd-codec";
 import { HexzError } from "../errors.ts";
 import type { DictCodec } from "./codec.ts";
 import { checkZstdLevel } from "./zstd.ts";
@@ -17,8 +16,11 @@ import { checkZstdLevel } from "./zstd.ts";
 type Zstd = any;
 let loading: Promise<Zstd> | null = null;
 
+/** Loaded on first use: most archives have no dictionary, and the package is large. */
 function zstdWasm(): Promise<Zstd> {
-  return loading ??= new Promise((resolve) => ZstdCodec.run(resolve));
+  return loading ??= import("zstd-codec").then(({ ZstdCodec }) =>
+    new Promise((resolve) => ZstdCodec.run(resolve))
+  );
 }
 
 /** A codec that compresses and decompresses with `dict` (raw content or zstd format). */
