@@ -113,29 +113,35 @@ INLINE void transpose4(v128_t *a, v128_t *b, v128_t *c, v128_t *d) {
   *d = wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7);
 }
 
-/* Chaining values of four consecutive whole chunks at `in`, chunk counters counter..+3. */
-static void hash4_chunks(const u8 *in, const u32 key[8], u64 counter, u32 flags, u32 out[32]) {
+/*
+ * Four compressions side by side. Lane j hashes `blocks` consecutive 64-byte blocks at
+ * in + j * stride, with counter `counter + j * step`; the first block gets `first` and the last
+ * `last` on top of `flags`. Chunks: stride 1024, 16 blocks, step 1, CHUNK_START/CHUNK_END.
+ * Parents: stride 64, 1 block, step 0, no extra flags (PARENT is in `flags`).
+ */
+INLINE void hash4_lanes(const u8 *in, u32 stride, int blocks, const u32 key[8], u64 counter, u32 step,
+                  u32 flags, u32 first, u32 last, u32 out[32]) {
   v128_t h[8];
   for (int i = 0; i < 8; i++) h[i] = wasm_i32x4_splat(key[i]);
-  const v128_t ctr_lo = wasm_i32x4_make((u32)counter, (u32)(counter + 1), (u32)(counter + 2),
-                                        (u32)(counter + 3));
-  const v128_t ctr_hi = wasm_i32x4_make((u32)(counter >> 32), (u32)((counter + 1) >> 32),
-                                        (u32)((counter + 2) >> 32), (u32)((counter + 3) >> 32));
-  for (int b = 0; b < CHUNK_LEN / BLOCK_LEN; b++) {
+  const u64 c0 = counter, c1 = counter + step, c2 = counter + 2 * step, c3 = counter + 3 * step;
+  const v128_t ctr_lo = wasm_i32x4_make((u32)c0, (u32)c1, (u32)c2, (u32)c3);
+  const v128_t ctr_hi =
+      wasm_i32x4_make((u32)(c0 >> 32), (u32)(c1 >> 32), (u32)(c2 >> 32), (u32)(c3 >> 32));
+  for (int b = 0; b < blocks; b++) {
     v128_t m[16];
     for (int q = 0; q < 4; q++) {
-      /* Words 4q..4q+3 of this block in each chunk, transposed so m[w] holds word w x 4. */
-      v128_t r0 = wasm_v128_load(in + 0 * CHUNK_LEN + b * BLOCK_LEN + 16 * q);
-      v128_t r1 = wasm_v128_load(in + 1 * CHUNK_LEN + b * BLOCK_LEN + 16 * q);
-      v128_t r2 = wasm_v128_load(in + 2 * CHUNK_LEN + b * BLOCK_LEN + 16 * q);
-      v128_t r3 = wasm_v128_load(in + 3 * CHUNK_LEN + b * BLOCK_LEN + 16 * q);
+      /* Words 4q..4q+3 of this block in each lane, transposed so m[w] holds word w x 4. */
+      v128_t r0 = wasm_v128_load(in + 0 * stride + b * BLOCK_LEN + 16 * q);
+      v128_t r1 = wasm_v128_load(in + 1 * stride + b * BLOCK_LEN + 16 * q);
+      v128_t r2 = wasm_v128_load(in + 2 * stride + b * BLOCK_LEN + 16 * q);
+      v128_t r3 = wasm_v128_load(in + 3 * stride + b * BLOCK_LEN + 16 * q);
       transpose4(&r0, &r1, &r2, &r3);
       m[4 * q] = r0;
       m[4 * q + 1] = r1;
       m[4 * q + 2] = r2;
       m[4 * q + 3] = r3;
     }
-    u32 f = flags | (b == 0 ? CHUNK_START : 0) | (b == 15 ? CHUNK_END : 0);
+    u32 f = flags | (b == 0 ? first : 0) | (b == blocks - 1 ? last : 0);
     v128_t s[16];
     for (int i = 0; i < 8; i++) s[i] = h[i];
     s[8] = wasm_i32x4_splat(IV[0]);
@@ -151,11 +157,21 @@ static void hash4_chunks(const u8 *in, const u32 key[8], u64 counter, u32 flags,
   }
   transpose4(&h[0], &h[1], &h[2], &h[3]);
   transpose4(&h[4], &h[5], &h[6], &h[7]);
-  /* Now h[j] holds words 0..3 of chunk j (j<4) and h[4+j] words 4..7. */
+  /* Now h[j] holds words 0..3 of lane j (j<4) and h[4+j] words 4..7. */
   for (int j = 0; j < 4; j++) {
     wasm_v128_store(out + 8 * j, h[j]);
     wasm_v128_store(out + 8 * j + 4, h[4 + j]);
   }
+}
+
+/* Chaining values of four consecutive whole chunks at `in`, chunk counters counter..+3. */
+static void hash4_chunks(const u8 *in, const u32 key[8], u64 counter, u32 flags, u32 out[32]) {
+  hash4_lanes(in, CHUNK_LEN, CHUNK_LEN / BLOCK_LEN, key, counter, 1, flags, CHUNK_START, CHUNK_END, out);
+}
+
+/* Four parent CVs of the eight CVs at `cvs` (pairs side by side are parent blocks). */
+static void hash4_parents(const u32 *cvs, const u32 key[8], u32 flags, u32 out[32]) {
+  hash4_lanes((const u8 *)cvs, BLOCK_LEN, 1, key, 0, 0, flags | PARENT, 0, 0, out);
 }
 
 /* ---- the incremental hasher ---- */
@@ -235,6 +251,20 @@ static void add_chunk_cv(hasher *h, const u32 cv_in[8], u64 total) {
   h->stack_len++;
 }
 
+/* Pushes the CV of a whole 16-chunk subtree ending at chunk `total`; merges as add_chunk_cv. */
+static void add_subtree_cv(hasher *h, const u32 cv_in[8], u64 total) {
+  u32 cv[8];
+  for (int i = 0; i < 8; i++) cv[i] = cv_in[i];
+  u64 t = total >> 4;
+  while ((t & 1) == 0) {
+    h->stack_len--;
+    parent_cv(h->stack + 8 * h->stack_len, cv, h->key, h->flags, cv);
+    t >>= 1;
+  }
+  for (int i = 0; i < 8; i++) h->stack[8 * h->stack_len + i] = cv[i];
+  h->stack_len++;
+}
+
 /*
  * Starts a hasher at `h`. `key` is 32 bytes or 0 (then the IV is the key); `flags` is 0
  * (hash), 16 (keyed hash), 32 (derive-key context) or 64 (derive-key material).
@@ -258,6 +288,26 @@ void b3_update(hasher *h, const u8 *in, u32 len) {
       u64 total = h->chunk_counter + 1;
       add_chunk_cv(h, cv, total);
       chunk_reset(h, total);
+    }
+    if (chunk_len(h) == 0 && (h->chunk_counter & 15) == 0) {
+      /* Whole 16-chunk subtrees: chunks and the parents above them 4 at a time. */
+      while (len > 16 * CHUNK_LEN) {
+        u32 cvs[16 * 8], p8[8 * 8], p4[4 * 8], p2[2 * 8], top[8];
+        for (int k = 0; k < 4; k++) {
+          hash4_chunks(in + 4 * k * CHUNK_LEN, h->key, h->chunk_counter + 4 * k, h->flags,
+                       cvs + 32 * k);
+        }
+        hash4_parents(cvs, h->key, h->flags, p8);
+        hash4_parents(cvs + 64, h->key, h->flags, p8 + 32);
+        hash4_parents(p8, h->key, h->flags, p4);
+        parent_cv(p4, p4 + 8, h->key, h->flags, p2);
+        parent_cv(p4 + 16, p4 + 24, h->key, h->flags, p2 + 8);
+        parent_cv(p2, p2 + 8, h->key, h->flags, top);
+        add_subtree_cv(h, top, h->chunk_counter + 16);
+        chunk_reset(h, h->chunk_counter + 16);
+        in += 16 * CHUNK_LEN;
+        len -= 16 * CHUNK_LEN;
+      }
     }
     if (chunk_len(h) == 0) {
       while (len > 4 * CHUNK_LEN) {
