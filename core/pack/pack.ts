@@ -37,6 +37,7 @@ import {
   parallelFilePipeline,
   parallelPipeline,
   serialPipeline,
+  workersAvailable,
 } from "./pipeline.ts";
 import { VERSION } from "../version.ts";
 
@@ -309,11 +310,13 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
       const hash = w.identify(plain);
       return !seen.has(bytesKey(hash)) && !baseIndex?.has(bytesKey(hash));
     };
-    // Dictionary codecs live on this thread only: dictionary packs use the serial pipeline.
-    const workers = opts.dictionary ? 1 : (opts.workers ?? defaultWorkers());
-    if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+    const asked = opts.workers ?? defaultWorkers();
+    if (!Number.isInteger(asked) || asked < 1 || asked > 256) {
       throw new HexzError("usage", `--workers must be 1..256, got ${opts.workers}`);
     }
+    // Dictionary codecs live on this thread only, and a single-file bundle has no worker
+    // module: those packs use the serial pipeline (the archive is the same either way).
+    const workers = opts.dictionary || !workersAvailable() ? 1 : asked;
     let inputBytes = 0;
     let lastReport = 0;
     for (const { name, blocks, file, size } of inputs) {

@@ -311,6 +311,25 @@ export function* fixedLengths(size: number, blockSize: number): Generator<number
   for (let offset = 0; offset < size; offset += blockSize) yield Math.min(blockSize, size - offset);
 }
 
+/**
+ * Whether pack workers can start here: false when this module runs from a single-file bundle
+ * (its worker module is not beside it), in which case packs run on this thread.
+ */
+export function workersAvailable(): boolean {
+  return moduleBeside(new URL("./worker.ts", import.meta.url));
+}
+
+/** False only for a local module file that is known to be missing. */
+export function moduleBeside(url: URL): boolean {
+  if (url.protocol !== "file:") return true;
+  try {
+    Deno.statSync(url);
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
+  }
+}
+
 /** The default worker count: the machine's cores. */
 export function defaultWorkers(): number {
   return Math.max(1, navigator.hardwareConcurrency || 1);

@@ -8,6 +8,7 @@
 import { HexzError, type HexzErrorCode } from "../errors.ts";
 import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
 import { createAtomicFile, writeAll } from "../io/atomic.ts";
+import { moduleBeside } from "../pack/pipeline.ts";
 import { type Archive, resolveStream, type StreamRef } from "./archive.ts";
 
 export interface ExtractOptions {
@@ -163,6 +164,7 @@ export async function extractStream(
   try {
     const workers = opts.workers ?? 1;
     const parallel = workers > 1 && opts.path !== undefined &&
+      moduleBeside(new URL("./extract_worker.ts", import.meta.url)) &&
       !(a.header.features & FEATURE.encrypted) && a.header.streams[stream].blockCount > 0;
     const blocks = parallel
       ? decodeInWorkers(opts.path!, stream, a.header.streams[stream].blockCount, workers)
