@@ -28,14 +28,10 @@ export function extractCommand(): Command {
           const r = await extractTree(a, output, { force: !!o.force, onProgress });
           return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;
         }
-        const local = !/^[a-z][a-z0-9+.-]*:\/\//i.test(path);
         const r = await extract(a, output, {
           stream: o.memory ? "memory" : "disk",
           force: !!o.force,
           onProgress,
-          // Decode in worker threads when the archive is a local file.
-          workers: local ? navigator.hardwareConcurrency || 1 : 1,
-          path: local ? path : undefined,
         });
         return `${output}: ${formatSize(r.bytes)} restored`;
       }, { passwordFile: o.passwordFile }).finally(() => progress.finish());

@@ -13,6 +13,8 @@ export interface ByteSource {
   readonly size: number;
   /** A short, human-readable name for error messages (a path or URL). */
   readonly name: string;
+  /** The local file behind the bytes, when there is one another thread may open itself. */
+  readonly path?: string;
   /**
    * Returns exactly `length` bytes starting at `offset`. Implementations throw a HexzError
    * ("corrupt") when the range lies outside `[0, size)`; callers bounds-check first anyway.
@@ -74,6 +76,7 @@ export async function fileSource(path: string): Promise<ByteSource> {
   const src: ByteSource = {
     size: info.size,
     name: path,
+    path,
     read(offset, length) {
       try {
         checkRange(src, offset, length);

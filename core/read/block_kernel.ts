@@ -1,9 +1,9 @@
 /**
- * The zero-copy decode path of extract workers, for blocks stored in this (unencrypted)
- * archive with codec none, LZ4 or zstd: the stored payload is read straight into WebAssembly
- * memory (wasm/src/core.c), decoded there (LZ4) or by node:zlib (zstd), verified against its
- * BLAKE3 in place, and copied once into the caller's buffer. Other blocks (in a parent,
- * dictionary zstd) return false and take the archive's ordinary path. Errors read exactly as
+ * The zero-copy decode path of extract workers, for blocks stored with codec none, LZ4 or
+ * zstd in unencrypted archives on local files: the stored payload is read straight into
+ * WebAssembly memory (wasm/src/core.c), decoded there (LZ4 by our decoder, zstd by the native
+ * one driven into that memory), verified against its BLAKE3 in place, and left there for the
+ * caller to write out. No JavaScript buffer is allocated per block. Errors read exactly as
  * the archive's own.
  *
  * @module
@@ -12,9 +12,7 @@ import { readSync } from "node:fs";
 import { HexzError } from "../errors.ts";
 import { wasmBase64 } from "../../wasm/gen/core.ts";
 import { wasmModule } from "../../wasm/module.ts";
-import { CODEC, KIND } from "../format/constants.ts";
-import type { BlockInfo } from "./archive.ts";
-import { STREAMS } from "../format/constants.ts";
+import { CODEC } from "../format/constants.ts";
 import { zstdDecompressInto } from "../codec/zstd.ts";
 
 interface CoreExports {
@@ -25,55 +23,95 @@ interface CoreExports {
 }
 
 /** Largest block this path takes; larger ones use the archive's path. */
-const MAX = 64 * 1024 * 1024;
+export const KERNEL_MAX_BLOCK = 64 * 1024 * 1024;
 
-export function createBlockKernel(fd: number) {
+/** Codecs this path decodes. */
+export function kernelCodec(codec: number): boolean {
+  return codec === CODEC.none || codec === CODEC.lz4 || codec === CODEC.zstd;
+}
+
+/** One stored block, as its (already validated) index entry describes it. */
+export interface StoredBlock {
+  fd: number;
+  location: number;
+  storedLength: number;
+  logicalLength: number;
+  codec: number;
+  /** Its BLAKE3-256. */
+  hash: Uint8Array;
+  /** Names the block in errors, e.g. "disk block 7 (offset 458752)". */
+  what: string;
+}
+
+export interface BlockKernel {
+  /**
+   * Lays out memory for blocks of up to `maxStored` stored bytes decoding into `outBytes`
+   * bytes in all; returns where the output area starts. Views from `bytes()` taken before
+   * are stale afterwards.
+   */
+  reserve(maxStored: number, outBytes: number): number;
+  /** Reads, decodes and verifies `b` into memory at `outAt` (inside the reserved area). */
+  decode(b: StoredBlock, outAt: number): void;
+  /** The module's whole memory. */
+  bytes(): Uint8Array;
+}
+
+export function createBlockKernel(): BlockKernel {
   const mod = wasmModule<CoreExports>("core", wasmBase64);
   const ex = mod.exports;
-  /** Decodes `b` into `dst` (exactly its logical length); false when it is not for this path. */
-  return (b: BlockInfo, dst: Uint8Array): boolean => {
-    const e = b.entry;
-    if (
-      e.kind === KIND.parent || e.kind === KIND.zero || e.flags !== 0 ||
-      (e.codec !== CODEC.none && e.codec !== CODEC.lz4 && e.codec !== CODEC.zstd) ||
-      e.storedLength > MAX || e.logicalLength > MAX || dst.length !== e.logicalLength
-    ) return false;
-    const what = `${STREAMS[b.stream]} block ${b.index} (offset ${b.offset})`;
-    const n = e.logicalLength;
-    // Layout: [hash (32) | stored payload | decoded block].
-    const base = mod.arena(32 + e.storedLength + n);
-    const inAt = base + 32;
-    const outAt = inAt + e.storedLength;
+  // Layout: [hash (32) | one stored payload (maxStored) | output area].
+  let base = 0, inAt = 0, outStart = 0, outEnd = 0;
+  const readAt = (b: StoredBlock, at: number) => {
     let got = 0;
-    while (got < e.storedLength) {
-      const r = readSync(fd, mod.bytes(), inAt + got, e.storedLength - got, e.location + got);
-      if (r === 0) throw new HexzError("io", `${what}: unexpected end of file`);
+    while (got < b.storedLength) {
+      const r = readSync(b.fd, mod.bytes(), at + got, b.storedLength - got, b.location + got);
+      if (r === 0) throw new HexzError("io", `${b.what}: unexpected end of file`);
       got += r;
     }
-    let at = outAt;
-    if (e.codec === CODEC.none) {
-      if (e.storedLength !== n) throw new HexzError("corrupt", `${what}: raw length mismatch`);
-      at = inAt;
-    } else if (e.codec === CODEC.lz4) {
-      if (ex.lz4_decompress(inAt, e.storedLength, outAt, n) !== n) {
-        throw new HexzError("corrupt", `${what}: malformed LZ4 block`);
+  };
+  return {
+    reserve(maxStored, outBytes) {
+      base = mod.arena(32 + maxStored + outBytes);
+      inAt = base + 32;
+      outStart = inAt + maxStored;
+      outEnd = outStart + outBytes;
+      return outStart;
+    },
+    decode(b, outAt) {
+      const n = b.logicalLength;
+      if (
+        !kernelCodec(b.codec) || b.storedLength > outStart - inAt || outAt < outStart ||
+        outAt + n > outEnd
+      ) throw new RangeError(`${b.what}: outside the reserved area`);
+      if (b.codec === CODEC.none) {
+        if (b.storedLength !== n) throw new HexzError("corrupt", `${b.what}: raw length mismatch`);
+        readAt(b, outAt);
+      } else {
+        readAt(b, inAt);
+        if (b.codec === CODEC.lz4) {
+          if (ex.lz4_decompress(inAt, b.storedLength, outAt, n) !== n) {
+            throw new HexzError("corrupt", `${b.what}: malformed LZ4 block`);
+          }
+        } else {
+          const mem = mod.bytes();
+          try {
+            zstdDecompressInto(
+              mem.subarray(inAt, inAt + b.storedLength),
+              mem.subarray(outAt, outAt + n),
+            );
+          } catch (err) {
+            throw new HexzError("corrupt", `${b.what}: ${(err as Error).message}`);
+          }
+        }
       }
-    } else {
-      try {
-        zstdDecompressInto(mod.bytes().subarray(inAt, inAt + e.storedLength), dst);
-      } catch (err) {
-        throw new HexzError("corrupt", `${what}: ${(err as Error).message}`);
+      ex.b3_hash(outAt, n, base);
+      const mem = mod.bytes();
+      for (let i = 0; i < 32; i++) {
+        if (mem[base + i] !== b.hash[i]) {
+          throw new HexzError("corrupt", `${b.what}: BLAKE3 mismatch: the block is damaged`);
+        }
       }
-      mod.bytes().set(dst, outAt);
-    }
-    ex.b3_hash(at, n, base);
-    const mem = mod.bytes();
-    for (let i = 0; i < 32; i++) {
-      if (mem[base + i] !== e.hash[i]) {
-        throw new HexzError("corrupt", `${what}: BLAKE3 mismatch: the block is damaged`);
-      }
-    }
-    if (e.codec !== CODEC.zstd) dst.set(mem.subarray(at, at + n));
-    return true;
+    },
+    bytes: () => mod.bytes(),
   };
 }

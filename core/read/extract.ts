@@ -5,131 +5,225 @@
  *
  * @module
  */
-import { HexzError, type HexzErrorCode } from "../errors.ts";
+import { HexzError } from "../errors.ts";
 import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
-import { createAtomicFile, writeAll } from "../io/atomic.ts";
-import { moduleBeside } from "../pack/pipeline.ts";
-import { type Archive, resolveStream, type StreamRef } from "./archive.ts";
+import type { BlockEntry } from "../format/entry.ts";
+import { equalBytes } from "../format/bytes.ts";
+import { type AtomicFile, createAtomicFile, writeAll } from "../io/atomic.ts";
+import { defaultWorkers, moduleBeside } from "../pack/pipeline.ts";
+import { type Archive, type BlockInfo, resolveStream, type StreamRef } from "./archive.ts";
+import { KERNEL_MAX_BLOCK, kernelCodec } from "./block_kernel.ts";
+import { type ExtractRequest, type ExtractWorkerMessage, JOB_FIELDS } from "./extract_job.ts";
+import { createJobRunner } from "./extract_run.ts";
 
 export interface ExtractOptions {
   stream?: StreamRef;
   force?: boolean;
   onProgress?: (done: number, total: number) => void;
   /**
-   * Decode in this many Web Workers (default 1: on this thread). Workers open the archive
-   * themselves, so this needs `path`, and applies only to unencrypted archives.
+   * Threads that decode, this one included (default: one per core); 1 decodes here alone.
+   * Applies to unencrypted archives in local files; others decode here, reading ahead.
    */
   workers?: number;
-  /** The archive's local path, for workers. */
-  path?: string;
 }
 
-/** Messages of the parallel extract (see extract_worker.ts). */
-export interface ExtractInit {
-  type: "init";
-  path: string;
-  stream: number;
-}
-export interface ExtractJob {
-  type: "job";
-  seq: number;
-  first: number;
-  count: number;
-}
-export interface ExtractResult {
-  type: "result";
-  seq: number;
-  /** Per block: its length, negated for a zero block (not in `data`). */
-  lengths: number[];
-  data: ArrayBuffer;
-}
-export interface ExtractWorkerError {
-  type: "error";
-  message: string;
-  code?: HexzErrorCode;
-}
+/** A job: up to this many blocks, or JOB_BYTES of output, whichever comes first. */
+const JOB_BLOCKS = 256;
+const JOB_BYTES = 4 * 1024 * 1024;
+/** Jobs queued per worker, so none waits for the next. */
+const QUEUE = 2;
 
-/** Blocks per job: a few MiB of output at common block sizes. */
-const JOB_BLOCKS = 64;
+/** Where the stored bytes of a block are, following thin archives to their parents. */
+async function locate(
+  a: Archive,
+  b: BlockInfo,
+): Promise<{ archive: Archive; entry: BlockEntry } | null> {
+  let archive = a, entry = b.entry;
+  try {
+    for (let depth = 0; entry.kind === KIND.parent; depth++) {
+      const p = depth < 256 ? await archive.parent() : null;
+      if (!p) return null;
+      const pe = (await p.block(entry.parentStream, entry.location)).entry;
+      // What the archive's own reader would check; on any doubt it decodes and reports.
+      if (pe.logicalLength !== entry.logicalLength || !equalBytes(pe.hash, entry.hash)) {
+        return null;
+      }
+      archive = p;
+      entry = pe;
+    }
+  } catch {
+    return null; // the archive's own path names the problem
+  }
+  const ok = (entry.kind === KIND.data || entry.kind === KIND.dedup) && entry.flags === 0 &&
+    kernelCodec(entry.codec) && !(archive.header.features & FEATURE.encrypted) &&
+    archive.source.path !== undefined && entry.storedLength <= KERNEL_MAX_BLOCK &&
+    entry.logicalLength <= KERNEL_MAX_BLOCK;
+  return ok ? { archive, entry } : null;
+}
 
 /**
- * The stream's blocks decoded in workers, in order: each item is a block's length and its
- * bytes, or null for a zero block.
+ * Fills `out` (already created) with the stream on `threads` threads, this one included:
+ * this thread walks the index, leaves zero blocks as holes, and sends runs of blocks as jobs
+ * to `threads - 1` workers, running a job itself whenever no worker has room (and until they
+ * have started). Each job is decoded and written straight to its place in the output. Blocks
+ * that the job runner cannot reach (dictionaries, parents that are not local files) are
+ * decoded here through the archive.
  */
-async function* decodeInWorkers(
-  path: string,
+async function extractJobs(
+  a: Archive,
   stream: number,
-  blockCount: number,
-  n: number,
-): AsyncGenerator<[number, Uint8Array | null]> {
-  const url = new URL("./extract_worker.ts", import.meta.url).href;
+  out: AtomicFile,
+  threads: number,
+  onProgress?: (done: number, total: number) => void,
+): Promise<void> {
+  const size = a.size(stream);
+  // The output has its final size from the start: zero blocks are holes, never written.
+  await out.file.truncate(size);
+  const url = new URL("./extract_worker.ts", import.meta.url);
+  const spawn = moduleBeside(url) ? threads - 1 : 0;
   const workers: Worker[] = [];
-  const waiting = new Map<
-    number,
-    { resolve: (r: ExtractResult) => void; reject: (e: Error) => void }
-  >();
-  const results = new Map<number, Promise<ExtractResult>>();
+  const pending: number[] = [];
+  const ready: boolean[] = [];
   let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
   const fail = (e: Error) => {
-    failure = e;
-    for (const w of waiting.values()) w.reject(e);
-    waiting.clear();
+    failure ??= e;
+    notify();
+  };
+  const closed: Promise<void>[] = [];
+  let done = 0, reported = 0;
+  const progress = (bytes: number, written: boolean) => {
+    done += bytes;
+    if (written) out.wrote(bytes);
+    if (onProgress && done - reported >= 16 * 1024 * 1024) {
+      reported = done;
+      onProgress(done, size);
+    }
+  };
+  for (let i = 0; i < spawn; i++) {
+    const w = new Worker(url.href, { type: "module" });
+    workers.push(w);
+    pending.push(0);
+    ready.push(false);
+    closed.push(
+      new Promise((resolve) => {
+        w.onmessage = (ev: MessageEvent<ExtractWorkerMessage>) => {
+          const m = ev.data;
+          if (m.type === "ready") ready[i] = true;
+          else if (m.type === "done") {
+            pending[i]--;
+            progress(m.bytes, true);
+            notify();
+          } else if (m.type === "closed") resolve();
+          else {
+            fail(new HexzError(m.code ?? "io", m.message));
+            resolve(); // a failed worker has closed its files
+          }
+        };
+        w.onerror = (ev) => {
+          ev.preventDefault();
+          fail(new HexzError("io", `extract worker failed: ${ev.message}`));
+          resolve();
+        };
+      }),
+    );
+    w.postMessage(
+      { type: "init", output: out.tempPath, stream: STREAMS[stream] } satisfies ExtractRequest,
+    );
+  }
+  const here = createJobRunner(out.tempPath, STREAMS[stream]);
+  const fileIds = new Map<Archive, number>();
+  const fileId = (archive: Archive) => {
+    let id = fileIds.get(archive);
+    if (id === undefined) {
+      id = fileIds.size;
+      fileIds.set(archive, id);
+      const msg: ExtractRequest = { type: "file", id, path: archive.source.path! };
+      for (const w of workers) w.postMessage(msg);
+      here.addFile(id, msg.path);
+    }
+    return id;
+  };
+  const meta = new Float64Array(JOB_BLOCKS * JOB_FIELDS);
+  const hashes = new Uint8Array(JOB_BLOCKS * 32);
+  let count = 0, bytes = 0, seq = 0;
+  const dispatch = async () => {
+    if (count === 0) return;
+    if (failure) throw failure;
+    const m = meta.subarray(0, count * JOB_FIELDS), h = hashes.subarray(0, count * 32);
+    let best = -1;
+    for (let i = 0; i < workers.length; i++) {
+      if (ready[i] && pending[i] < QUEUE && (best < 0 || pending[i] < pending[best])) best = i;
+    }
+    if (best < 0) {
+      progress(here.run({ type: "job", seq: seq++, meta: m, hashes: h }), true);
+      // Let the workers' messages in before the next job.
+      if (workers.length) await new Promise((r) => setTimeout(r, 0));
+    } else {
+      const jm = m.slice(), jh = h.slice();
+      const job: ExtractRequest = { type: "job", seq: seq++, meta: jm, hashes: jh };
+      pending[best]++;
+      workers[best].postMessage(job, [jm.buffer, jh.buffer]);
+    }
+    count = bytes = 0;
   };
   try {
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(url, { type: "module" });
-      workers.push(w);
-      w.onmessage = (ev: MessageEvent<ExtractResult | ExtractWorkerError>) => {
-        const m = ev.data;
-        if (m.type === "error") return fail(new HexzError(m.code ?? "io", m.message));
-        waiting.get(m.seq)?.resolve(m);
-        waiting.delete(m.seq);
-      };
-      w.onerror = (ev) => {
-        ev.preventDefault();
-        fail(new Error(`extract worker failed: ${ev.message}`));
-      };
-      w.postMessage({ type: "init", path, stream } satisfies ExtractInit);
-    }
-    let nextSeq = 0, nextOut = 0;
-    const submit = () => {
-      const seq = nextSeq++;
-      const first = seq * JOB_BLOCKS;
-      const p = new Promise<ExtractResult>((resolve, reject) => {
-        if (failure) return reject(failure);
-        waiting.set(seq, { resolve, reject });
-      });
-      p.catch(() => {});
-      results.set(seq, p);
-      const job: ExtractJob = {
-        type: "job",
-        seq,
-        first,
-        count: Math.min(JOB_BLOCKS, blockCount - first),
-      };
-      workers[seq % n].postMessage(job);
-    };
-    const jobs = Math.ceil(blockCount / JOB_BLOCKS);
-    while (nextOut < jobs) {
-      while (nextSeq < jobs && nextSeq - nextOut < 3 * n) submit();
-      const r = await results.get(nextOut)!;
-      results.delete(nextOut++);
-      const data = new Uint8Array(r.data);
-      let at = 0;
-      for (const len of r.lengths) {
-        if (len < 0) yield [-len, null];
-        else {
-          yield [len, data.subarray(at, at + len)];
-          at += len;
-        }
+    fileId(a); // file 0: the archive itself
+    let pos = 0;
+    for await (const b of a.blocks(stream)) {
+      if (failure) throw failure;
+      const len = b.entry.logicalLength;
+      if (b.offset !== pos) {
+        throw new HexzError("corrupt", `${STREAMS[stream]} block ${b.index} is out of place`);
       }
+      pos += len;
+      if (b.entry.kind === KIND.zero) {
+        progress(len, false);
+        continue;
+      }
+      const at = await locate(a, b);
+      if (!at) {
+        // Here, through the archive: dictionaries, blocks in a remote parent, and anything
+        // odd, which the archive reports in its own words.
+        const data = await a.readBlock(stream, b.index);
+        out.file.seekSync(b.offset, Deno.SeekMode.Start);
+        await writeAll(out.file, data);
+        progress(len, true);
+        continue;
+      }
+      const f = count * JOB_FIELDS, e = at.entry;
+      meta[f] = b.index;
+      meta[f + 1] = fileId(at.archive);
+      meta[f + 2] = e.location;
+      meta[f + 3] = e.storedLength;
+      meta[f + 4] = len;
+      meta[f + 5] = e.codec;
+      meta[f + 6] = b.offset;
+      hashes.set(e.hash, count * 32);
+      count++;
+      bytes += len;
+      if (count === JOB_BLOCKS || bytes >= JOB_BYTES) await dispatch();
     }
+    await dispatch();
+    if (pos !== size) throw new HexzError("corrupt", `blocks add up to ${pos} bytes, not ${size}`);
+    while (!failure && pending.some((p) => p > 0)) await new Promise<void>((r) => wake = r);
+    if (failure) throw failure;
   } finally {
+    here.close();
+    for (const w of workers) w.postMessage({ type: "close" } satisfies ExtractRequest);
+    await Promise.all(closed);
     for (const w of workers) w.terminate();
   }
+  onProgress?.(size, size);
 }
 
-/** The stream's blocks decoded on this thread, read ahead: as decodeInWorkers. */
+/** The stream's blocks decoded on this thread, read ahead: each block's length and bytes (null
+ * for a zero block). */
 async function* decodeHere(
   a: Archive,
   stream: number,
@@ -162,55 +256,35 @@ export async function extractStream(
   }
   const out = await createAtomicFile(output, opts.force);
   try {
-    const workers = opts.workers ?? 1;
-    const parallel = workers > 1 && opts.path !== undefined &&
-      moduleBeside(new URL("./extract_worker.ts", import.meta.url)) &&
-      !(a.header.features & FEATURE.encrypted) && a.header.streams[stream].blockCount > 0;
-    const blocks = parallel
-      ? decodeInWorkers(opts.path!, stream, a.header.streams[stream].blockCount, workers)
-      : decodeHere(a, stream);
-    // Written in large pieces; zero blocks become holes. Blocks that lie back to back in one
-    // buffer (a worker's result) are written straight from it; others are gathered first.
+    if (a.source.path !== undefined && !(a.header.features & FEATURE.encrypted)) {
+      const threads = Math.max(1, Math.floor(opts.workers ?? defaultWorkers()));
+      await extractJobs(a, stream, out, threads, opts.onProgress);
+      await out.commit();
+      return { bytes: size };
+    }
+    const blocks = decodeHere(a, stream);
+    // Written in large pieces; zero blocks become holes.
     const buf = new Uint8Array(4 * 1024 * 1024);
     let fill = 0;
-    let run: Uint8Array | null = null; // a contiguous view not yet written
     let pos = 0;
     let last = 0;
     const flush = async () => {
-      if (run) await writeAll(out.file, run);
       if (fill) await writeAll(out.file, buf.subarray(0, fill));
-      run = null;
+      out.wrote(fill);
       fill = 0;
     };
     for await (const [len, data] of blocks) {
       if (data === null) {
         await flush();
         out.file.seekSync(pos + len, Deno.SeekMode.Start);
-      } else if (
-        run && data.buffer === run.buffer && data.byteOffset === run.byteOffset + run.length
-      ) {
-        run = new Uint8Array(run.buffer, run.byteOffset, run.length + data.length);
-      } else if (fill === 0 && (run === null || run.length >= buf.length)) {
+      } else if (data.length >= buf.length) {
         await flush();
-        run = data;
+        await writeAll(out.file, data);
+        out.wrote(data.length);
       } else {
-        if (run) {
-          // Gather the short run too, so the order of bytes is kept.
-          const r: Uint8Array = run;
-          run = null;
-          if (fill + r.length > buf.length) await flush();
-          if (r.length > buf.length) await writeAll(out.file, r);
-          else {
-            buf.set(r, fill);
-            fill += r.length;
-          }
-        }
         if (fill + data.length > buf.length) await flush();
-        if (data.length > buf.length) await writeAll(out.file, data);
-        else {
-          buf.set(data, fill);
-          fill += data.length;
-        }
+        buf.set(data, fill);
+        fill += data.length;
       }
       pos += len;
       if (opts.onProgress && pos - last >= 16 * 1024 * 1024) {

@@ -1,0 +1,103 @@
+/**
+ * Running extract jobs (see extract_job.ts): each block is read, decoded and verified in
+ * WebAssembly memory by the block kernel, and every stretch of blocks that is contiguous in
+ * the output goes out in one positioned write. Workers run jobs; so does the main thread while
+ * its workers start.
+ *
+ * @module
+ */
+import { closeSync, openSync, writeSync } from "node:fs";
+import { HexzError } from "../errors.ts";
+import { createBlockKernel } from "./block_kernel.ts";
+import { type ExtractJob, JOB_FIELDS } from "./extract_job.ts";
+
+export interface JobRunner {
+  /** Names an archive file that jobs refer to by `id` (0 is the archive itself). */
+  addFile(id: number, path: string): void;
+  /** Decodes, verifies and writes the job's blocks; returns the bytes written. */
+  run(job: ExtractJob): number;
+  /** Closes every file it opened. */
+  close(): void;
+}
+
+/** A runner writing into `output` (opened here); `stream` names blocks in errors. */
+export function createJobRunner(output: string, stream: string): JobRunner {
+  const kernel = createBlockKernel();
+  let out = openSync(output, "r+");
+  const paths: string[] = [];
+  const fds: number[] = [];
+
+  const fileFd = (id: number): number => {
+    if (fds[id] === undefined) {
+      try {
+        fds[id] = openSync(paths[id], "r");
+      } catch (e) {
+        throw new HexzError("io", `${paths[id]}: ${(e as Error).message}`);
+      }
+    }
+    return fds[id];
+  };
+  const writeOut = (from: number, length: number, position: number) => {
+    let done = 0;
+    try {
+      while (done < length) {
+        done += writeSync(out, kernel.bytes(), from + done, length - done, position + done);
+      }
+    } catch (e) {
+      throw new HexzError("io", `${output}: cannot write: ${(e as Error).message}`);
+    }
+  };
+
+  return {
+    addFile(id, path) {
+      paths[id] = path;
+    },
+    run(job) {
+      const m = job.meta, count = m.length / JOB_FIELDS;
+      let maxStored = 0, total = 0;
+      for (let i = 0; i < count; i++) {
+        const f = i * JOB_FIELDS;
+        maxStored = Math.max(maxStored, m[f + 3]);
+        total += m[f + 4];
+      }
+      const outStart = kernel.reserve(maxStored, total);
+      // Blocks land back to back; each stretch that is contiguous in the output is one write.
+      let at = outStart, runAt = outStart, runPos = -1, runLen = 0;
+      for (let i = 0; i < count; i++) {
+        const f = i * JOB_FIELDS;
+        const index = m[f], file = m[f + 1], logicalLength = m[f + 4], position = m[f + 6];
+        kernel.decode({
+          fd: fileFd(file),
+          location: m[f + 2],
+          storedLength: m[f + 3],
+          logicalLength,
+          codec: m[f + 5],
+          hash: job.hashes.subarray(32 * i, 32 * i + 32),
+          what: `${stream} block ${index} (offset ${position})` +
+            (file === 0 ? "" : ` in parent ${paths[file]}`),
+        }, at);
+        if (runLen > 0 && position !== runPos + runLen) {
+          writeOut(runAt, runLen, runPos);
+          runLen = 0;
+        }
+        if (runLen === 0) {
+          runAt = at;
+          runPos = position;
+        }
+        runLen += logicalLength;
+        at += logicalLength;
+      }
+      if (runLen > 0) writeOut(runAt, runLen, runPos);
+      return total;
+    },
+    close() {
+      for (const fd of [out, ...fds]) {
+        try {
+          if (fd !== undefined && fd >= 0) closeSync(fd);
+        } catch { /* closing is best effort */ }
+      }
+      out = -1;
+      fds.length = 0;
+    },
+  };
+}
