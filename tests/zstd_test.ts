@@ -1,7 +1,9 @@
 import { HexzError } from "../core/errors.ts";
 import {
   decompressSlow,
+  zstdBound,
   zstdCompress,
+  zstdCompressInto,
   zstdDecompressInto,
   zstdFastPath,
 } from "../core/codec/zstd.ts";
@@ -96,5 +98,41 @@ Deno.test("zstd: the reused native decoder and the fallback agree on good and ba
     } catch (e) {
       assert(e instanceof HexzError, String(e));
     }
+  }
+});
+
+Deno.test("zstdCompressInto fills exactly what fits, reports what does not, and the tool reads it", async () => {
+  for (const n of [1, 1000, 65536, 200_000]) {
+    const data = pseudoRandom(n, n).map((b, i) => (i % 5 ? b & 7 : b));
+    const frame = zstdCompress(data, 3);
+    assert(frame.length <= zstdBound(n));
+    // A byte more than the frame: the same frame; exactly its size or less: 0 (not shorter).
+    const room = new Uint8Array(frame.length + 1);
+    assertEquals(zstdCompressInto(data, room, 3), frame.length);
+    assertEquals(room.subarray(0, frame.length), frame);
+    assertEquals(zstdCompressInto(data, new Uint8Array(frame.length), 3), 0);
+    assertEquals(zstdCompressInto(data, new Uint8Array(frame.length - 1), 3), 0);
+    // The context is fine after a frame that did not fit.
+    const again = new Uint8Array(zstdBound(n) + 1);
+    const len = zstdCompressInto(data, again, 3);
+    assertEquals(again.subarray(0, len), frame);
+    const back = new Uint8Array(n);
+    zstdDecompressInto(frame, back);
+    assertEquals(back, data);
+    // Incompressible input does not fit in n - 1 bytes.
+    assertEquals(zstdCompressInto(pseudoRandom(n, 7), new Uint8Array(n), 3), 0);
+  }
+  if (needs("zstd").ignore) return;
+  const [dir, done] = await tempDir();
+  try {
+    const data = text.subarray(0, 100_000);
+    const out = new Uint8Array(zstdBound(data.length));
+    const len = zstdCompressInto(data, out, 19);
+    await Deno.writeFile(`${dir}/y.zst`, out.subarray(0, len));
+    const d = await new Deno.Command("zstd", { args: ["-d", "-c", "-q", `${dir}/y.zst`] }).output();
+    assertEquals(d.code, 0);
+    assertEquals(d.stdout, data);
+  } finally {
+    await done();
   }
 });

@@ -12,7 +12,7 @@ import { HexzError } from "../errors.ts";
 import { wasmBase64 } from "../../wasm/gen/core.ts";
 import { wasmModule } from "../../wasm/module.ts";
 import { CODEC, type CodecName } from "../format/constants.ts";
-import { zstdCompress } from "../codec/zstd.ts";
+import { zstdCompressInto } from "../codec/zstd.ts";
 
 interface CoreExports {
   memory: WebAssembly.Memory;
@@ -87,12 +87,11 @@ export function createRangeKernel(
       let c = 0;
       if (codec === "lz4" && len > 1) {
         c = ex.lz4_compress(p, len, outAt + outOff, len - 1, level);
-      } else if (codec === "zstd") {
-        const z = zstdCompress(mod.bytes().subarray(p, p + len), level);
-        if (z.length < len) {
-          mod.bytes().set(z, outAt + outOff);
-          c = z.length;
-        }
+      } else if (codec === "zstd" && len > 1) {
+        mem = mod.bytes();
+        // Room for len bytes: a frame is kept only if shorter, as createCompressor does.
+        const dst = mem.subarray(outAt + outOff, outAt + outOff + len);
+        c = zstdCompressInto(mem.subarray(p, p + len), dst, level);
       }
       if (c > 0) {
         codecs[i] = codec === "lz4" ? CODEC.lz4 : CODEC.zstd;
