@@ -20,7 +20,10 @@
 #define HASH_LOG 13
 #define SKIP_TRIGGER 6
 
-static u32 table[1 << HASH_LOG];
+/* Positions of recent 4-byte sequences: u16 for inputs of up to 64 KiB (half the memory to
+ * clear and keep in cache), u32 above. */
+static u32 table32[1 << HASH_LOG];
+static u16 table16[1 << HASH_LOG];
 
 INLINE void copy16(u8 *d, const u8 *s) { wasm_v128_store(d, wasm_v128_load(s)); }
 INLINE void copy8(u8 *d, const u8 *s) {
@@ -55,11 +58,13 @@ EXPORT(lz4_bound)
 u32 lz4_bound(u32 n) { return n + n / 255 + 16; }
 
 /*
- * Compresses src[0..n) into dst[0..cap). Returns the compressed size, or 0 when it does not
- * fit in `cap` (the caller then stores the block raw). `accel` >= 1; 1 matches `lz4 -1`.
+ * The compressor, specialised by clang for `small` inputs (n <= 64 KiB), where every offset
+ * fits in 16 bits without a distance check and positions fit the u16 table. Output is the
+ * same either way.
  */
-EXPORT(lz4_compress)
-u32 lz4_compress(const u8 *src, u32 n, u8 *dst, u32 cap, u32 accel) {
+#define GET(h) (small ? (u32)table16[h] : table32[h])
+#define PUT(h, v) (small ? (void)(table16[h] = (u16)(v)) : (void)(table32[h] = (v)))
+INLINE u32 lz4_compress_with(const u8 *src, u32 n, u8 *dst, u32 cap, u32 accel, const int small) {
   const u8 *ip = src, *anchor = src;
   const u8 *const iend = src + n;
   u8 *op = dst;
@@ -69,10 +74,14 @@ u32 lz4_compress(const u8 *src, u32 n, u8 *dst, u32 cap, u32 accel) {
   if (n >= MFLIMIT + 1) {
     const u8 *const mflimit_plus_one = iend - MFLIMIT + 1;
     const u8 *const matchlimit = iend - LASTLITERALS;
-    __builtin_memset(table, 0, sizeof table);
-    table[hash4(load32(ip))] = 0;
+    if (small) __builtin_memset(table16, 0, sizeof table16);
+    else __builtin_memset(table32, 0, sizeof table32);
+    PUT(hash4(load32(ip)), 0);
     ip++;
-    u32 fwd_h = hash4(load32(ip));
+    /* The sequence at the next probe, kept: the table stores may alias the input, so clang
+     * would otherwise load it again. */
+    u32 fwd_seq = load32(ip);
+    u32 fwd_h = hash4(fwd_seq);
     for (;;) {
       const u8 *match;
       u8 *token;
@@ -81,16 +90,19 @@ u32 lz4_compress(const u8 *src, u32 n, u8 *dst, u32 cap, u32 accel) {
         const u8 *fwd = ip;
         u32 step = 1;
         u32 attempts = accel << SKIP_TRIGGER;
+        u32 seq;
         do {
           u32 h = fwd_h;
+          seq = fwd_seq;
           ip = fwd;
           fwd += step;
           step = attempts++ >> SKIP_TRIGGER;
           if (fwd > mflimit_plus_one) goto last_literals;
-          match = src + table[h];
-          fwd_h = hash4(load32(fwd));
-          table[h] = (u32)(ip - src);
-        } while (match + MAX_DISTANCE < ip || load32(match) != load32(ip));
+          match = src + GET(h);
+          fwd_seq = load32(fwd);
+          fwd_h = hash4(fwd_seq);
+          PUT(h, (u32)(ip - src));
+        } while ((!small && match + MAX_DISTANCE < ip) || load32(match) != seq);
       }
       /* Extend backwards. */
       while (ip > anchor && match > src && ip[-1] == match[-1]) {
@@ -137,19 +149,20 @@ u32 lz4_compress(const u8 *src, u32 n, u8 *dst, u32 cap, u32 accel) {
       }
       anchor = ip;
       if (ip >= mflimit_plus_one) break;
-      table[hash4(load32(ip - 2))] = (u32)(ip - 2 - src);
+      PUT(hash4(load32(ip - 2)), (u32)(ip - 2 - src));
       /* Try an immediate match at the new position. */
       {
         u32 h = hash4(load32(ip));
-        match = src + table[h];
-        table[h] = (u32)(ip - src);
-        if (match + MAX_DISTANCE >= ip && load32(match) == load32(ip)) {
+        match = src + GET(h);
+        PUT(h, (u32)(ip - src));
+        if ((small || match + MAX_DISTANCE >= ip) && load32(match) == load32(ip)) {
           token = op++;
           *token = 0;
           goto next_match;
         }
       }
-      fwd_h = hash4(load32(++ip));
+      fwd_seq = load32(++ip);
+      fwd_h = hash4(fwd_seq);
     }
   }
 last_literals : {
@@ -167,6 +180,18 @@ last_literals : {
   op += lit;
 }
   return (u32)(op - dst);
+}
+#undef GET
+#undef PUT
+
+/*
+ * Compresses src[0..n) into dst[0..cap). Returns the compressed size, or 0 when it does not
+ * fit in `cap` (the caller then stores the block raw). `accel` >= 1; 1 matches `lz4 -1`.
+ */
+EXPORT(lz4_compress)
+u32 lz4_compress(const u8 *src, u32 n, u8 *dst, u32 cap, u32 accel) {
+  return n <= 65536 ? lz4_compress_with(src, n, dst, cap, accel, 1)
+                    : lz4_compress_with(src, n, dst, cap, accel, 0);
 }
 
 
