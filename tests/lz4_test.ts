@@ -79,6 +79,28 @@ Deno.test("lz4 rejects hostile blocks cleanly", () => {
       what,
     );
   }
+  // The same faults far from both ends, where the decoder takes its shortcut for short
+  // sequences (14 literals or fewer, a match of 18 or fewer): a first sequence writes 24
+  // bytes (20 literals, a match of 4 at offset 1), then the sequence under test (1 literal,
+  // a match of 5), then 55 literals: 85 bytes in all.
+  const lead = [0xf0, 5, ...Array(20).fill(66), 1, 0];
+  const tail = [0xf0, 40, ...Array(55).fill(67)];
+  const seq = (lo: number, hi: number) => Uint8Array.from([...lead, 0x11, 65, lo, hi, ...tail]);
+  const out = new Uint8Array(85);
+  // Control: offset 25 reaches back to the first byte, which is valid.
+  lz4DecompressInto(seq(25, 0), out);
+  assertEquals(
+    out,
+    Uint8Array.from([...Array(24).fill(66), 65, ...Array(5).fill(66), ...Array(55).fill(67)]),
+  );
+  for (const [what, lo, hi] of [["zero", 0, 0], ["26", 26, 0], ["60000", 0x60, 0xea]] as const) {
+    assertThrows(
+      () => lz4DecompressInto(seq(lo, hi), out),
+      HexzError,
+      /malformed/,
+      `offset ${what}`,
+    );
+  }
   // Producing more than the declared size is refused too.
   const c = lz4Compress(new Uint8Array(200))!.slice();
   assertThrows(() => lz4DecompressInto(c, new Uint8Array(199)), HexzError, /malformed/);

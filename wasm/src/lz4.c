@@ -209,6 +209,35 @@ int lz4_decompress(const u8 *src, u32 n, u8 *dst, u32 size) {
   if (n == 0) return -1;
   for (;;) {
     u32 token = *ip++;
+    /*
+     * Shortcut for the common sequence, far from both ends: at most 14 literals and a match
+     * of at most 18 bytes at an offset of 16 or more. One 16-byte copy of literals, two of
+     * the match, and only the offset to check.
+     */
+    if (token < 0xF0 && (token & 15) != 15 && (u32)(iend - ip) >= 18 && (u32)(oend - op) >= 48) {
+      u32 lit = token >> 4;
+      copy16(op, ip);
+      op += lit;
+      ip += lit;
+      u32 offset = load16(ip);
+      u32 ml = (token & 15) + MINMATCH;
+      if (offset >= 8 && offset <= (u32)(op - dst)) {
+        ip += 2;
+        const u8 *match = op - offset;
+        if (offset >= 16) {
+          copy16(op, match);
+          copy16(op + 16, match + 16);
+        } else {
+          copy8(op, match);
+          copy8(op + 8, match + 8);
+          copy8(op + 16, match + 16);
+        }
+        op += ml;
+        continue;
+      }
+      /* Otherwise the literals are done; the match takes the general path below. */
+      token &= 15;
+    }
     u32 lit = token >> 4;
     if (lit == 15) {
       u32 s;
