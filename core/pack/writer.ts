@@ -94,6 +94,7 @@ export async function createWriter(
   async function flush() {
     if (used) {
       await writeAll(out.file, buf.subarray(0, used));
+      out.wrote(used);
       flushed += used;
       used = 0;
     }
@@ -121,6 +122,7 @@ export async function createWriter(
       await flush();
       if (bytes.length >= BUFFER) {
         await writeAll(out.file, bytes);
+        out.wrote(bytes.length);
         flushed += bytes.length;
         return at;
       }
