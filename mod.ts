@@ -49,6 +49,7 @@ export {
   readKeyFile,
   saveKeyPair,
   signArchive,
+  type SignOptions,
   type SignResult,
   verifyArchive,
   type VerifyOptions,

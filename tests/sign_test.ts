@@ -457,3 +457,107 @@ Deno.test("verify of a signed encrypted archive: --fast needs no password, a ful
     await done();
   }
 });
+
+Deno.test("sign checks the archive first: a damaged index refuses, --check full finds a damaged block, --check none signs the header", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const [priv, pub] = await keygen(dir, "k");
+    const good = await richArchive(dir);
+    const bytes = await Deno.readFile(good);
+    const a = await open(good);
+    const page = a.pages[1];
+    const block = await a.block("disk", 3000); // text, stored compressed
+    a.close();
+    // A flipped byte in an index page: refused by default, file untouched.
+    const badIndex = `${dir}/bad-index.hxz`;
+    await Deno.writeFile(badIndex, flipped(bytes, page.offset + 100));
+    let r = await hexz(["sign", priv, badIndex]);
+    assertEquals(r.code, 1, r.err);
+    assertMatch(r.err, /^hexz: refusing to sign .*bad-index\.hxz: .*page/);
+    assertEquals(await Deno.readFile(badIndex), flipped(bytes, page.offset + 100));
+    r = await hexz(["sign", "--check", "none", priv, badIndex]);
+    assertEquals(r.code, 0, r.err);
+    // A flipped byte in a block: the index check passes it, the full check does not.
+    const badBlock = `${dir}/bad-block.hxz`;
+    await Deno.writeFile(badBlock, flipped(bytes, block.entry.location + 5));
+    r = await hexz(["sign", "--check", "full", priv, badBlock]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /refusing to sign .*bad-block\.hxz: disk block \d+/);
+    assertEquals((await Deno.stat(badBlock)).size, bytes.length);
+    r = await hexz(["sign", priv, badBlock]);
+    assertEquals(r.code, 0, r.err);
+    r = await hexz(["sign", "--check", "full", priv, good]);
+    assertEquals(r.code, 0, r.err);
+    r = await hexz(["verify", pub, good]);
+    assertEquals(r.code, 0, r.err);
+    r = await hexz(["sign", "--check", "sometimes", priv, good]);
+    assertEquals(r.code, 2);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("sign --only replaces damaged or foreign trailers with this key's signature", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const [privA, pubA] = await keygen(dir, "a");
+    const [privB, pubB] = await keygen(dir, "b");
+    const p = await packBytes(dir, pseudoRandom(100 * KiB, 5));
+    const original = await Deno.readFile(p);
+    let r = await hexz(["sign", privA, p]);
+    assertEquals(r.code, 0, r.err);
+    r = await hexz(["sign", privB, p]);
+    assertEquals(r.code, 0, r.err);
+    // Damage A's trailer: signing again is refused, naming the way out.
+    const signed = await Deno.readFile(p);
+    await Deno.writeFile(p, flipped(signed, original.length + 50));
+    r = await hexz(["sign", privB, p]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /trailer.*--only/);
+    r = await hexz(["sign", "--only", privB, p]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.out, /replaced; 1 signature\)/);
+    const file = await Deno.readFile(p);
+    assertEquals(file.length, original.length + TRAILER_SIZE);
+    assertEquals(file.subarray(0, original.length), original);
+    r = await hexz(["verify", pubB, p]);
+    assertEquals(r.code, 0, r.err);
+    r = await hexz(["verify", pubA, p]);
+    assertEquals(r.code, 1);
+    // --only on an unsigned archive just signs it.
+    const q = await packBytes(dir, pseudoRandom(50 * KiB, 6));
+    r = await hexz(["sign", "--only", privA, q]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.out, /added; 1 signature\)/);
+    assertEquals((await hexz(["verify", pubA, q])).code, 0);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("sign of an encrypted archive checks its index only with the password", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const [priv, pub] = await keygen(dir, "k");
+    const p = await packBytes(dir, diskData(), { encrypt: { password: "pw-1", kdf: "pbkdf2" } });
+    const bytes = await Deno.readFile(p);
+    const a = await open(p, { password: "pw-1" });
+    const page = a.pages[0];
+    a.close();
+    await Deno.writeFile(p, flipped(bytes, page.offset + 200));
+    await Deno.writeTextFile(`${dir}/pw`, "pw-1\n");
+    // Without the password only the header can be checked: signed.
+    let r = await hexz(["sign", priv, p]);
+    assertEquals(r.code, 0, r.err);
+    // With it, the damaged (encrypted) page is found.
+    r = await hexz(["sign", "--password-file", `${dir}/pw`, priv, p]);
+    assertEquals(r.code, 1);
+    assertMatch(r.err, /refusing to sign/);
+    await Deno.writeFile(p, bytes);
+    r = await hexz(["sign", "--password-file", `${dir}/pw`, priv, p]);
+    assertEquals(r.code, 0, r.err);
+    assertEquals((await hexz(["verify", "--password-file", `${dir}/pw`, pub, p])).code, 0);
+  } finally {
+    await done();
+  }
+});

@@ -42,7 +42,8 @@ export { generateKeyPair, type KeyPair, readKeyFile, saveKeyPair };
 export interface SignResult {
   /** Hex of the signing key's 8-byte id. */
   keyId: string;
-  /** True when a signature by the same key was replaced, false when one was appended. */
+  /** True when the trailers were rewritten (this key's replaced, or others dropped with
+   * `only`), false when a signature was appended. */
   replaced: boolean;
   /** Number of signature trailers the file now carries. */
   signatures: number;
@@ -101,15 +102,57 @@ async function readTrailers(src: ByteSource, archiveEnd: number): Promise<Signat
   return trailers;
 }
 
+export interface SignOptions {
+  /**
+   * What is checked before signing, so a damaged archive is not vouched for: "index" (the
+   * default: header, master record, sections and every index page against their hashes; for an
+   * encrypted archive opened without `password`, its header), "full" (every block as well,
+   * parents included, as `hexz check`), or "none" (the header only).
+   */
+  check?: "none" | "index" | "full";
+  /** The password of an encrypted archive, for the checks beyond its header. */
+  password?: string;
+  /** Keep only this key's signature: every other trailer is dropped, damaged ones included. */
+  only?: boolean;
+}
+
+/** Refuses to sign an archive that fails the checks `check` asks for. */
+async function checkBeforeSigning(path: string, opts: SignOptions): Promise<void> {
+  const check = opts.check ?? "index";
+  if (check === "none") return;
+  let a: Archive | null = null;
+  try {
+    a = await openForVerify(path, check === "index", opts.password);
+    if (check === "full") {
+      await checkArchive(a);
+    } else if (!a.header.encryption || a.keys) {
+      for (const kind of ["dictionary", "metadata", "fileTable"] as const) await a.section(kind);
+      for (let i = 0; i < a.pages.length; i++) await a.page(i);
+    }
+  } catch (e) {
+    if (isVerdict(e)) {
+      throw new HexzError(e.code, `refusing to sign ${path}: ${e.message}`, { cause: e });
+    }
+    throw e;
+  } finally {
+    a?.close();
+  }
+}
+
 /**
- * Signs the archive at `path` with a PKCS#8 PEM Ed25519 key. A new key's signature is appended
- * (one write, then fsync); signing again with a key that already signed replaces its trailer:
- * the archive proper and the other trailers are copied to a temporary file that is renamed into
- * place, so a crash leaves either the old file or the new one. Only the header is read: the
- * caller vouches for the blocks (run `checkArchive` first for files of unknown origin).
+ * Signs the archive at `path` with a PKCS#8 PEM Ed25519 key, after checking it (see
+ * SignOptions.check). A new key's signature is appended (one write, then fsync); signing again
+ * with a key that already signed replaces its trailer, and `only` drops all others: the archive
+ * proper and the kept trailers are copied to a temporary file that is renamed into place, so a
+ * crash leaves either the old file or the new one.
  */
-export async function signArchive(path: string, privatePem: string): Promise<SignResult> {
+export async function signArchive(
+  path: string,
+  privatePem: string,
+  opts: SignOptions = {},
+): Promise<SignResult> {
   const key = await importPrivateKey(privatePem);
+  await checkBeforeSigning(path, opts);
   const src = await fileSource(path);
   let header: Header;
   let trailers: SignatureTrailer[];
@@ -117,7 +160,21 @@ export async function signArchive(path: string, privatePem: string): Promise<Sig
   try {
     if (src.size < HEADER_SIZE) throw new HexzError("format", "not a hexz archive (too short)");
     header = decodeHeader(await src.read(0, HEADER_SIZE), src.size);
-    trailers = await readTrailers(src, header.archiveEnd);
+    if (opts.only) {
+      trailers = [];
+    } else {
+      try {
+        trailers = await readTrailers(src, header.archiveEnd);
+      } catch (e) {
+        if (e instanceof HexzError && e.code === "signature") {
+          throw new HexzError(
+            "signature",
+            `${e.message} (sign with --only to replace every trailer with this key's)`,
+          );
+        }
+        throw e;
+      }
+    }
     mode = ((await Deno.stat(path)).mode ?? 0o644) & 0o7777;
   } catch (e) {
     src.close();
@@ -128,7 +185,9 @@ export async function signArchive(path: string, privatePem: string): Promise<Sig
   const signature = new Uint8Array(await crypto.subtle.sign("Ed25519", key.key, message));
   const trailer = encodeTrailer({ keyId: key.keyId, signature, publicKey: key.publicKey });
   const others = trailers.filter((t) => !equalBytes(t.publicKey, key.publicKey));
-  const replaced = others.length !== trailers.length;
+  // With `only`, whatever followed the archive (trailers, damaged or not) is replaced.
+  const replaced = others.length !== trailers.length ||
+    (!!opts.only && src.size !== header.archiveEnd);
   if (!replaced && trailers.length >= MAX_TRAILERS) {
     src.close();
     throw new HexzError("signature", `${path}: already has ${MAX_TRAILERS} signatures`);
