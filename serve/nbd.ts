@@ -3,10 +3,15 @@
  * TCP, so that `qemu-img`, `qemu-io` and QEMU itself can use an archive as a disk.
  *
  * Protocol: the fixed newstyle handshake of the NBD specification (NetworkBlockDevice/nbd,
- * doc/proto.md). Options EXPORT_NAME, INFO, GO, LIST and ABORT are answered; every other option
- * (STRUCTURED_REPLY, STARTTLS, metadata contexts, ...) is refused with NBD_REP_ERR_UNSUP, so
- * transmission always uses simple replies. Commands: READ, WRITE, FLUSH, TRIM, WRITE_ZEROES and
- * DISC; anything else gets EINVAL.
+ * doc/proto.md). Options EXPORT_NAME, INFO, GO, LIST, ABORT, STRUCTURED_REPLY and
+ * LIST/SET_META_CONTEXT (the `base:allocation` context) are answered; others (STARTTLS,
+ * EXTENDED_HEADERS, ...) are refused with NBD_REP_ERR_UNSUP. Commands: READ, WRITE, FLUSH, TRIM,
+ * WRITE_ZEROES, BLOCK_STATUS and DISC; anything else gets EINVAL.
+ *
+ * With structured replies, a READ answers zero blocks (as the index records them) with hole
+ * chunks instead of zeros on the wire, unless the client asked not to fragment (DF); and
+ * BLOCK_STATUS reports them as holes that read as zeros, so `qemu-img convert` and `map` skip
+ * them. Everything else (blocks in a parent, overlay writes) is reported as data.
  *
  * Writes go to an overlay file (see core/overlay/overlay.ts), never to the archive; reads then
  * come from the overlay, which falls back to the archive. A read-only server answers writes
@@ -26,8 +31,9 @@
  */
 import { HexzError } from "../core/errors.ts";
 import { type StreamName, STREAMS } from "../core/format/constants.ts";
-import { openOverlay, type Overlay } from "../core/overlay/overlay.ts";
+import { openOverlay, type Overlay, OVERLAY_BLOCK } from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
+import { type Extent, extents } from "../core/read/extents.ts";
 
 export interface NbdOptions {
   /** Listen on this Unix socket path (a stale socket file there is removed first). */
@@ -69,6 +75,7 @@ const IHAVEOPT = 0x49484156454f5054n;
 const REPLY_MAGIC = 0x3e889045565a9n;
 const REQUEST_MAGIC = 0x25609513;
 const SIMPLE_REPLY_MAGIC = 0x67446698;
+const STRUCTURED_REPLY_MAGIC = 0x668e33ef;
 
 // Handshake flags (server) and client flags: the same two bits.
 const FLAG_FIXED_NEWSTYLE = 1;
@@ -80,11 +87,15 @@ const OPT_ABORT = 2;
 const OPT_LIST = 3;
 const OPT_INFO = 6;
 const OPT_GO = 7;
+const OPT_STRUCTURED_REPLY = 8;
+const OPT_LIST_META_CONTEXT = 9;
+const OPT_SET_META_CONTEXT = 10;
 
 // Option replies.
 const REP_ACK = 1;
 const REP_SERVER = 2;
 const REP_INFO = 3;
+const REP_META_CONTEXT = 4;
 const REP_ERR_UNSUP = 0x80000001;
 const REP_ERR_INVALID = 0x80000003;
 const REP_ERR_UNKNOWN = 0x80000006;
@@ -99,6 +110,7 @@ const TF_READ_ONLY = 2;
 const TF_SEND_FLUSH = 4;
 const TF_SEND_TRIM = 32;
 const TF_SEND_WRITE_ZEROES = 64;
+const TF_SEND_DF = 128;
 
 // Commands and command flags.
 const CMD_READ = 0;
@@ -107,8 +119,29 @@ const CMD_DISC = 2;
 const CMD_FLUSH = 3;
 const CMD_TRIM = 4;
 const CMD_WRITE_ZEROES = 6;
+const CMD_BLOCK_STATUS = 7;
 const CMD_FLAG_FUA = 1;
 const CMD_FLAG_NO_HOLE = 2;
+const CMD_FLAG_DF = 4;
+const CMD_FLAG_REQ_ONE = 8;
+
+// Structured reply chunks.
+const REPLY_FLAG_DONE = 1;
+const REPLY_TYPE_NONE = 0;
+const REPLY_TYPE_OFFSET_DATA = 1;
+const REPLY_TYPE_OFFSET_HOLE = 2;
+const REPLY_TYPE_BLOCK_STATUS = 5;
+const REPLY_TYPE_ERROR = 32769;
+
+/** The one metadata context: `base:allocation`, with this id. */
+const BASE_ALLOCATION = "base:allocation";
+const ALLOCATION_ID = 1;
+const STATE_HOLE = 1;
+const STATE_ZERO = 2;
+/** Descriptors per BLOCK_STATUS reply at most (the rest of a range is asked for again). */
+const MAX_EXTENTS = 4096;
+/** Zero runs shorter than this travel as data in a READ: a hole chunk is not worth it. */
+const MIN_HOLE = 4096;
 
 // Error values of the reply.
 const EPERM = 1;
@@ -193,6 +226,13 @@ export async function serveNbd(archive: Archive, opts: NbdOptions): Promise<NbdS
     readOnly: opts.readOnly,
     read: (s, offset, length) =>
       overlay ? overlay.read(s, offset, length) : archive.read(s, offset, length),
+    async extents(s, offset, length) {
+      const ex = await extents(archive, s, offset, length, MAX_EXTENTS);
+      if (!overlay) return ex;
+      // Blocks written to the overlay are data, even over a zero block of the archive.
+      const changed = overlay.changed(s);
+      return merge(ex.flatMap((e) => e.zero ? splitAt(changed, e) : [e]));
+    },
     overlay,
   };
   const conns = new Set<Deno.Conn>();
@@ -273,7 +313,43 @@ interface Backend {
   exports: Map<string, Export>;
   readOnly: boolean;
   read(stream: StreamName, offset: number, length: number): Promise<Uint8Array>;
+  /** Known-zero and other extents of [offset, offset + length), within the stream. */
+  extents(stream: StreamName, offset: number, length: number): Promise<Extent[]>;
   overlay: Overlay | null;
+}
+
+/** A zero extent with the overlay blocks (sorted numbers) inside it made data. */
+function splitAt(blocks: number[], e: Extent): Extent[] {
+  const end = e.offset + e.length;
+  let lo = 0, hi = blocks.length;
+  const first = Math.floor(e.offset / OVERLAY_BLOCK);
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (blocks[mid] < first) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: Extent[] = [];
+  let pos = e.offset;
+  for (let i = lo; i < blocks.length && blocks[i] * OVERLAY_BLOCK < end; i++) {
+    const from = Math.max(blocks[i] * OVERLAY_BLOCK, e.offset);
+    const to = Math.min(from - (from % OVERLAY_BLOCK) + OVERLAY_BLOCK, end);
+    if (from > pos) out.push({ offset: pos, length: from - pos, zero: true });
+    out.push({ offset: from, length: to - from, zero: false });
+    pos = to;
+  }
+  if (pos < end) out.push({ offset: pos, length: end - pos, zero: true });
+  return out;
+}
+
+/** Adjacent extents of the same kind joined. */
+function merge(ex: Extent[]): Extent[] {
+  const out: Extent[] = [];
+  for (const e of ex) {
+    const last = out[out.length - 1];
+    if (last && last.zero === e.zero) last.length += e.length;
+    else out.push({ ...e });
+  }
+  return out;
 }
 
 /** Exact-length reads from a connection, through a small buffer. */
@@ -354,9 +430,46 @@ async function serveConnection(conn: Deno.Conn, backend: Backend): Promise<void>
 type Input = ReturnType<typeof reader>;
 type Send = ReturnType<typeof writer>;
 
-function transmissionFlags(backend: Backend): number {
+function transmissionFlags(backend: Backend, structured: boolean): number {
   return TF_HAS_FLAGS | TF_SEND_FLUSH | TF_SEND_TRIM | TF_SEND_WRITE_ZEROES |
-    (backend.readOnly ? TF_READ_ONLY : 0);
+    (backend.readOnly ? TF_READ_ONLY : 0) | (structured ? TF_SEND_DF : 0);
+}
+
+/** What a connection negotiated. */
+interface Session {
+  exp: Export;
+  /** Structured replies (NBD_OPT_STRUCTURED_REPLY). */
+  structured: boolean;
+  /** `base:allocation` selected for this export (NBD_OPT_SET_META_CONTEXT). */
+  allocation: boolean;
+}
+
+/**
+ * A LIST_META_CONTEXT or SET_META_CONTEXT request: the export name and the queries, or null
+ * when malformed.
+ */
+function parseMetaRequest(data: Uint8Array): { name: string; queries: string[] } | null {
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  if (data.length < 8) return null;
+  const nameLength = dv.getUint32(0);
+  if (nameLength > data.length - 8) return null;
+  const name = decoder.decode(data.subarray(4, 4 + nameLength));
+  const count = dv.getUint32(4 + nameLength);
+  let at = 8 + nameLength;
+  const queries: string[] = [];
+  for (let i = 0; i < count; i++) {
+    if (at + 4 > data.length) return null;
+    const n = dv.getUint32(at);
+    if (n > data.length - at - 4) return null;
+    queries.push(decoder.decode(data.subarray(at + 4, at + 4 + n)));
+    at += 4 + n;
+  }
+  return at === data.length ? { name, queries } : null;
+}
+
+/** Whether a metadata query selects `base:allocation` (listing accepts the namespace). */
+function selectsAllocation(query: string, listing: boolean): boolean {
+  return query === BASE_ALLOCATION || (listing && query === "base:");
 }
 
 function optionReply(option: number, type: number, data: Uint8Array = new Uint8Array(0)) {
@@ -374,8 +487,11 @@ function errorReply(option: number, type: number, message: string) {
   return optionReply(option, type, encoder.encode(message));
 }
 
-/** Runs the handshake; returns the export chosen, or null when the client aborted. */
-async function handshake(input: Input, send: Send, backend: Backend): Promise<Export | null> {
+/** Runs the handshake; returns what was negotiated, or null when the client aborted. */
+async function handshake(input: Input, send: Send, backend: Backend): Promise<Session | null> {
+  let structured = false;
+  /** The export `base:allocation` was selected for, if any. */
+  let allocationFor: string | null = null;
   const hello = new Uint8Array(18);
   const hv = new DataView(hello.buffer);
   hv.setBigUint64(0, NBDMAGIC);
@@ -404,9 +520,9 @@ async function handshake(input: Input, send: Send, backend: Backend): Promise<Ex
         const b = new Uint8Array(noZeroes ? 10 : 134);
         const dv = new DataView(b.buffer);
         dv.setBigUint64(0, BigInt(advertisedSize(exp)));
-        dv.setUint16(8, transmissionFlags(backend));
+        dv.setUint16(8, transmissionFlags(backend, structured));
         await send(b);
-        return exp;
+        return { exp, structured, allocation: allocationFor === exp.name };
       }
       case OPT_ABORT:
         await send(optionReply(option, REP_ACK)).catch(() => {});
@@ -442,7 +558,7 @@ async function handshake(input: Input, send: Send, backend: Backend): Promise<Ex
         const iv = new DataView(info.buffer);
         iv.setUint16(0, INFO_EXPORT);
         iv.setBigUint64(2, BigInt(advertisedSize(exp)));
-        iv.setUint16(10, transmissionFlags(backend));
+        iv.setUint16(10, transmissionFlags(backend, structured));
         await send(optionReply(option, REP_INFO, info));
         const bs = new Uint8Array(14);
         const bv = new DataView(bs.buffer);
@@ -452,7 +568,45 @@ async function handshake(input: Input, send: Send, backend: Backend): Promise<Ex
         bv.setUint32(10, NBD_MAX_PAYLOAD);
         await send(optionReply(option, REP_INFO, bs));
         await send(optionReply(option, REP_ACK));
-        if (option === OPT_GO) return exp;
+        if (option === OPT_GO) return { exp, structured, allocation: allocationFor === exp.name };
+        break;
+      }
+      case OPT_STRUCTURED_REPLY:
+        if (length !== 0) {
+          await send(errorReply(option, REP_ERR_INVALID, "STRUCTURED_REPLY takes no data"));
+          break;
+        }
+        structured = true;
+        await send(optionReply(option, REP_ACK));
+        break;
+      case OPT_LIST_META_CONTEXT:
+      case OPT_SET_META_CONTEXT: {
+        const listing = option === OPT_LIST_META_CONTEXT;
+        const req = parseMetaRequest(data);
+        if (!structured) {
+          await send(errorReply(option, REP_ERR_INVALID, "negotiate structured replies first"));
+          break;
+        }
+        if (req === null) {
+          await send(errorReply(option, REP_ERR_INVALID, "malformed metadata context request"));
+          break;
+        }
+        if (!backend.exports.has(req.name)) {
+          await send(errorReply(option, REP_ERR_UNKNOWN, `no export named '${req.name}'`));
+          break;
+        }
+        const chosen = listing && req.queries.length === 0 ||
+          req.queries.some((q) => selectsAllocation(q, listing));
+        if (!listing) allocationFor = chosen ? req.name : null;
+        if (chosen) {
+          const n = encoder.encode(BASE_ALLOCATION);
+          const d = new Uint8Array(4 + n.length);
+          // Listing replies carry id 0 (reserved); a selection carries the id BLOCK_STATUS uses.
+          new DataView(d.buffer).setUint32(0, listing ? 0 : ALLOCATION_ID);
+          d.set(n, 4);
+          await send(optionReply(option, REP_META_CONTEXT, d));
+        }
+        await send(optionReply(option, REP_ACK));
         break;
       }
       default:
@@ -491,7 +645,8 @@ interface Request {
   payload: Uint8Array | null;
 }
 
-async function transmission(input: Input, send: Send, backend: Backend, exp: Export) {
+async function transmission(input: Input, send: Send, backend: Backend, session: Session) {
+  const exp = session.exp;
   const inflight = new Set<Promise<void>>();
   let inflightBytes = 0;
   try {
@@ -520,9 +675,9 @@ async function transmission(input: Input, send: Send, backend: Backend, exp: Exp
         }
         req.payload = await input.exact(req.length);
       }
-      const error = check(req, exp, backend);
+      const error = check(req, session, backend);
       if (error) {
-        await send(simpleReply(req.cookie, error));
+        await send(requestError(session, req, error));
         continue;
       }
       const cost = req.type === CMD_READ || req.type === CMD_WRITE ? req.length : 0;
@@ -534,7 +689,7 @@ async function transmission(input: Input, send: Send, backend: Backend, exp: Exp
       }
       inflightBytes += cost;
       // run() starts its backend call before its first await, so calls keep arrival order.
-      const task = run(req, exp, backend, send).finally(() => {
+      const task = run(req, session, backend, send).finally(() => {
         inflightBytes -= cost;
         inflight.delete(task);
       });
@@ -547,12 +702,19 @@ async function transmission(input: Input, send: Send, backend: Backend, exp: Exp
 }
 
 /** The error value for a request that must not run, or 0. */
-function check(req: Request, exp: Export, backend: Backend): number {
+function check(req: Request, session: Session, backend: Backend): number {
+  const exp = session.exp;
   const inRange = req.offset + req.length <= exp.size;
   switch (req.type) {
     case CMD_READ: {
       const ok = req.offset + req.length <= advertisedSize(exp);
-      if (req.flags !== 0 || req.length > NBD_MAX_PAYLOAD || !ok) return EINVAL;
+      const allowed = session.structured ? CMD_FLAG_DF : 0;
+      if (req.flags & ~allowed || req.length > NBD_MAX_PAYLOAD || !ok) return EINVAL;
+      return 0;
+    }
+    case CMD_BLOCK_STATUS: {
+      const ok = req.length > 0 && req.offset + req.length <= advertisedSize(exp);
+      if (!session.allocation || req.flags & ~CMD_FLAG_REQ_ONE || !ok) return EINVAL;
       return 0;
     }
     case CMD_WRITE:
@@ -572,8 +734,8 @@ function check(req: Request, exp: Export, backend: Backend): number {
 
 /**
  * The size told to clients: the stream's size rounded up to a whole 512-byte sector. QEMU's
- * block layer works in sectors, and with simple replies (we do not offer structured ones) its
- * NBD client hangs reading a tail it truncated itself; a whole last sector avoids that. The
+ * block layer works in sectors, and with simple replies its NBD client hangs reading a tail it
+ * truncated itself; a whole last sector avoids that (and is kept with structured replies). The
  * tail past the stream's end reads as zeros and refuses writes (ENOSPC).
  */
 function advertisedSize(exp: Export): number {
@@ -593,14 +755,134 @@ async function readPadded(
   return out;
 }
 
+/** One structured reply chunk. */
+function chunk(
+  cookie: Uint8Array,
+  flags: number,
+  type: number,
+  payload: Uint8Array[],
+): Uint8Array[] {
+  const length = payload.reduce((n, p) => n + p.length, 0);
+  const h = new Uint8Array(20);
+  const dv = new DataView(h.buffer);
+  dv.setUint32(0, STRUCTURED_REPLY_MAGIC);
+  dv.setUint16(4, flags);
+  dv.setUint16(6, type);
+  h.set(cookie, 8);
+  dv.setUint32(16, length);
+  return [h, ...payload];
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** A structured error chunk (the whole reply). */
+function structuredError(cookie: Uint8Array, error: number, message = ""): Uint8Array {
+  const m = encoder.encode(message.slice(0, 1000));
+  const p = new Uint8Array(6 + m.length);
+  const dv = new DataView(p.buffer);
+  dv.setUint32(0, error);
+  dv.setUint16(4, m.length);
+  p.set(m, 6);
+  return concat(chunk(cookie, REPLY_FLAG_DONE, REPLY_TYPE_ERROR, [p]));
+}
+
+/** The error reply a request gets: structured for READ and BLOCK_STATUS when negotiated. */
+function requestError(session: Session, req: Request, error: number, message = ""): Uint8Array {
+  const structured = session.structured &&
+    (req.type === CMD_READ || req.type === CMD_BLOCK_STATUS);
+  return structured ? structuredError(req.cookie, error, message) : simpleReply(req.cookie, error);
+}
+
+/** Extents of [offset, offset + length), with the sector tail past the stream as zeros. */
+async function paddedExtents(
+  backend: Backend,
+  exp: Export,
+  offset: number,
+  length: number,
+): Promise<Extent[]> {
+  const ex = offset < exp.size
+    ? await backend.extents(exp.stream, offset, Math.min(length, exp.size - offset))
+    : [];
+  const covered = ex.reduce((n, e) => n + e.length, 0);
+  const end = offset + covered;
+  // The tail past the stream's end (inside the advertised size) reads as zeros.
+  if (covered < length && end >= exp.size) {
+    ex.push({ offset: end, length: offset + length - end, zero: true });
+  }
+  return merge(ex);
+}
+
+/** A structured READ reply: data chunks, and hole chunks for zero runs (unless DF). */
+async function structuredRead(req: Request, exp: Export, backend: Backend): Promise<Uint8Array> {
+  const data = await readPadded(backend, exp, req.offset, req.length);
+  const parts: Uint8Array[][] = [];
+  const dataChunk = (from: number, to: number) => {
+    const off = new Uint8Array(8);
+    new DataView(off.buffer).setBigUint64(0, BigInt(req.offset + from));
+    parts.push([off, data.subarray(from, to)]);
+  };
+  if (req.flags & CMD_FLAG_DF) {
+    dataChunk(0, req.length);
+  } else {
+    let pending = 0; // start of data not yet in a chunk
+    for (const e of await paddedExtents(backend, exp, req.offset, req.length)) {
+      const from = e.offset - req.offset, to = from + e.length;
+      if (!e.zero || e.length < MIN_HOLE) continue;
+      if (from > pending) dataChunk(pending, from);
+      const hole = new Uint8Array(12);
+      const dv = new DataView(hole.buffer);
+      dv.setBigUint64(0, BigInt(e.offset));
+      dv.setUint32(8, e.length);
+      parts.push([hole]);
+      pending = to;
+    }
+    if (pending < req.length) dataChunk(pending, req.length);
+  }
+  const out: Uint8Array[] = [];
+  parts.forEach((p, i) => {
+    const type = p.length === 2 ? REPLY_TYPE_OFFSET_DATA : REPLY_TYPE_OFFSET_HOLE;
+    out.push(...chunk(req.cookie, i === parts.length - 1 ? REPLY_FLAG_DONE : 0, type, p));
+  });
+  if (!parts.length) out.push(...chunk(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE_NONE, []));
+  return concat(out);
+}
+
+/** A BLOCK_STATUS reply for `base:allocation`: zero runs are holes that read as zeros. */
+async function blockStatus(req: Request, exp: Export, backend: Backend): Promise<Uint8Array> {
+  let ex = await paddedExtents(backend, exp, req.offset, req.length);
+  if (req.flags & CMD_FLAG_REQ_ONE) ex = ex.slice(0, 1);
+  const p = new Uint8Array(4 + 8 * ex.length);
+  const dv = new DataView(p.buffer);
+  dv.setUint32(0, ALLOCATION_ID);
+  ex.forEach((e, i) => {
+    dv.setUint32(4 + 8 * i, e.length);
+    dv.setUint32(8 + 8 * i, e.zero ? STATE_HOLE | STATE_ZERO : 0);
+  });
+  return concat(chunk(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, [p]));
+}
+
 /** Runs a checked request and sends its reply. */
-async function run(req: Request, exp: Export, backend: Backend, send: Send): Promise<void> {
+async function run(req: Request, session: Session, backend: Backend, send: Send): Promise<void> {
   const ov = backend.overlay;
+  const exp = session.exp;
   let reply: Uint8Array;
   try {
     switch (req.type) {
       case CMD_READ:
-        reply = simpleReply(req.cookie, 0, await readPadded(backend, exp, req.offset, req.length));
+        reply = session.structured
+          ? await structuredRead(req, exp, backend)
+          : simpleReply(req.cookie, 0, await readPadded(backend, exp, req.offset, req.length));
+        break;
+      case CMD_BLOCK_STATUS:
+        reply = await blockStatus(req, exp, backend);
         break;
       case CMD_WRITE:
         await ov!.write(exp.stream, req.offset, req.payload!);
@@ -620,7 +902,7 @@ async function run(req: Request, exp: Export, backend: Backend, send: Send): Pro
   } catch (e) {
     const usage = e instanceof HexzError && e.code === "usage";
     if (!usage) console.error(`hexz nbd: ${(e as Error).message}`);
-    reply = simpleReply(req.cookie, usage ? EINVAL : EIO);
+    reply = requestError(session, req, usage ? EINVAL : EIO, (e as Error).message);
   }
   await send(reply).catch(() => {});
 }

@@ -353,6 +353,21 @@ async function rawConnect(path: string) {
       dv.setUint32(24, length);
       await write(b);
     },
+    /** One structured reply chunk. */
+    async chunk(): Promise<{ flags: number; type: number; cookie: number; payload: Uint8Array }> {
+      const h = await exact(20);
+      assert(h, "structured reply chunk");
+      const dv = new DataView(h.buffer);
+      assertEquals(dv.getUint32(0), 0x668e33ef, "structured reply magic");
+      const payload = await exact(dv.getUint32(16));
+      assert(payload, "chunk payload");
+      return {
+        flags: dv.getUint16(4),
+        type: dv.getUint16(6),
+        cookie: Number(dv.getBigUint64(8)),
+        payload,
+      };
+    },
     /** One simple reply: [cookie, error]. */
     async reply(): Promise<[number, number]> {
       const h = await exact(16);
@@ -375,6 +390,25 @@ function infoRequest(name: string, infos: number[] = []): Uint8Array {
   return b;
 }
 
+/** A LIST_META_CONTEXT or SET_META_CONTEXT request. */
+function metaRequest(name: string, queries: string[]): Uint8Array {
+  const n = enc.encode(name);
+  const qs = queries.map((q) => enc.encode(q));
+  const b = new Uint8Array(8 + n.length + qs.reduce((t, q) => t + 4 + q.length, 0));
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, n.length);
+  b.set(n, 4);
+  dv.setUint32(4 + n.length, qs.length);
+  let at = 8 + n.length;
+  for (const q of qs) {
+    dv.setUint32(at, q.length);
+    b.set(q, at + 4);
+    at += 4 + q.length;
+  }
+  return b;
+}
+
+const BASE_ALLOCATION = "base:allocation";
 const ERR_UNSUP = 0x80000001;
 const ERR_INVALID = 0x80000003;
 const ERR_UNKNOWN = 0x80000006;
@@ -396,8 +430,11 @@ Deno.test({
       await a.hello(3);
       await a.option(99, enc.encode("xyz"));
       assertEquals(await a.optionReply().then((r) => r.slice(0, 2)), [99, ERR_UNSUP]);
-      await a.option(8); // STRUCTURED_REPLY
-      assertEquals(await a.optionReply().then((r) => r.slice(0, 2)), [8, ERR_UNSUP]);
+      await a.option(5); // STARTTLS
+      assertEquals(await a.optionReply().then((r) => r.slice(0, 2)), [5, ERR_UNSUP]);
+      // Metadata contexts need structured replies first (this connection stays simple).
+      await a.option(10, metaRequest("", [BASE_ALLOCATION]));
+      assertEquals(await a.optionReply().then((r) => r.slice(0, 2)), [10, ERR_INVALID]);
       await a.option(3); // LIST
       const names: string[] = [];
       for (;;) {
@@ -621,6 +658,167 @@ Deno.test({
       await server.close();
       archive.close();
       await cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "serveNbd structured replies: zero blocks as holes, base:allocation block status, DF and REQ_ONE",
+  ...QEMU,
+  async fn() {
+    const f = await fixture();
+    const sock = `${f.dir}/structured.sock`;
+    const server = await serveNbd(f.archive, { socket: sock, readOnly: true });
+    const a = await rawConnect(sock);
+    try {
+      await a.hello(3);
+      await a.option(8); // STRUCTURED_REPLY
+      assertEquals((await a.optionReply()).slice(0, 2), [8, 1]);
+      await a.option(9, metaRequest("", [])); // LIST_META_CONTEXT: everything
+      const [, t1, listed] = await a.optionReply();
+      assertEquals([t1, new TextDecoder().decode(listed.subarray(4))], [4, BASE_ALLOCATION]);
+      assertEquals((await a.optionReply())[1], 1);
+      await a.option(10, metaRequest("nope", [BASE_ALLOCATION]));
+      assertEquals((await a.optionReply()).slice(0, 2), [10, ERR_UNKNOWN]);
+      await a.option(10, new Uint8Array(5));
+      assertEquals((await a.optionReply()).slice(0, 2), [10, ERR_INVALID]);
+      await a.option(10, metaRequest("", ["qemu:dirty-bitmap:x", BASE_ALLOCATION]));
+      const [, t2, chosen] = await a.optionReply();
+      assertEquals(t2, 4);
+      assertEquals(new DataView(chosen.buffer).getUint32(0), 1, "context id");
+      assertEquals(new TextDecoder().decode(chosen.subarray(4)), BASE_ALLOCATION);
+      assertEquals((await a.optionReply())[1], 1);
+      await a.option(7, infoRequest(""));
+      const [, , info] = await a.optionReply();
+      assertEquals(new DataView(info.buffer).getUint16(10) & 128, 128, "SEND_DF");
+      while ((await a.optionReply())[1] !== 1);
+
+      // A read across the zero MiB at 2 MiB: data, a hole, data; the last chunk is DONE.
+      const from = 2 * MiB - 4096, len = MiB + 8192;
+      await a.request(READ, 1, from, len);
+      const got = new Uint8Array(len).fill(0xff);
+      const kinds: string[] = [];
+      for (;;) {
+        const c = await a.chunk();
+        assertEquals(c.cookie, 1);
+        const dv = new DataView(c.payload.buffer);
+        const at = Number(dv.getBigUint64(0)) - from;
+        if (c.type === 1) {
+          got.set(c.payload.subarray(8), at);
+          kinds.push(`data ${c.payload.length - 8}`);
+        } else {
+          assertEquals(c.type, 2);
+          got.fill(0, at, at + dv.getUint32(8));
+          kinds.push(`hole ${dv.getUint32(8)}`);
+        }
+        if (c.flags & 1) break;
+      }
+      assertEquals(kinds, ["data 4096", `hole ${MiB}`, "data 4096"]);
+      assertBytesEqual(got, f.img.subarray(from, from + len), "read with a hole");
+      // Don't fragment: one data chunk, zeros included.
+      await a.request(READ, 2, from, len, 4);
+      const df = await a.chunk();
+      assertEquals([df.cookie, df.type, df.flags], [2, 1, 1]);
+      assertBytesEqual(df.payload.subarray(8), f.img.subarray(from, from + len), "DF read");
+
+      // Block status of the whole disk.
+      await a.request(7, 3, 0, 8 * MiB);
+      const bs = await a.chunk();
+      assertEquals([bs.cookie, bs.type, bs.flags], [3, 5, 1]);
+      const bv = new DataView(bs.payload.buffer);
+      assertEquals(bv.getUint32(0), 1);
+      const desc: [number, number][] = [];
+      for (let o = 4; o < bs.payload.length; o += 8) {
+        desc.push([bv.getUint32(o), bv.getUint32(o + 4)]);
+      }
+      const K64 = 65536;
+      assertEquals(desc, [
+        [2 * MiB, 0],
+        [MiB, 3],
+        [3 * MiB, 0],
+        [MiB, 3],
+        [K64, 0], // the short random run at 7 MiB + 100
+        [MiB - K64, 3],
+      ]);
+      // REQ_ONE: a single descriptor, from an unaligned start.
+      await a.request(7, 4, 2 * MiB + 512, 4 * MiB, 8);
+      const one = await a.chunk();
+      const ov = new DataView(one.payload.buffer);
+      assertEquals(one.payload.length, 12);
+      assertEquals([ov.getUint32(4), ov.getUint32(8)], [MiB - 512, 3]);
+      // Errors of reads and block status are structured; a write's is simple.
+      await a.request(READ, 5, 8 * MiB - 10, 20);
+      const e1 = await a.chunk();
+      assertEquals([e1.cookie, e1.type, e1.flags, new DataView(e1.payload.buffer).getUint32(0)], [
+        5,
+        32769,
+        1,
+        EINVAL,
+      ]);
+      await a.request(7, 6, 8 * MiB, 4096);
+      const e2 = await a.chunk();
+      assertEquals([e2.cookie, e2.type, new DataView(e2.payload.buffer).getUint32(0)], [
+        6,
+        32769,
+        EINVAL,
+      ]);
+      await a.request(WRITE_ZEROES, 7, 0, 4096);
+      assertEquals(await a.reply(), [7, EPERM]);
+    } finally {
+      a.close();
+      await server.close();
+      await f.done();
+    }
+  },
+});
+
+Deno.test({
+  name: "qemu-img map and convert over NBD see zero blocks as holes, and overlay writes as data",
+  ...QEMU,
+  async fn() {
+    const f = await fixture();
+    const sock = `${f.dir}/map.sock`;
+    const server = await serveNbd(f.archive, {
+      socket: sock,
+      readOnly: false,
+      overlay: `${f.dir}/w.hxo`,
+    });
+    try {
+      const map = async () => {
+        const r = await run("qemu-img", "map", "--output=json", server.address);
+        assertEquals(r.code, 0, r.err);
+        return (JSON.parse(r.out) as { start: number; length: number; zero: boolean }[])
+          .map((e) => [e.start, e.length, e.zero]);
+      };
+      const K64 = 65536;
+      assertEquals(await map(), [
+        [0, 2 * MiB, false],
+        [2 * MiB, MiB, true],
+        [3 * MiB, 3 * MiB, false],
+        [6 * MiB, MiB, true],
+        [7 * MiB, K64, false],
+        [7 * MiB + K64, MiB - K64, true],
+      ]);
+      // A write into the zero MiB at 6 MiB makes that 4 KiB data.
+      const w = await qemuIo(server.address, ["write -P 0x77 6291456 4096"]);
+      assertIoOk(w, "write");
+      // (the data before it and the write join into one extent).
+      assertEquals((await map()).slice(2), [
+        [3 * MiB, 3 * MiB + 4096, false],
+        [6 * MiB + 4096, MiB - 4096, true],
+        [7 * MiB, K64, false],
+        [7 * MiB + K64, MiB - K64, true],
+      ]);
+      const out = `${f.dir}/converted.raw`;
+      const c = await run("qemu-img", "convert", "-O", "raw", server.address, out);
+      assertEquals(c.code, 0, c.err);
+      const want = f.img.slice();
+      want.fill(0x77, 6 * MiB, 6 * MiB + 4096);
+      assertBytesEqual(await Deno.readFile(out), want, "converted");
+    } finally {
+      await server.close();
+      await f.done();
     }
   },
 });
