@@ -646,7 +646,6 @@ interface Request {
 }
 
 async function transmission(input: Input, send: Send, backend: Backend, session: Session) {
-  const exp = session.exp;
   const inflight = new Set<Promise<void>>();
   let inflightBytes = 0;
   try {
