@@ -52,7 +52,8 @@ export async function givenPassword(file?: string): Promise<string | null> {
   return env ? env : null;
 }
 
-function interactive(): boolean {
+/** Whether a password can be asked on the terminal. */
+export function interactive(): boolean {
   return Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
 }
 

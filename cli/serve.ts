@@ -11,6 +11,8 @@ import { serveNbd } from "../serve/nbd.ts";
 import { defaultBucketName } from "../serve/s3.ts";
 import { type Archive, info, withArchive } from "./common.ts";
 import { parseCount } from "./units.ts";
+import { givenPassword, interactive, passwordFileOption, promptPassword } from "./password.ts";
+import { open } from "../mod.ts";
 
 interface ServeFlags {
   port?: string;
@@ -23,6 +25,7 @@ interface ServeFlags {
   rw?: boolean;
   silent?: boolean;
   daemon?: boolean;
+  passwordFile?: string;
 }
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -49,10 +52,21 @@ async function daemonize(file: string, o: ServeFlags): Promise<void> {
     ...(o.socket !== undefined ? ["--socket", o.socket] : []),
     ...(o.overlay !== undefined ? ["--overlay", o.overlay] : []),
     ...(o.rw ? ["--rw"] : []),
+    ...(o.passwordFile !== undefined ? ["--password-file", o.passwordFile] : []),
   ];
   const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
+  // The detached server has no terminal: a password asked for here goes to it in its
+  // environment, as HEXZ_PASSWORD would.
+  const env: Record<string, string> = {};
+  if (o.passwordFile === undefined && await givenPassword() === null && interactive()) {
+    const a = await open(file, { lazyParents: true });
+    const encrypted = !!a.header.encryption;
+    a.close();
+    if (encrypted) env.HEXZ_PASSWORD = await promptPassword(`password for ${file}: `);
+  }
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", ...perms, CLI, "serve", file, ...flags],
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -125,6 +139,7 @@ export function serveCommand(): Command {
     .option("--rw", "NBD: accept writes (kept in the overlay)")
     .option("--daemon", "serve in the background; return once it listens (prints the pid)")
     .option("-q, --silent", "print nothing but errors")
+    .addOption(passwordFileOption())
     .addHelpText(
       "after",
       "\nExamples:\n  hexz serve vm.hxz --port 8080 & curl -r 0-511 http://127.0.0.1:8080/disk | xxd" +
@@ -150,6 +165,12 @@ export function serveCommand(): Command {
       const stop = untilSignal();
       try {
         await withArchive(file, async (archive) => {
+          if (archive.header.encryption && !archive.keys) {
+            throw new HexzError(
+              "password",
+              `${file}: archive is encrypted: give the password (HEXZ_PASSWORD or --password-file)`,
+            );
+          }
           if (o.nbd) {
             const server = await serveNbd(archive, {
               socket: o.socket,
@@ -184,7 +205,7 @@ export function serveCommand(): Command {
           );
           await Promise.race([stop.signal, server.finished]);
           await server.shutdown();
-        });
+        }, { passwordFile: o.passwordFile });
       } finally {
         stop.dispose();
       }

@@ -86,3 +86,41 @@ Deno.test("serve --daemon fails with the server's own error when it cannot liste
     await done();
   }
 });
+
+Deno.test({
+  name: "serve of an encrypted archive: refused without the password, served with --password-file",
+  ...needs("curl"),
+  async fn() {
+    const [dir, done] = await tempDir();
+    const pids: number[] = [];
+    try {
+      const disk = pseudoRandom(200_000, 8);
+      const p = await packBytes(dir, disk, { encrypt: { password: "s3cret", kdf: "pbkdf2" } });
+      let r = await hexz(["serve", p, "--port", "0"], { perms: PERMS });
+      assertEquals(r.code, 1, r.err);
+      assertMatch(r.err, /^hexz: .*archive is encrypted: give the password/);
+      await Deno.writeTextFile(`${dir}/pw`, "s3cret\n");
+      r = await hexz(["serve", p, "--port", "0", "--daemon", "--password-file", `${dir}/pw`], {
+        perms: PERMS,
+      });
+      assertEquals(r.code, 0, r.err);
+      const m = /serving .* at (http:\/\/[^ ]+) .*\(pid (\d+)\)/.exec(r.err);
+      assert(m, r.err);
+      pids.push(Number(m[2]));
+      const c = await new Deno.Command("curl", {
+        args: ["-s", "-f", "-r", "1000-1999", `${m[1]}/disk`],
+      }).output();
+      assertEquals(c.code, 0);
+      assertEquals(c.stdout, disk.subarray(1000, 2000));
+      await Deno.writeTextFile(`${dir}/bad`, "nope\n");
+      r = await hexz(["serve", p, "--port", "0", "--password-file", `${dir}/bad`], {
+        perms: PERMS,
+      });
+      assertEquals(r.code, 1);
+      assertMatch(r.err, /wrong password/);
+    } finally {
+      for (const pid of pids) await stop(pid).catch(() => {});
+      await done();
+    }
+  },
+});
