@@ -4,7 +4,8 @@ import { extractTree, fileTable } from "../core/read/files.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatSize } from "./units.ts";
+import { formatSize, parseInteger } from "./units.ts";
+import { HexzError } from "../core/errors.ts";
 
 export function extractCommand(): Command {
   return new Command("extract")
@@ -15,6 +16,7 @@ export function extractCommand(): Command {
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
     .option("--raw", "for directory archives: write the raw disk stream instead of the tree")
+    .option("--workers <n>", "decode in N threads (default: the number of cores)")
     .addOption(passwordFileOption())
     .addHelpText(
       "after",
@@ -28,10 +30,15 @@ export function extractCommand(): Command {
           const r = await extractTree(a, output, { force: !!o.force, onProgress });
           return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;
         }
+        const workers = o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined;
+        if (workers !== undefined && (workers < 1 || workers > 256)) {
+          throw new HexzError("usage", `--workers must be 1..256, got ${workers}`);
+        }
         const r = await extract(a, output, {
           stream: o.memory ? "memory" : "disk",
           force: !!o.force,
           onProgress,
+          workers,
         });
         return `${output}: ${formatSize(r.bytes)} restored`;
       }, { passwordFile: o.passwordFile }).finally(() => progress.finish());

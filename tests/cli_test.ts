@@ -49,6 +49,14 @@ Deno.test("cli pack, inspect, cat, extract and check work end to end", async () 
     r = await hexz(["extract", `${dir}/a.hxz`, `${dir}/out.img`, "--silent"]);
     assertEquals([r.code, r.err], [0, ""]);
     assertBytesEqual(await Deno.readFile(`${dir}/out.img`), data, "extract");
+    for (const w of ["1", "3"]) {
+      r = await hexz(["extract", `${dir}/a.hxz`, `${dir}/w.img`, "-q", "-f", "--workers", w]);
+      assertEquals([r.code, r.err], [0, ""]);
+      assertBytesEqual(await Deno.readFile(`${dir}/w.img`), data, `extract --workers ${w}`);
+    }
+    r = await hexz(["extract", `${dir}/a.hxz`, `${dir}/w.img`, "-f", "--workers", "0"]);
+    assertEquals(r.code, 2);
+    assertMatch(r.err, /--workers must be 1\.\.256/);
     r = await hexz(["extract", `${dir}/a.hxz`, `${dir}/mem.out`, "--memory"]);
     assertBytesEqual(await Deno.readFile(`${dir}/mem.out`), await Deno.readFile(`${dir}/mem.bin`));
     r = await hexz(["check", `${dir}/a.hxz`]);
