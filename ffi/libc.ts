@@ -9,6 +9,7 @@
  * @module
  */
 import { HexzError } from "../core/errors.ts";
+import { concatBytes } from "../core/format/bytes.ts";
 
 /** errno values of Linux x86-64 and aarch64 (asm-generic/errno*.h). */
 export const ERRNO = {
@@ -146,13 +147,7 @@ export function readKernelFile(path: string): string {
   } finally {
     lib.close(fd);
   }
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(concatBytes(...parts));
 }
 
 /** Writes a short value to a kernel file (/sys) through libc; see `readKernelFile`. */

@@ -30,10 +30,11 @@
  * @module
  */
 import { HexzError } from "../core/errors.ts";
+import { concatBytes } from "../core/format/bytes.ts";
 import { type StreamName, STREAMS } from "../core/format/constants.ts";
 import { openOverlay, type Overlay, OVERLAY_BLOCK } from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
-import { type Extent, extents } from "../core/read/extents.ts";
+import { appendExtent, type Extent, extents } from "../core/read/extents.ts";
 
 export interface NbdOptions {
   /** Listen on this Unix socket path (a stale socket file there is removed first). */
@@ -344,11 +345,7 @@ function splitAt(blocks: number[], e: Extent): Extent[] {
 /** Adjacent extents of the same kind joined. */
 function merge(ex: Extent[]): Extent[] {
   const out: Extent[] = [];
-  for (const e of ex) {
-    const last = out[out.length - 1];
-    if (last && last.zero === e.zero) last.length += e.length;
-    else out.push({ ...e });
-  }
+  for (const e of ex) appendExtent(out, e);
   return out;
 }
 
@@ -772,16 +769,6 @@ function chunk(
   return [h, ...payload];
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** A structured error chunk (the whole reply). */
 function structuredError(cookie: Uint8Array, error: number, message = ""): Uint8Array {
   const m = encoder.encode(message.slice(0, 1000));
@@ -790,7 +777,7 @@ function structuredError(cookie: Uint8Array, error: number, message = ""): Uint8
   dv.setUint32(0, error);
   dv.setUint16(4, m.length);
   p.set(m, 6);
-  return concat(chunk(cookie, REPLY_FLAG_DONE, REPLY_TYPE_ERROR, [p]));
+  return concatBytes(...chunk(cookie, REPLY_FLAG_DONE, REPLY_TYPE_ERROR, [p]));
 }
 
 /** The error reply a request gets: structured for READ and BLOCK_STATUS when negotiated. */
@@ -851,7 +838,7 @@ async function structuredRead(req: Request, exp: Export, backend: Backend): Prom
     out.push(...chunk(req.cookie, i === parts.length - 1 ? REPLY_FLAG_DONE : 0, type, p));
   });
   if (!parts.length) out.push(...chunk(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE_NONE, []));
-  return concat(out);
+  return concatBytes(...out);
 }
 
 /** A BLOCK_STATUS reply for `base:allocation`: zero runs are holes that read as zeros. */
@@ -865,7 +852,7 @@ async function blockStatus(req: Request, exp: Export, backend: Backend): Promise
     dv.setUint32(4 + 8 * i, e.length);
     dv.setUint32(8 + 8 * i, e.zero ? STATE_HOLE | STATE_ZERO : 0);
   });
-  return concat(chunk(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, [p]));
+  return concatBytes(...chunk(req.cookie, REPLY_FLAG_DONE, REPLY_TYPE_BLOCK_STATUS, [p]));
 }
 
 /** Runs a checked request and sends its reply. */

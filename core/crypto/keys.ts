@@ -15,7 +15,7 @@
  * @module
  */
 import { HexzError } from "../errors.ts";
-import { equalBytes, view } from "../format/bytes.ts";
+import { concatBytes, equalBytes, view } from "../format/bytes.ts";
 import {
   CIPHER,
   type EncryptionFields,
@@ -109,19 +109,9 @@ const KEY_CHECK_MESSAGE = new TextEncoder().encode("hexz key check v1");
 const BLOCK_AAD = new TextEncoder().encode("hexz block");
 const sectionAad = (kind: string) => new TextEncoder().encode(`hexz section ${kind}`);
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /** The key check value of a chain: keyed BLAKE3 of a constant under the key-check key. */
 export function keyCheckValue(chain: ChainKey): Uint8Array {
-  const k = blake3DeriveKey(CONTEXT.check, concat(chain.key, chain.salt));
+  const k = blake3DeriveKey(CONTEXT.check, concatBytes(chain.key, chain.salt));
   return blake3Keyed(k, KEY_CHECK_MESSAGE);
 }
 
@@ -131,8 +121,8 @@ export async function deriveArchiveKeys(
   archiveSalt: Uint8Array,
   nonceMode: NonceMode,
 ): Promise<ArchiveKeys> {
-  const chainMaterial = concat(chain.key, chain.salt);
-  const material = concat(chain.key, chain.salt, archiveSalt);
+  const chainMaterial = concatBytes(chain.key, chain.salt);
+  const material = concatBytes(chain.key, chain.salt, archiveSalt);
   const identityKey = blake3DeriveKey(CONTEXT.identity, chainMaterial);
   const nonceKey = nonceMode === "synthetic" ? blake3DeriveKey(CONTEXT.nonce, material) : null;
   const headerKey = blake3DeriveKey(CONTEXT.header, material);

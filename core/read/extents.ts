@@ -16,6 +16,13 @@ export interface Extent {
   zero: boolean;
 }
 
+/** Appends `e` to `out`, joining it to the last extent when they are of the same kind. */
+export function appendExtent(out: Extent[], e: Extent): void {
+  const last = out[out.length - 1];
+  if (last && last.zero === e.zero) last.length += e.length;
+  else out.push({ ...e });
+}
+
 /**
  * The extents covering [offset, offset + length) of the stream (clamped to its size), adjacent
  * ones of the same kind merged. With `maxExtents`, stops after that many: the extents then
@@ -54,12 +61,8 @@ export async function extents(
       const to = Math.min(p.offsets[k + 1], end);
       if (to <= pos) continue;
       const zero = p.entries[k].kind === KIND.zero;
-      const last = out[out.length - 1];
-      if (last && last.zero === zero) last.length += to - pos;
-      else {
-        if (out.length === maxExtents) return out;
-        out.push({ offset: pos, length: to - pos, zero });
-      }
+      if (out.length >= maxExtents && out[out.length - 1]?.zero !== zero) return out;
+      appendExtent(out, { offset: pos, length: to - pos, zero });
       pos = to;
     }
   }
