@@ -5,7 +5,6 @@ import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize, parseInteger } from "./units.ts";
-import { HexzError } from "../core/errors.ts";
 
 export function extractCommand(): Command {
   return new Command("extract")
@@ -31,9 +30,6 @@ export function extractCommand(): Command {
           return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;
         }
         const workers = o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined;
-        if (workers !== undefined && (workers < 1 || workers > 256)) {
-          throw new HexzError("usage", `--workers must be 1..256, got ${workers}`);
-        }
         const r = await extract(a, output, {
           stream: o.memory ? "memory" : "disk",
           force: !!o.force,

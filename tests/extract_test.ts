@@ -17,7 +17,7 @@ function image(n: number, seed: number): Uint8Array {
 async function extractWith(path: string, out: string, workers: number): Promise<Uint8Array> {
   const a = workers ? await open(path) : await open(memorySource(await Deno.readFile(path), path));
   try {
-    await extract(a, out, { workers, force: true });
+    await extract(a, out, { workers: workers || 1, force: true });
   } finally {
     a.close();
   }

@@ -32,11 +32,11 @@ import { createWriter } from "./writer.ts";
 import { sampleFile, trainDictionary } from "./dict_train.ts";
 import { createZstdDictCodec } from "../codec/zstd_dict.ts";
 import {
-  defaultWorkers,
   fixedLengths,
   parallelFilePipeline,
   parallelPipeline,
   serialPipeline,
+  workerCount,
   workersAvailable,
 } from "./pipeline.ts";
 import { VERSION } from "../version.ts";
@@ -310,10 +310,7 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
       const hash = w.identify(plain);
       return !seen.has(bytesKey(hash)) && !baseIndex?.has(bytesKey(hash));
     };
-    const asked = opts.workers ?? defaultWorkers();
-    if (!Number.isInteger(asked) || asked < 1 || asked > 256) {
-      throw new HexzError("usage", `--workers must be 1..256, got ${opts.workers}`);
-    }
+    const asked = workerCount(opts.workers);
     // Dictionary codecs live on this thread only, and a single-file bundle has no worker
     // module: those packs use the serial pipeline (the archive is the same either way).
     const workers = opts.dictionary || !workersAvailable() ? 1 : asked;

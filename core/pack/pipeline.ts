@@ -330,6 +330,15 @@ export function moduleBeside(url: URL): boolean {
   }
 }
 
+/** `workers` as asked (default: the machine's cores), checked to be 1..256. */
+export function workerCount(workers: number | undefined): number {
+  const n = workers ?? defaultWorkers();
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new HexzError("usage", `--workers must be 1..256, got ${workers}`);
+  }
+  return n;
+}
+
 /** The default worker count: the machine's cores. */
 export function defaultWorkers(): number {
   return Math.max(1, navigator.hardwareConcurrency || 1);

@@ -10,7 +10,7 @@ import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
 import type { BlockEntry } from "../format/entry.ts";
 import { equalBytes } from "../format/bytes.ts";
 import { type AtomicFile, createAtomicFile, writeAll } from "../io/atomic.ts";
-import { defaultWorkers, moduleBeside } from "../pack/pipeline.ts";
+import { moduleBeside, workerCount } from "../pack/pipeline.ts";
 import { type Archive, type BlockInfo, resolveStream, type StreamRef } from "./archive.ts";
 import { KERNEL_MAX_BLOCK, kernelCodec } from "./block_kernel.ts";
 import { type ExtractRequest, type ExtractWorkerMessage, JOB_FIELDS } from "./extract_job.ts";
@@ -159,7 +159,7 @@ async function extractJobs(
   };
   const meta = new Float64Array(JOB_BLOCKS * JOB_FIELDS);
   const hashes = new Uint8Array(JOB_BLOCKS * 32);
-  let count = 0, bytes = 0, seq = 0;
+  let count = 0, bytes = 0;
   const dispatch = async () => {
     if (count === 0) return;
     if (failure) throw failure;
@@ -169,12 +169,12 @@ async function extractJobs(
       if (ready[i] && pending[i] < QUEUE && (best < 0 || pending[i] < pending[best])) best = i;
     }
     if (best < 0) {
-      progress(here.run({ type: "job", seq: seq++, meta: m, hashes: h }), true);
+      progress(here.run({ type: "job", meta: m, hashes: h }), true);
       // Let the workers' messages in before the next job.
       if (workers.length) await turn();
     } else {
       const jm = m.slice(), jh = h.slice();
-      const job: ExtractRequest = { type: "job", seq: seq++, meta: jm, hashes: jh };
+      const job: ExtractRequest = { type: "job", meta: jm, hashes: jh };
       pending[best]++;
       workers[best].postMessage(job, [jm.buffer, jh.buffer]);
     }
@@ -263,10 +263,10 @@ export async function extractStream(
   if (a.header.streams[stream].blockCount === 0 && stream !== 0) {
     throw new HexzError("not-found", `archive has no ${STREAMS[stream]} stream`);
   }
+  const threads = workerCount(opts.workers);
   const out = await createAtomicFile(output, opts.force);
   try {
     if (a.source.path !== undefined && !(a.header.features & FEATURE.encrypted)) {
-      const threads = Math.max(1, Math.floor(opts.workers ?? defaultWorkers()));
       await extractJobs(a, stream, out, threads, opts.onProgress);
       await out.commit();
       return { bytes: size };

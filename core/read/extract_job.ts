@@ -25,7 +25,6 @@ export interface ExtractFile {
 }
 export interface ExtractJob {
   type: "job";
-  seq: number;
   /** JOB_FIELDS numbers per block. */
   meta: Float64Array;
   /** The blocks' BLAKE3-256, 32 bytes each. */
@@ -39,6 +38,6 @@ export type ExtractRequest = ExtractInit | ExtractFile | ExtractJob | ExtractClo
 
 export type ExtractWorkerMessage =
   | { type: "ready" }
-  | { type: "done"; seq: number; bytes: number }
+  | { type: "done"; bytes: number }
   | { type: "closed" }
   | { type: "error"; message: string; code?: HexzErrorCode };

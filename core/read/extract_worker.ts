@@ -33,7 +33,7 @@ handle = (ev) => {
       runner = createJobRunner(m.output, m.stream);
       post({ type: "ready" });
     } else if (m.type === "file") runner!.addFile(m.id, m.path);
-    else post({ type: "done", seq: m.seq, bytes: runner!.run(m) });
+    else post({ type: "done", bytes: runner!.run(m) });
   } catch (e) {
     failed = true;
     runner?.close();
