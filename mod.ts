@@ -22,6 +22,8 @@ import { type Archive, openArchive, type OpenOptions } from "./core/read/archive
 import { parentResolver } from "./core/read/parent.ts";
 import { httpSource } from "./net/http_source.ts";
 import { createZstdDictCodec } from "./core/codec/zstd_dict.ts";
+import { pack as packFiles, type PackOptions, type PackResult } from "./core/pack/pack.ts";
+import { findDataRanges } from "./ffi/sparse.ts";
 
 export { HexzError, type HexzErrorCode } from "./core/errors.ts";
 export { type ByteSource, fileSource, memorySource } from "./core/io/source.ts";
@@ -33,7 +35,8 @@ export {
   type OpenOptions,
   type StreamRef,
 } from "./core/read/archive.ts";
-export { pack, type PackOptions, type PackProgress, type PackResult } from "./core/pack/pack.ts";
+export type { PackOptions, PackProgress, PackResult } from "./core/pack/pack.ts";
+export type { DataRange, FindDataRanges } from "./core/pack/sparse.ts";
 export { inspectArchive as inspect, type InspectReport } from "./core/read/inspect.ts";
 export { checkArchive as check, type CheckReport } from "./core/read/check.ts";
 export { type ExtractOptions, extractStream as extract } from "./core/read/extract.ts";
@@ -64,6 +67,16 @@ export function openSource(location: string): Promise<ByteSource> {
     return Promise.reject(new HexzError("unsupported", `${location}: URLs are not supported yet`));
   }
   return fileSource(location);
+}
+
+/**
+ * Packs a disk image and/or a memory dump into a new archive. The holes of sparse inputs are
+ * not read: they are found with SEEK_DATA/SEEK_HOLE on Linux when FFI is allowed
+ * (`--allow-ffi`; `findDataRanges: () => null` turns it off), and the archive is the same
+ * either way.
+ */
+export function pack(opts: PackOptions): Promise<PackResult> {
+  return packFiles({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
 }
 
 /** Options of `open`: those of `openArchive`, plus when to look for parents. */

@@ -1,5 +1,6 @@
 /**
- * The few libc calls the FUSE session needs, bound through `Deno.dlopen("libc.so.6")`.
+ * The few libc calls that Deno does not offer (the FUSE session, holes of sparse files), bound
+ * through `Deno.dlopen("libc.so.6")`.
  *
  * The library is opened on first use, so importing this module needs no `--allow-ffi`.
  * `errno` is thread-local: it is meaningful only right after a synchronous call made on the
@@ -17,6 +18,7 @@ export const ERRNO = {
   ENOENT: 2,
   EINTR: 4,
   EIO: 5,
+  ENXIO: 6,
   EBADF: 9,
   EAGAIN: 11,
   EACCES: 13,
@@ -44,6 +46,11 @@ export const O_RDWR = 0o2;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
 
+/** lseek(2) whence values of Linux: the next data at or after an offset, the next hole. */
+export const SEEK_END = 2;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+
 /** mount(2) flags and umount2(2) flags. */
 export const MS_RDONLY = 1;
 export const MS_NOSUID = 2;
@@ -59,6 +66,7 @@ export const POLLNVAL = 0x020;
 const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   writev: { parameters: ["i32", "buffer", "i32"], result: "isize" },

@@ -40,6 +40,7 @@ import {
   workersAvailable,
 } from "./pipeline.ts";
 import { VERSION } from "../version.ts";
+import { checkRanges, type FindDataRanges, holeTest, sparseReads } from "./sparse.ts";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
@@ -88,6 +89,12 @@ export interface PackOptions {
   encrypt?: EncryptOptions;
   /** Directory archives: the encoded file table, asked for once every stream is consumed. */
   fileTable?: () => Uint8Array;
+  /**
+   * Finds the data ranges of a sparse input file, whose holes are then taken as zeros without
+   * reading them (mod.ts passes SEEK_DATA/SEEK_HOLE where FFI is allowed). The archive is the
+   * same with or without it.
+   */
+  findDataRanges?: FindDataRanges;
   /** Fixed identity, for reproducible archives (tests, golden vectors). */
   uuid?: Uint8Array;
   createdAtMs?: number;
@@ -227,6 +234,8 @@ export interface StreamInput {
   /** The regular file `blocks` cuts (from offset 0, `size` bytes): the parallel pipeline lets
    * its workers read the blocks from it directly (with CDC, `blocks` still finds the cuts). */
   file?: string;
+  /** For `file`: whether a range (asked in increasing order) lies wholly in a hole. */
+  inHole?: (offset: number, length: number) => boolean;
 }
 
 /** Packs the given files into a new archive at `opts.output`. */
@@ -241,7 +250,15 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     for (const [name, path] of inputs) {
       const [file, size] = await openInput(path);
       files.push(file);
-      streams.push({ name, size, blocks: splitBlocks(syncReads(file), spec), file: path });
+      const found = opts.findDataRanges?.(path);
+      const ranges = found ? checkRanges(found, size) : null;
+      streams.push({
+        name,
+        size,
+        blocks: splitBlocks(ranges ? sparseReads(file, size, ranges) : syncReads(file), spec),
+        file: path,
+        inHole: ranges ? holeTest(ranges) : undefined,
+      });
     }
     if (opts.trainDictionary) {
       const sampleSize = spec.kind === "fixed" ? spec.size : spec.params.avg;
@@ -316,7 +333,7 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
     const workers = opts.dictionary || !workersAvailable() ? 1 : asked;
     let inputBytes = 0;
     let lastReport = 0;
-    for (const { name, blocks, file, size } of inputs) {
+    for (const { name, blocks, file, size, inHole } of inputs) {
       const id = STREAMS.indexOf(name);
       const pipe = { compression: codecName, level, workers };
       const processed = workers <= 1
@@ -326,6 +343,7 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
           file,
           spec.kind === "fixed" ? fixedLengths(size, spec.size) : lengthsOf(blocks),
           pipe,
+          inHole,
         )
         : parallelPipeline(blocks, pipe);
       for await (const p of processed) {

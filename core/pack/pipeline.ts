@@ -274,33 +274,63 @@ const RANGE_BYTES = 4 * 1024 * 1024;
  * themselves (positioned reads into WebAssembly memory), so this thread neither copies nor
  * ships block bytes, it only writes the results. `lengths` are the block lengths in file order
  * from offset 0: computed for fixed-size blocks, or the cuts of a chunker that read the file
- * here (the workers then read those bytes again, from the page cache). Yields processed
- * blocks in file order.
+ * here (the workers then read those bytes again, from the page cache). Blocks for which
+ * `inHole(offset, length)` is true (asked in file order) lie in holes of a sparse file: they
+ * are zero blocks that no worker reads. Yields processed blocks in file order.
  */
 export async function* parallelFilePipeline(
   path: string,
   lengths: Iterable<number> | AsyncIterable<number>,
   opts: PipelineOptions,
+  inHole?: (offset: number, length: number) => boolean,
 ): AsyncGenerator<ProcessedBlock> {
   const pool = startPool(opts);
+  // What comes out, in order: the result of the next range sent to the pool (null), or a run
+  // of `count` zero blocks of `length` bytes found in holes.
+  const order: ({ length: number; count: number } | null)[] = [];
+  let head = 0;
   try {
     let batch: number[] = [];
-    let start = 0, bytes = 0;
-    for await (const n of lengths) {
-      batch.push(n);
-      bytes += n;
-      if (bytes >= RANGE_BYTES) {
-        pool.submit({ type: "range", seq: 0, path, offset: start, lengths: batch }, []);
-        start += bytes;
-        batch = [];
-        bytes = 0;
-        while (pool.inFlight >= 2 * pool.size) yield* unpack(await pool.next());
-      }
-    }
-    if (batch.length) {
+    let start = 0, bytes = 0, pos = 0;
+    const send = () => {
+      if (!batch.length) return;
       pool.submit({ type: "range", seq: 0, path, offset: start, lengths: batch }, []);
+      order.push(null);
+      batch = [];
+      bytes = 0;
+    };
+    // Yields what is ready: hole runs at the head, and pool results while `full()`.
+    const emit = async function* (full: () => boolean): AsyncGenerator<ProcessedBlock> {
+      while (head < order.length) {
+        const o = order[head];
+        if (o) {
+          for (let k = 0; k < o.count; k++) yield { length: o.length, zero: true, codec: 0 };
+        } else if (full()) yield* unpack(await pool.next());
+        else break;
+        head++;
+        if (head > 1024 && head * 2 > order.length) {
+          order.splice(0, head);
+          head = 0;
+        }
+      }
+    };
+    for await (const n of lengths) {
+      if (inHole?.(pos, n)) {
+        send(); // ranges are contiguous: a hole ends the one being gathered
+        const last = order[order.length - 1];
+        if (order.length > head && last && last.length === n) last.count++;
+        else order.push({ length: n, count: 1 });
+      } else {
+        if (!batch.length) start = pos;
+        batch.push(n);
+        bytes += n;
+        if (bytes >= RANGE_BYTES) send();
+      }
+      pos += n;
+      yield* emit(() => pool.inFlight >= 2 * pool.size);
     }
-    while (pool.inFlight > 0) yield* unpack(await pool.next());
+    send();
+    yield* emit(() => true);
   } finally {
     pool.close();
   }
