@@ -23,6 +23,7 @@ import { parentResolver } from "./core/read/parent.ts";
 import { httpSource } from "./net/http_source.ts";
 import { createZstdDictCodec } from "./core/codec/zstd_dict.ts";
 import { pack as packFiles, type PackOptions, type PackResult } from "./core/pack/pack.ts";
+import { build as buildTree, type BuildOptions, type BuildResult } from "./core/pack/build.ts";
 import { findDataRanges } from "./ffi/sparse.ts";
 
 export { HexzError, type HexzErrorCode } from "./core/errors.ts";
@@ -37,6 +38,39 @@ export {
 } from "./core/read/archive.ts";
 export type { PackOptions, PackProgress, PackResult } from "./core/pack/pack.ts";
 export type { DataRange, FindDataRanges } from "./core/pack/sparse.ts";
+export type { BuildOptions, BuildResult } from "./core/pack/build.ts";
+export { getProfile, type Profile, type ProfileName, PROFILES } from "./core/pack/profiles.ts";
+export { predict, type PredictOptions, type PredictReport } from "./core/pack/predict.ts";
+export { flatten } from "./core/pack/repack.ts";
+export {
+  extractTree,
+  type ExtractTreeOptions,
+  fileTable,
+  findFile,
+  readFile,
+} from "./core/read/files.ts";
+export type { FileEntry } from "./core/format/filetable.ts";
+export {
+  openOverlay,
+  type Overlay,
+  OVERLAY_BLOCK,
+  type OverlayOpenOptions,
+  type OverlayStats,
+  readOverlayHeader,
+} from "./core/overlay/overlay.ts";
+export { type CommitOptions, commitOverlay } from "./core/overlay/commit.ts";
+export { type ChangedFile, changedFiles } from "./core/overlay/changed_files.ts";
+export { diffArchives as diff, type DiffReport, type DiffSide } from "./core/history/diff.ts";
+export { lineage, type LineageNode, type ParentStatus } from "./core/history/lineage.ts";
+export { type HttpServer, serveHttp, type ServeHttpOptions } from "./serve/http.ts";
+export { type NbdOptions, type NbdServer, serveNbd } from "./serve/nbd.ts";
+export {
+  checkMountpoint,
+  mountArchive,
+  type MountArchiveOptions,
+  type MountedArchive,
+} from "./serve/mount.ts";
+export { unmountFuse as unmount } from "./ffi/fuse_session.ts";
 export { inspectArchive as inspect, type InspectReport } from "./core/read/inspect.ts";
 export { checkArchive as check, type CheckReport } from "./core/read/check.ts";
 export { type ExtractOptions, extractStream as extract } from "./core/read/extract.ts";
@@ -77,6 +111,11 @@ export function openSource(location: string): Promise<ByteSource> {
  */
 export function pack(opts: PackOptions): Promise<PackResult> {
   return packFiles({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
+}
+
+/** Packs a directory tree (and optionally a memory dump), with `pack`'s hole skipping. */
+export function build(opts: BuildOptions): Promise<BuildResult> {
+  return buildTree({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
 }
 
 /** Options of `open`: those of `openArchive`, plus when to look for parents. */

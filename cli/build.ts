@@ -1,6 +1,5 @@
 import { Command, Option } from "commander";
-import { build } from "../core/pack/build.ts";
-import { getProfile, PROFILES } from "../core/pack/profiles.ts";
+import { build, getProfile, PROFILES } from "../mod.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { info } from "./common.ts";
 import { encryptOptions, passwordFileOption } from "./password.ts";

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
-import { type DataRange, open, pack } from "../mod.ts";
+import { build, type DataRange, findFile, open, pack, readFile } from "../mod.ts";
 import { checkRanges, holeTest, sparseReads } from "../core/pack/sparse.ts";
 import { findDataRanges } from "../ffi/sparse.ts";
 import { assertBytesEqual, readAll } from "./_archive.ts";
@@ -168,6 +168,44 @@ Deno.test("pack skips holes: the same archive with or without data ranges, holes
           a.close();
         }
       }
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("build skips the holes of sparse files in the tree, same archive either way", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/tree/vm`, { recursive: true });
+    const whole = await sparseFile(`${dir}/tree/vm/disk.img`);
+    await Deno.writeTextFile(`${dir}/tree/notes.txt`, "hello\n");
+    const fixed = { uuid: new Uint8Array(16).fill(5), createdAtMs: 1_700_000_000_000 };
+    const outs: Uint8Array[] = [];
+    for (const [name, find] of [["plain", () => null], ["sparse", undefined]] as const) {
+      const output = `${dir}/${name}.hxz`;
+      await build({ output, source: `${dir}/tree`, findDataRanges: find, ...fixed });
+      outs.push(await Deno.readFile(output));
+    }
+    assertBytesEqual(outs[1], outs[0], "archives differ");
+    const lying = (path: string) =>
+      path.endsWith("disk.img") ? [{ offset: 0, length: 4 * MiB }] : null;
+    await build({ output: `${dir}/lying.hxz`, source: `${dir}/tree`, findDataRanges: lying });
+    const a = await open(`${dir}/lying.hxz`);
+    try {
+      const expect = whole.slice();
+      expect.fill(0, 4 * MiB);
+      assertBytesEqual(
+        await readFile(a, await findFile(a, "vm/disk.img")),
+        expect,
+        "a hole was read",
+      );
+      assertEquals(
+        new TextDecoder().decode(await readFile(a, await findFile(a, "notes.txt"))),
+        "hello\n",
+      );
+    } finally {
+      a.close();
     }
   } finally {
     await done();

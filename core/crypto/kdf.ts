@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { argon2id } from "hash-wasm";
 import { ensure, HexzError } from "../errors.ts";
 import { view } from "../format/bytes.ts";
 import { buf } from "./aead.ts";
@@ -121,6 +120,9 @@ export async function derivePasswordKey(
   checkKdfParams(p);
   const pw = new TextEncoder().encode(password.normalize("NFC"));
   if (p.name === "argon2id") {
+    // Loaded on first use: the package costs about 12 ms of start-up, and most runs of hexz
+    // derive no key.
+    const { argon2id } = await import("hash-wasm");
     return await argon2id({
       password: pw,
       salt,

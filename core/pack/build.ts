@@ -7,7 +7,8 @@
  * @module
  */
 import { HexzError } from "../errors.ts";
-import { splitBlocks } from "../chunk/split.ts";
+import { type SequentialInput, splitBlocks } from "../chunk/split.ts";
+import { checkRanges, sparseReads } from "./sparse.ts";
 import { sampleFiles } from "./dict_train.ts";
 import { encodeFileTable, type FileEntry } from "../format/filetable.ts";
 import {
@@ -85,6 +86,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const walked: Walked[] = [];
   await walk(opts.source.replace(/\/+$/, "") || "/", "", walked, warn);
   const spec = chunkSpec(opts);
+  // Sparse files (VM images in a tree) are read without their holes when their data ranges
+  // can be found.
+  const input = (file: Deno.FsFile, path: string, size: number): SequentialInput => {
+    const found = opts.findDataRanges?.(path);
+    return found ? sparseReads(file, size, checkRanges(found, size)) : file;
+  };
   const total = walked.reduce((n, w) => n + w.entry.size, 0);
   let offset = 0;
   const disk: StreamInput = {
@@ -102,7 +109,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         }
         let n = 0;
         try {
-          for await (const block of splitBlocks(file, spec)) {
+          for await (const block of splitBlocks(input(file, w.abs, w.entry.size), spec)) {
             n += block.length;
             yield block;
           }
@@ -130,10 +137,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       }
       throw new HexzError("io", `${opts.memory}: ${(e as Error).message}`);
     }
+    const size = (await memFile.stat()).size;
     inputs.push({
       name: "memory",
-      size: (await memFile.stat()).size,
-      blocks: splitBlocks(memFile, spec),
+      size,
+      blocks: splitBlocks(input(memFile, opts.memory, size), spec),
     });
   }
   try {
