@@ -337,7 +337,7 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
       const id = STREAMS.indexOf(name);
       const pipe = { compression: codecName, level, workers };
       const processed = workers <= 1
-        ? serialPipeline(blocks, compressor, isNew)
+        ? serialPipeline(blocks, compressor, isNew, inHole)
         : file
         ? parallelFilePipeline(
           file,

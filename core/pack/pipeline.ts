@@ -45,12 +45,23 @@ export function processBlock(
   return { length: block.length, zero: false, hash, payload, codec };
 }
 
+/**
+ * The pipeline on this thread. Blocks for which `inHole(offset, length)` is true (asked in
+ * order) lie in holes of a sparse file: zero blocks, not scanned.
+ */
 export async function* serialPipeline(
   blocks: AsyncIterable<Uint8Array>,
   compressor: BlockCompressor,
   isNew: (hash: Uint8Array) => boolean,
+  inHole?: (offset: number, length: number) => boolean,
 ): AsyncGenerator<ProcessedBlock> {
-  for await (const b of blocks) yield processBlock(b, compressor, isNew);
+  let pos = 0;
+  for await (const b of blocks) {
+    yield inHole?.(pos, b.length)
+      ? { length: b.length, zero: true, codec: 0 }
+      : processBlock(b, compressor, isNew);
+    pos += b.length;
+  }
 }
 
 const BATCH_BYTES = 1024 * 1024;
