@@ -1,7 +1,7 @@
 import { DEFAULT_CDC, findCutsReference, validateCdcParams } from "../core/chunk/fastcdc.ts";
 import { createChunker, findCuts } from "../core/chunk/fastcdc_wasm.ts";
 import { cdcMasks, GEAR, spreadMask } from "../core/chunk/gear.ts";
-import { splitBlocks } from "../core/chunk/split.ts";
+import { type ChunkSpec, createSplitter, splitBlocks } from "../core/chunk/split.ts";
 import { HexzError } from "../core/errors.ts";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { pseudoRandom } from "./_tools.ts";
@@ -104,6 +104,60 @@ Deno.test("streamed chunking in pieces equals one-shot chunking", async () => {
   }
   const want = findCutsReference(d, DEFAULT_CDC, true);
   assertEquals(ends, Array.from(want));
+});
+
+Deno.test("one splitter reused over many inputs cuts each as a fresh one would", async () => {
+  const from = (d: Uint8Array) => {
+    let pos = 0;
+    return {
+      read(into: Uint8Array) {
+        const n = Math.min(into.length, d.length - pos, 3_000_001);
+        if (n === 0) return Promise.resolve(null);
+        into.set(d.subarray(pos, pos + n));
+        pos += n;
+        return Promise.resolve(n);
+      },
+    };
+  };
+  const lengths = async (blocks: AsyncIterable<Uint8Array>, d: Uint8Array) => {
+    const out: number[] = [];
+    let at = 0;
+    for await (const b of blocks) {
+      assertEquals(b, d.subarray(at, at + b.length));
+      at += b.length;
+      out.push(b.length);
+    }
+    assertEquals(at, d.length);
+    return out;
+  };
+  // Inputs of several sizes, a larger one first so later ones meet a dirty buffer.
+  const inputs = [corpus(20 << 20), new Uint8Array(0), corpus(70_000), pseudoRandom(5, 3)];
+  for (
+    const spec of [
+      { kind: "fixed", size: 65536 },
+      { kind: "cdc", params: DEFAULT_CDC },
+    ] as ChunkSpec[]
+  ) {
+    const splitter = createSplitter(spec);
+    for (const d of inputs) {
+      assertEquals(
+        await lengths(splitter.split(from(d)), d),
+        await lengths(splitBlocks(from(d), spec), d),
+      );
+    }
+    // One input at a time.
+    const first = splitter.split(from(inputs[0]));
+    await first.next();
+    let refused = false;
+    try {
+      await splitter.split(from(inputs[2])).next();
+    } catch {
+      refused = true;
+    }
+    assert(refused, "a second split while one is running");
+    await first.return(undefined);
+    assertEquals((await lengths(splitter.split(from(inputs[2])), inputs[2])).length > 0, true);
+  }
 });
 
 Deno.test("bad CDC parameters are usage errors", () => {

@@ -207,7 +207,7 @@ export async function withTrainedDictionary(
  * copy of every input byte), the synchronous one lands in our buffer directly. Pack reads its
  * input strictly in sequence, so nothing else waits on the event loop meanwhile.
  */
-function syncReads(file: Deno.FsFile): SequentialInput {
+export function syncReads(file: Deno.FsFile): SequentialInput {
   return {
     read(into) {
       try {
