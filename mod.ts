@@ -37,7 +37,7 @@ export {
   type StreamRef,
 } from "./core/read/archive.ts";
 export type { PackOptions, PackProgress, PackResult } from "./core/pack/pack.ts";
-export type { DataRange, FindDataRanges } from "./core/pack/sparse.ts";
+export type { DataRange, FindDataRanges } from "./core/pack/input.ts";
 export type { BuildOptions, BuildResult } from "./core/pack/build.ts";
 export { getProfile, type Profile, type ProfileName, PROFILES } from "./core/pack/profiles.ts";
 export { predict, type PredictOptions, type PredictReport } from "./core/pack/predict.ts";

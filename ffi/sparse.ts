@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { DataRange } from "../core/pack/sparse.ts";
+import type { DataRange } from "../core/pack/input.ts";
 import {
   cString,
   ERRNO,

@@ -1,8 +1,8 @@
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
-import { build, type DataRange, findFile, open, pack, readFile } from "../mod.ts";
-import { checkRanges, holeTest, sparseReads } from "../core/pack/sparse.ts";
+import { build, type DataRange, findFile, pack, readFile } from "../mod.ts";
+import { checkRanges, holeTest, sparseReads } from "../core/pack/input.ts";
 import { findDataRanges } from "../ffi/sparse.ts";
-import { assertBytesEqual, readAll } from "./_archive.ts";
+import { assertBytesEqual, readAll, withOpen } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
 const MiB = 1024 * 1024;
@@ -161,12 +161,8 @@ Deno.test("pack skips holes: the same archive with or without data ranges, holes
         assertBytesEqual(outs[1], outs[0], `${what}: archives differ`);
         const output = `${dir}/lying-${cdc}-${workers}.hxz`;
         await pack({ output, disk: `${dir}/img`, cdc, workers, findDataRanges: lying, ...fixed });
-        const a = await open(output);
-        try {
-          assertBytesEqual(await readAll(a, "disk"), expectLying, `${what}: a hole was read`);
-        } finally {
-          a.close();
-        }
+        const got = await withOpen(output, (a) => readAll(a, "disk"));
+        assertBytesEqual(got, expectLying, `${what}: a hole was read`);
       }
     }
   } finally {
@@ -191,8 +187,7 @@ Deno.test("build skips the holes of sparse files in the tree, same archive eithe
     const lying = (path: string) =>
       path.endsWith("disk.img") ? [{ offset: 0, length: 4 * MiB }] : null;
     await build({ output: `${dir}/lying.hxz`, source: `${dir}/tree`, findDataRanges: lying });
-    const a = await open(`${dir}/lying.hxz`);
-    try {
+    await withOpen(`${dir}/lying.hxz`, async (a) => {
       const expect = whole.slice();
       expect.fill(0, 4 * MiB);
       assertBytesEqual(
@@ -204,9 +199,7 @@ Deno.test("build skips the holes of sparse files in the tree, same archive eithe
         new TextDecoder().decode(await readFile(a, await findFile(a, "notes.txt"))),
         "hello\n",
       );
-    } finally {
-      a.close();
-    }
+    });
   } finally {
     await done();
   }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { CdcParams } from "./fastcdc.ts";
-import { createChunker } from "./fastcdc_wasm.ts";
+import { type Chunker, createChunker } from "./fastcdc_wasm.ts";
 
 export type ChunkSpec = { kind: "fixed"; size: number } | { kind: "cdc"; params: CdcParams };
 
@@ -42,7 +42,7 @@ export function createSplitter(spec: ChunkSpec): Splitter {
   const size = Math.max(16 * 1024 * 1024, 4 * maxBlock);
   // For CDC the buffer lives inside the chunker's WebAssembly memory: input is read straight
   // into it and chunked without a copy.
-  let chunker: ReturnType<typeof createChunker> | null = null;
+  let chunker: Chunker | null = null;
   let buf: Uint8Array | null = null;
   let busy = false;
   return {

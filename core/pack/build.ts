@@ -8,7 +8,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { createSplitter, type SequentialInput, splitBlocks } from "../chunk/split.ts";
-import { checkRanges, sparseReads } from "./sparse.ts";
+import { fileInput } from "./input.ts";
 import { sampleFiles } from "./dict_train.ts";
 import { encodeFileTable, type FileEntry } from "../format/filetable.ts";
 import {
@@ -17,7 +17,6 @@ import {
   type PackResult,
   packStreams,
   type StreamInput,
-  syncReads,
   withTrainedDictionary,
 } from "./pack.ts";
 
@@ -99,8 +98,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // can be found.
   const input = (file: Deno.FsFile, path: string, size: number): SequentialInput => {
     // Holes matter in large files only; a small file is not worth the system calls.
-    const found = size >= SPARSE_MIN ? opts.findDataRanges?.(path) : null;
-    return found ? sparseReads(file, size, checkRanges(found, size)) : syncReads(file);
+    return fileInput(file, path, size, size >= SPARSE_MIN ? opts.findDataRanges : undefined)
+      .input;
   };
   // One splitter for every file: its 16 MiB buffer is allocated once, not once per file.
   const splitter = createSplitter(spec);

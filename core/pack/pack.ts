@@ -8,7 +8,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { type CdcParams, DEFAULT_CDC, validateCdcParams } from "../chunk/fastcdc.ts";
-import { type ChunkSpec, type SequentialInput, splitBlocks } from "../chunk/split.ts";
+import { type ChunkSpec, splitBlocks } from "../chunk/split.ts";
 import { checkLevel, createCompressor, DEFAULT_LEVEL, type DictCodec } from "../codec/codec.ts";
 import {
   CHUNKING,
@@ -40,7 +40,7 @@ import {
   workersAvailable,
 } from "./pipeline.ts";
 import { VERSION } from "../version.ts";
-import { checkRanges, type FindDataRanges, holeTest, sparseReads } from "./sparse.ts";
+import { fileInput, type FindDataRanges } from "./input.ts";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
@@ -202,23 +202,6 @@ export async function withTrainedDictionary(
   };
 }
 
-/**
- * A file read with synchronous reads: Deno's async read goes through a bounce buffer (one more
- * copy of every input byte), the synchronous one lands in our buffer directly. Pack reads its
- * input strictly in sequence, so nothing else waits on the event loop meanwhile.
- */
-export function syncReads(file: Deno.FsFile): SequentialInput {
-  return {
-    read(into) {
-      try {
-        return Promise.resolve(file.readSync(into));
-      } catch (e) {
-        return Promise.reject(new HexzError("io", `read failed: ${(e as Error).message}`));
-      }
-    },
-  };
-}
-
 /** The lengths of the blocks of `blocks`, in order. */
 async function* lengthsOf(blocks: AsyncIterable<Uint8Array>): AsyncGenerator<number> {
   for await (const b of blocks) yield b.length;
@@ -250,15 +233,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     for (const [name, path] of inputs) {
       const [file, size] = await openInput(path);
       files.push(file);
-      const found = opts.findDataRanges?.(path);
-      const ranges = found ? checkRanges(found, size) : null;
-      streams.push({
-        name,
-        size,
-        blocks: splitBlocks(ranges ? sparseReads(file, size, ranges) : syncReads(file), spec),
-        file: path,
-        inHole: ranges ? holeTest(ranges) : undefined,
-      });
+      const { input, inHole } = fileInput(file, path, size, opts.findDataRanges);
+      streams.push({ name, size, blocks: splitBlocks(input, spec), file: path, inHole });
     }
     if (opts.trainDictionary) {
       const sampleSize = spec.kind === "fixed" ? spec.size : spec.params.avg;

@@ -1,5 +1,6 @@
 /**
- * Sparse inputs: a disk image is mostly holes (the OS image of bench/ is 1 GiB with 240 MiB of
+ * How pack reads its input files: in sequence, with synchronous reads, and sparse files without
+ * their holes. A disk image is mostly holes (the OS image of bench/ is 1 GiB with 240 MiB of
  * data). Where the platform can say which ranges of a file hold data (SEEK_DATA/SEEK_HOLE on
  * Linux, see ffi/sparse.ts), pack does not read the holes: reading one makes the kernel
  * allocate and zero page-cache pages only for us to find zeros in them. The archive is the
@@ -93,4 +94,41 @@ export function sparseReads(file: Deno.FsFile, size: number, ranges: DataRange[]
       }
     },
   };
+}
+
+/**
+ * A file read with synchronous reads: Deno's async read goes through a bounce buffer (one more
+ * copy of every input byte), the synchronous one lands in our buffer directly. Pack reads its
+ * input strictly in sequence, so nothing else waits on the event loop meanwhile.
+ */
+export function syncReads(file: Deno.FsFile): SequentialInput {
+  return {
+    read(into) {
+      try {
+        return Promise.resolve(file.readSync(into));
+      } catch (e) {
+        return Promise.reject(new HexzError("io", `read failed: ${(e as Error).message}`));
+      }
+    },
+  };
+}
+
+/** An input file opened for pack: how to read it, and where its holes are when known. */
+export interface FileInput {
+  input: SequentialInput;
+  /** Whether a range (asked in increasing order) lies wholly in a hole; absent if unknown. */
+  inHole?: (offset: number, length: number) => boolean;
+}
+
+/** Reads `file` (`size` bytes, at `path`), without its holes when `find` can tell them. */
+export function fileInput(
+  file: Deno.FsFile,
+  path: string,
+  size: number,
+  find?: FindDataRanges,
+): FileInput {
+  const found = find?.(path);
+  if (!found) return { input: syncReads(file) };
+  const ranges = checkRanges(found, size);
+  return { input: sparseReads(file, size, ranges), inHole: holeTest(ranges) };
 }
