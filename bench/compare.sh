@@ -11,20 +11,7 @@ trap 'rm -rf "$work"' EXIT
 hexz=(deno run -q --allow-all cli.ts)
 cat "$img" >/dev/null
 
-best() { # best SECONDS of 3 runs of "$@"
-  local b=999999 t0 t1 t
-  for _ in 1 2 3; do
-    t0=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    t1=$(date +%s.%N)
-    t=$(echo "$t1 - $t0" | bc -l)
-    b=$(echo "if ($t < $b) $t else $b" | bc -l)
-  done
-  printf '%.2f' "$b"
-}
-size() { stat -c %s "$1"; }
-mib() { echo "scale=1; $1 / 1048576" | bc -l; }
-ratio() { echo "scale=2; $1 / $2" | bc -l; }
+. bench/_lib.sh
 
 t_lz4=$(best lz4 -1 -f -q "$img" "$work/n.lz4")
 t_hl=$(best "${hexz[@]}" pack "$work/l.hxz" --disk "$img" --compression lz4 -f -q)

@@ -11,14 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 hexz=(deno run -q --allow-all cli.ts)
 du_b() { du -sb "$1" | cut -f1; }
-mib() { echo "scale=1; $1 / 1048576" | bc -l; }
-timed() { # timed CMD...: prints seconds
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@" >/dev/null 2>&1
-  t1=$(date +%s.%N)
-  printf '%.2f' "$(echo "$t1 - $t0" | bc -l)"
-}
+. bench/_lib.sh
 cat "$v1" "$v2" >/dev/null
 
 # hexz: v1 full, v2 thin against v1, both with CDC so inserted bytes do not shift every block.
