@@ -1,7 +1,12 @@
 import { DEFAULT_CDC, findCutsReference, validateCdcParams } from "../core/chunk/fastcdc.ts";
 import { createChunker, findCuts } from "../core/chunk/fastcdc_wasm.ts";
 import { cdcMasks, GEAR, spreadMask } from "../core/chunk/gear.ts";
-import { type ChunkSpec, createSplitter, splitBlocks } from "../core/chunk/split.ts";
+import {
+  type ChunkSpec,
+  createSplitter,
+  type SequentialInput,
+  splitBlocks,
+} from "../core/chunk/split.ts";
 import { HexzError } from "../core/errors.ts";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { pseudoRandom } from "./_tools.ts";
@@ -82,19 +87,24 @@ Deno.test("content-defined cuts resynchronise after an insertion", () => {
   assert(shared >= b.length - 2, `${shared} of ${b.length} cuts realigned`);
 });
 
-Deno.test("streamed chunking in pieces equals one-shot chunking", async () => {
-  const d = corpus(40 << 20);
+/** A sequential input over `d` that hands out at most `piece` bytes per read. */
+function inPieces(d: Uint8Array, piece: number): SequentialInput {
   let pos = 0;
-  const input = {
+  return {
     read(into: Uint8Array) {
-      // Awkward piece sizes, so the buffer refills at arbitrary points.
-      const n = Math.min(into.length, d.length - pos, 1_234_567);
+      const n = Math.min(into.length, d.length - pos, piece);
       if (n === 0) return Promise.resolve(null);
       into.set(d.subarray(pos, pos + n));
       pos += n;
       return Promise.resolve(n);
     },
   };
+}
+
+Deno.test("streamed chunking in pieces equals one-shot chunking", async () => {
+  const d = corpus(40 << 20);
+  // Awkward piece sizes, so the buffer refills at arbitrary points.
+  const input = inPieces(d, 1_234_567);
   const ends: number[] = [];
   let at = 0;
   for await (const b of splitBlocks(input, { kind: "cdc", params: DEFAULT_CDC })) {
@@ -107,18 +117,7 @@ Deno.test("streamed chunking in pieces equals one-shot chunking", async () => {
 });
 
 Deno.test("one splitter reused over many inputs cuts each as a fresh one would", async () => {
-  const from = (d: Uint8Array) => {
-    let pos = 0;
-    return {
-      read(into: Uint8Array) {
-        const n = Math.min(into.length, d.length - pos, 3_000_001);
-        if (n === 0) return Promise.resolve(null);
-        into.set(d.subarray(pos, pos + n));
-        pos += n;
-        return Promise.resolve(n);
-      },
-    };
-  };
+  const from = (d: Uint8Array) => inPieces(d, 3_000_001);
   const lengths = async (blocks: AsyncIterable<Uint8Array>, d: Uint8Array) => {
     const out: number[] = [];
     let at = 0;
