@@ -12,12 +12,18 @@ function image(n: number, seed: number): Uint8Array {
   return d;
 }
 
-/** Extracts with `workers` threads; 0: from an in-memory copy (no file: decoded on this
- * thread through the archive, reading ahead). */
-async function extractWith(path: string, out: string, workers: number): Promise<Uint8Array> {
-  const a = workers ? await open(path) : await open(memorySource(await Deno.readFile(path), path));
+/** Extracts with `workers` threads (undefined: the default); 0: from an in-memory copy (no
+ * file: decoded on this thread through the archive, reading ahead). */
+async function extractWith(
+  path: string,
+  out: string,
+  workers: number | undefined,
+): Promise<Uint8Array> {
+  const a = workers !== 0
+    ? await open(path)
+    : await open(memorySource(await Deno.readFile(path), path));
   try {
-    await extract(a, out, { workers: workers || 1, force: true });
+    await extract(a, out, { workers: workers === 0 ? 1 : workers, force: true });
   } finally {
     a.close();
   }
@@ -39,7 +45,8 @@ async function extractAlone(archive: string, out: string, workers: number): Prom
 Deno.test("parallel extract equals serial extract: lz4, zstd, raw, CDC, thin chains, dictionaries", async () => {
   const [dir, done] = await tempDir();
   try {
-    const v1 = image(9_000_001, 1);
+    // 9 MB of data: by default workers start part way through (START_WORKERS_AFTER).
+    const v1 = image(12_000_001, 1);
     const v2 = v1.slice();
     v2.set(pseudoRandom(70_000, 9), 3_000_000);
     const v3 = v2.slice();
@@ -71,7 +78,7 @@ Deno.test("parallel extract equals serial extract: lz4, zstd, raw, CDC, thin cha
       [dict, v1],
     ] as const;
     for (const [p, want] of cases) {
-      for (const workers of [0, 1, 3]) {
+      for (const workers of [0, 1, 3, undefined]) {
         const got = await extractWith(p, `${dir}/out`, workers);
         assertEquals(got.length, want.length);
         assert(got.every((b, i) => b === want[i]), `${p} with ${workers} workers`);
