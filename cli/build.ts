@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, Option } from "./command.ts";
 import { build, getProfile, PROFILES } from "../mod.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { info } from "./common.ts";

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { findFile, readFile } from "../core/read/files.ts";
 import { withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";

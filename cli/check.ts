@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { check } from "../mod.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";

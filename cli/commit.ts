@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, Option } from "./command.ts";
 import { commitOverlay } from "../core/overlay/commit.ts";
 import { openOverlay } from "../core/overlay/overlay.ts";
 import { parseCodecName } from "../core/codec/codec.ts";

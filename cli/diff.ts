@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { diffArchives } from "../core/history/diff.ts";
 import { info, open, out } from "./common.ts";
 import { formatSize } from "./units.ts";

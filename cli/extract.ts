@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { extract } from "../mod.ts";
 import { extractTree, fileTable } from "../core/read/files.ts";
 import { info, withArchive } from "./common.ts";

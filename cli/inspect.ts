@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { inspect, type InspectReport } from "../mod.ts";
 import { fileTable } from "../core/read/files.ts";
 import type { FileEntry } from "../core/format/filetable.ts";

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { generateKeyPair, saveKeyPair } from "../mod.ts";
 import { out } from "./common.ts";
 

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { lineage, type LineageNode } from "../core/history/lineage.ts";
 import { out } from "./common.ts";
 import { formatSize } from "./units.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { HexzError } from "../core/errors.ts";
 import { mountAt, unmountFuse } from "../ffi/fuse_session.ts";
 import { checkMountpoint, mountArchive } from "../serve/mount.ts";

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { openOverlay, OVERLAY_BLOCK, readOverlayHeader } from "../core/overlay/overlay.ts";
 import { formatUuid } from "../core/format/header.ts";
 import { STREAMS } from "../core/format/constants.ts";

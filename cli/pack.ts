@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, Option } from "./command.ts";
 import { pack } from "../mod.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";

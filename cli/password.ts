@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Option } from "commander";
+import { Option } from "./command.ts";
 import { type Archive, HexzError, open } from "../mod.ts";
 import type { EncryptOptions } from "../core/crypto/keys.ts";
 import { parseKdfName } from "../core/crypto/kdf.ts";

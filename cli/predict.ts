@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { predict } from "../core/pack/predict.ts";
 import { out } from "./common.ts";
 import { formatRatio, formatSize, parseSize } from "./units.ts";

@@ -1,17 +1,18 @@
 /**
- * The command-line driver: builds the program from one file per subcommand, runs it, and
- * turns every failure into one line on stderr with exit code 1 (failure) or 2 (usage).
+ * The command-line driver: loads the subcommand named by the first argument (one file each),
+ * parses the rest for it (cli/command.ts), runs it, and turns every failure into one line on
+ * stderr with exit code 1 (failure) or 2 (usage).
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
 import { HexzError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
+import { type Command, commandHelp, parseCommand, suggest, usage } from "./command.ts";
 
 /**
  * Every subcommand, in the order help lists them, and how to load it. A run loads only the
  * command it was asked for (each pulls in just the parts of hexz it uses; loading all of them
- * cost about 30-40 ms more on every run); help and unknown names load them all.
+ * cost about 30-40 ms more on every run); `hexz --help` loads them all for their summaries.
  */
 const COMMANDS: [string, () => Promise<Command>][] = [
   ["pack", async () => (await import("./pack.ts")).packCommand()],
@@ -37,42 +38,61 @@ const enc = new TextEncoder();
 function err(line: string) {
   Deno.stderr.writeSync(enc.encode(line.endsWith("\n") ? line : line + "\n"));
 }
+function print(text: string) {
+  Deno.stdout.writeSync(enc.encode(text));
+}
 
-/** The program with the command `name` only, or with every command (help, unknown names). */
-export async function buildProgram(name?: string): Promise<Command> {
-  const program = new Command("hexz")
-    .description("seekable, deduplicated, compressed snapshots of disks and memory")
-    .version(`hexz ${VERSION}`, "-V, --version")
-    .showSuggestionAfterError(true);
-  const wanted = COMMANDS.filter(([n]) => n === name);
-  for (const [, load] of wanted.length ? wanted : COMMANDS) program.addCommand(await load());
-  // Every command reports usage errors the same way (one line, exit 2), never by process.exit.
-  const configure = (c: Command) => {
-    c.exitOverride();
-    c.configureOutput({
-      writeErr: (s) => err(s),
-      outputError: (s, write) => write(`hexz: ${s.replace(/^error: /, "").trimEnd()}\n`),
-    });
-    c.commands.forEach(configure);
-  };
-  configure(program);
-  return program;
+/** `hexz --help`: usage, the global options and every command with its summary. */
+export async function programHelp(): Promise<string> {
+  const commands = await Promise.all(COMMANDS.map(([, load]) => load()));
+  const rows = commands.map((c) => [c.name, c.summary]);
+  const w = Math.max(...rows.map(([u]) => u.length));
+  return [
+    "Usage: hexz [options] <command> [arguments]",
+    "",
+    "seekable, deduplicated, compressed snapshots of disks and memory",
+    "",
+    "Options:",
+    "  -V, --version  print the version",
+    "  -h, --help     show this help (hexz COMMAND --help for a command)",
+    "",
+    "Commands:",
+    ...rows.map(([u, s]) => `  ${u.padEnd(w)}  ${s}`),
+    "",
+  ].join("\n");
+}
+
+/** Finds and parses the command, runs its action; throws usage errors. */
+async function dispatch(args: string[]): Promise<void> {
+  const [name, ...rest] = args;
+  if (name === undefined) throw usage("no command given (see hexz --help)");
+  if (name === "-h" || name === "--help") return print(await programHelp());
+  if (name === "-V" || name === "--version") return print(`hexz ${VERSION}\n`);
+  if (name === "help") {
+    if (rest[0] === undefined) return print(await programHelp());
+    return dispatch([rest[0], "--help"]);
+  }
+  const entry = COMMANDS.find(([n]) => n === name);
+  if (!entry) {
+    const names = COMMANDS.map(([n]) => n);
+    throw usage(
+      name.startsWith("-")
+        ? `unknown option '${name}' (options go after the command; see hexz --help)`
+        : `unknown command '${name}'` + suggest(name, names),
+    );
+  }
+  const command = await entry[1]();
+  const { positional, flags, help } = parseCommand(command, rest);
+  if (help) return print(commandHelp(command, "hexz"));
+  await command.handler?.(...positional, flags);
 }
 
 /** Runs the CLI with `args`; returns the exit code instead of exiting (testable). */
 export async function run(args: string[]): Promise<number> {
-  const program = await buildProgram(args[0]);
   try {
-    await program.parseAsync(args, { from: "user" });
+    await dispatch(args);
     return 0;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // help and version end with exit code 0; every other parse failure is a usage error.
-      return e.exitCode === 0 || e.code === "commander.helpDisplayed" ||
-          e.code === "commander.version"
-        ? 0
-        : 2;
-    }
     if (e instanceof HexzError) {
       err(`hexz: ${e.message}`);
       return e.exitCode;

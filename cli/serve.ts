@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { HexzError } from "../core/errors.ts";
 import { serveHttp } from "../serve/http.ts";
 import { serveNbd } from "../serve/nbd.ts";

@@ -1,4 +1,4 @@
-import { Command, Option } from "commander";
+import { Command, Option } from "./command.ts";
 import { readKeyFile, signArchive } from "../mod.ts";
 import { out } from "./common.ts";
 import { givenPassword, passwordFileOption } from "./password.ts";

@@ -1,4 +1,4 @@
-import { Command } from "commander";
+import { Command } from "./command.ts";
 import { HexzError, open, readKeyFile, verifyArchive } from "../mod.ts";
 import { out } from "./common.ts";
 import { givenPassword, passwordFileOption, promptPassword } from "./password.ts";

@@ -1,0 +1,91 @@
+import { Command, commandHelp, Option, parseCommand, suggest } from "../cli/command.ts";
+import { HexzError } from "../core/errors.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
+
+function sample(): Command {
+  return new Command("pack")
+    .description("pack things")
+    .argument("<output>", "archive to create")
+    .argument("[extra]", "something optional", "none")
+    .option("--disk <path>", "disk image")
+    .option("--block-size <size>", "block size", "64K")
+    .addOption(new Option("--compression <codec>", "codec").choices(["lz4", "zstd"]).default("lz4"))
+    .requiredOption("--base <archive>", "the base")
+    .option("-f, --force", "overwrite")
+    .option("-q, --silent", "quiet")
+    .option("-m, --message <text>", "a note")
+    .addHelpText("after", "\nExamples:\n  hexz pack x.hxz --disk a.img");
+}
+
+function usageError(args: string[], re: RegExp) {
+  const e = assertThrows(() => parseCommand(sample(), args), HexzError) as HexzError;
+  assertEquals(e.code, "usage");
+  assertEquals(e.exitCode, 2);
+  assert(!e.message.includes("\n"), e.message);
+  assertMatch(e.message, re);
+}
+
+Deno.test("command line: options anywhere, = values, short flags together, defaults, --", () => {
+  const r = parseCommand(sample(), [
+    "-fq",
+    "out.hxz",
+    "--disk=a.img",
+    "--base",
+    "b.hxz",
+    "-mhello world",
+    "--disk",
+    "c.img",
+  ]);
+  assertEquals(r.help, false);
+  assertEquals(r.positional, ["out.hxz", "none"]);
+  assertEquals(r.flags, {
+    force: true,
+    silent: true,
+    disk: "c.img", // the last one given wins
+    base: "b.hxz",
+    message: "hello world",
+    blockSize: "64K",
+    compression: "lz4",
+  });
+  const s = parseCommand(sample(), ["--base", "b", "-m", "-x", "--", "-out", "--disk"]);
+  assertEquals(s.positional, ["-out", "--disk"]);
+  assertEquals(s.flags.message, "-x"); // a value option takes the next word, whatever it is
+  assertEquals(s.flags.disk, undefined);
+  assertEquals(parseCommand(sample(), ["-5", "--base=b"]).positional, ["-5", "none"]);
+  assertEquals(parseCommand(sample(), ["x", "--help", "--bogus"]).help, true);
+});
+
+Deno.test("command line: every mistake is one usage line naming it", () => {
+  usageError(
+    ["x", "--base", "b", "--forse"],
+    /^unknown option '--forse' \(did you mean --force\?\)$/,
+  );
+  usageError(["x", "--base", "b", "--bogus"], /^unknown option '--bogus'$/);
+  usageError(["x", "--base", "b", "-z"], /unknown option '-z'/);
+  usageError(
+    ["x", "--base", "b", "--compression", "zsdt"],
+    /'zsdt' is not one of lz4, zstd.*zstd\?/,
+  );
+  usageError(["x", "--base", "b", "--disk"], /option '--disk <path>' needs a value/);
+  usageError(["x", "--base", "b", "--force=yes"], /'--force' takes no value/);
+  usageError(["x"], /required option '--base <archive>' not given/);
+  usageError(["--base", "b"], /missing required argument 'output'/);
+  usageError(["x", "y", "z", "--base", "b"], /too many arguments for 'pack': expected 2, got 3/);
+});
+
+Deno.test("command line: help lists arguments, options with choices and defaults, examples", () => {
+  const h = commandHelp(sample(), "hexz");
+  assertMatch(h, /^Usage: hexz pack \[options\] <output> \[extra\]\n\npack things\n/);
+  assertMatch(h, /\n {2}extra +something optional \(default: none\)\n/);
+  assertMatch(h, /\n {6}--compression <codec> +codec \(choices: lz4, zstd; default: lz4\)\n/);
+  assertMatch(h, /\n {2}-f, --force +overwrite\n/);
+  assertMatch(h, /\n {2}-h, --help +show this help\n/);
+  assertMatch(h, /Examples:\n {2}hexz pack x.hxz --disk a.img\n$/);
+});
+
+Deno.test("command line: suggestions only for near misses", () => {
+  assertEquals(suggest("extrct", ["extract", "inspect"]), " (did you mean extract?)");
+  assertEquals(suggest("frobnicate", ["extract", "inspect"]), "");
+  assertEquals(suggest("pack", ["pack"]), "");
+  assertThrows(() => new Option("force", "no dashes"), Error, /bad option flags/);
+});
