@@ -16,12 +16,6 @@
  *
  * @module
  */
-import { HexzError } from "./core/errors.ts";
-import { type ByteSource, fileSource } from "./core/io/source.ts";
-import { type Archive, openArchive, type OpenOptions } from "./core/read/archive.ts";
-import { parentResolver } from "./core/read/parent.ts";
-import { httpSource } from "./net/http_source.ts";
-import { createZstdDictCodec } from "./core/codec/zstd_dict.ts";
 import { pack as packFiles, type PackOptions, type PackResult } from "./core/pack/pack.ts";
 import { build as buildTree, type BuildOptions, type BuildResult } from "./core/pack/build.ts";
 import { findDataRanges } from "./ffi/sparse.ts";
@@ -29,6 +23,7 @@ import { findDataRanges } from "./ffi/sparse.ts";
 export { HexzError, type HexzErrorCode } from "./core/errors.ts";
 export { type ByteSource, fileSource, memorySource } from "./core/io/source.ts";
 export { httpSource, type HttpSourceOptions } from "./net/http_source.ts";
+export { open, type OpenAllOptions, openSource } from "./net/open.ts";
 export {
   type Archive,
   type BlockInfo,
@@ -94,15 +89,6 @@ export {
   type VerifyStatus,
 } from "./core/sign/signature.ts";
 
-/** Opens a local path, or an http(s) URL read lazily with range requests, as a byte source. */
-export function openSource(location: string): Promise<ByteSource> {
-  if (/^https?:\/\//i.test(location)) return httpSource(location);
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
-    return Promise.reject(new HexzError("unsupported", `${location}: URLs are not supported yet`));
-  }
-  return fileSource(location);
-}
-
 /**
  * Packs a disk image and/or a memory dump into a new archive. The holes of sparse inputs are
  * not read: they are found with SEEK_DATA/SEEK_HOLE on Linux when FFI is allowed
@@ -116,35 +102,4 @@ export function pack(opts: PackOptions): Promise<PackResult> {
 /** Packs a directory tree (and optionally a memory dump), with `pack`'s hole skipping. */
 export function build(opts: BuildOptions): Promise<BuildResult> {
   return buildTree({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
-}
-
-/** Options of `open`: those of `openArchive`, plus when to look for parents. */
-export interface OpenAllOptions extends OpenOptions {
-  /** Open and verify the whole parent chain now (default) or on the first read that needs it. */
-  lazyParents?: boolean;
-}
-
-/**
- * Opens an archive by path (or a ByteSource) with everything wired: parents of thin archives
- * are found and verified (a missing or different parent is an error naming it), dictionaries
- * loaded.
- */
-export async function open(
-  location: string | ByteSource,
-  opts: OpenAllOptions = {},
-): Promise<Archive> {
-  const full: OpenOptions = { ...opts };
-  full.loadDictionary ??= createZstdDictCodec;
-  full.resolveParent ??= parentResolver(openSource, full);
-  const src = typeof location === "string" ? await openSource(location) : location;
-  const a = await openArchive(src, full);
-  if (!opts.lazyParents) {
-    try {
-      for (let cur: Archive | null = a; cur; cur = await cur.parent());
-    } catch (e) {
-      a.close();
-      throw e;
-    }
-  }
-  return a;
 }

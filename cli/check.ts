@@ -1,5 +1,5 @@
 import { Command } from "./command.ts";
-import { check } from "../mod.ts";
+import { checkArchive as check } from "../core/read/check.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";

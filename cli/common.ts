@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type Archive, open } from "../mod.ts";
+import type { Archive } from "../core/read/archive.ts";
+import { open } from "../net/open.ts";
 import { openWithPassword, type PasswordOpenOptions } from "./password.ts";
 
 export { open };

@@ -1,5 +1,5 @@
 import { Command } from "./command.ts";
-import { extract } from "../mod.ts";
+import { extractStream as extract } from "../core/read/extract.ts";
 import { extractTree, fileTable } from "../core/read/files.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";

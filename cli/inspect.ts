@@ -1,5 +1,5 @@
 import { Command } from "./command.ts";
-import { inspect, type InspectReport } from "../mod.ts";
+import { inspectArchive as inspect, type InspectReport } from "../core/read/inspect.ts";
 import { fileTable } from "../core/read/files.ts";
 import type { FileEntry } from "../core/format/filetable.ts";
 import { out, withArchive } from "./common.ts";

@@ -7,7 +7,9 @@
  * @module
  */
 import { Option } from "./command.ts";
-import { type Archive, HexzError, open } from "../mod.ts";
+import type { Archive } from "../core/read/archive.ts";
+import { HexzError } from "../core/errors.ts";
+import { open } from "../net/open.ts";
 import type { EncryptOptions } from "../core/crypto/keys.ts";
 import { parseKdfName } from "../core/crypto/kdf.ts";
 

@@ -12,7 +12,7 @@ import { defaultBucketName } from "../serve/s3.ts";
 import { type Archive, info, withArchive } from "./common.ts";
 import { parseCount } from "./units.ts";
 import { givenPassword, interactive, passwordFileOption, promptPassword } from "./password.ts";
-import { open } from "../mod.ts";
+import { open } from "../net/open.ts";
 
 interface ServeFlags {
   port?: string;

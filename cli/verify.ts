@@ -1,5 +1,7 @@
 import { Command } from "./command.ts";
-import { HexzError, open, readKeyFile, verifyArchive } from "../mod.ts";
+import { HexzError } from "../core/errors.ts";
+import { readKeyFile, verifyArchive } from "../core/sign/signature.ts";
+import { open } from "../net/open.ts";
 import { out } from "./common.ts";
 import { givenPassword, passwordFileOption, promptPassword } from "./password.ts";
 

@@ -1,0 +1,53 @@
+/**
+ * Opening an archive by location: a local path, or an http(s) URL read lazily with range
+ * requests, with the parents of thin archives and zstd dictionaries wired. mod.ts exports
+ * these; the command line imports them from here so that a command loads only what it uses.
+ *
+ * @module
+ */
+import { HexzError } from "../core/errors.ts";
+import { type ByteSource, fileSource } from "../core/io/source.ts";
+import { type Archive, openArchive, type OpenOptions } from "../core/read/archive.ts";
+import { parentResolver } from "../core/read/parent.ts";
+import { createZstdDictCodec } from "../core/codec/zstd_dict.ts";
+import { httpSource } from "./http_source.ts";
+
+/** Opens a local path, or an http(s) URL read lazily with range requests, as a byte source. */
+export function openSource(location: string): Promise<ByteSource> {
+  if (/^https?:\/\//i.test(location)) return httpSource(location);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+    return Promise.reject(new HexzError("unsupported", `${location}: URLs are not supported yet`));
+  }
+  return fileSource(location);
+}
+
+/** Options of `open`: those of `openArchive`, plus when to look for parents. */
+export interface OpenAllOptions extends OpenOptions {
+  /** Open and verify the whole parent chain now (default) or on the first read that needs it. */
+  lazyParents?: boolean;
+}
+
+/**
+ * Opens an archive by path (or a ByteSource) with everything wired: parents of thin archives
+ * are found and verified (a missing or different parent is an error naming it), dictionaries
+ * loaded.
+ */
+export async function open(
+  location: string | ByteSource,
+  opts: OpenAllOptions = {},
+): Promise<Archive> {
+  const full: OpenOptions = { ...opts };
+  full.loadDictionary ??= createZstdDictCodec;
+  full.resolveParent ??= parentResolver(openSource, full);
+  const src = typeof location === "string" ? await openSource(location) : location;
+  const a = await openArchive(src, full);
+  if (!opts.lazyParents) {
+    try {
+      for (let cur: Archive | null = a; cur; cur = await cur.parent());
+    } catch (e) {
+      a.close();
+      throw e;
+    }
+  }
+  return a;
+}
