@@ -24,8 +24,12 @@ t_unz=$(best zstd -d -f -q "$work/n.zst" -o "$work/n.raw")
 t_unzs=$(best sh -c "zstd -d -f -q '$work/n.zst' -o '$work/n.raw' && sync '$work/n.raw'")
 t_ex=$(best "${hexz[@]}" extract "$work/z.hxz" "$work/x.raw" --force -q)
 cmp "$work/x.raw" "$img"
+t_unl=$(best lz4 -d -f -q "$work/n.lz4" "$work/n.raw")
+t_exl=$(best "${hexz[@]}" extract "$work/l.hxz" "$work/x.raw" --force -q)
+cmp "$work/x.raw" "$img"
 # The header differs (UUID, creation time, hence the root hash); everything after it must not.
 cmp -s <(tail -c +4097 "$work/z.hxz") <(tail -c +4097 "$work/z1.hxz") && same=yes || same=NO
+cmp -s <(tail -c +4097 "$work/l.hxz") <(tail -c +4097 "$work/l1.hxz") && same_l=yes || same_l=NO
 
 echo "input: $img, $(mib "$(size "$img")") MiB, $(nproc) cores, $(date -u +%FT%TZ)"
 echo
@@ -33,10 +37,12 @@ echo "| job | native | s | hexz | s | hexz/native time | sizes (MiB) native / he
 echo "|---|---|---:|---|---:|---:|---|"
 echo "| compress lz4 | lz4 -1 | $t_lz4 | pack --compression lz4 | $t_hl | $(ratio "$t_hl" "$t_lz4") | $(mib "$(size "$work/n.lz4")") / $(mib "$(size "$work/l.hxz")") |"
 echo "| compress zstd | zstd -3 -T1 | $t_zstd | pack --compression zstd | $t_hz | $(ratio "$t_hz" "$t_zstd") | $(mib "$(size "$work/n.zst")") / $(mib "$(size "$work/z.hxz")") |"
-echo "| decompress | zstd -d | $t_unz | extract | $t_ex | $(ratio "$t_ex" "$t_unz") | |"
-echo "| decompress, durable | zstd -d && sync FILE | $t_unzs | extract (fsyncs) | $t_ex | $(ratio "$t_ex" "$t_unzs") | |"
+echo "| decompress zstd | zstd -d | $t_unz | extract (zstd archive) | $t_ex | $(ratio "$t_ex" "$t_unz") | |"
+echo "| decompress zstd, durable | zstd -d && sync FILE | $t_unzs | extract (zstd archive; fsyncs) | $t_ex | $(ratio "$t_ex" "$t_unzs") | |"
+echo "| decompress lz4 | lz4 -d | $t_unl | extract (lz4 archive, the default) | $t_exl | $(ratio "$t_exl" "$t_unl") | |"
+echo "| decompress, default archive | zstd -d | $t_unz | extract (lz4 archive, the default) | $t_exl | $(ratio "$t_exl" "$t_unz") | |"
 echo
 echo "| parallel pack | 1 worker s | $(nproc) workers s | speed-up | identical after the header |"
 echo "|---|---:|---:|---:|---|"
 echo "| zstd | $t_hz1 | $t_hz | $(ratio "$t_hz1" "$t_hz")x | $same |"
-echo "| lz4 | $t_hl1 | $t_hl | $(ratio "$t_hl1" "$t_hl")x | |"
+echo "| lz4 | $t_hl1 | $t_hl | $(ratio "$t_hl1" "$t_hl")x | $same_l |"

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
+import { VERSION } from "../core/version.ts";
 
 async function image(dir: string): Promise<Uint8Array> {
   const data = new Uint8Array(3 * 1024 * 1024 + 123);
@@ -138,8 +139,41 @@ Deno.test("cli failures are one line with exit code 1 and name the problem", asy
   }
 });
 
+Deno.test("cli help, version and misspellings", async () => {
+  let r = await hexz(["--help"]);
+  assertEquals(r.code, 0, r.err);
+  for (const cmd of ["pack", "extract", "serve", "mount", "unmount", "verify"]) {
+    assertMatch(r.out, new RegExp(`\\n  ${cmd} +\\S`), cmd);
+  }
+  const help = r.out;
+  assertEquals((await hexz(["help"])).out, help);
+  r = await hexz(["help", "extract"]);
+  assertMatch(r.out, /^Usage: hexz extract \[options\] <archive> <output>\n/);
+  assertMatch(r.out, /\n {2}-f, --force +overwrite an existing output\n/);
+  r = await hexz(["--version"]);
+  assertEquals([r.code, r.out], [0, `hexz ${VERSION}\n`]);
+  const cases: [string[], RegExp][] = [
+    [[], /^hexz: no command given \(see hexz --help\)\n$/],
+    [["extrct", "a", "b"], /unknown command 'extrct' \(did you mean extract\?\)/],
+    [["extract", "a", "b", "--forse"], /unknown option '--forse' \(did you mean --force\?\)/],
+    [["pack", "x.hxz", "--compression", "zsdt"], /'zsdt' is not one of lz4, zstd, none/],
+    [["extract", "a"], /missing required argument 'output'/],
+    [["--silent", "pack"], /unknown option '--silent' \(options go after the command/],
+  ];
+  for (const [args, re] of cases) {
+    r = await hexz(args);
+    assertEquals(r.code, 2, `${args.join(" ")}: ${r.err}`);
+    oneLine(r.err);
+    assertMatch(r.err, re);
+    assertEquals(r.out, "");
+  }
+});
+
 Deno.test("cli --help shows an example for every command", async () => {
-  for (const cmd of ["pack", "inspect", "extract", "check", "cat"]) {
+  const list = (await hexz(["--help"])).out.split("Commands:\n")[1];
+  const commands = [...list.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]);
+  assertEquals(commands.length, 17, list);
+  for (const cmd of commands) {
     const r = await hexz([cmd, "--help"]);
     assertEquals(r.code, 0, r.err);
     assertMatch(r.out, /Example/, cmd);
