@@ -32,6 +32,17 @@ try {
         'const __dirname = __hexzPath(new URL(".", import.meta.url));',
     },
     logLevel: "warning",
+    // The library imports its lazily loaded packages as `npm:NAME@VERSION` (so that a run from
+    // a URL needs no import map); here they come from node_modules like any package.
+    plugins: [{
+      name: "npm-specifiers",
+      setup(build) {
+        build.onResolve({ filter: /^npm:/ }, (args) => {
+          const name = args.path.slice(4).replace(/^(@?[^@]+)@[^/]+/, "$1");
+          return build.resolve(name, { kind: args.kind, resolveDir: root });
+        });
+      },
+    }],
   });
   if (r.errors.length) Deno.exit(1);
   console.log(`bundle: ${out} (${(await Deno.stat(out)).size} bytes)`);

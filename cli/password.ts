@@ -7,6 +7,7 @@
  * @module
  */
 import { Option } from "./command.ts";
+import { envVar } from "./env.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { HexzError } from "../core/errors.ts";
 import { open } from "../net/open.ts";
@@ -45,13 +46,7 @@ export async function givenPassword(file?: string): Promise<string | null> {
     if (!pw) throw new HexzError("usage", `${file}: the password is empty`);
     return pw;
   }
-  let env: string | undefined;
-  try {
-    env = Deno.env.get("HEXZ_PASSWORD");
-  } catch {
-    env = undefined; // no --allow-env: as if unset
-  }
-  return env ? env : null;
+  return envVar("HEXZ_PASSWORD") || null; // without --allow-env: as if unset
 }
 
 /** Whether a password can be asked on the terminal. */

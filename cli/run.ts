@@ -8,6 +8,7 @@
 import { HexzError } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { type Command, commandHelp, parseCommand, suggest, usage } from "./command.ts";
+import { envVar } from "./env.ts";
 
 /**
  * Every subcommand, in the order help lists them, and how to load it. A run loads only the
@@ -102,16 +103,14 @@ export async function run(args: string[]): Promise<number> {
       err(`hexz: ${(e as Error).message}`);
       return 1;
     }
-    err(`hexz: internal error: ${(e as Error)?.message ?? e} (set HEXZ_DEBUG=1 for details)`);
+    // One line whatever the message (some runtime errors span several).
+    const message = String((e as Error)?.message ?? e).split("\n")[0].trim();
+    err(`hexz: internal error: ${message} (set HEXZ_DEBUG=1 for details)`);
     if (debugEnabled()) console.error(e);
     return 1;
   }
 }
 
 function debugEnabled(): boolean {
-  try {
-    return !!Deno.env.get("HEXZ_DEBUG");
-  } catch {
-    return false; // no --allow-env
-  }
+  return !!envVar("HEXZ_DEBUG");
 }

@@ -16,9 +16,14 @@ import { checkZstdLevel } from "./zstd.ts";
 type Zstd = any;
 let loading: Promise<Zstd> | null = null;
 
-/** Loaded on first use: most archives have no dictionary, and the package is large. */
+/**
+ * Loaded on first use: most archives have no dictionary, and the package is large. The
+ * specifier is complete (not an import-map name) so that hexz run from a URL, where no import
+ * map applies, finds it too.
+ */
 function zstdWasm(): Promise<Zstd> {
-  return loading ??= import("zstd-codec").then(({ ZstdCodec }) =>
+  // deno-lint-ignore no-import-prefix
+  return loading ??= import("npm:zstd-codec@0.1.5").then(({ ZstdCodec }) =>
     new Promise((resolve) => ZstdCodec.run(resolve))
   );
 }

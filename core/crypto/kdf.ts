@@ -121,8 +121,9 @@ export async function derivePasswordKey(
   const pw = new TextEncoder().encode(password.normalize("NFC"));
   if (p.name === "argon2id") {
     // Loaded on first use: the package costs about 12 ms of start-up, and most runs of hexz
-    // derive no key.
-    const { argon2id } = await import("hash-wasm");
+    // derive no key. A complete specifier, so that hexz run from a URL (no import map) finds it.
+    // deno-lint-ignore no-import-prefix
+    const { argon2id } = await import("npm:hash-wasm@4.13.0");
     return await argon2id({
       password: pw,
       salt,
