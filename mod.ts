@@ -21,9 +21,16 @@ import { build as buildTree, type BuildOptions, type BuildResult } from "./core/
 import { findDataRanges } from "./ffi/sparse.ts";
 
 export { HexzError, type HexzErrorCode } from "./core/errors.ts";
-export { type ByteSource, fileSource, memorySource } from "./core/io/source.ts";
+export {
+  type ByteSource,
+  type CachedRead,
+  fileSource,
+  type FileSourceOptions,
+  memorySource,
+} from "./core/io/source.ts";
+export { cachedReader } from "./ffi/cached_read.ts";
 export { httpSource, type HttpSourceOptions } from "./net/http_source.ts";
-export { open, type OpenAllOptions, openSource } from "./net/open.ts";
+export { open, type OpenAllOptions, openSource, type SourceOptions } from "./net/open.ts";
 export {
   type Archive,
   type BlockInfo,

@@ -9,6 +9,7 @@
 import { Option } from "./command.ts";
 import { envVar } from "./env.ts";
 import type { Archive } from "../core/read/archive.ts";
+import type { CachedRead } from "../core/io/source.ts";
 import { HexzError } from "../core/errors.ts";
 import { open } from "../net/open.ts";
 import type { EncryptOptions } from "../core/crypto/keys.ts";
@@ -110,6 +111,8 @@ export async function newPassword(file?: string): Promise<string> {
 export interface PasswordOpenOptions {
   passwordFile?: string;
   lazyParents?: boolean;
+  /** For servers: see `FileSourceOptions.cachedRead`. */
+  cachedRead?: CachedRead;
   /** Ask on the terminal when the archive is encrypted and no password is given (default). */
   prompt?: boolean;
 }
@@ -122,14 +125,14 @@ export async function openWithPassword(
   path: string,
   opts: PasswordOpenOptions = {},
 ): Promise<Archive> {
-  const lazyParents = opts.lazyParents;
+  const base = { lazyParents: opts.lazyParents, cachedRead: opts.cachedRead };
   const given = await givenPassword(opts.passwordFile);
-  if (given !== null) return await open(path, { lazyParents, password: given });
-  const a = await open(path, { lazyParents });
+  if (given !== null) return await open(path, { ...base, password: given });
+  const a = await open(path, base);
   if (!a.header.encryption || opts.prompt === false || !interactive()) return a;
   a.close();
   const password = await promptPassword(`password for ${path}: `);
-  return await open(path, { lazyParents, password });
+  return await open(path, { ...base, password });
 }
 
 /** The flags `pack` and `build` take for encryption. */

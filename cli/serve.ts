@@ -13,6 +13,7 @@ import { type Archive, info, withArchive } from "./common.ts";
 import { parseCount } from "./units.ts";
 import { givenPassword, interactive, passwordFileOption, promptPassword } from "./password.ts";
 import { open } from "../net/open.ts";
+import { cachedReader } from "../ffi/cached_read.ts";
 
 interface ServeFlags {
   port?: string;
@@ -55,6 +56,8 @@ async function daemonize(file: string, o: ServeFlags): Promise<void> {
     ...(o.passwordFile !== undefined ? ["--password-file", o.passwordFile] : []),
   ];
   const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
+  // With FFI the server never waits for the disk on its event loop (ffi/cached_read.ts).
+  if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") perms.push("--allow-ffi");
   // The detached server has no terminal: a password asked for here goes to it in its
   // environment, as HEXZ_PASSWORD would.
   const env: Record<string, string> = {};
@@ -205,7 +208,7 @@ export function serveCommand(): Command {
           );
           await Promise.race([stop.signal, server.finished]);
           await server.shutdown();
-        }, { passwordFile: o.passwordFile });
+        }, { passwordFile: o.passwordFile, cachedRead: cachedReader() ?? undefined });
       } finally {
         stop.dispose();
       }

@@ -1,6 +1,6 @@
 /**
- * The few libc calls that Deno does not offer (the FUSE session, holes of sparse files), bound
- * through `Deno.dlopen("libc.so.6")`.
+ * The few libc calls that Deno does not offer (the FUSE session, holes of sparse files, reads
+ * that never wait for the disk), bound through `Deno.dlopen("libc.so.6")`.
  *
  * The library is opened on first use, so importing this module needs no `--allow-ffi`.
  * `errno` is thread-local: it is meaningful only right after a synchronous call made on the
@@ -51,6 +51,11 @@ export const SEEK_END = 2;
 export const SEEK_DATA = 3;
 export const SEEK_HOLE = 4;
 
+/** preadv2(2) flag: fail with EAGAIN instead of waiting for the disk. */
+export const RWF_NOWAIT = 8;
+/** posix_fadvise(2) advice: drop the file's clean pages from the page cache. */
+export const POSIX_FADV_DONTNEED = 4;
+
 /** mount(2) flags and umount2(2) flags. */
 export const MS_RDONLY = 1;
 export const MS_NOSUID = 2;
@@ -88,6 +93,9 @@ const SYMBOLS = {
   getuid: { parameters: [], result: "u32" },
   getgid: { parameters: [], result: "u32" },
   __errno_location: { parameters: [], result: "pointer" },
+  // glibc 2.26 and later; optional so that libc still loads without it.
+  preadv2: { parameters: ["i32", "buffer", "i32", "i64", "i32"], result: "isize", optional: true },
+  posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32", optional: true },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];

@@ -6,23 +6,30 @@
  * @module
  */
 import { HexzError } from "../core/errors.ts";
-import { type ByteSource, fileSource } from "../core/io/source.ts";
+import { type ByteSource, type CachedRead, fileSource } from "../core/io/source.ts";
 import { type Archive, openArchive, type OpenOptions } from "../core/read/archive.ts";
 import { parentResolver } from "../core/read/parent.ts";
 import { createZstdDictCodec } from "../core/codec/zstd_dict.ts";
 import { httpSource } from "./http_source.ts";
 
+/** How local files are read: see `FileSourceOptions` (servers pass `cachedRead`). */
+export interface SourceOptions {
+  cachedRead?: CachedRead;
+  blockAtMostMs?: number;
+}
+
 /** Opens a local path, or an http(s) URL read lazily with range requests, as a byte source. */
-export function openSource(location: string): Promise<ByteSource> {
+export function openSource(location: string, opts: SourceOptions = {}): Promise<ByteSource> {
   if (/^https?:\/\//i.test(location)) return httpSource(location);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     return Promise.reject(new HexzError("unsupported", `${location}: URLs are not supported yet`));
   }
-  return fileSource(location);
+  return fileSource(location, opts);
 }
 
-/** Options of `open`: those of `openArchive`, plus when to look for parents. */
-export interface OpenAllOptions extends OpenOptions {
+/** Options of `open`: those of `openArchive`, plus when to look for parents and how local
+ * files (the archive's and its parents') are read. */
+export interface OpenAllOptions extends OpenOptions, SourceOptions {
   /** Open and verify the whole parent chain now (default) or on the first read that needs it. */
   lazyParents?: boolean;
 }
@@ -37,9 +44,13 @@ export async function open(
   opts: OpenAllOptions = {},
 ): Promise<Archive> {
   const full: OpenOptions = { ...opts };
+  const sourceOpts: SourceOptions = {
+    cachedRead: opts.cachedRead,
+    blockAtMostMs: opts.blockAtMostMs,
+  };
   full.loadDictionary ??= createZstdDictCodec;
-  full.resolveParent ??= parentResolver(openSource, full);
-  const src = typeof location === "string" ? await openSource(location) : location;
+  full.resolveParent ??= parentResolver((loc) => openSource(loc, sourceOpts), full);
+  const src = typeof location === "string" ? await openSource(location, sourceOpts) : location;
   const a = await openArchive(src, full);
   if (!opts.lazyParents) {
     try {

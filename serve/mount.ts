@@ -33,7 +33,8 @@ import {
   mountFuse,
 } from "../ffi/fuse_session.ts";
 import { ERRNO, libc } from "../ffi/libc.ts";
-import { open } from "../mod.ts";
+import { open } from "../net/open.ts";
+import { cachedReader } from "../ffi/cached_read.ts";
 
 type Stream = "disk" | "memory";
 
@@ -272,7 +273,11 @@ export async function mountArchive(
   opts: MountArchiveOptions,
 ): Promise<MountedArchive> {
   const mountpoint = await checkMountpoint(opts.mountpoint);
-  const archive = await open(path, { cacheBytes: opts.cacheBytes });
+  // Reads that must wait for the disk do so off the event loop, which serves the kernel.
+  const archive = await open(path, {
+    cacheBytes: opts.cacheBytes,
+    cachedRead: cachedReader() ?? undefined,
+  });
   let overlay: Overlay | null = null;
   let session: FuseSession;
   try {
