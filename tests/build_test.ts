@@ -1,5 +1,5 @@
-import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
-import { HexzError, open } from "../mod.ts";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
+import { HexzError, memorySource, open } from "../mod.ts";
 import { build } from "../core/pack/build.ts";
 import { extractTree, fileTable, findFile, readFile } from "../core/read/files.ts";
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
@@ -72,6 +72,88 @@ Deno.test("build and extractTree round-trip a tree with symlinks, empty files, o
       a.close();
     }
     assertEquals(await snapshot(`${dir}/out`), await snapshot(`${dir}/src`));
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("extractTree gives the same tree by every path: codecs, holes, dictionary, encrypted, thin, remote, --force", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const src = `${dir}/src`;
+    await Deno.mkdir(src);
+    await makeTree(src);
+    // Many blocks, and zero blocks inside a file (restored as holes).
+    await Deno.writeFile(`${src}/etc/many.bin`, pseudoRandom(3_000_000, 72));
+    const holey = pseudoRandom(1_000_000, 73);
+    holey.fill(0, 100_000, 900_000);
+    await Deno.writeFile(`${src}/holey.bin`, holey);
+    const want = await snapshot(src);
+    const kdf = { name: "argon2id" as const, memoryKiB: 256, iterations: 1, parallelism: 1 };
+    const pw = { password: "pw", kdf };
+    const variants: [string, Parameters<typeof build>[0]][] = [
+      ["lz4", { source: src, output: `${dir}/l.hxz`, compression: "lz4" }],
+      ["zstd cdc", { source: src, output: `${dir}/c.hxz`, compression: "zstd", cdc: true }],
+      ["dict", {
+        source: src,
+        output: `${dir}/d.hxz`,
+        compression: "zstd",
+        blockSize: 4096,
+        trainDictionary: true,
+      }],
+      ["encrypted", { source: src, output: `${dir}/e.hxz`, encrypt: pw }],
+    ];
+    for (const [name, opts] of variants) {
+      await build(opts);
+      const a = await open(opts.output, { password: name === "encrypted" ? "pw" : undefined });
+      try {
+        await extractTree(a, `${dir}/out-${name}`);
+      } finally {
+        a.close();
+      }
+      assertEquals(await snapshot(`${dir}/out-${name}`), want, name);
+    }
+    const st = await Deno.stat(`${dir}/out-lz4/holey.bin`);
+    assert(st.blocks! * 512 < 500_000, `holey.bin takes ${st.blocks! * 512} bytes`);
+    // Thin: a changed tree on the lz4 one, its unchanged blocks read from the parent.
+    await Deno.writeFile(`${src}/etc/hostname`, new TextEncoder().encode("changed\n"));
+    await Deno.utime(`${src}/etc/hostname`, 1_600_000_000, 1_600_000_000.5);
+    const base = await open(`${dir}/l.hxz`);
+    await build({ source: src, output: `${dir}/t.hxz`, base, basePath: `${dir}/l.hxz` });
+    base.close();
+    const thin = await open(`${dir}/t.hxz`);
+    try {
+      assert(thin.header.streams[0].parentBlocks > 10, "thin");
+      await extractTree(thin, `${dir}/out-thin`);
+    } finally {
+      thin.close();
+    }
+    const changed = await snapshot(src);
+    assertEquals(await snapshot(`${dir}/out-thin`), changed, "thin");
+    // From bytes in memory (no local file): read through the archive.
+    const mem = await open(memorySource(await Deno.readFile(`${dir}/c.hxz`), "c.hxz"));
+    try {
+      await extractTree(mem, `${dir}/out-mem`);
+    } finally {
+      mem.close();
+    }
+    assertEquals(await snapshot(`${dir}/out-mem`), want, "memory");
+    // --force over a tree with things in the way: a symlink where a file goes is replaced, not
+    // followed, and a file where a directory goes is replaced.
+    await Deno.remove(`${dir}/out-lz4/etc/hostname`);
+    await Deno.symlink(`${dir}/victim`, `${dir}/out-lz4/etc/hostname`);
+    await Deno.writeTextFile(`${dir}/victim`, "untouched");
+    await Deno.remove(`${dir}/out-lz4/empty-dir`);
+    await Deno.writeTextFile(`${dir}/out-lz4/empty-dir`, "a file");
+    const a = await open(`${dir}/t.hxz`);
+    try {
+      await assertRejects(() => extractTree(a, `${dir}/out-lz4`), HexzError, /not empty/);
+      await extractTree(a, `${dir}/out-lz4`, { force: true });
+    } finally {
+      a.close();
+    }
+    assertEquals(await snapshot(`${dir}/out-lz4`), changed, "--force");
+    assertEquals(await Deno.readTextFile(`${dir}/victim`), "untouched");
   } finally {
     await done();
   }

@@ -7,12 +7,10 @@
  */
 import { HexzError } from "../errors.ts";
 import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
-import type { BlockEntry } from "../format/entry.ts";
-import { equalBytes } from "../format/bytes.ts";
 import { type AtomicFile, createAtomicFile, writeAll } from "../io/atomic.ts";
 import { moduleBeside, workerCount } from "../pack/pipeline.ts";
-import { type Archive, type BlockInfo, resolveStream, type StreamRef } from "./archive.ts";
-import { KERNEL_MAX_BLOCK, kernelCodec } from "./block_kernel.ts";
+import { type Archive, resolveStream, type StreamRef } from "./archive.ts";
+import { locate } from "./locate.ts";
 import { type ExtractRequest, type ExtractWorkerMessage, JOB_FIELDS } from "./extract_job.ts";
 import { createJobRunner } from "./extract_run.ts";
 
@@ -39,34 +37,6 @@ const JOB_BYTES = 4 * 1024 * 1024;
 const START_WORKERS_AFTER = 8 * 1024 * 1024;
 /** Jobs queued per worker, so none waits for the next. */
 const QUEUE = 2;
-
-/** Where the stored bytes of a block are, following thin archives to their parents. */
-async function locate(
-  a: Archive,
-  b: BlockInfo,
-): Promise<{ archive: Archive; entry: BlockEntry } | null> {
-  let archive = a, entry = b.entry;
-  try {
-    for (let depth = 0; entry.kind === KIND.parent; depth++) {
-      const p = depth < 256 ? await archive.parent() : null;
-      if (!p) return null;
-      const pe = (await p.block(entry.parentStream, entry.location)).entry;
-      // What the archive's own reader would check; on any doubt it decodes and reports.
-      if (pe.logicalLength !== entry.logicalLength || !equalBytes(pe.hash, entry.hash)) {
-        return null;
-      }
-      archive = p;
-      entry = pe;
-    }
-  } catch {
-    return null; // the archive's own path names the problem
-  }
-  const ok = (entry.kind === KIND.data || entry.kind === KIND.dedup) && entry.flags === 0 &&
-    kernelCodec(entry.codec) && !(archive.header.features & FEATURE.encrypted) &&
-    archive.source.path !== undefined && entry.storedLength <= KERNEL_MAX_BLOCK &&
-    entry.logicalLength <= KERNEL_MAX_BLOCK;
-  return ok ? { archive, entry } : null;
-}
 
 /**
  * Fills `out` (already created) with the stream on `threads` threads, this one included:
