@@ -177,13 +177,25 @@ Deno.test("build skips the holes of sparse files in the tree, same archive eithe
     const whole = await sparseFile(`${dir}/tree/vm/disk.img`);
     await Deno.writeTextFile(`${dir}/tree/notes.txt`, "hello\n");
     const fixed = { uuid: new Uint8Array(16).fill(5), createdAtMs: 1_700_000_000_000 };
-    const outs: Uint8Array[] = [];
-    for (const [name, find] of [["plain", () => null], ["sparse", undefined]] as const) {
-      const output = `${dir}/${name}.hxz`;
-      await build({ output, source: `${dir}/tree`, findDataRanges: find, ...fixed });
-      outs.push(await Deno.readFile(output));
+    // Serial and parallel (whose workers read the tree's files themselves), fixed and CDC.
+    for (const cdc of [false, true]) {
+      const outs: Uint8Array[] = [];
+      for (const workers of [1, 2]) {
+        for (const [name, find] of [["plain", () => null], ["sparse", undefined]] as const) {
+          const output = `${dir}/${name}-${cdc}-${workers}.hxz`;
+          await build({
+            output,
+            source: `${dir}/tree`,
+            findDataRanges: find,
+            cdc,
+            workers,
+            ...fixed,
+          });
+          outs.push(await Deno.readFile(output));
+        }
+      }
+      for (let i = 1; i < outs.length; i++) assertBytesEqual(outs[i], outs[0], `cdc=${cdc} #${i}`);
     }
-    assertBytesEqual(outs[1], outs[0], "archives differ");
     const lying = (path: string) =>
       path.endsWith("disk.img") ? [{ offset: 0, length: 4 * MiB }] : null;
     await build({ output: `${dir}/lying.hxz`, source: `${dir}/tree`, findDataRanges: lying });

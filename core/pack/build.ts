@@ -8,7 +8,8 @@
  */
 import { HexzError } from "../errors.ts";
 import { createSplitter, type SequentialInput, splitBlocks } from "../chunk/split.ts";
-import { fileInput } from "./input.ts";
+import { checkRanges, fileInput, holeTest } from "./input.ts";
+import { fixedLengths, type PipelineFile } from "./pipeline.ts";
 import { sampleFiles } from "./dict_train.ts";
 import { encodeFileTable, type FileEntry } from "../format/filetable.ts";
 import {
@@ -136,6 +137,51 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         offset += n;
       }
     })(),
+  };
+  // For the parallel pipeline: the files themselves, which its workers read (the same blocks).
+  disk.files = async function* (): AsyncGenerator<PipelineFile> {
+    let offset = 0;
+    for (const w of walked) {
+      if (w.entry.type !== "file") continue;
+      const size = w.entry.size;
+      w.entry.offset = offset;
+      offset += size;
+      if (size === 0) continue;
+      if (spec.kind === "fixed") {
+        const found = size >= SPARSE_MIN ? opts.findDataRanges?.(w.abs) : null;
+        const inHole = found ? holeTest(checkRanges(found, size)) : undefined;
+        yield { path: w.abs, size, lengths: fixedLengths(size, spec.size), inHole };
+        continue;
+      }
+      // Content-defined cuts need the bytes: found here, read again by the workers.
+      let file: Deno.FsFile;
+      try {
+        file = Deno.openSync(w.abs, { read: true });
+      } catch (e) {
+        throw new HexzError("io", `${w.abs}: ${(e as Error).message}`);
+      }
+      const { input: read, inHole } = fileInput(
+        file,
+        w.abs,
+        size,
+        size >= SPARSE_MIN ? opts.findDataRanges : undefined,
+      );
+      const lengths = async function* () {
+        let n = 0;
+        try {
+          for await (const block of splitter.split(read)) {
+            n += block.length;
+            yield block.length;
+          }
+        } finally {
+          file.close();
+        }
+        if (n !== size) {
+          throw new HexzError("io", `${w.abs}: changed while being packed (${size} -> ${n} bytes)`);
+        }
+      };
+      yield { path: w.abs, size, lengths: lengths(), inHole };
+    }
   };
   const inputs: StreamInput[] = [disk];
   let memFile: Deno.FsFile | undefined;

@@ -34,7 +34,9 @@ import { createZstdDictCodec } from "../codec/zstd_dict.ts";
 import {
   fixedLengths,
   parallelFilePipeline,
+  parallelFilesPipeline,
   parallelPipeline,
+  type PipelineFile,
   serialPipeline,
   workerCount,
   workersAvailable,
@@ -219,6 +221,9 @@ export interface StreamInput {
   file?: string;
   /** For `file`: whether a range (asked in increasing order) lies wholly in a hole. */
   inHole?: (offset: number, length: number) => boolean;
+  /** Instead of `file`: the regular files whose blocks, one file after another, are
+   * `blocks` (a directory tree); the parallel pipeline's workers read them directly. */
+  files?: () => Iterable<PipelineFile> | AsyncIterable<PipelineFile>;
 }
 
 /** Packs the given files into a new archive at `opts.output`. */
@@ -309,11 +314,13 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
     const workers = opts.dictionary || !workersAvailable() ? 1 : asked;
     let inputBytes = 0;
     let lastReport = 0;
-    for (const { name, blocks, file, size, inHole } of inputs) {
+    for (const { name, blocks, file, files, size, inHole } of inputs) {
       const id = STREAMS.indexOf(name);
       const pipe = { compression: codecName, level, workers };
       const processed = workers <= 1
         ? serialPipeline(blocks, compressor, isNew, inHole)
+        : files
+        ? parallelFilesPipeline(files(), pipe)
         : file
         ? parallelFilePipeline(
           file,

@@ -80,12 +80,20 @@ export interface WorkerBatch {
   /** Per block, in order: its length, negated for an all-zero block (not in `data`). */
   lengths: number[];
 }
-/** Blocks the worker reads itself: `lengths` consecutive blocks of `path` from `offset`. */
+/** Bytes of one file that a worker reads itself. */
+export interface RangePart {
+  path: string;
+  offset: number;
+  length: number;
+  /** The file's size when it was listed: the worker fails if it is not that size now. */
+  size?: number;
+}
+/** Blocks the worker reads itself: `lengths` consecutive blocks of the parts, back to back
+ * (a block never spans two parts). */
 export interface WorkerRange {
   type: "range";
   seq: number;
-  path: string;
-  offset: number;
+  parts: RangePart[];
   lengths: number[];
 }
 export interface WorkerResult {
@@ -280,6 +288,17 @@ export async function* parallelPipeline(
 /** Logical bytes per range message of the file pipeline (zero blocks cost little). */
 const RANGE_BYTES = 4 * 1024 * 1024;
 
+/** A file for `parallelFilesPipeline`. */
+export interface PipelineFile {
+  path: string;
+  /** Its block lengths in file order from offset 0. */
+  lengths: Iterable<number> | AsyncIterable<number>;
+  /** Whether a block (asked in file order) lies wholly in a hole of the file. */
+  inHole?: (offset: number, length: number) => boolean;
+  /** Its size when listed: checked by the worker that reads its last bytes. */
+  size?: number;
+}
+
 /**
  * The parallel pipeline for a regular file: the workers read their ranges of the file
  * themselves (positioned reads into WebAssembly memory), so this thread neither copies nor
@@ -289,11 +308,23 @@ const RANGE_BYTES = 4 * 1024 * 1024;
  * `inHole(offset, length)` is true (asked in file order) lie in holes of a sparse file: they
  * are zero blocks that no worker reads. Yields processed blocks in file order.
  */
-export async function* parallelFilePipeline(
+export function parallelFilePipeline(
   path: string,
   lengths: Iterable<number> | AsyncIterable<number>,
   opts: PipelineOptions,
   inHole?: (offset: number, length: number) => boolean,
+): AsyncGenerator<ProcessedBlock> {
+  return parallelFilesPipeline([{ path, lengths, inHole }], opts);
+}
+
+/**
+ * `parallelFilePipeline` for files one after another (the files of a directory tree): a range
+ * message carries the pieces of as many files as make RANGE_BYTES, so a worker opens and reads
+ * many small files itself. Yields processed blocks in order, file after file.
+ */
+export async function* parallelFilesPipeline(
+  files: Iterable<PipelineFile> | AsyncIterable<PipelineFile>,
+  opts: PipelineOptions,
 ): AsyncGenerator<ProcessedBlock> {
   const pool = startPool(opts);
   // What comes out, in order: the result of the next range sent to the pool (null), or a run
@@ -301,12 +332,17 @@ export async function* parallelFilePipeline(
   const order: ({ length: number; count: number } | null)[] = [];
   let head = 0;
   try {
+    let parts: RangePart[] = [];
+    let part: RangePart | null = null;
     let batch: number[] = [];
-    let start = 0, bytes = 0, pos = 0;
+    let bytes = 0;
     const send = () => {
+      if (part) parts.push(part);
+      part = null;
       if (!batch.length) return;
-      pool.submit({ type: "range", seq: 0, path, offset: start, lengths: batch }, []);
+      pool.submit({ type: "range", seq: 0, parts, lengths: batch }, []);
       order.push(null);
+      parts = [];
       batch = [];
       bytes = 0;
     };
@@ -325,20 +361,26 @@ export async function* parallelFilePipeline(
         }
       }
     };
-    for await (const n of lengths) {
-      if (inHole?.(pos, n)) {
-        send(); // ranges are contiguous: a hole ends the one being gathered
-        const last = order[order.length - 1];
-        if (order.length > head && last && last.length === n) last.count++;
-        else order.push({ length: n, count: 1 });
-      } else {
-        if (!batch.length) start = pos;
-        batch.push(n);
-        bytes += n;
+    for await (const f of files) {
+      let pos = 0;
+      for await (const n of f.lengths) {
+        if (f.inHole?.(pos, n)) {
+          send(); // a range is contiguous: a hole ends the one being gathered
+          const last = order[order.length - 1];
+          if (order.length > head && last && last.length === n) last.count++;
+          else order.push({ length: n, count: 1 });
+        } else {
+          if (!part) part = { path: f.path, offset: pos, length: 0, size: f.size };
+          part.length += n;
+          batch.push(n);
+          bytes += n;
+        }
+        pos += n;
         if (bytes >= RANGE_BYTES) send();
+        yield* emit(() => pool.inFlight >= 2 * pool.size);
       }
-      pos += n;
-      yield* emit(() => pool.inFlight >= 2 * pool.size);
+      if (part) parts.push(part);
+      part = null;
     }
     send();
     yield* emit(() => true);

@@ -1,6 +1,6 @@
 /**
- * The zero-copy path of a pack worker for file ranges: the range
- * is read from the file straight into WebAssembly memory (wasm/src/core.c), and every block is
+ * The zero-copy path of a pack worker for file ranges: the range (pieces of one or more files,
+ * back to back) is read straight into WebAssembly memory (wasm/src/core.c), and every block is
  * tested for zeros, hashed and compressed where it lies, its payload written next to the
  * previous one. The result is copied out once, into the buffers that are transferred back.
  * Block for block it computes exactly what `processBlock` with `createCompressor` does.
@@ -12,6 +12,7 @@ import { HexzError } from "../errors.ts";
 import { wasmBase64 } from "../../wasm/gen/core.ts";
 import { wasmModule } from "../../wasm/module.ts";
 import { CODEC, type CodecName } from "../format/constants.ts";
+import type { RangePart } from "./pipeline.ts";
 import { zstdCompressInto } from "../codec/zstd.ts";
 
 interface CoreExports {
@@ -48,7 +49,7 @@ export function createRangeKernel(
 ) {
   const mod = wasmModule<CoreExports>("core", wasmBase64);
   const ex = mod.exports;
-  return (fd: number, path: string, offset: number, lengths: number[]): RangeResult => {
+  return (parts: RangePart[], fds: number[], lengths: number[]): RangeResult => {
     const n = lengths.length;
     const total = lengths.reduce((a, b) => a + b, 0);
     // Layout: [input | payloads | hashes].
@@ -56,14 +57,22 @@ export function createRangeKernel(
     const outAt = base + total;
     const hashAt = outAt + bound(total);
     let mem = mod.bytes();
-    let got = 0;
-    while (got < total) {
-      const r = readSync(fd, mem, base + got, total - got, offset + got);
-      if (r === 0) {
-        throw new HexzError("io", `${path}: file shrank while being packed (at ${offset + got})`);
+    let at = base;
+    parts.forEach((p, i) => {
+      let got = 0;
+      while (got < p.length) {
+        const r = readSync(fds[i], mem, at + got, p.length - got, p.offset + got);
+        if (r === 0) {
+          throw new HexzError(
+            "io",
+            `${p.path}: file shrank while being packed (at ${p.offset + got})`,
+          );
+        }
+        got += r;
       }
-      got += r;
-    }
+      at += p.length;
+    });
+    if (at !== base + total) throw new Error("range parts do not add up to their blocks");
     const codecs: number[] = new Array(n);
     const payloadLengths: number[] = new Array(n);
     let inOff = 0, outOff = 0;

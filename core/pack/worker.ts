@@ -11,6 +11,7 @@
 /// <reference lib="deno.worker" />
 import type { BlockCompressor } from "../codec/codec.ts";
 import type {
+  RangePart,
   WorkerBatch,
   WorkerError,
   WorkerInit,
@@ -26,7 +27,7 @@ self.onmessage = (ev: MessageEvent<Msg>) => handle ? handle(ev) : early.push(ev)
 const { createCompressor } = await import("../codec/codec.ts");
 const { processBlock } = await import("./pipeline.ts");
 const { HexzError } = await import("../errors.ts");
-const { closeSync, openSync, readSync } = await import("node:fs");
+const { closeSync, fstatSync, openSync, readSync } = await import("node:fs");
 const { bytesKey } = await import("../format/bytes.ts");
 const { createRangeKernel, rangeKernelHandles } = await import("./range_kernel.ts");
 let rangeKernel: ReturnType<typeof createRangeKernel> | null = null;
@@ -49,23 +50,55 @@ const firstTime = (hash: Uint8Array) => {
   return true;
 };
 
-/** Reads `length` bytes of `path` at `offset` into the reused buffer. */
-function readRange(path: string, offset: number, length: number): Uint8Array {
-  if (buffer.length < length) buffer = new Uint8Array(length);
-  const fd = openSync(path, "r");
+/** Opens the parts' files, runs `fn` with their descriptors, closes them. */
+function withParts<T>(parts: RangePart[], fn: (fds: number[]) => T): T {
+  const fds: number[] = [];
   try {
+    for (const p of parts) {
+      try {
+        fds.push(openSync(p.path, "r"));
+      } catch (e) {
+        throw new HexzError("io", `${p.path}: ${(e as Error).message}`);
+      }
+    }
+    const r = fn(fds);
+    // A file that is not the size it was listed with changed while being packed.
+    parts.forEach((p, i) => {
+      if (p.size === undefined) return;
+      const now = fstatSync(fds[i]).size;
+      if (now !== p.size) {
+        throw new HexzError(
+          "io",
+          `${p.path}: changed while being packed (${p.size} -> ${now} bytes)`,
+        );
+      }
+    });
+    return r;
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}
+
+/** Reads the parts back to back into the reused buffer. */
+function readParts(parts: RangePart[], fds: number[]): Uint8Array {
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  if (buffer.length < total) buffer = new Uint8Array(total);
+  let at = 0;
+  parts.forEach((p, i) => {
     let got = 0;
-    while (got < length) {
-      const n = readSync(fd, buffer, got, length - got, offset + got);
+    while (got < p.length) {
+      const n = readSync(fds[i], buffer, at + got, p.length - got, p.offset + got);
       if (n === 0) {
-        throw new HexzError("io", `${path}: file shrank while being packed (at ${offset + got})`);
+        throw new HexzError(
+          "io",
+          `${p.path}: file shrank while being packed (at ${p.offset + got})`,
+        );
       }
       got += n;
     }
-  } finally {
-    closeSync(fd);
-  }
-  return buffer.subarray(0, length);
+    at += p.length;
+  });
+  return buffer.subarray(0, total);
 }
 
 handle = (ev) => {
@@ -79,20 +112,15 @@ handle = (ev) => {
       return;
     }
     if (m.type === "range" && rangeKernel) {
-      const fd = openSync(m.path, "r");
-      let r;
-      try {
-        r = rangeKernel(fd, m.path, m.offset, m.lengths);
-      } finally {
-        closeSync(fd);
-      }
+      const kernel = rangeKernel;
+      const r = withParts(m.parts, (fds) => kernel(m.parts, fds, m.lengths));
       const res: WorkerResult = { type: "result", seq: m.seq, lengths: m.lengths, ...r };
       self.postMessage(res, [r.hashes, r.payloads]);
       return;
     }
     if (!compressor) throw new Error("batch before init");
     const data = m.type === "range"
-      ? readRange(m.path, m.offset, m.lengths.reduce((a, n) => a + n, 0))
+      ? withParts(m.parts, (fds) => readParts(m.parts, fds))
       : new Uint8Array(m.data);
     const n = m.lengths.length;
     const hashes = new Uint8Array(32 * n);
