@@ -95,93 +95,70 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const walked: Walked[] = [];
   walk(opts.source.replace(/\/+$/, "") || "/", "", walked, warn);
   const spec = chunkSpec(opts);
+  // Regular files lie one after another in the disk stream.
+  const regular = walked.filter((w) => w.entry.type === "file");
+  let offset = 0;
+  for (const w of regular) {
+    w.entry.offset = offset;
+    offset += w.entry.size;
+  }
   // Sparse files (VM images in a tree) are read without their holes when their data ranges
-  // can be found.
-  const input = (file: Deno.FsFile, path: string, size: number): SequentialInput => {
-    // Holes matter in large files only; a small file is not worth the system calls.
-    return fileInput(file, path, size, size >= SPARSE_MIN ? opts.findDataRanges : undefined)
-      .input;
-  };
+  // can be found; holes matter in large files only, a small file is not worth the calls.
+  const find = (size: number) => size >= SPARSE_MIN ? opts.findDataRanges : undefined;
+  const input = (file: Deno.FsFile, path: string, size: number): SequentialInput =>
+    fileInput(file, path, size, find(size)).input;
   // One splitter for every file: its 16 MiB buffer is allocated once, not once per file.
   const splitter = createSplitter(spec);
-  const total = walked.reduce((n, w) => n + w.entry.size, 0);
-  let offset = 0;
+  /** The blocks of one file, which must still have the size it was listed with. */
+  const cut = async function* (w: Walked): AsyncGenerator<Uint8Array> {
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(w.abs, { read: true });
+    } catch (e) {
+      throw new HexzError("io", `${w.abs}: ${(e as Error).message}`);
+    }
+    let n = 0;
+    try {
+      for await (const block of splitter.split(input(file, w.abs, w.entry.size))) {
+        n += block.length;
+        yield block;
+      }
+    } finally {
+      file.close();
+    }
+    if (n !== w.entry.size) {
+      throw new HexzError(
+        "io",
+        `${w.abs}: changed while being packed (${w.entry.size} -> ${n} bytes)`,
+      );
+    }
+  };
   const disk: StreamInput = {
     name: "disk",
-    size: total,
+    size: offset,
     blocks: (async function* () {
-      for (const w of walked) {
-        if (w.entry.type !== "file") continue;
-        w.entry.offset = offset;
-        let file: Deno.FsFile;
-        try {
-          file = Deno.openSync(w.abs, { read: true });
-        } catch (e) {
-          throw new HexzError("io", `${w.abs}: ${(e as Error).message}`);
-        }
-        let n = 0;
-        try {
-          for await (const block of splitter.split(input(file, w.abs, w.entry.size))) {
-            n += block.length;
-            yield block;
-          }
-        } finally {
-          file.close();
-        }
-        if (n !== w.entry.size) {
-          throw new HexzError(
-            "io",
-            `${w.abs}: changed while being packed (${w.entry.size} -> ${n} bytes)`,
-          );
-        }
-        offset += n;
-      }
+      for (const w of regular) yield* cut(w);
     })(),
-  };
-  // For the parallel pipeline: the files themselves, which its workers read (the same blocks).
-  disk.files = async function* (): AsyncGenerator<PipelineFile> {
-    let offset = 0;
-    for (const w of walked) {
-      if (w.entry.type !== "file") continue;
-      const size = w.entry.size;
-      w.entry.offset = offset;
-      offset += size;
-      if (size === 0) continue;
-      if (spec.kind === "fixed") {
-        const found = size >= SPARSE_MIN ? opts.findDataRanges?.(w.abs) : null;
-        const inHole = found ? holeTest(checkRanges(found, size)) : undefined;
-        yield { path: w.abs, size, lengths: fixedLengths(size, spec.size), inHole };
-        continue;
-      }
-      // Content-defined cuts need the bytes: found here, read again by the workers.
-      let file: Deno.FsFile;
-      try {
-        file = Deno.openSync(w.abs, { read: true });
-      } catch (e) {
-        throw new HexzError("io", `${w.abs}: ${(e as Error).message}`);
-      }
-      const { input: read, inHole } = fileInput(
-        file,
-        w.abs,
-        size,
-        size >= SPARSE_MIN ? opts.findDataRanges : undefined,
-      );
-      const lengths = async function* () {
-        let n = 0;
-        try {
-          for await (const block of splitter.split(read)) {
-            n += block.length;
-            yield block.length;
-          }
-        } finally {
-          file.close();
+    // For the parallel pipeline: the files themselves, which its workers read (same blocks).
+    files: async function* (): AsyncGenerator<PipelineFile> {
+      for (const w of regular) {
+        const { abs: path, entry: { size } } = w;
+        if (size === 0) continue;
+        if (spec.kind === "fixed") {
+          const found = find(size)?.(path);
+          const inHole = found ? holeTest(checkRanges(found, size)) : undefined;
+          yield { path, size, lengths: fixedLengths(size, spec.size), inHole };
+        } else {
+          // Content-defined cuts need the bytes: found here, read again by the workers.
+          const lengths = async function* () {
+            for await (const b of cut(w)) yield b.length;
+          };
+          const found = find(size)?.(path);
+          const inHole = found ? holeTest(checkRanges(found, size)) : undefined;
+          yield { path, size, lengths: lengths(), inHole };
         }
-        if (n !== size) {
-          throw new HexzError("io", `${w.abs}: changed while being packed (${size} -> ${n} bytes)`);
-        }
-      };
-      yield { path: w.abs, size, lengths: lengths(), inHole };
-    }
+      }
+    },
   };
   const inputs: StreamInput[] = [disk];
   let memFile: Deno.FsFile | undefined;
