@@ -2,7 +2,7 @@ import { Command, Option } from "./command.ts";
 import { build, getProfile, PROFILES } from "../mod.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { info } from "./common.ts";
-import { encryptOptions, passwordFileOption } from "./password.ts";
+import { encryptOptions, openWithPassword, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
 
@@ -27,6 +27,11 @@ export function buildCommand(): Command {
     .option("--level <n>", "codec level (overrides the profile)")
     .option("--block-size <size>", "fixed block size (overrides the profile)")
     .option("--cdc", "content-defined chunking (FastCDC, 16/64/128 KiB)")
+    .option(
+      "--base <archive>",
+      "thin archive: store only blocks not already in this archive's chain",
+    )
+    .option("--workers <n>", "hash and compress in N threads (default: the number of cores)")
     .option("--encrypt", "encrypt with a password (AES-256-GCM; see docs/SECURITY.md)")
     .addOption(
       new Option("--kdf <name>", "with --encrypt: key derivation (default argon2id)").choices([
@@ -45,17 +50,27 @@ export function buildCommand(): Command {
 Profiles:
 ${Object.entries(PROFILES).map(([n, p]) => `  ${n.padEnd(9)} ${p.description}`).join("\n")}
 
-Example:
-  hexz build ./rootfs rootfs.hxz --profile embedded`,
+Examples:
+  hexz build ./rootfs rootfs.hxz --profile embedded
+  hexz build ./dataset v2.hxz --base v1.hxz          # thin: only what changed since v1`,
     )
     .action(async (source: string, output: string, o) => {
       const profile = getProfile(o.profile);
-      const encrypt = await encryptOptions(o);
+      const base = o.base
+        ? await openWithPassword(o.base, { passwordFile: o.passwordFile })
+        : undefined;
+      const encrypt = await encryptOptions(o, base).catch((e) => {
+        base?.close();
+        throw e;
+      });
       const progress = createProgress("build", !!o.silent);
       const res = await build({
+        base,
+        basePath: o.base,
         encrypt,
         source,
         output,
+        workers: o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined,
         memory: o.memory,
         compression: o.compression ? parseCodecName(o.compression) : profile.compression,
         level: o.level !== undefined
@@ -71,7 +86,10 @@ Example:
         metadata: { profile: o.profile },
         onProgress: (p) => progress.update(p.done, p.total),
         onWarning: (m) => info(`hexz: warning: ${m}`, !!o.silent),
-      }).finally(() => progress.finish());
+      }).finally(() => {
+        progress.finish();
+        base?.close();
+      });
       info(
         `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
           formatSize(res.outputBytes)

@@ -210,6 +210,37 @@ Deno.test("cli build, inspect --files, cat --file and extract of a directory arc
     assertMatch(r.err, /not empty \(use --force/);
     r = await hexz(["build", `${dir}/src`, `${dir}/u.hxz`, "--profile", "bogus"]);
     assertEquals(r.code, 2);
+    // A thin build on t.hxz stores what changed; one worker or two, the same archive.
+    await Deno.writeFile(`${dir}/src/etc/conf.d/big.bin`, pseudoRandom(300_000, 99));
+    for (const workers of ["1", "2"]) {
+      r = await hexz([
+        "build",
+        `${dir}/src`,
+        `${dir}/v2-${workers}.hxz`,
+        "--profile",
+        "embedded",
+        "--base",
+        `${dir}/t.hxz`,
+        "--workers",
+        workers,
+        "-q",
+      ]);
+      assertEquals([r.code, r.err], [0, ""]);
+    }
+    const one = await Deno.readFile(`${dir}/v2-1.hxz`);
+    const two = await Deno.readFile(`${dir}/v2-2.hxz`);
+    // Everything after the header (which has a UUID and a time of its own) is the same.
+    assertEquals(one.subarray(4096), two.subarray(4096));
+    const v2 = await open(`${dir}/v2-2.hxz`);
+    try {
+      const s = v2.header.streams[0];
+      assert(s.parentBlocks > 0 && s.storedBytes < 400_000, JSON.stringify(s));
+    } finally {
+      v2.close();
+    }
+    r = await hexz(["extract", `${dir}/v2-2.hxz`, `${dir}/out2`, "-q"]);
+    assertEquals([r.code, r.err], [0, ""]);
+    assertEquals(await snapshot(`${dir}/out2`), await snapshot(`${dir}/src`));
   } finally {
     await done();
   }
