@@ -1,6 +1,6 @@
 /**
  * Bundles the command line into one JavaScript file (esbuild), for people who want hexz as a
- * single file: `deno run --allow-read --allow-write --allow-env hexz.js pack ...`.
+ * single file: `deno run --allow-read --allow-write hexz.js pack ...`.
  *
  *   deno task bundle [OUT]        (default dist/hexz.js)
  *

@@ -1,6 +1,7 @@
 /**
  * `hexz serve`: publishes an archive over HTTP (plain paths or an S3 bucket) or NBD until
- * SIGINT or SIGTERM, then stops cleanly. Needs --allow-net (and --allow-read, --allow-env).
+ * SIGINT or SIGTERM, then stops cleanly. Needs --allow-net and --allow-read (--allow-env to
+ * take HEXZ_PASSWORD, --allow-ffi to keep disk waits off the event loop).
  *
  * @module
  */
