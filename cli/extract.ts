@@ -25,11 +25,11 @@ export function extractCommand(): Command {
       const progress = createProgress("extract", !!o.silent);
       const msg = await withArchive(path, async (a) => {
         const onProgress = (d: number, t: number) => progress.update(d, t);
+        const workers = o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined;
         if (!o.memory && !o.raw && await fileTable(a)) {
-          const r = await extractTree(a, output, { force: !!o.force, onProgress });
+          const r = await extractTree(a, output, { force: !!o.force, onProgress, workers });
           return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;
         }
-        const workers = o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined;
         const r = await extract(a, output, {
           stream: o.memory ? "memory" : "disk",
           force: !!o.force,

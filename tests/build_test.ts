@@ -108,10 +108,13 @@ Deno.test("extractTree gives the same tree by every path: codecs, holes, diction
       const a = await open(opts.output, { password: name === "encrypted" ? "pw" : undefined });
       try {
         await extractTree(a, `${dir}/out-${name}`);
+        // Three threads from the start: workers write pieces of files this thread opened.
+        await extractTree(a, `${dir}/out3-${name}`, { workers: 3 });
       } finally {
         a.close();
       }
       assertEquals(await snapshot(`${dir}/out-${name}`), want, name);
+      assertEquals(await snapshot(`${dir}/out3-${name}`), want, `${name}, 3 threads`);
     }
     const st = await Deno.stat(`${dir}/out-lz4/holey.bin`);
     assert(st.blocks! * 512 < 500_000, `holey.bin takes ${st.blocks! * 512} bytes`);
@@ -124,7 +127,7 @@ Deno.test("extractTree gives the same tree by every path: codecs, holes, diction
     const thin = await open(`${dir}/t.hxz`);
     try {
       assert(thin.header.streams[0].parentBlocks > 10, "thin");
-      await extractTree(thin, `${dir}/out-thin`);
+      await extractTree(thin, `${dir}/out-thin`, { workers: 2 });
     } finally {
       thin.close();
     }

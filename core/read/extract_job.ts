@@ -1,20 +1,28 @@
 /**
  * The messages between extract (main thread) and its workers. The main thread walks the
  * index, resolves blocks of thin archives to the file that holds them, and sends runs of
- * blocks as jobs; workers decode, verify and write them at their offsets in the output file,
- * then report. Every number in a job comes from an index entry the main thread validated.
+ * blocks as jobs; workers decode, verify and write them at their offsets in the output file
+ * (or in pieces to the files of a directory archive), then report. Every number in a job
+ * comes from an index entry or file table entry the main thread validated.
  *
  * @module
  */
 import type { HexzErrorCode } from "../errors.ts";
 
+/** A job: up to this many blocks, or JOB_BYTES of output, whichever comes first. */
+export const JOB_BLOCKS = 256;
+export const JOB_BYTES = 4 * 1024 * 1024;
 /** Per block in `ExtractJob.meta`: index, file, location, stored, logical, codec, position. */
 export const JOB_FIELDS = 7;
+/** Per piece in `ExtractJob.pieces`: block (its place in the job), file (its place in
+ * `ExtractJob.paths`), position, start in the block, length. */
+export const PIECE_FIELDS = 5;
 
-/** Opens the output (already sized to the stream) for writing; `stream` names blocks. */
+/** Opens the output (already sized to the stream) for writing, if jobs write there (null:
+ * every job has pieces); `stream` names blocks. */
 export interface ExtractInit {
   type: "init";
-  output: string;
+  output: string | null;
   stream: string;
 }
 /** An archive file that jobs refer to by `id`. */
@@ -29,6 +37,15 @@ export interface ExtractJob {
   meta: Float64Array;
   /** The blocks' BLAKE3-256, 32 bytes each. */
   hashes: Uint8Array;
+  /**
+   * Where the decoded bytes go when they are not the stream's own (the files of a directory
+   * archive): PIECE_FIELDS numbers per piece, into files the main thread created, which the
+   * runner opens by path (Deno's descriptors belong to one thread) and never through a
+   * symbolic link. Without pieces each block goes to `position` in the output.
+   */
+  pieces?: Float64Array;
+  /** The files `pieces` name. */
+  paths?: string[];
 }
 /** Closes every file; the worker answers "closed". */
 export interface ExtractClose {

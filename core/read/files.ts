@@ -67,6 +67,9 @@ function lstatOrNull(p: string): Deno.FileInfo | null {
 export interface ExtractTreeOptions {
   force?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Threads that decode and write files, this one included (local, unencrypted archives;
+   * default: one per core, started once 8 MiB has been decoded here). */
+  workers?: number;
 }
 
 /**
@@ -133,7 +136,7 @@ export async function extractTree(
       create(e) {
         const p = place(e);
         try {
-          return openSync(p, "wx", 0o600);
+          return { path: p, fd: openSync(p, "wx", 0o600) };
         } catch (err) {
           throw new HexzError("io", `${p}: cannot create: ${(err as Error).message}`);
         }
@@ -142,7 +145,7 @@ export async function extractTree(
         closeSync(fd);
         finished(e);
       },
-    });
+    }, { workers: opts.workers });
   } else {
     for (const e of t) {
       if (e.type === "dir") makeDir(e);
