@@ -25,6 +25,8 @@ t_unzs=$(best sh -c "zstd -d -f -q '$work/n.zst' -o '$work/n.raw' && sync '$work
 t_ex=$(best "${hexz[@]}" extract "$work/z.hxz" "$work/x.raw" --force -q)
 cmp "$work/x.raw" "$img"
 t_unl=$(best lz4 -d -f -q "$work/n.lz4" "$work/n.raw")
+t_tz=$(best zstd -t -q "$work/n.zst")
+t_ck=$(best "${hexz[@]}" check "$work/z.hxz" -q)
 t_exl=$(best "${hexz[@]}" extract "$work/l.hxz" "$work/x.raw" --force -q)
 cmp "$work/x.raw" "$img"
 # The header differs (UUID, creation time, hence the root hash); everything after it must not.
@@ -39,6 +41,7 @@ echo "| compress lz4 | lz4 -1 | $t_lz4 | pack --compression lz4 | $t_hl | $(rati
 echo "| compress zstd | zstd -3 -T1 | $t_zstd | pack --compression zstd | $t_hz | $(ratio "$t_hz" "$t_zstd") | $(mib "$(size "$work/n.zst")") / $(mib "$(size "$work/z.hxz")") |"
 echo "| decompress zstd | zstd -d | $t_unz | extract (zstd archive) | $t_ex | $(ratio "$t_ex" "$t_unz") | |"
 echo "| decompress zstd, durable | zstd -d && sync FILE | $t_unzs | extract (zstd archive; fsyncs) | $t_ex | $(ratio "$t_ex" "$t_unzs") | |"
+echo "| verify | zstd -t | $t_tz | check (zstd archive; BLAKE3 of every block) | $t_ck | $(ratio "$t_ck" "$t_tz") | |"
 echo "| decompress lz4 | lz4 -d | $t_unl | extract (lz4 archive, the default) | $t_exl | $(ratio "$t_exl" "$t_unl") | |"
 echo "| decompress, default archive | zstd -d | $t_unz | extract (lz4 archive, the default) | $t_exl | $(ratio "$t_exl" "$t_unz") | |"
 echo

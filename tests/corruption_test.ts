@@ -1,4 +1,4 @@
-import { assertMatch, assertRejects } from "./_assert.ts";
+import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { check, HexzError, open } from "../mod.ts";
 import { decodeHeader, encodeHeader } from "../core/format/header.ts";
 import { decodeMaster } from "../core/format/master.ts";
@@ -150,6 +150,48 @@ Deno.test("random byte flips anywhere give an error or correct data, never a cra
         }
       } catch (e) {
         if (!(e instanceof HexzError)) throw e;
+      }
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("check on several threads names the first damaged block, as one thread does", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    // 10 MiB of 64 KiB zstd blocks: 160 blocks, three jobs of 4 MiB.
+    const path = await packBytes(dir, pseudoRandom(10 * 1024 * 1024, 23), { compression: "zstd" });
+    const a = await open(path);
+    const late = (await a.block("disk", 150)).entry.location;
+    const early = (await a.block("disk", 20)).entry.location;
+    a.close();
+    const bytes = await Deno.readFile(path);
+    for (const workers of [1, 3, undefined]) {
+      for (const at of [[late], [late, early]]) {
+        let c: Uint8Array = bytes;
+        for (const x of at) c = flip(c, x + 7);
+        await Deno.writeFile(`${dir}/bad.hxz`, c);
+        const bad = await open(`${dir}/bad.hxz`);
+        try {
+          await assertRejects(
+            () => check(bad, { workers }),
+            HexzError,
+            at.length === 1
+              ? /disk block 150 \(offset 9830400\)/
+              : /disk block 20 \(offset 1310720\)/,
+          );
+        } finally {
+          bad.close();
+        }
+      }
+      // Undamaged: every block counted once.
+      const good = await open(path);
+      try {
+        const r = await check(good, { workers });
+        assertEquals([r.blocks, r.bytes], [160, 10 * 1024 * 1024]);
+      } finally {
+        good.close();
       }
     }
   } finally {

@@ -41,11 +41,14 @@ export interface ExtractJob {
    * Where the decoded bytes go when they are not the stream's own (the files of a directory
    * archive): PIECE_FIELDS numbers per piece, into files the main thread created, which the
    * runner opens by path (Deno's descriptors belong to one thread) and never through a
-   * symbolic link. Without pieces each block goes to `position` in the output.
+   * symbolic link. Without pieces each block goes to `position` in the output; with none
+   * (an empty array) the blocks are only decoded and verified (`check`).
    */
   pieces?: Float64Array;
   /** The files `pieces` name. */
   paths?: string[];
+  /** Names the blocks' stream in errors, instead of the one given at init. */
+  stream?: string;
 }
 /** Closes every file; the worker answers "closed". */
 export interface ExtractClose {

@@ -138,10 +138,8 @@ export function createJobPool(opts: JobPoolOptions): JobPool {
         const meta = job.meta.slice(), hashes = job.hashes.slice(), pieces = job.pieces?.slice();
         const transfer = [meta.buffer, hashes.buffer, ...(pieces ? [pieces.buffer] : [])];
         queued[best].push(done);
-        workers[best].postMessage(
-          { type: "job", meta, hashes, pieces, paths: job.paths },
-          transfer,
-        );
+        const { paths, stream } = job;
+        workers[best].postMessage({ type: "job", meta, hashes, pieces, paths, stream }, transfer);
       }
       submitted += bytes;
       if (!started && submitted >= START_WORKERS_AFTER) start();
