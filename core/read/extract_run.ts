@@ -77,7 +77,7 @@ export function createJobRunner(output: string | null, stream: string): JobRunne
       decode(job, i, at);
       at += m[i * JOB_FIELDS + 4];
     }
-    const paths = job.paths ?? [];
+    const targets = job.paths ?? [];
     const fds = new Map<number, number>();
     let written = 0;
     try {
@@ -85,18 +85,18 @@ export function createJobRunner(output: string | null, stream: string): JobRunne
         const block = p[k], file = p[k + 1], length = p[k + 4];
         if (
           !(block >= 0 && block < count) || p[k + 3] + length > m[block * JOB_FIELDS + 4] ||
-          paths[file] === undefined
+          targets[file] === undefined
         ) throw new RangeError("extract job: a piece outside its block");
         let fd = fds.get(file);
         if (fd === undefined) {
           try {
-            fd = openSync(paths[file], constants.O_WRONLY | constants.O_NOFOLLOW);
+            fd = openSync(targets[file], constants.O_WRONLY | constants.O_NOFOLLOW);
           } catch (e) {
-            throw new HexzError("io", `${paths[file]}: cannot write: ${(e as Error).message}`);
+            throw new HexzError("io", `${targets[file]}: cannot write: ${(e as Error).message}`);
           }
           fds.set(file, fd);
         }
-        put(fd, starts[block] + p[k + 3], length, p[k + 2], paths[file]);
+        put(fd, starts[block] + p[k + 3], length, p[k + 2], targets[file]);
         written += length;
       }
     } finally {

@@ -2,11 +2,12 @@
  * Writing the files of a directory archive block by block: the disk stream is walked once in
  * order, each block that some file needs is decoded once (by the block kernel, into
  * WebAssembly memory, verified against its BLAKE3, on one of the threads of a job pool) and
- * every file it overlaps gets its piece in one positioned write. Zero blocks are never decoded or written: the files are created at
- * their full size, so those ranges are holes. Extracting a tree this way allocates nothing per
- * block, where reading each file through `Archive.read` decoded into and copied between
- * JavaScript buffers (on the v1 root file system, 206 MiB in 5,329 files, a third of the
- * extract's CPU was the garbage collector and page faults of those buffers).
+ * every file it overlaps gets its piece in one positioned write. Zero blocks are never decoded
+ * or written: the files are created at their full size, so those ranges are holes.
+ * Extracting a tree this way allocates nothing per block, where reading each file through
+ * `Archive.read` decoded into and copied between JavaScript buffers (on the v1 root file
+ * system, 206 MiB in 5,329 files, a third of the extract's CPU was the garbage collector and
+ * page faults of those buffers).
  *
  * @module
  */
@@ -34,7 +35,8 @@ export interface FileBlocksOptions {
   workers?: number;
 }
 
-/** A file being written: its descriptor, and jobs with pieces of it not yet done. */
+/** A file being written: where it is, its descriptor here, and jobs with pieces of it not
+ * yet done. */
 interface Writing {
   e: FileEntry;
   place: string;
@@ -48,7 +50,7 @@ interface Writing {
  * Writes the contents of the regular files `files` (entries of `a`'s file table) through
  * `sink`. Files are created when the walk reaches their first byte and finished once their
  * last piece is written; blocks go to the threads of a job pool (job_pool.ts) as jobs whose
- * pieces name the files' descriptors. A failure leaves the files written so far (the caller
+ * pieces name the files by path. A failure leaves the files written so far (the caller
  * reports it). `a` must be a local file (`a.source.path`); blocks the kernel cannot decode
  * (dictionaries, encrypted blocks, parents that are not local files) are read through the
  * archive and written here.
