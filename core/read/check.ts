@@ -10,7 +10,7 @@ import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
 import { workerCount } from "../pack/pipeline.ts";
 import type { Archive } from "./archive.ts";
 import { JOB_BLOCKS, JOB_BYTES, JOB_FIELDS } from "./extract_job.ts";
-import { createJobPool } from "./job_pool.ts";
+import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
 import { locate } from "./locate.ts";
 
 export interface CheckReport {
@@ -96,7 +96,11 @@ async function checkBlocksOnThreads(
     threads: workerCount(workers),
     output: null,
     stream: STREAMS[0],
-    eager: workers !== undefined,
+    eager: workers !== undefined ||
+      bigEnoughForWorkers({
+        storedBytes: a.header.streams.reduce((n, s) => n + s.storedBytes, 0),
+        parentBytes: a.header.streams.reduce((n, s) => n + s.parentBytes, 0),
+      }),
   });
   const meta = new Float64Array(JOB_BLOCKS * JOB_FIELDS);
   const hashes = new Uint8Array(JOB_BLOCKS * 32);

@@ -12,15 +12,16 @@ import { workerCount } from "../pack/pipeline.ts";
 import { type Archive, resolveStream, type StreamRef } from "./archive.ts";
 import { locate } from "./locate.ts";
 import { JOB_BLOCKS, JOB_BYTES, JOB_FIELDS } from "./extract_job.ts";
-import { createJobPool } from "./job_pool.ts";
+import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
 
 export interface ExtractOptions {
   stream?: StreamRef;
   force?: boolean;
   onProgress?: (done: number, total: number) => void;
   /**
-   * Threads that decode, this one included (default: one per core, started once the stream
-   * has 8 MiB of data); 1 decodes here alone. Applies to unencrypted archives in local files;
+   * Threads that decode, this one included (default: one per core, started at once for a
+   * stream with 8 MiB or more of stored data, else once 8 MiB has been decoded here); 1
+   * decodes here alone. Applies to unencrypted archives in local files;
    * others decode here, reading ahead.
    */
   workers?: number;
@@ -148,7 +149,8 @@ export async function extractStream(
   const out = await createAtomicFile(output, opts.force);
   try {
     if (a.source.path !== undefined && !(a.header.features & FEATURE.encrypted)) {
-      await extractJobs(a, stream, out, threads, opts.workers !== undefined, opts.onProgress);
+      const eager = opts.workers !== undefined || bigEnoughForWorkers(a.header.streams[stream]);
+      await extractJobs(a, stream, out, threads, eager, opts.onProgress);
       await out.commit();
       return { bytes: size };
     }

@@ -17,7 +17,7 @@ import { KIND } from "../format/constants.ts";
 import type { FileEntry } from "../format/filetable.ts";
 import type { Archive } from "./archive.ts";
 import { locate } from "./locate.ts";
-import { createJobPool } from "./job_pool.ts";
+import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
 import { JOB_BLOCKS, JOB_BYTES, JOB_FIELDS } from "./extract_job.ts";
 import { workerCount } from "../pack/pipeline.ts";
 
@@ -65,7 +65,7 @@ export async function writeFilesByBlock(
     threads: workerCount(opts.workers),
     output: null,
     stream: "disk",
-    eager: opts.workers !== undefined,
+    eager: opts.workers !== undefined || bigEnoughForWorkers(a.header.streams[0]),
   });
   const writing = new Set<Writing>();
   const finishIfDone = (w: Writing) => {

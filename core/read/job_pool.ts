@@ -18,6 +18,15 @@ import { createJobRunner } from "./extract_run.ts";
  * ms (169 against 128 ms for the whole command, 2026-11-23).
  */
 export const START_WORKERS_AFTER = 8 * 1024 * 1024;
+/**
+ * Whether a stream holds so much data that workers should start at once rather than after
+ * START_WORKERS_AFTER: its stored bytes (compressed, so fewer than it decodes to) and the
+ * bytes its parents hold for it, from the header.
+ */
+export function bigEnoughForWorkers(s: { storedBytes: number; parentBytes: number }): boolean {
+  return s.storedBytes + s.parentBytes >= START_WORKERS_AFTER;
+}
+
 /** Jobs queued per worker, so none waits for the next. */
 const QUEUE = 2;
 
@@ -28,7 +37,8 @@ export interface JobPoolOptions {
   output: string | null;
   /** Names blocks in errors ("disk"). */
   stream: string;
-  /** Start the workers now instead of after START_WORKERS_AFTER bytes. */
+  /** Start the workers now instead of after START_WORKERS_AFTER bytes (when asked for, or
+   * when the header says there is much to do: `bigEnoughForWorkers`). */
   eager: boolean;
 }
 
