@@ -68,7 +68,22 @@ Deno.test("parallel extract equals serial extract: lz4, zstd, raw, CDC, thin cha
       blockSize: 4096,
       trainDictionary: true,
     });
+    // Compressible: little stored data, so by default workers start only after 8 MiB has
+    // been decoded here, then learn of the archive file registered before.
+    const t1 = new TextEncoder().encode(
+      Array.from({ length: 700_000 }, (_, i) => `line ${i % 5000} of a log\n`).join(""),
+    );
+    assert(t1.length > 12 * 1024 * 1024, `${t1.length} bytes`);
+    const t2 = t1.slice();
+    t2.set(pseudoRandom(100_000, 11), 5_000_000);
+    const text = await packBytes(dir, t1, { compression: "zstd" });
+    const ta = await open(text);
+    assert(ta.header.streams[0].storedBytes < 4 * 1024 * 1024, "compressible");
+    const textThin = await packBytes(dir, t2, { base: ta, basePath: text });
+    ta.close();
     const cases = [
+      [text, t1],
+      [textThin, t2],
       [plain, v1],
       [zstd, v1],
       [raw, v1],
