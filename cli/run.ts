@@ -5,10 +5,13 @@
  *
  * @module
  */
-import { HexzError } from "../core/errors.ts";
+import { HexzError, LOCKED } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { type Command, commandHelp, parseCommand, suggest, usage } from "./command.ts";
 import { envVar } from "./env.ts";
+
+/** Where the command line takes passwords from (cli/password.ts). */
+const CLI_PASSWORD = " (HEXZ_PASSWORD or --password-file)";
 
 /**
  * Every subcommand, in the order help lists them, and how to load it. A run loads only the
@@ -95,7 +98,10 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof HexzError) {
-      err(`hexz: ${e.message}`);
+      // The library names its own options; here the password comes from these.
+      const i = e.code === "password" ? e.message.indexOf(LOCKED) : -1;
+      const message = i < 0 ? e.message : `${e.message.slice(0, i)}${LOCKED}${CLI_PASSWORD}`;
+      err(`hexz: ${message}`);
       return e.exitCode;
     }
     if (e instanceof Deno.errors.BrokenPipe) return 0; // `hexz cat ... | head`

@@ -6,7 +6,7 @@
  * @module
  */
 import { Command } from "./command.ts";
-import { HexzError } from "../core/errors.ts";
+import { HexzError, LOCKED } from "../core/errors.ts";
 import { serveHttp } from "../serve/http.ts";
 import { serveNbd } from "../serve/nbd.ts";
 import { defaultBucketName } from "../serve/s3.ts";
@@ -170,10 +170,7 @@ export function serveCommand(): Command {
       try {
         await withArchive(file, async (archive) => {
           if (archive.header.encryption && !archive.keys) {
-            throw new HexzError(
-              "password",
-              `${file}: archive is encrypted: give the password (HEXZ_PASSWORD or --password-file)`,
-            );
+            throw new HexzError("password", `${file}: ${LOCKED}`);
           }
           if (o.nbd) {
             const server = await serveNbd(archive, {

@@ -32,6 +32,10 @@ export class HexzError extends Error {
   }
 }
 
+/** The message (code "password") of reading an encrypted archive opened without its
+ * password; callers may add where the password comes from. */
+export const LOCKED = "archive is encrypted: give the password";
+
 /** Throws a `corrupt` error unless `cond` holds. Used to validate every field read from disk. */
 export function ensure(cond: boolean, message: string): asserts cond {
   if (!cond) throw new HexzError("corrupt", message);

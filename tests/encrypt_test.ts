@@ -145,7 +145,7 @@ Deno.test("encrypt: without the password the header is readable, the data is not
         const e = await assertRejects(
           f,
           HexzError,
-          /archive is encrypted: give the password \(HEXZ_PASSWORD or --password-file\)/,
+          /archive is encrypted: give the password \(OpenOptions.password or key\)/,
         );
         assertEquals((e as HexzError).code, "password");
       }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { ensure, HexzError } from "../errors.ts";
+import { ensure, HexzError, LOCKED } from "../errors.ts";
 import { type ByteSource, fileSource } from "../io/source.ts";
 import { decodeHeader, formatUuid, type Header, type ParentRef } from "../format/header.ts";
 import { decodeMaster, pageEnd, type PageRef } from "../format/master.ts";
@@ -96,10 +96,7 @@ const READ_AHEAD = 8;
 const derivedKeys = new WeakMap<OpenOptions, Map<string, Uint8Array>>();
 
 function lockedError(): HexzError {
-  return new HexzError(
-    "password",
-    "archive is encrypted: give the password (HEXZ_PASSWORD or --password-file)",
-  );
+  return new HexzError("password", `${LOCKED} (OpenOptions.password or key)`);
 }
 
 export function resolveStream(s: StreamRef): number {
