@@ -89,3 +89,46 @@ Deno.test("command line: suggestions only for near misses", () => {
   assertEquals(suggest("pack", ["pack"]), "");
   assertThrows(() => new Option("force", "no dashes"), Error, /bad option flags/);
 });
+
+Deno.test("command line: any argv parses or is a usage error, never anything else", async () => {
+  const { extractCommand } = await import("../cli/extract.ts");
+  const { packCommand } = await import("../cli/pack.ts");
+  const words = [
+    "-",
+    "--",
+    "-f",
+    "-fq",
+    "-qz",
+    "-m",
+    "-mx",
+    "--force",
+    "--force=1",
+    "--compression",
+    "--compression=zstd",
+    "--compression=x",
+    "--level",
+    "--disk",
+    "--=",
+    "---",
+    "-5",
+    "a.hxz",
+    "out",
+    "",
+    "--help",
+    "ünï",
+  ];
+  let seed = 7;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  for (const c of [extractCommand(), packCommand(), sample()]) {
+    for (let i = 0; i < 3000; i++) {
+      const args = Array.from({ length: rnd(7) }, () => words[rnd(words.length)]);
+      try {
+        const r = parseCommand(c, args);
+        assert(r.help || r.positional.length <= c.args.length, args.join(" "));
+      } catch (e) {
+        assert(e instanceof HexzError && e.code === "usage", `${args.join(" ")}: ${e}`);
+        assert(!e.message.includes("\n"), e.message);
+      }
+    }
+  }
+});
