@@ -9,7 +9,7 @@ import { HexzError } from "../errors.ts";
 import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
 import { workerCount } from "../pack/pipeline.ts";
 import type { Archive } from "./archive.ts";
-import { JOB_BLOCKS, JOB_BYTES, JOB_FIELDS } from "./extract_job.ts";
+import { createJobBuilder } from "./extract_job.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
 import { locate } from "./locate.ts";
 
@@ -102,22 +102,14 @@ async function checkBlocksOnThreads(
         parentBytes: a.header.streams.reduce((n, s) => n + s.parentBytes, 0),
       }),
   });
-  const meta = new Float64Array(JOB_BLOCKS * JOB_FIELDS);
-  const hashes = new Uint8Array(JOB_BLOCKS * 32);
+  const jobs = createJobBuilder();
   const none = new Float64Array(0);
-  let count = 0, bytes = 0, stream = 0;
+  let stream = 0;
   const dispatch = async () => {
-    if (count === 0) return;
-    const job = {
-      type: "job" as const,
-      meta: meta.subarray(0, count * JOB_FIELDS),
-      hashes: hashes.subarray(0, count * 32),
-      pieces: none,
-      stream: STREAMS[stream],
-    };
-    const n = bytes;
-    count = bytes = 0;
-    await pool.submit(job, n, () => progress(n));
+    const j = jobs.take();
+    if (!j) return;
+    const job = { type: "job", meta: j.meta, hashes: j.hashes, pieces: none } as const;
+    await pool.submit({ ...job, stream: STREAMS[stream] }, j.bytes, () => progress(j.bytes));
   };
   try {
     pool.fileId(a);
@@ -136,18 +128,8 @@ async function checkBlocksOnThreads(
           progress(len);
           continue;
         }
-        const f = count * JOB_FIELDS, e = found.entry;
-        meta[f] = b.index;
-        meta[f + 1] = pool.fileId(found.archive);
-        meta[f + 2] = e.location;
-        meta[f + 3] = e.storedLength;
-        meta[f + 4] = len;
-        meta[f + 5] = e.codec;
-        meta[f + 6] = b.offset;
-        hashes.set(e.hash, count * 32);
-        count++;
-        bytes += len;
-        if (count === JOB_BLOCKS || bytes >= JOB_BYTES) await dispatch();
+        jobs.add(b, found.entry, pool.fileId(found.archive));
+        if (jobs.full) await dispatch();
       }
       await dispatch(); // a job holds blocks of one stream
     }

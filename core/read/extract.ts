@@ -11,7 +11,7 @@ import { type AtomicFile, createAtomicFile, writeAll } from "../io/atomic.ts";
 import { workerCount } from "../pack/pipeline.ts";
 import { type Archive, resolveStream, type StreamRef } from "./archive.ts";
 import { locate } from "./locate.ts";
-import { JOB_BLOCKS, JOB_BYTES, JOB_FIELDS } from "./extract_job.ts";
+import { createJobBuilder } from "./extract_job.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
 
 export interface ExtractOptions {
@@ -55,18 +55,13 @@ async function extractJobs(
     }
   };
   const pool = createJobPool({ threads, output: out.tempPath, stream: STREAMS[stream], eager });
-  const meta = new Float64Array(JOB_BLOCKS * JOB_FIELDS);
-  const hashes = new Uint8Array(JOB_BLOCKS * 32);
-  let count = 0, bytes = 0;
+  const jobs = createJobBuilder();
   const dispatch = async () => {
-    if (count === 0) return;
-    const job = {
-      type: "job" as const,
-      meta: meta.subarray(0, count * JOB_FIELDS),
-      hashes: hashes.subarray(0, count * 32),
-    };
-    await pool.submit(job, bytes, (n) => progress(n, true));
-    count = bytes = 0;
+    const j = jobs.take();
+    if (!j) return;
+    await pool.submit({ type: "job", meta: j.meta, hashes: j.hashes }, j.bytes, (n) => {
+      progress(n, true);
+    });
   };
   try {
     pool.fileId(a); // file 0: the archive itself
@@ -91,18 +86,8 @@ async function extractJobs(
         progress(len, true);
         continue;
       }
-      const f = count * JOB_FIELDS, e = at.entry;
-      meta[f] = b.index;
-      meta[f + 1] = pool.fileId(at.archive);
-      meta[f + 2] = e.location;
-      meta[f + 3] = e.storedLength;
-      meta[f + 4] = len;
-      meta[f + 5] = e.codec;
-      meta[f + 6] = b.offset;
-      hashes.set(e.hash, count * 32);
-      count++;
-      bytes += len;
-      if (count === JOB_BLOCKS || bytes >= JOB_BYTES) await dispatch();
+      jobs.add(b, at.entry, pool.fileId(at.archive));
+      if (jobs.full) await dispatch();
     }
     await dispatch();
     if (pos !== size) throw new HexzError("corrupt", `blocks add up to ${pos} bytes, not ${size}`);

@@ -8,6 +8,8 @@
  * @module
  */
 import type { HexzErrorCode } from "../errors.ts";
+import type { BlockEntry } from "../format/entry.ts";
+import type { BlockInfo } from "./archive.ts";
 
 /** A job: up to this many blocks, or JOB_BYTES of output, whichever comes first. */
 export const JOB_BLOCKS = 256;
@@ -61,3 +63,51 @@ export type ExtractWorkerMessage =
   | { type: "done"; bytes: number }
   | { type: "closed" }
   | { type: "error"; message: string; code?: HexzErrorCode };
+
+/** Gathers located blocks into the `meta` and `hashes` of one job after another. */
+export interface JobBuilder {
+  /** Adds block `b`, whose stored bytes are `entry` in archive file `file`; returns its place
+   * in the job. */
+  add(b: BlockInfo, entry: BlockEntry, file: number): number;
+  /** The job has JOB_BLOCKS blocks or JOB_BYTES of output. */
+  readonly full: boolean;
+  /**
+   * The blocks gathered so far (views valid until the next `add`) and the bytes they decode
+   * to, or null if none; the next `add` starts a new job.
+   */
+  take(): { meta: Float64Array; hashes: Uint8Array; bytes: number } | null;
+}
+
+export function createJobBuilder(): JobBuilder {
+  const meta = new Float64Array(JOB_BLOCKS * JOB_FIELDS);
+  const hashes = new Uint8Array(JOB_BLOCKS * 32);
+  let count = 0, bytes = 0;
+  return {
+    add(b, entry, file) {
+      const f = count * JOB_FIELDS, len = b.entry.logicalLength;
+      meta[f] = b.index;
+      meta[f + 1] = file;
+      meta[f + 2] = entry.location;
+      meta[f + 3] = entry.storedLength;
+      meta[f + 4] = len;
+      meta[f + 5] = entry.codec;
+      meta[f + 6] = b.offset;
+      hashes.set(entry.hash, count * 32);
+      bytes += len;
+      return count++;
+    },
+    get full() {
+      return count === JOB_BLOCKS || bytes >= JOB_BYTES;
+    },
+    take() {
+      if (count === 0) return null;
+      const r = {
+        meta: meta.subarray(0, count * JOB_FIELDS),
+        hashes: hashes.subarray(0, count * 32),
+        bytes,
+      };
+      count = bytes = 0;
+      return r;
+    },
+  };
+}

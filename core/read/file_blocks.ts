@@ -18,7 +18,7 @@ import type { FileEntry } from "../format/filetable.ts";
 import type { Archive } from "./archive.ts";
 import { locate } from "./locate.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
-import { JOB_BLOCKS, JOB_BYTES, JOB_FIELDS } from "./extract_job.ts";
+import { createJobBuilder } from "./extract_job.ts";
 import { workerCount } from "../pack/pipeline.ts";
 
 export interface FileSink {
@@ -85,27 +85,24 @@ export async function writeFilesByBlock(
     return w;
   };
   // The job being gathered.
-  const meta = new Float64Array(JOB_BLOCKS * JOB_FIELDS);
-  const hashes = new Uint8Array(JOB_BLOCKS * 32);
+  const jobs = createJobBuilder();
   const pieces: number[] = [];
   /** The files of the job, by their place in its paths. */
   const inJob = new Map<Writing, number>();
-  let count = 0, bytes = 0;
   const dispatch = async () => {
-    if (count === 0) return;
+    const j = jobs.take();
+    if (!j) return;
     const touched = [...inJob.keys()];
     inJob.clear();
     const job = {
       type: "job" as const,
-      meta: meta.subarray(0, count * JOB_FIELDS),
-      hashes: hashes.subarray(0, count * 32),
+      meta: j.meta,
+      hashes: j.hashes,
       pieces: Float64Array.from(pieces),
       paths: touched.map((w) => w.place),
     };
     pieces.length = 0;
-    const n = bytes;
-    count = bytes = 0;
-    await pool.submit(job, n, () => {
+    await pool.submit(job, j.bytes, () => {
       for (const w of touched) {
         w.jobs--;
         finishIfDone(w);
@@ -135,15 +132,7 @@ export async function writeFilesByBlock(
       if (b.entry.kind !== KIND.zero) {
         const found = await locate(a, b);
         if (found) {
-          const f = count * JOB_FIELDS, e = found.entry;
-          meta[f] = b.index;
-          meta[f + 1] = pool.fileId(found.archive);
-          meta[f + 2] = e.location;
-          meta[f + 3] = e.storedLength;
-          meta[f + 4] = len;
-          meta[f + 5] = e.codec;
-          meta[f + 6] = start;
-          hashes.set(e.hash, count * 32);
+          const block = jobs.add(b, found.entry, pool.fileId(found.archive));
           for (const w of active) {
             const from = Math.max(start, w.e.offset), to = Math.min(end, w.e.offset + w.e.size);
             let file = inJob.get(w);
@@ -152,10 +141,8 @@ export async function writeFilesByBlock(
               inJob.set(w, file);
               w.jobs++;
             }
-            pieces.push(count, file, from - w.e.offset, from - start, to - from);
+            pieces.push(block, file, from - w.e.offset, from - start, to - from);
           }
-          count++;
-          bytes += len;
         } else {
           const data = await a.readBlock("disk", b.index);
           for (const w of active) {
@@ -172,7 +159,7 @@ export async function writeFilesByBlock(
           finishIfDone(w);
         } else i++;
       }
-      if (count === JOB_BLOCKS || bytes >= JOB_BYTES) await dispatch();
+      if (jobs.full) await dispatch();
     }
     await dispatch();
     if (next < sorted.length || active.length) {
