@@ -38,6 +38,32 @@ export function rangeKernelHandles(codec: CodecName): boolean {
 
 const bound = (n: number) => n + Math.floor(n / 255) + 16;
 
+/** Reads the parts (`fds` open on their files) back to back into `into` from `at`; returns
+ * the bytes read. */
+export function readParts(
+  parts: RangePart[],
+  fds: number[],
+  into: Uint8Array,
+  at: number,
+): number {
+  let end = at;
+  parts.forEach((p, i) => {
+    let got = 0;
+    while (got < p.length) {
+      const r = readSync(fds[i], into, end + got, p.length - got, p.offset + got);
+      if (r === 0) {
+        throw new HexzError(
+          "io",
+          `${p.path}: file shrank while being packed (at ${p.offset + got})`,
+        );
+      }
+      got += r;
+    }
+    end += p.length;
+  });
+  return end - at;
+}
+
 /**
  * A kernel for one worker. `firstTime(hashBytes)` says whether a block's hash is new to this
  * worker (repeats get codec -2 and no payload, as in worker.ts).
@@ -57,22 +83,9 @@ export function createRangeKernel(
     const outAt = base + total;
     const hashAt = outAt + bound(total);
     let mem = mod.bytes();
-    let at = base;
-    parts.forEach((p, i) => {
-      let got = 0;
-      while (got < p.length) {
-        const r = readSync(fds[i], mem, at + got, p.length - got, p.offset + got);
-        if (r === 0) {
-          throw new HexzError(
-            "io",
-            `${p.path}: file shrank while being packed (at ${p.offset + got})`,
-          );
-        }
-        got += r;
-      }
-      at += p.length;
-    });
-    if (at !== base + total) throw new Error("range parts do not add up to their blocks");
+    if (readParts(parts, fds, mem, base) !== total) {
+      throw new Error("range parts do not add up to their blocks");
+    }
     const codecs: number[] = new Array(n);
     const payloadLengths: number[] = new Array(n);
     let inOff = 0, outOff = 0;

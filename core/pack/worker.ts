@@ -27,9 +27,9 @@ self.onmessage = (ev: MessageEvent<Msg>) => handle ? handle(ev) : early.push(ev)
 const { createCompressor } = await import("../codec/codec.ts");
 const { processBlock } = await import("./pipeline.ts");
 const { HexzError } = await import("../errors.ts");
-const { closeSync, fstatSync, openSync, readSync } = await import("node:fs");
+const { closeSync, fstatSync, openSync } = await import("node:fs");
 const { bytesKey } = await import("../format/bytes.ts");
-const { createRangeKernel, rangeKernelHandles } = await import("./range_kernel.ts");
+const { createRangeKernel, rangeKernelHandles, readParts } = await import("./range_kernel.ts");
 let rangeKernel: ReturnType<typeof createRangeKernel> | null = null;
 let compressor: BlockCompressor | null = null;
 let buffer = new Uint8Array(0);
@@ -79,28 +79,6 @@ function withParts<T>(parts: RangePart[], fn: (fds: number[]) => T): T {
   }
 }
 
-/** Reads the parts back to back into the reused buffer. */
-function readParts(parts: RangePart[], fds: number[]): Uint8Array {
-  const total = parts.reduce((a, p) => a + p.length, 0);
-  if (buffer.length < total) buffer = new Uint8Array(total);
-  let at = 0;
-  parts.forEach((p, i) => {
-    let got = 0;
-    while (got < p.length) {
-      const n = readSync(fds[i], buffer, at + got, p.length - got, p.offset + got);
-      if (n === 0) {
-        throw new HexzError(
-          "io",
-          `${p.path}: file shrank while being packed (at ${p.offset + got})`,
-        );
-      }
-      got += n;
-    }
-    at += p.length;
-  });
-  return buffer.subarray(0, total);
-}
-
 handle = (ev) => {
   try {
     const m = ev.data;
@@ -120,7 +98,11 @@ handle = (ev) => {
     }
     if (!compressor) throw new Error("batch before init");
     const data = m.type === "range"
-      ? withParts(m.parts, (fds) => readParts(m.parts, fds))
+      ? withParts(m.parts, (fds) => {
+        const total = m.parts.reduce((a, p) => a + p.length, 0);
+        if (buffer.length < total) buffer = new Uint8Array(total);
+        return buffer.subarray(0, readParts(m.parts, fds, buffer, 0));
+      })
       : new Uint8Array(m.data);
     const n = m.lengths.length;
     const hashes = new Uint8Array(32 * n);
