@@ -8,7 +8,7 @@
 import { HexzError } from "../core/errors.ts";
 import { type ByteSource, type CachedRead, fileSource } from "../core/io/source.ts";
 import { type Archive, openArchive, type OpenOptions } from "../core/read/archive.ts";
-import { parentResolver } from "../core/read/parent.ts";
+import { openParents, parentResolver } from "../core/read/parent.ts";
 import { createZstdDictCodec } from "../core/codec/zstd_dict.ts";
 import { httpSource } from "./http_source.ts";
 
@@ -52,13 +52,5 @@ export async function open(
   full.resolveParent ??= parentResolver((loc) => openSource(loc, sourceOpts), full);
   const src = typeof location === "string" ? await openSource(location, sourceOpts) : location;
   const a = await openArchive(src, full);
-  if (!opts.lazyParents) {
-    try {
-      for (let cur: Archive | null = a; cur; cur = await cur.parent());
-    } catch (e) {
-      a.close();
-      throw e;
-    }
-  }
-  return a;
+  return opts.lazyParents ? a : await openParents(a);
 }

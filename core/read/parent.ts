@@ -84,3 +84,17 @@ export function parentResolver(
     );
   };
 }
+
+/**
+ * Opens (and so verifies) every parent of `a` now rather than on the first read that needs
+ * one; on failure closes `a` and throws the error naming the parent.
+ */
+export async function openParents(a: Archive): Promise<Archive> {
+  try {
+    for (let cur: Archive | null = a; cur; cur = await cur.parent());
+  } catch (e) {
+    a.close();
+    throw e;
+  }
+  return a;
+}

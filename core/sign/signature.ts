@@ -17,7 +17,7 @@ import { createAtomicFile, writeAll } from "../io/atomic.ts";
 import { type ByteSource, fileSource } from "../io/source.ts";
 import { type Archive, openArchive, type OpenOptions } from "../read/archive.ts";
 import { checkArchive, type CheckReport } from "../read/check.ts";
-import { parentResolver } from "../read/parent.ts";
+import { openParents, parentResolver } from "../read/parent.ts";
 import {
   generateKeyPair,
   importPrivateKey,
@@ -256,15 +256,7 @@ async function openForVerify(path: string, fast: boolean, password?: string): Pr
   const opts: OpenOptions = { loadDictionary: createZstdDictCodec, password };
   opts.resolveParent = parentResolver(fileSource, opts);
   const a = await openArchive(path, opts);
-  if (!fast) {
-    try {
-      for (let cur: Archive | null = a; cur; cur = await cur.parent());
-    } catch (e) {
-      a.close();
-      throw e;
-    }
-  }
-  return a;
+  return fast ? a : await openParents(a);
 }
 
 /** Errors that describe the archive (a verdict), as opposed to failures to run at all. */
