@@ -2,7 +2,7 @@ import { Command, Option } from "./command.ts";
 import { build, getProfile, PROFILES } from "../mod.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { info } from "./common.ts";
-import { encryptOptions, openWithPassword, passwordFileOption } from "./password.ts";
+import { baseAndEncryption, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
 
@@ -56,13 +56,7 @@ Examples:
     )
     .action(async (source: string, output: string, o) => {
       const profile = getProfile(o.profile);
-      const base = o.base
-        ? await openWithPassword(o.base, { passwordFile: o.passwordFile })
-        : undefined;
-      const encrypt = await encryptOptions(o, base).catch((e) => {
-        base?.close();
-        throw e;
-      });
+      const { base, encrypt } = await baseAndEncryption(o);
       const progress = createProgress("build", !!o.silent);
       const res = await build({
         base,

@@ -3,7 +3,7 @@ import { pack } from "../mod.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
 import { info } from "./common.ts";
-import { encryptOptions, openWithPassword, passwordFileOption } from "./password.ts";
+import { baseAndEncryption, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
 
@@ -60,13 +60,7 @@ Examples:
     .action(async (output: string, o) => {
       const progress = createProgress("pack", !!o.silent);
       const compression = parseCodecName(o.compression);
-      const base = o.base
-        ? await openWithPassword(o.base, { passwordFile: o.passwordFile })
-        : undefined;
-      const encrypt = await encryptOptions(o, base).catch((e) => {
-        base?.close();
-        throw e;
-      });
+      const { base, encrypt } = await baseAndEncryption(o);
       const res = await pack({
         base,
         encrypt,

@@ -169,3 +169,21 @@ export async function encryptOptions(
     randomNonce: !!o.randomNonce,
   };
 }
+
+/**
+ * For pack and build: the archive named by `--base` (opened with the password the flags
+ * give) and the encryption the flags ask for; the base is closed again if they are wrong.
+ */
+export async function baseAndEncryption(
+  o: EncryptFlags & { base?: string },
+): Promise<{ base?: Archive; encrypt?: EncryptOptions }> {
+  const base = o.base
+    ? await openWithPassword(o.base, { passwordFile: o.passwordFile })
+    : undefined;
+  try {
+    return { base, encrypt: await encryptOptions(o, base) };
+  } catch (e) {
+    base?.close();
+    throw e;
+  }
+}
