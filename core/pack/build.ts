@@ -7,7 +7,7 @@
  * @module
  */
 import { HexzError } from "../errors.ts";
-import { createSplitter, type SequentialInput, splitBlocks } from "../chunk/split.ts";
+import { createSplitter, splitBlocks } from "../chunk/split.ts";
 import { checkRanges, fileInput, holeTest } from "./input.ts";
 import { fixedLengths, type PipelineFile } from "./pipeline.ts";
 import { sampleFiles } from "./dict_train.ts";
@@ -105,12 +105,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // Sparse files (VM images in a tree) are read without their holes when their data ranges
   // can be found; holes matter in large files only, a small file is not worth the calls.
   const find = (size: number) => size >= SPARSE_MIN ? opts.findDataRanges : undefined;
-  const input = (file: Deno.FsFile, path: string, size: number): SequentialInput =>
-    fileInput(file, path, size, find(size)).input;
   // One splitter for every file: its 16 MiB buffer is allocated once, not once per file.
   const splitter = createSplitter(spec);
-  /** The blocks of one file, which must still have the size it was listed with. */
-  const cut = async function* (w: Walked): AsyncGenerator<Uint8Array> {
+  /** The blocks of one file, which must still have the size it was listed with; `ranges`
+   * finds its data (holes are not read). */
+  const cut = async function* (
+    w: Walked,
+    ranges = find(w.entry.size),
+  ): AsyncGenerator<Uint8Array> {
     let file: Deno.FsFile;
     try {
       file = Deno.openSync(w.abs, { read: true });
@@ -119,7 +121,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     }
     let n = 0;
     try {
-      for await (const block of splitter.split(input(file, w.abs, w.entry.size))) {
+      const { input } = fileInput(file, w.abs, w.entry.size, ranges);
+      for await (const block of splitter.split(input)) {
         n += block.length;
         yield block;
       }
@@ -144,19 +147,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       for (const w of regular) {
         const { abs: path, entry: { size } } = w;
         if (size === 0) continue;
-        if (spec.kind === "fixed") {
-          const found = find(size)?.(path);
-          const inHole = found ? holeTest(checkRanges(found, size)) : undefined;
-          yield { path, size, lengths: fixedLengths(size, spec.size), inHole };
-        } else {
-          // Content-defined cuts need the bytes: found here, read again by the workers.
-          const lengths = async function* () {
-            for await (const b of cut(w)) yield b.length;
-          };
-          const found = find(size)?.(path);
-          const inHole = found ? holeTest(checkRanges(found, size)) : undefined;
-          yield { path, size, lengths: lengths(), inHole };
-        }
+        // The data ranges are asked for once, for the holes and for the cuts alike.
+        const found = find(size)?.(path) ?? null;
+        const inHole = found ? holeTest(checkRanges(found, size)) : undefined;
+        // Content-defined cuts need the bytes: found here, read again by the workers.
+        const lengths = spec.kind === "fixed"
+          ? fixedLengths(size, spec.size)
+          : (async function* () {
+            for await (const b of cut(w, () => found)) yield b.length;
+          })();
+        yield { path, size, lengths, inHole };
       }
     },
   };
@@ -175,7 +175,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     inputs.push({
       name: "memory",
       size,
-      blocks: splitBlocks(input(memFile, opts.memory, size), spec),
+      blocks: splitBlocks(fileInput(memFile, opts.memory, size, find(size)).input, spec),
     });
   }
   try {
