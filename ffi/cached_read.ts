@@ -8,7 +8,7 @@
  * @module
  */
 import type { CachedRead } from "../core/io/source.ts";
-import { libc, RWF_NOWAIT } from "./libc.ts";
+import { libcIfAllowed, RWF_NOWAIT } from "./libc.ts";
 
 /**
  * The page-cache-only read, or null where there is none: not Linux, no --allow-ffi (never
@@ -16,15 +16,7 @@ import { libc, RWF_NOWAIT } from "./libc.ts";
  * RWF_NOWAIT makes every call return 0, and every read then waits on the I/O threads.
  */
 export function cachedReader(): CachedRead | null {
-  if (Deno.build.os !== "linux") return null;
-  let lib;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-    lib = libc();
-  } catch {
-    return null;
-  }
-  const preadv2 = lib.preadv2;
+  const preadv2 = libcIfAllowed()?.preadv2;
   if (!preadv2) return null;
   // One struct iovec { void *iov_base; size_t iov_len; }, reused by every call.
   const iov = new BigUint64Array(2);

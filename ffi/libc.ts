@@ -117,6 +117,21 @@ export function libc(): Libc {
   return lib.symbols;
 }
 
+/**
+ * The bound symbols where using them needs no asking: on Linux, with --allow-ffi already
+ * granted (never prompted for) and libc loadable; null otherwise, for callers that then do
+ * without (read holes, wait for the disk).
+ */
+export function libcIfAllowed(): Libc | null {
+  if (Deno.build.os !== "linux") return null;
+  try {
+    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+    return libc();
+  } catch {
+    return null;
+  }
+}
+
 /** errno of the last synchronous libc call made on this thread. */
 export function errno(): number {
   const p = libc().__errno_location();

@@ -10,7 +10,7 @@ import {
   cString,
   ERRNO,
   errno,
-  libc,
+  libcIfAllowed,
   O_CLOEXEC,
   O_RDONLY,
   SEEK_DATA,
@@ -24,18 +24,8 @@ import {
  * sought here (the caller then reads the whole file and reports its own errors).
  */
 export function findDataRanges(path: string): DataRange[] | null {
-  if (Deno.build.os !== "linux") return null;
-  try {
-    if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-  } catch {
-    return null;
-  }
-  let lib;
-  try {
-    lib = libc();
-  } catch {
-    return null;
-  }
+  const lib = libcIfAllowed();
+  if (!lib) return null;
   const fd = lib.open(cString(path), O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return null;
   try {
