@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { writeSync } from "node:fs";
 import { HexzError } from "../errors.ts";
 
 export interface AtomicFile {
@@ -147,5 +148,25 @@ export function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
     return Promise.resolve();
   } catch (e) {
     return Promise.reject(e);
+  }
+}
+
+/**
+ * Writes `length` bytes of `data` from `from` at `position` of the descriptor `fd` (a
+ * positioned write, whatever else writes to the file); `what` names the file in the error.
+ */
+export function writeAllAt(
+  fd: number,
+  data: Uint8Array,
+  from: number,
+  length: number,
+  position: number,
+  what: string,
+): void {
+  let done = 0;
+  try {
+    while (done < length) done += writeSync(fd, data, from + done, length - done, position + done);
+  } catch (e) {
+    throw new HexzError("io", `${what}: cannot write: ${(e as Error).message}`);
   }
 }

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync } from "node:fs";
+import { writeAllAt } from "../io/atomic.ts";
 import { HexzError } from "../errors.ts";
 import { createBlockKernel } from "./block_kernel.ts";
 import { type ExtractJob, JOB_FIELDS, PIECE_FIELDS } from "./extract_job.ts";
@@ -38,16 +39,8 @@ export function createJobRunner(output: string | null, stream: string): JobRunne
     }
     return fds[id];
   };
-  const put = (fd: number, from: number, length: number, position: number, what: string) => {
-    let done = 0;
-    try {
-      while (done < length) {
-        done += writeSync(fd, kernel.bytes(), from + done, length - done, position + done);
-      }
-    } catch (e) {
-      throw new HexzError("io", `${what}: cannot write: ${(e as Error).message}`);
-    }
-  };
+  const put = (fd: number, from: number, length: number, position: number, what: string) =>
+    writeAllAt(fd, kernel.bytes(), from, length, position, what);
   const writeOut = (from: number, length: number, position: number) => {
     if (out < 0) throw new Error("a job without pieces, and no output");
     put(out, from, length, position, output!);

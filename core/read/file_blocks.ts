@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { closeSync, ftruncateSync, writeSync } from "node:fs";
+import { closeSync, ftruncateSync } from "node:fs";
+import { writeAllAt } from "../io/atomic.ts";
 import { HexzError } from "../errors.ts";
 import { KIND } from "../format/constants.ts";
 import type { FileEntry } from "../format/filetable.ts";
@@ -147,7 +148,7 @@ export async function writeFilesByBlock(
           const data = await a.readBlock("disk", b.index);
           for (const w of active) {
             const from = Math.max(start, w.e.offset), to = Math.min(end, w.e.offset + w.e.size);
-            writeHere(w, data, from - start, to - from, from - w.e.offset);
+            writeAllAt(w.fd, data, from - start, to - from, from - w.e.offset, w.e.path);
           }
         }
       }
@@ -171,16 +172,5 @@ export async function writeFilesByBlock(
     // Every worker has written all it was sent once the pool is closed.
     await pool.close();
     for (const w of writing) closeSync(w.fd);
-  }
-}
-
-function writeHere(w: Writing, data: Uint8Array, from: number, length: number, position: number) {
-  let done = 0;
-  try {
-    while (done < length) {
-      done += writeSync(w.fd, data, from + done, length - done, position + done);
-    }
-  } catch (err) {
-    throw new HexzError("io", `${w.e.path}: cannot write: ${(err as Error).message}`);
   }
 }
