@@ -4,7 +4,7 @@ import { parseCodecName } from "../core/codec/codec.ts";
 import { info } from "./common.ts";
 import { baseAndEncryption, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
+import { formatRatio, formatSize, optionalInteger, parseInteger, parseSize } from "./units.ts";
 
 export function buildCommand(): Command {
   return new Command("build")
@@ -64,7 +64,7 @@ Examples:
         encrypt,
         source,
         output,
-        workers: o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined,
+        workers: optionalInteger(o.workers, "--workers"),
         memory: o.memory,
         compression: o.compression ? parseCodecName(o.compression) : profile.compression,
         level: o.level !== undefined

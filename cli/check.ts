@@ -3,7 +3,7 @@ import { checkArchive as check } from "../core/read/check.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatSize, parseInteger } from "./units.ts";
+import { formatSize, optionalInteger } from "./units.ts";
 
 export function checkCommand(): Command {
   return new Command("check")
@@ -14,7 +14,7 @@ export function checkCommand(): Command {
     .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz check vm.hxz || echo damaged")
     .action(async (path: string, o) => {
-      const workers = o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined;
+      const workers = optionalInteger(o.workers, "--workers");
       const progress = createProgress("check", !!o.silent);
       const r = await withArchive(
         path,

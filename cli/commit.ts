@@ -5,7 +5,7 @@ import { parseCodecName } from "../core/codec/codec.ts";
 import { HexzError } from "../core/errors.ts";
 import { info, open } from "./common.ts";
 import { createProgress } from "./progress.ts";
-import { formatSize, parseInteger, parseSize } from "./units.ts";
+import { formatSize, optionalInteger, parseSize } from "./units.ts";
 
 export function commitCommand(): Command {
   return new Command("commit")
@@ -47,7 +47,7 @@ export function commitCommand(): Command {
             basePath,
             message: o.message,
             compression: o.compression ? parseCodecName(o.compression) : undefined,
-            level: o.level !== undefined ? parseInteger(o.level, "--level") : undefined,
+            level: optionalInteger(o.level, "--level"),
             blockSize: o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined,
             force: !!o.force,
             onProgress: (p) => progress.update(p.done, p.total),

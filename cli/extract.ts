@@ -4,7 +4,7 @@ import { extractTree, fileTable } from "../core/read/files.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatSize, parseInteger } from "./units.ts";
+import { formatSize, optionalInteger } from "./units.ts";
 
 export function extractCommand(): Command {
   return new Command("extract")
@@ -25,7 +25,7 @@ export function extractCommand(): Command {
       const progress = createProgress("extract", !!o.silent);
       const msg = await withArchive(path, async (a) => {
         const onProgress = (d: number, t: number) => progress.update(d, t);
-        const workers = o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined;
+        const workers = optionalInteger(o.workers, "--workers");
         if (!o.memory && !o.raw && await fileTable(a)) {
           const r = await extractTree(a, output, { force: !!o.force, onProgress, workers });
           return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;

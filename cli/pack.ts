@@ -5,7 +5,7 @@ import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
 import { info } from "./common.ts";
 import { baseAndEncryption, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatRatio, formatSize, parseInteger, parseSize } from "./units.ts";
+import { formatRatio, formatSize, optionalInteger, parseSize } from "./units.ts";
 
 export function packCommand(): Command {
   return new Command("pack")
@@ -69,7 +69,7 @@ Examples:
         disk: o.disk,
         memory: o.memory,
         compression,
-        level: o.level !== undefined ? parseInteger(o.level, "--level") : undefined,
+        level: optionalInteger(o.level, "--level"),
         blockSize: parseSize(o.blockSize, "--block-size"),
         cdc: o.cdc
           ? {
@@ -81,7 +81,7 @@ Examples:
         force: !!o.force,
         message: o.message,
         trainDictionary: o.trainDict ? { maxSize: parseSize(o.dictSize, "--dict-size") } : false,
-        workers: o.workers !== undefined ? parseInteger(o.workers, "--workers") : undefined,
+        workers: optionalInteger(o.workers, "--workers"),
         onProgress: (p) => progress.update(p.done, p.total),
       }).finally(() => {
         progress.finish();

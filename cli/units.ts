@@ -69,3 +69,8 @@ export function parseInteger(s: string, what: string): number {
   }
   return Number(s);
 }
+
+/** `parseInteger` of an option that may be absent (then undefined). */
+export function optionalInteger(s: string | undefined, what: string): number | undefined {
+  return s === undefined ? undefined : parseInteger(s, what);
+}
