@@ -125,16 +125,31 @@ Deno.test("preadv2 RWF_NOWAIT: cached pages are read at once, dropped ones are n
     assert(fd >= 0);
     try {
       const buf = new Uint8Array(new ArrayBuffer(65536));
-      const n = read(fd, buf, 65536);
-      if (n === 0) {
-        console.error("SKIP: this file system does not serve RWF_NOWAIT reads from its cache");
-        return;
+      // The page cache is shared with whatever else runs (the other tests; this host also
+      // reclaims idle pages), so each state is set up again a few times before it counts.
+      let n = -1;
+      for (let i = 0; i < 5 && n !== 65536; i++) {
+        await Deno.readFile(path); // cached
+        n = read(fd, buf, 65536);
+        if (n === 0 && i === 0) {
+          // Not even a just-read page: the file system has no RWF_NOWAIT reads from its cache.
+          await Deno.readFile(path);
+          if (read(fd, buf, 65536) === 0) {
+            console.error("SKIP: this file system does not serve RWF_NOWAIT reads from its cache");
+            return;
+          }
+        }
       }
       assertEquals(n, 65536);
       assertEquals(buf, data.subarray(65536, 131072));
-      assertEquals(lib.posix_fadvise!(fd, 0n, 0n, POSIX_FADV_DONTNEED), 0);
-      buf.fill(0);
-      assertEquals(read(fd, buf, 65536), 0, "read a dropped page without waiting?");
+      let dropped = -1;
+      for (let i = 0; i < 5 && dropped !== 0; i++) {
+        assertEquals(lib.posix_fadvise!(fd, 0n, 0n, POSIX_FADV_DONTNEED), 0);
+        buf.fill(0);
+        dropped = read(fd, buf, 65536);
+        if (dropped !== 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      assertEquals(dropped, 0, "read a dropped page without waiting?");
       // Through a file source the same read still returns the bytes, from the disk.
       const src = await fileSource(path, { cachedRead: read });
       try {
