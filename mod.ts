@@ -45,6 +45,13 @@ export { getProfile, type Profile, type ProfileName, PROFILES } from "./core/pac
 export { predict, type PredictOptions, type PredictReport } from "./core/pack/predict.ts";
 export { flatten } from "./core/pack/repack.ts";
 export {
+  type PackPool,
+  packPool,
+  type PackPoolOptions,
+  type PackPoolRequest,
+  startPackPool,
+} from "./core/pack/pool.ts";
+export {
   extractTree,
   type ExtractTreeOptions,
   fileTable,

@@ -1,6 +1,7 @@
 import { Command, Option } from "./command.ts";
-import { build, getProfile, PROFILES } from "../mod.ts";
-import { parseCodecName } from "../core/codec/codec.ts";
+import { getProfile, PROFILES } from "../core/pack/profiles.ts";
+import { parseCodecName } from "../core/codec/level.ts";
+import { packPool } from "../core/pack/pool.ts";
 import { info } from "./common.ts";
 import { baseAndEncryption, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
@@ -56,39 +57,53 @@ Examples:
     )
     .action(async (source: string, output: string, o) => {
       const profile = getProfile(o.profile);
-      const { base, encrypt } = await baseAndEncryption(o);
+      const compression = o.compression ? parseCodecName(o.compression) : profile.compression;
+      const level = o.level !== undefined
+        ? parseInteger(o.level, "--level")
+        : (o.compression ? undefined : profile.level);
+      const workers = optionalInteger(o.workers, "--workers");
+      const blockSize = o.blockSize ? parseSize(o.blockSize, "--block-size") : profile.blockSize;
+      // Profiles with a dictionary train one, as long as the codec is still zstd.
+      const trainDictionary = profile.dictionary && compression === "zstd";
+      // As in pack: the workers start before the packing code loads.
+      const pool = trainDictionary ? null : packPool({ compression, level, workers });
       const progress = createProgress("build", !!o.silent);
-      const res = await build({
-        base,
-        basePath: o.base,
-        encrypt,
-        source,
-        output,
-        workers: optionalInteger(o.workers, "--workers"),
-        memory: o.memory,
-        compression: o.compression ? parseCodecName(o.compression) : profile.compression,
-        level: o.level !== undefined
-          ? parseInteger(o.level, "--level")
-          : (o.compression ? undefined : profile.level),
-        blockSize: o.blockSize ? parseSize(o.blockSize, "--block-size") : profile.blockSize,
-        cdc: !!o.cdc,
-        // Profiles with a dictionary train one, as long as the codec is still zstd.
-        trainDictionary: profile.dictionary &&
-          (o.compression ? parseCodecName(o.compression) : profile.compression) === "zstd",
-        message: o.message,
-        force: !!o.force,
-        metadata: { profile: o.profile },
-        onProgress: (p) => progress.update(p.done, p.total),
-        onWarning: (m) => info(`hexz: warning: ${m}`, !!o.silent),
-      }).finally(() => {
+      let base;
+      try {
+        const { build } = await import("../mod.ts");
+        const opened = await baseAndEncryption(o);
+        base = opened.base;
+        const res = await build({
+          base,
+          basePath: o.base,
+          encrypt: opened.encrypt,
+          source,
+          output,
+          workers,
+          pool: pool ?? undefined,
+          memory: o.memory,
+          compression,
+          level,
+          blockSize,
+          cdc: !!o.cdc,
+          trainDictionary,
+          message: o.message,
+          force: !!o.force,
+          metadata: { profile: o.profile },
+          onProgress: (p) => progress.update(p.done, p.total),
+          onWarning: (m) => info(`hexz: warning: ${m}`, !!o.silent),
+        });
+        progress.finish();
+        info(
+          `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
+            formatSize(res.outputBytes)
+          } (${formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)})`,
+          !!o.silent,
+        );
+      } finally {
+        pool?.close();
         progress.finish();
         base?.close();
-      });
-      info(
-        `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
-          formatSize(res.outputBytes)
-        } (${formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)})`,
-        !!o.silent,
-      );
+      }
     });
 }

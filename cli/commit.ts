@@ -3,7 +3,8 @@ import { commitOverlay } from "../core/overlay/commit.ts";
 import { openOverlay } from "../core/overlay/overlay.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { HexzError } from "../core/errors.ts";
-import { info, open } from "./common.ts";
+import { info } from "./common.ts";
+import { open } from "../net/open.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize, optionalInteger, parseSize } from "./units.ts";
 

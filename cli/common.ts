@@ -1,14 +1,13 @@
 /**
- * What every subcommand shares: opening archives the way the library does, printing, and the
- * stream flag.
+ * What every subcommand shares: printing, and opening an archive for the length of a call.
+ * Nothing here loads the reading code until an archive is opened, so a command can start
+ * work (the pack workers) before it loads the code it calls.
  *
  * @module
  */
 import type { Archive } from "../core/read/archive.ts";
-import { open } from "../net/open.ts";
 import { openWithPassword, type PasswordOpenOptions } from "./password.ts";
 
-export { open };
 export type { Archive };
 
 const enc = new TextEncoder();

@@ -1,6 +1,7 @@
 import { Command } from "./command.ts";
 import { diffArchives } from "../core/history/diff.ts";
-import { info, open, out } from "./common.ts";
+import { info, out } from "./common.ts";
+import { open } from "../net/open.ts";
 import { formatSize } from "./units.ts";
 
 export function diffCommand(): Command {

@@ -3,7 +3,8 @@ import { openOverlay, OVERLAY_BLOCK, readOverlayHeader } from "../core/overlay/o
 import { formatUuid } from "../core/format/header.ts";
 import { STREAMS } from "../core/format/constants.ts";
 import { HexzError } from "../core/errors.ts";
-import { open, out } from "./common.ts";
+import { out } from "./common.ts";
+import { open } from "../net/open.ts";
 import { formatSize } from "./units.ts";
 import { fileTable } from "../core/read/files.ts";
 import { type ChangedFile, changedFiles } from "../core/overlay/changed_files.ts";

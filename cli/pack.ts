@@ -1,7 +1,7 @@
 import { Command, Option } from "./command.ts";
-import { pack } from "../mod.ts";
-import { parseCodecName } from "../core/codec/codec.ts";
+import { parseCodecName } from "../core/codec/level.ts";
 import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
+import { packPool } from "../core/pack/pool.ts";
 import { info } from "./common.ts";
 import { baseAndEncryption, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
@@ -58,40 +58,59 @@ Examples:
   hexz pack logs.hxz --disk logs.img --compression zstd --block-size 16K --train-dict`,
     )
     .action(async (output: string, o) => {
-      const progress = createProgress("pack", !!o.silent);
       const compression = parseCodecName(o.compression);
-      const { base, encrypt } = await baseAndEncryption(o);
-      const res = await pack({
-        base,
-        encrypt,
-        basePath: o.base,
-        output,
-        disk: o.disk,
-        memory: o.memory,
-        compression,
-        level: optionalInteger(o.level, "--level"),
-        blockSize: parseSize(o.blockSize, "--block-size"),
-        cdc: o.cdc
-          ? {
-            min: parseSize(o.minChunk, "--min-chunk"),
-            avg: parseSize(o.avgChunk, "--avg-chunk"),
-            max: parseSize(o.maxChunk, "--max-chunk"),
-          }
-          : false,
-        force: !!o.force,
-        message: o.message,
-        trainDictionary: o.trainDict ? { maxSize: parseSize(o.dictSize, "--dict-size") } : false,
-        workers: optionalInteger(o.workers, "--workers"),
-        onProgress: (p) => progress.update(p.done, p.total),
-      }).finally(() => {
+      const level = optionalInteger(o.level, "--level");
+      const workers = optionalInteger(o.workers, "--workers");
+      const blockSize = parseSize(o.blockSize, "--block-size");
+      const cdc = o.cdc
+        ? {
+          min: parseSize(o.minChunk, "--min-chunk"),
+          avg: parseSize(o.avgChunk, "--avg-chunk"),
+          max: parseSize(o.maxChunk, "--max-chunk"),
+        }
+        : false;
+      const trainDictionary = o.trainDict
+        ? { maxSize: parseSize(o.dictSize, "--dict-size") }
+        : false;
+      // The workers start before the packing code loads, which takes this thread about as
+      // long as a worker takes to be ready (40-60 ms here). With --train-dict the pack
+      // decides later, once it knows whether a dictionary helps.
+      const pool = trainDictionary ? null : packPool({ compression, level, workers });
+      const progress = createProgress("pack", !!o.silent);
+      let base;
+      try {
+        const { pack } = await import("../mod.ts");
+        const opened = await baseAndEncryption(o);
+        base = opened.base;
+        const res = await pack({
+          base,
+          encrypt: opened.encrypt,
+          basePath: o.base,
+          output,
+          disk: o.disk,
+          memory: o.memory,
+          compression,
+          level,
+          blockSize,
+          cdc,
+          force: !!o.force,
+          message: o.message,
+          trainDictionary,
+          workers,
+          pool: pool ?? undefined,
+          onProgress: (p) => progress.update(p.done, p.total),
+        });
+        progress.finish();
+        info(
+          `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
+            formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)
+          })`,
+          !!o.silent,
+        );
+      } finally {
+        pool?.close();
         progress.finish();
         base?.close();
-      });
-      info(
-        `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
-          formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)
-        })`,
-        !!o.silent,
-      );
+      }
     });
 }

@@ -11,7 +11,6 @@ import { envVar } from "./env.ts";
 import type { Archive } from "../core/read/archive.ts";
 import type { CachedRead } from "../core/io/source.ts";
 import { HexzError } from "../core/errors.ts";
-import { open } from "../net/open.ts";
 import type { EncryptOptions } from "../core/crypto/keys.ts";
 import { parseKdfName } from "../core/crypto/kdf.ts";
 
@@ -125,6 +124,8 @@ export async function openWithPassword(
   path: string,
   opts: PasswordOpenOptions = {},
 ): Promise<Archive> {
+  // Loaded here, not with this module: `pack` starts its workers before it loads readers.
+  const { open } = await import("../net/open.ts");
   const base = { lazyParents: opts.lazyParents, cachedRead: opts.cachedRead };
   const given = await givenPassword(opts.passwordFile);
   if (given !== null) return await open(path, { ...base, password: given });

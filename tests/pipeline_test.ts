@@ -1,7 +1,14 @@
-import { assertEquals, assertRejects } from "./_assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { HexzError, pack } from "../mod.ts";
-import { fixedLengths, parallelFilesPipeline, processBlock } from "../core/pack/pipeline.ts";
+import {
+  fixedLengths,
+  parallelFilesPipeline,
+  parallelPipeline,
+  processBlock,
+  type ProcessedBlock,
+} from "../core/pack/pipeline.ts";
 import { createCompressor } from "../core/codec/codec.ts";
+import { startPackPool } from "../core/pack/pool.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
@@ -31,9 +38,24 @@ Deno.test("parallel and serial packs are byte-identical", async () => {
           });
           outs.push(await Deno.readFile(out));
         }
+        // Workers started before the pack, as the command line does; the pack closes them.
+        const level = { lz4: 1, zstd: 3, none: 0 }[compression];
+        const pool = startPackPool({ workers: 2, compression, level });
+        await pack({
+          output: `${dir}/${compression}-${cdc}-pool.hxz`,
+          disk: `${dir}/img`,
+          memory: `${dir}/img`,
+          compression,
+          cdc,
+          pool,
+          ...fixed,
+        });
+        outs.push(await Deno.readFile(`${dir}/${compression}-${cdc}-pool.hxz`));
+        assertThrows(() => pool.submit({ type: "range", seq: 0, parts: [], lengths: [] }, []));
         assertEquals(outs[0].length, outs[1].length, `${compression} cdc=${cdc}`);
         assertBytesEqual(outs[1], outs[0], `${compression} cdc=${cdc} 2 workers`);
         assertBytesEqual(outs[2], outs[0], `${compression} cdc=${cdc} 3 workers`);
+        assertBytesEqual(outs[3], outs[0], `${compression} cdc=${cdc} workers started first`);
       }
     }
   } finally {
@@ -61,10 +83,11 @@ Deno.test("the files pipeline reads many files per message and notices a file th
         lengths: fixedLengths(data.length, B),
       }));
     const got = [];
-    for await (
-      const p of parallelFilesPipeline(list(), { compression: "lz4", level: 1, workers: 2 })
-    ) {
-      got.push(p);
+    const pool = startPackPool({ compression: "lz4", level: 1, workers: 2 });
+    try {
+      for await (const p of parallelFilesPipeline(list(), pool)) got.push(p);
+    } finally {
+      pool.close();
     }
     // The same blocks, one by one on this thread.
     const want = [];
@@ -85,15 +108,98 @@ Deno.test("the files pipeline reads many files per message and notices a file th
     // A file whose size is not the one listed changed while being packed.
     const changed = list();
     changed[3].size += 1;
+    const pool2 = startPackPool({ compression: "lz4", level: 1, workers: 2 });
     await assertRejects(
       async () => {
-        for await (
-          const _ of parallelFilesPipeline(changed, { compression: "lz4", level: 1, workers: 2 })
-        ) { /* drain */ }
+        try {
+          for await (const _ of parallelFilesPipeline(changed, pool2)) { /* drain */ }
+        } finally {
+          pool2.close();
+        }
       },
       HexzError,
       /f3: changed while being packed \(5000001 -> 5000000 bytes\)/,
     );
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("the batch pipeline (blocks this thread holds) gives processBlock's results, every codec", async () => {
+  // Random, compressible, all-zero, one-byte, larger than a batch and repeated blocks.
+  const text = new TextEncoder().encode("compressible text\n".repeat(4000));
+  const blocks = [
+    pseudoRandom(65_536, 7),
+    text,
+    new Uint8Array(65_536),
+    new Uint8Array([42]),
+    pseudoRandom(1_500_000, 8),
+    text,
+    new Uint8Array(3),
+    pseudoRandom(65_536, 7),
+    ...Array.from({ length: 40 }, (_, i) => pseudoRandom(30_000 + i, 100 + i)),
+  ];
+  for (const [compression, level] of [["lz4", 1], ["lz4", 9], ["zstd", 3], ["none", 0]] as const) {
+    const gen = async function* () {
+      yield* blocks;
+    };
+    const got: ProcessedBlock[] = [];
+    const pool = startPackPool({ compression, level, workers: 2 });
+    try {
+      for await (const p of parallelPipeline(gen(), pool)) got.push(p);
+    } finally {
+      pool.close();
+    }
+    const compressor = createCompressor(compression, level);
+    assertEquals(got.length, blocks.length);
+    const hashes = new Set<string>();
+    blocks.forEach((b, i) => {
+      const want = processBlock(b, compressor);
+      const what = `${compression}/${level} block ${i}`;
+      assertEquals(got[i].length, b.length, what);
+      assertEquals(got[i].zero, want.zero, what);
+      if (want.zero) return;
+      assertEquals(got[i].hash, want.hash, what);
+      if (got[i].payload === undefined) {
+        // Only a repeat travels without its payload, and its first copy came earlier.
+        assertEquals(hashes.has(want.hash!.join()), true, `${what}: no payload`);
+      } else {
+        assertEquals(got[i].codec, want.codec, what);
+        assertBytesEqual(got[i].payload!, want.payload!, what);
+      }
+      hashes.add(want.hash!.join());
+    });
+  }
+});
+
+Deno.test("a pack closes the workers it was given, also when it fails or runs on this thread", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/img`, pseudoRandom(300_000, 5));
+    const closed = (pool: ReturnType<typeof startPackPool>) =>
+      assertThrows(() => pool.submit({ type: "range", seq: 0, parts: [], lengths: [] }, []));
+    // Started for another codec: refused.
+    const lz4 = startPackPool({ workers: 2, compression: "lz4", level: 1 });
+    await assertRejects(
+      () => pack({ output: `${dir}/a.hxz`, disk: `${dir}/img`, compression: "zstd", pool: lz4 }),
+      HexzError,
+      /started for lz4 level 1, not zstd level 3/,
+    );
+    closed(lz4);
+    // A missing input.
+    const p2 = startPackPool({ workers: 1, compression: "lz4", level: 1 });
+    await assertRejects(() => pack({ output: `${dir}/b.hxz`, disk: `${dir}/none`, pool: p2 }));
+    closed(p2);
+    // A dictionary pack runs here; its workers are closed unused.
+    const p3 = startPackPool({ workers: 2, compression: "zstd", level: 3 });
+    await pack({
+      output: `${dir}/c.hxz`,
+      disk: `${dir}/img`,
+      compression: "zstd",
+      trainDictionary: true,
+      pool: p3,
+    });
+    closed(p3);
   } finally {
     await done();
   }

@@ -81,6 +81,14 @@ const SPARSE_MIN = 1024 * 1024;
 
 /** Packs the tree under `opts.source` into `opts.output`. */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
+  try {
+    return await buildTree(opts);
+  } finally {
+    opts.pool?.close(); // packStreams closes it too; not when the walk fails first
+  }
+}
+
+async function buildTree(opts: BuildOptions): Promise<BuildResult> {
   const warn = opts.onWarning ?? (() => {});
   try {
     if (!(await Deno.stat(opts.source)).isDirectory) {

@@ -38,9 +38,8 @@ import {
   parallelPipeline,
   type PipelineFile,
   serialPipeline,
-  workerCount,
-  workersAvailable,
 } from "./pipeline.ts";
+import { type PackPool, packPool } from "./pool.ts";
 import { VERSION } from "../version.ts";
 import { fileInput, type FindDataRanges } from "./input.ts";
 
@@ -86,6 +85,13 @@ export interface PackOptions {
   /** Hash and compress in this many Web Workers (default: the number of cores; 1 = on this
    * thread). The archive is byte-identical whatever the count. */
   workers?: number;
+  /**
+   * Workers already started for this pack (`startPackPool` with its compression and level),
+   * so they start while the caller still prepares; their count replaces `workers`. The pack
+   * closes them when it ends, whatever happens, also when it runs on this thread instead
+   * (dictionary packs).
+   */
+  pool?: PackPool;
   /** Encrypt the archive (docs/SECURITY.md). A thin archive on an encrypted base is always
    * encrypted with the base's password, which `base` must have been opened with. */
   encrypt?: EncryptOptions;
@@ -228,6 +234,14 @@ export interface StreamInput {
 
 /** Packs the given files into a new archive at `opts.output`. */
 export async function pack(opts: PackOptions): Promise<PackResult> {
+  try {
+    return await packFiles(opts);
+  } finally {
+    opts.pool?.close();
+  }
+}
+
+async function packFiles(opts: PackOptions): Promise<PackResult> {
   const inputs = ([["disk", opts.disk], ["memory", opts.memory]] as const)
     .filter(([, p]) => p !== undefined) as [StreamName, string][];
   if (!inputs.length) throw new HexzError("usage", "nothing to pack: give --disk and/or --memory");
@@ -264,6 +278,21 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
  * records). `pack`, `commit` and flattening all end here.
  */
 export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Promise<PackResult> {
+  let pool: PackPool | null = null;
+  try {
+    pool = packPool(opts);
+    return await packWith(opts, inputs, pool);
+  } finally {
+    pool?.close();
+    opts.pool?.close();
+  }
+}
+
+async function packWith(
+  opts: PackOptions,
+  inputs: StreamInput[],
+  pool: PackPool | null,
+): Promise<PackResult> {
   const codecName: CodecName = opts.compression ?? "lz4";
   const level = opts.level ?? DEFAULT_LEVEL[codecName];
   checkLevel(codecName, level);
@@ -308,27 +337,22 @@ export async function packStreams(opts: PackOptions, inputs: StreamInput[]): Pro
       const hash = w.identify(plain);
       return !seen.has(bytesKey(hash)) && !baseIndex?.has(bytesKey(hash));
     };
-    const asked = workerCount(opts.workers);
-    // Dictionary codecs live on this thread only, and a single-file bundle has no worker
-    // module: those packs use the serial pipeline (the archive is the same either way).
-    const workers = opts.dictionary || !workersAvailable() ? 1 : asked;
     let inputBytes = 0;
     let lastReport = 0;
     for (const { name, blocks, file, files, size, inHole } of inputs) {
       const id = STREAMS.indexOf(name);
-      const pipe = { compression: codecName, level, workers };
-      const processed = workers <= 1
+      const processed = !pool
         ? serialPipeline(blocks, compressor, isNew, inHole)
         : files
-        ? parallelFilesPipeline(files(), pipe)
+        ? parallelFilesPipeline(files(), pool)
         : file
         ? parallelFilePipeline(
           file,
           spec.kind === "fixed" ? fixedLengths(size, spec.size) : lengthsOf(blocks),
-          pipe,
+          pool,
           inHole,
         )
-        : parallelPipeline(blocks, pipe);
+        : parallelPipeline(blocks, pool);
       for await (const p of processed) {
         inputBytes += p.length;
         const entry: BlockEntry = {

@@ -1,18 +1,19 @@
 /**
  * The block pipeline of `pack`: turns a stream of blocks into processed blocks (zero flag,
  * BLAKE3, compressed payload), in order. The serial pipeline works on the calling thread and
- * compresses only blocks the caller has not seen (`isNew`); the parallel one ships batches of
- * about 1 MiB to Web Workers as transferred buffers (a message costs about 20 µs here, so
- * batches amortise it), keeps a bounded number in flight, and restores the order. Both run the
- * same code per block, so archives are byte-identical whichever is used.
+ * compresses only blocks the caller has not seen (`isNew`); the parallel ones hand the pack
+ * workers of a pool (pool.ts) ranges of files to read or batches of about 1 MiB of blocks as
+ * transferred buffers (a message costs about 20 µs here, so batches amortise it), keep a
+ * bounded number in flight, and restore the order. The workers' kernel (range_kernel.ts)
+ * computes per block what `processBlock` does, so archives are byte-identical whichever is
+ * used (tests/pipeline_test.ts compares them).
  *
  * @module
  */
 import { blake3 } from "../hash/blake3.ts";
-import { type BlockCompressor, createCompressor } from "../codec/codec.ts";
-import type { CodecName } from "../format/constants.ts";
+import type { BlockCompressor } from "../codec/codec.ts";
 import { isZeroBlock } from "./zero.ts";
-import { HexzError, type HexzErrorCode } from "../errors.ts";
+import type { PackPool, RangePart, WorkerResult } from "./pool.ts";
 
 export interface ProcessedBlock {
   length: number;
@@ -23,13 +24,6 @@ export interface ProcessedBlock {
    * for blocks `isNew` said are known (they are never stored). */
   payload?: Uint8Array;
   codec: number;
-}
-
-export interface PipelineOptions {
-  compression: CodecName;
-  level: number;
-  /** Worker count; 0 or 1 means the serial pipeline. */
-  workers: number;
 }
 
 /** One block's work, identical in the serial path and the workers. */
@@ -65,144 +59,6 @@ export async function* serialPipeline(
 }
 
 const BATCH_BYTES = 1024 * 1024;
-
-/** Messages to and from pack workers (see worker.ts). */
-export interface WorkerInit {
-  type: "init";
-  compression: CodecName;
-  level: number;
-}
-export interface WorkerBatch {
-  type: "batch";
-  seq: number;
-  /** The non-zero blocks, back to back. */
-  data: ArrayBuffer;
-  /** Per block, in order: its length, negated for an all-zero block (not in `data`). */
-  lengths: number[];
-}
-/** Bytes of one file that a worker reads itself. */
-export interface RangePart {
-  path: string;
-  offset: number;
-  length: number;
-  /** The file's size when it was listed: the worker fails if it is not that size now. */
-  size?: number;
-}
-/** Blocks the worker reads itself: `lengths` consecutive blocks of the parts, back to back
- * (a block never spans two parts). */
-export interface WorkerRange {
-  type: "range";
-  seq: number;
-  parts: RangePart[];
-  lengths: number[];
-}
-export interface WorkerResult {
-  type: "result";
-  seq: number;
-  lengths: number[];
-  /** Per block: the codec id of its payload; -1 for a zero block, -2 for a repeat of a block
-   * the same worker sent earlier (hash only, no payload). */
-  codecs: number[];
-  /** Payload lengths (0 for zero blocks). */
-  payloadLengths: number[];
-  hashes: ArrayBuffer;
-  payloads: ArrayBuffer;
-}
-export interface WorkerError {
-  type: "error";
-  message: string;
-  code?: HexzErrorCode;
-}
-
-/** Starts `n` pack workers; throws if workers cannot start here (e.g. in a bundle). */
-function startWorkers(n: number, init: WorkerInit): Worker[] {
-  const url = new URL("./worker.ts", import.meta.url).href;
-  const workers: Worker[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(url, { type: "module" });
-      w.postMessage(init);
-      workers.push(w);
-    }
-  } catch (e) {
-    for (const w of workers) w.terminate();
-    throw e;
-  }
-  return workers;
-}
-
-/** A pool of pack workers with results awaited in submission order. */
-interface Pool {
-  /** Sends one message; its result is awaited later with `next()`. */
-  submit(msg: WorkerBatch | WorkerRange, transfer: ArrayBuffer[]): void;
-  /** Messages submitted and not yet taken with `next()`. */
-  readonly inFlight: number;
-  /** The result of the oldest submitted message. */
-  next(): Promise<WorkerResult>;
-  readonly size: number;
-  close(): void;
-}
-
-function startPool(opts: PipelineOptions): Pool {
-  const workers = startWorkers(opts.workers, {
-    type: "init",
-    compression: opts.compression,
-    level: opts.level,
-  });
-  const pending = new Map<
-    number,
-    { resolve: (r: WorkerResult) => void; reject: (e: Error) => void }
-  >();
-  const results = new Map<number, Promise<WorkerResult>>();
-  let failure: Error | null = null;
-  const fail = (e: Error) => {
-    failure = e;
-    for (const p of pending.values()) p.reject(e);
-    pending.clear();
-  };
-  for (const w of workers) {
-    w.onmessage = (ev: MessageEvent<WorkerResult | WorkerError>) => {
-      const m = ev.data;
-      if (m.type === "error") return fail(new HexzError(m.code ?? "io", m.message));
-      const p = pending.get(m.seq);
-      pending.delete(m.seq);
-      p?.resolve(m);
-    };
-    w.onerror = (ev) => {
-      ev.preventDefault();
-      fail(new Error(`pack worker failed: ${ev.message}`));
-    };
-  }
-  let nextSeq = 0;
-  let nextOut = 0;
-  return {
-    size: workers.length,
-    get inFlight() {
-      return nextSeq - nextOut;
-    },
-    submit(msg, transfer) {
-      const seq = nextSeq++;
-      msg.seq = seq;
-      const result = new Promise<WorkerResult>((resolve, reject) => {
-        if (failure) return reject(failure);
-        pending.set(seq, { resolve, reject });
-      });
-      // Awaited in order later; mark it handled so an early failure is not "unhandled".
-      result.catch(() => {});
-      results.set(seq, result);
-      workers[seq % workers.length].postMessage(msg, transfer);
-    },
-    async next() {
-      const seq = nextOut++;
-      const r = results.get(seq)!;
-      results.delete(seq);
-      return await r;
-    },
-    close() {
-      for (const w of workers) w.terminate();
-    },
-  };
-}
 
 function* unpack(r: WorkerResult): Generator<ProcessedBlock> {
   const hashes = new Uint8Array(r.hashes);
@@ -241,9 +97,8 @@ function* unpack(r: WorkerResult): Generator<ProcessedBlock> {
  */
 export async function* parallelPipeline(
   blocks: AsyncIterable<Uint8Array>,
-  opts: PipelineOptions,
+  pool: PackPool,
 ): AsyncGenerator<ProcessedBlock> {
-  const pool = startPool(opts);
   // Blocks are copied once, straight into the batch buffer that is then transferred. Zero
   // blocks are found here (cheaply) and travel as a length only.
   let data = new Uint8Array(BATCH_BYTES);
@@ -281,7 +136,8 @@ export async function* parallelPipeline(
     send();
     while (pool.inFlight > 0) yield* unpack(await pool.next());
   } finally {
-    pool.close();
+    // A run abandoned midway leaves results in flight that would reach the next one.
+    if (pool.inFlight > 0) pool.close();
   }
 }
 
@@ -311,10 +167,10 @@ export interface PipelineFile {
 export function parallelFilePipeline(
   path: string,
   lengths: Iterable<number> | AsyncIterable<number>,
-  opts: PipelineOptions,
+  pool: PackPool,
   inHole?: (offset: number, length: number) => boolean,
 ): AsyncGenerator<ProcessedBlock> {
-  return parallelFilesPipeline([{ path, lengths, inHole }], opts);
+  return parallelFilesPipeline([{ path, lengths, inHole }], pool);
 }
 
 /**
@@ -324,9 +180,8 @@ export function parallelFilePipeline(
  */
 export async function* parallelFilesPipeline(
   files: Iterable<PipelineFile> | AsyncIterable<PipelineFile>,
-  opts: PipelineOptions,
+  pool: PackPool,
 ): AsyncGenerator<ProcessedBlock> {
-  const pool = startPool(opts);
   // What comes out, in order: the result of the next range sent to the pool (null), or a run
   // of `count` zero blocks of `length` bytes found in holes.
   const order: ({ length: number; count: number } | null)[] = [];
@@ -385,7 +240,8 @@ export async function* parallelFilesPipeline(
     send();
     yield* emit(() => true);
   } finally {
-    pool.close();
+    // A run abandoned midway leaves results in flight that would reach the next one.
+    if (pool.inFlight > 0) pool.close();
   }
 }
 
@@ -393,38 +249,3 @@ export async function* parallelFilesPipeline(
 export function* fixedLengths(size: number, blockSize: number): Generator<number> {
   for (let offset = 0; offset < size; offset += blockSize) yield Math.min(blockSize, size - offset);
 }
-
-/**
- * Whether pack workers can start here: false when this module runs from a single-file bundle
- * (its worker module is not beside it), in which case packs run on this thread.
- */
-export function workersAvailable(): boolean {
-  return moduleBeside(new URL("./worker.ts", import.meta.url));
-}
-
-/** False only for a local module file that is known to be missing. */
-export function moduleBeside(url: URL): boolean {
-  if (url.protocol !== "file:") return true;
-  try {
-    Deno.statSync(url);
-    return true;
-  } catch (e) {
-    return !(e instanceof Deno.errors.NotFound);
-  }
-}
-
-/** `workers` as asked (default: the machine's cores), checked to be 1..256. */
-export function workerCount(workers: number | undefined): number {
-  const n = workers ?? defaultWorkers();
-  if (!Number.isInteger(n) || n < 1 || n > 256) {
-    throw new HexzError("usage", `--workers must be 1..256, got ${workers}`);
-  }
-  return n;
-}
-
-/** The default worker count: the machine's cores. */
-export function defaultWorkers(): number {
-  return Math.max(1, navigator.hardwareConcurrency || 1);
-}
-
-export { createCompressor };

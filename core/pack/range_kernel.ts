@@ -1,19 +1,26 @@
 /**
- * The zero-copy path of a pack worker for file ranges: the range (pieces of one or more files,
- * back to back) is read straight into WebAssembly memory (wasm/src/core.c), and every block is
- * tested for zeros, hashed and compressed where it lies, its payload written next to the
- * previous one. The result is copied out once, into the buffers that are transferred back.
- * Block for block it computes exactly what `processBlock` with `createCompressor` does.
+ * The work of a pack worker, zero-copy: a range (pieces of one or more files, back to back) is
+ * read straight into WebAssembly memory (wasm/src/core.c), or a batch of blocks is copied
+ * there once, and every block is tested for zeros, hashed and compressed where it lies, its
+ * payload written next to the previous one. The result is copied out once, into the buffers
+ * that are transferred back. Block for block it computes exactly what `processBlock` with
+ * `createCompressor` does.
+ *
+ * It imports no `node:` module (each costs a worker 10-25 ms to load): files are read through
+ * Deno's own calls, and zstd's compressor, which lives in `node:zlib`, is passed in only by
+ * workers that compress with it.
  *
  * @module
  */
-import { readSync } from "node:fs";
 import { HexzError } from "../errors.ts";
 import { wasmBase64 } from "../../wasm/gen/core.ts";
 import { wasmModule } from "../../wasm/module.ts";
 import { CODEC, type CodecName } from "../format/constants.ts";
-import type { RangePart } from "./pipeline.ts";
-import { zstdCompressInto } from "../codec/zstd.ts";
+import type { RangePart } from "./pool.ts";
+
+/** Compresses `src` into one zstd frame in `dst`: its length if shorter than `dst`, else 0
+ * (codec/zstd.ts zstdCompressInto). */
+export type ZstdInto = (src: Uint8Array, dst: Uint8Array, level: number) => number;
 
 interface CoreExports {
   memory: WebAssembly.Memory;
@@ -30,28 +37,24 @@ export interface RangeResult {
   payloads: ArrayBuffer;
 }
 
-/** Whether the range kernel handles this codec (all but dictionary zstd, which never comes
- * to workers). Zstd compresses through node:zlib, straight from the block's place in memory. */
-export function rangeKernelHandles(codec: CodecName): boolean {
-  return codec === "lz4" || codec === "none" || codec === "zstd";
-}
-
 const bound = (n: number) => n + Math.floor(n / 255) + 16;
 
-/** Reads the parts (`fds` open on their files) back to back into `into` from `at`; returns
+/** Reads the parts (`files` open on their files) back to back into `into` from `at`; returns
  * the bytes read. */
 export function readParts(
   parts: RangePart[],
-  fds: number[],
+  files: Deno.FsFile[],
   into: Uint8Array,
   at: number,
 ): number {
   let end = at;
   parts.forEach((p, i) => {
+    const f = files[i];
+    f.seekSync(p.offset, Deno.SeekMode.Start);
     let got = 0;
     while (got < p.length) {
-      const r = readSync(fds[i], into, end + got, p.length - got, p.offset + got);
-      if (r === 0) {
+      const r = f.readSync(into.subarray(end + got, end + p.length));
+      if (r === null || r === 0) {
         throw new HexzError(
           "io",
           `${p.path}: file shrank while being packed (at ${p.offset + got})`,
@@ -64,36 +67,52 @@ export function readParts(
   return end - at;
 }
 
+/** What a worker does with a range or a batch (see createRangeKernel). */
+export interface RangeKernel {
+  /** Reads the parts (`files` open on them, in order) and processes their `lengths` blocks. */
+  range(parts: RangePart[], files: Deno.FsFile[], lengths: number[]): RangeResult;
+  /** Processes blocks given back to back from the start of `data` (which may be longer); a
+   * negative length is an all-zero block of that many bytes that is not in `data`. */
+  batch(data: Uint8Array, lengths: number[]): RangeResult;
+}
+
 /**
  * A kernel for one worker. `firstTime(hashBytes)` says whether a block's hash is new to this
- * worker (repeats get codec -2 and no payload, as in worker.ts).
+ * worker (repeats get codec -2 and no payload, as in worker.ts). `zstdInto` is required for
+ * codec "zstd".
  */
 export function createRangeKernel(
   codec: CodecName,
   level: number,
   firstTime: (hash: Uint8Array) => boolean,
-) {
+  zstdInto?: ZstdInto,
+): RangeKernel {
+  if (codec === "zstd" && !zstdInto) throw new Error("zstd kernel without a compressor");
   const mod = wasmModule<CoreExports>("core", wasmBase64);
   const ex = mod.exports;
-  return (parts: RangePart[], fds: number[], lengths: number[]): RangeResult => {
-    const n = lengths.length;
-    const total = lengths.reduce((a, b) => a + b, 0);
-    // Layout: [input | payloads | hashes].
+  let mem = mod.bytes();
+  // Layout: [input | payloads | hashes]; returns the input's place.
+  const layout = (total: number, n: number) => {
     const base = mod.arena(total + bound(total) + 32 * n);
+    mem = mod.bytes();
+    return base;
+  };
+  const process = (base: number, total: number, lengths: number[]): RangeResult => {
+    const n = lengths.length;
     const outAt = base + total;
     const hashAt = outAt + bound(total);
-    let mem = mod.bytes();
-    if (readParts(parts, fds, mem, base) !== total) {
-      throw new Error("range parts do not add up to their blocks");
-    }
     const codecs: number[] = new Array(n);
     const payloadLengths: number[] = new Array(n);
     let inOff = 0, outOff = 0;
     for (let i = 0; i < n; i++) {
       const len = lengths[i];
+      payloadLengths[i] = 0;
+      if (len < 0) {
+        codecs[i] = -1;
+        continue;
+      }
       const p = base + inOff;
       inOff += len;
-      payloadLengths[i] = 0;
       if (ex.is_zero(p, len)) {
         codecs[i] = -1;
         continue;
@@ -113,7 +132,7 @@ export function createRangeKernel(
         mem = mod.bytes();
         // Room for len bytes: a frame is kept only if shorter, as createCompressor does.
         const dst = mem.subarray(outAt + outOff, outAt + outOff + len);
-        c = zstdCompressInto(mem.subarray(p, p + len), dst, level);
+        c = zstdInto!(mem.subarray(p, p + len), dst, level);
       }
       if (c > 0) {
         codecs[i] = codec === "lz4" ? CODEC.lz4 : CODEC.zstd;
@@ -127,6 +146,7 @@ export function createRangeKernel(
         outOff += len;
       }
     }
+    if (inOff !== total) throw new Error("block lengths do not add up to the input");
     mem = mod.bytes();
     return {
       codecs,
@@ -134,5 +154,22 @@ export function createRangeKernel(
       hashes: mem.slice(hashAt, hashAt + 32 * n).buffer,
       payloads: mem.slice(outAt, outAt + outOff).buffer,
     };
+  };
+  return {
+    range(parts, files, lengths) {
+      const total = lengths.reduce((a, b) => a + b, 0);
+      const base = layout(total, lengths.length);
+      if (readParts(parts, files, mem, base) !== total) {
+        throw new Error("range parts do not add up to their blocks");
+      }
+      return process(base, total, lengths);
+    },
+    batch(data, lengths) {
+      const total = lengths.reduce((a, b) => b > 0 ? a + b : a, 0);
+      if (total > data.length) throw new Error("batch shorter than its blocks");
+      const base = layout(total, lengths.length);
+      mem.set(data.subarray(0, total), base);
+      return process(base, total, lengths);
+    },
   };
 }

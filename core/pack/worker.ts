@@ -1,15 +1,18 @@
 /**
  * A pack worker: receives batches of blocks (or file ranges it reads itself), returns for each
  * block its zero flag, BLAKE3 hash and compressed payload (see pipeline.ts for the protocol).
- * Buffers travel as transfers.
+ * Buffers travel as transfers. All the work is range_kernel.ts.
  *
- * The message handler is installed before anything else is loaded: modules with top-level
- * await delay evaluation, and messages that arrive before a handler exists are dropped.
+ * The message handler is installed before anything else is loaded (modules with top-level
+ * await delay evaluation, and messages that arrive before a handler exists are dropped), and
+ * messages are handled one after another in arrival order. The init message says the codec;
+ * only a zstd worker loads `node:zlib` (about 20 ms of a worker's start here, where an lz4
+ * worker is ready after its own few modules).
  *
  * @module
  */
 /// <reference lib="deno.worker" />
-import type { BlockCompressor } from "../codec/codec.ts";
+import type { RangeKernel } from "./range_kernel.ts";
 import type {
   RangePart,
   WorkerBatch,
@@ -17,22 +20,21 @@ import type {
   WorkerInit,
   WorkerRange,
   WorkerResult,
-} from "./pipeline.ts";
+} from "./pool.ts";
 
 type Msg = WorkerInit | WorkerBatch | WorkerRange;
-const early: MessageEvent<Msg>[] = [];
-let handle: ((ev: MessageEvent<Msg>) => void) | null = null;
-self.onmessage = (ev: MessageEvent<Msg>) => handle ? handle(ev) : early.push(ev);
+let loaded!: () => void;
+// Messages wait for the modules below, then run in order.
+let queue = new Promise<void>((resolve) => loaded = resolve);
+self.onmessage = (ev: MessageEvent<Msg>) => {
+  const m = ev.data;
+  queue = queue.then(() => handle(m)).catch(report);
+};
 
-const { createCompressor } = await import("../codec/codec.ts");
-const { processBlock } = await import("./pipeline.ts");
 const { HexzError } = await import("../errors.ts");
-const { closeSync, fstatSync, openSync } = await import("node:fs");
 const { bytesKey } = await import("../format/bytes.ts");
-const { createRangeKernel, rangeKernelHandles, readParts } = await import("./range_kernel.ts");
-let rangeKernel: ReturnType<typeof createRangeKernel> | null = null;
-let compressor: BlockCompressor | null = null;
-let buffer = new Uint8Array(0);
+const { createRangeKernel } = await import("./range_kernel.ts");
+let kernel: RangeKernel | null = null;
 
 /**
  * Hashes of blocks this worker already compressed. A repeat is not compressed again: the
@@ -50,22 +52,22 @@ const firstTime = (hash: Uint8Array) => {
   return true;
 };
 
-/** Opens the parts' files, runs `fn` with their descriptors, closes them. */
-function withParts<T>(parts: RangePart[], fn: (fds: number[]) => T): T {
-  const fds: number[] = [];
+/** Opens the parts' files, runs `fn` with them, closes them. */
+function withParts<T>(parts: RangePart[], fn: (files: Deno.FsFile[]) => T): T {
+  const files: Deno.FsFile[] = [];
   try {
     for (const p of parts) {
       try {
-        fds.push(openSync(p.path, "r"));
+        files.push(Deno.openSync(p.path, { read: true }));
       } catch (e) {
         throw new HexzError("io", `${p.path}: ${(e as Error).message}`);
       }
     }
-    const r = fn(fds);
+    const r = fn(files);
     // A file that is not the size it was listed with changed while being packed.
     parts.forEach((p, i) => {
       if (p.size === undefined) return;
-      const now = fstatSync(fds[i]).size;
+      const now = files[i].statSync().size;
       if (now !== p.size) {
         throw new HexzError(
           "io",
@@ -75,91 +77,34 @@ function withParts<T>(parts: RangePart[], fn: (fds: number[]) => T): T {
     });
     return r;
   } finally {
-    for (const fd of fds) closeSync(fd);
+    for (const f of files) f.close();
   }
 }
 
-handle = (ev) => {
-  try {
-    const m = ev.data;
-    if (m.type === "init") {
-      compressor = createCompressor(m.compression, m.level);
-      if (rangeKernelHandles(m.compression)) {
-        rangeKernel = createRangeKernel(m.compression, m.level, firstTime);
-      }
-      return;
-    }
-    if (m.type === "range" && rangeKernel) {
-      const kernel = rangeKernel;
-      const r = withParts(m.parts, (fds) => kernel(m.parts, fds, m.lengths));
-      const res: WorkerResult = { type: "result", seq: m.seq, lengths: m.lengths, ...r };
-      self.postMessage(res, [r.hashes, r.payloads]);
-      return;
-    }
-    if (!compressor) throw new Error("batch before init");
-    const data = m.type === "range"
-      ? withParts(m.parts, (fds) => {
-        const total = m.parts.reduce((a, p) => a + p.length, 0);
-        if (buffer.length < total) buffer = new Uint8Array(total);
-        return buffer.subarray(0, readParts(m.parts, fds, buffer, 0));
-      })
-      : new Uint8Array(m.data);
-    const n = m.lengths.length;
-    const hashes = new Uint8Array(32 * n);
-    const codecs: number[] = new Array(n);
-    const payloadLengths: number[] = new Array(n);
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    let off = 0;
-    for (let i = 0; i < n; i++) {
-      if (m.lengths[i] < 0) {
-        codecs[i] = -1;
-        payloadLengths[i] = 0;
-        continue;
-      }
-      const block = data.subarray(off, off + m.lengths[i]);
-      off += m.lengths[i];
-      const p = processBlock(block, compressor, firstTime);
-      if (p.zero) {
-        codecs[i] = -1;
-        payloadLengths[i] = 0;
-        continue;
-      }
-      hashes.set(p.hash!, 32 * i);
-      if (!p.payload) {
-        codecs[i] = -2; // a repeat: hash only
-        payloadLengths[i] = 0;
-        continue;
-      }
-      codecs[i] = p.codec;
-      // The compressor's output buffer is reused on the next call: copy it out now.
-      parts.push(p.payload!.slice());
-      payloadLengths[i] = p.payload!.length;
-      total += p.payload!.length;
-    }
-    const payloads = new Uint8Array(total);
-    let at = 0;
-    for (const part of parts) {
-      payloads.set(part, at);
-      at += part.length;
-    }
-    const res: WorkerResult = {
-      type: "result",
-      seq: m.seq,
-      lengths: m.lengths,
-      codecs,
-      payloadLengths,
-      hashes: hashes.buffer,
-      payloads: payloads.buffer,
-    };
-    self.postMessage(res, [hashes.buffer, payloads.buffer]);
-  } catch (e) {
-    const err: WorkerError = {
-      type: "error",
-      message: (e as Error).message,
-      code: e instanceof HexzError ? e.code : undefined,
-    };
-    self.postMessage(err);
+async function handle(m: Msg): Promise<void> {
+  if (m.type === "init") {
+    const zstdInto = m.compression === "zstd"
+      ? (await import("../codec/zstd.ts")).zstdCompressInto
+      : undefined;
+    kernel = createRangeKernel(m.compression, m.level, firstTime, zstdInto);
+    return;
   }
-};
-for (const ev of early.splice(0)) handle(ev);
+  const k = kernel;
+  if (!k) throw new Error(`${m.type} before init`);
+  const r = m.type === "range"
+    ? withParts(m.parts, (files) => k.range(m.parts, files, m.lengths))
+    : k.batch(new Uint8Array(m.data), m.lengths);
+  const res: WorkerResult = { type: "result", seq: m.seq, lengths: m.lengths, ...r };
+  self.postMessage(res, [r.hashes, r.payloads]);
+}
+
+function report(e: unknown) {
+  const err: WorkerError = {
+    type: "error",
+    message: (e as Error).message,
+    code: e instanceof HexzError ? e.code : undefined,
+  };
+  self.postMessage(err);
+}
+
+loaded();

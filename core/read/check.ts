@@ -7,7 +7,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
-import { workerCount } from "../pack/pipeline.ts";
+import { workerCount } from "../workers.ts";
 import type { Archive } from "./archive.ts";
 import { createJobBuilder } from "./extract_job.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";

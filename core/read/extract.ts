@@ -8,7 +8,7 @@
 import { HexzError } from "../errors.ts";
 import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
 import { type AtomicFile, createAtomicFile, writeAll } from "../io/atomic.ts";
-import { workerCount } from "../pack/pipeline.ts";
+import { workerCount } from "../workers.ts";
 import { type Archive, resolveStream, type StreamRef } from "./archive.ts";
 import { locate } from "./locate.ts";
 import { createJobBuilder } from "./extract_job.ts";

@@ -20,7 +20,7 @@ import type { Archive } from "./archive.ts";
 import { locate } from "./locate.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
 import { createJobBuilder } from "./extract_job.ts";
-import { workerCount } from "../pack/pipeline.ts";
+import { workerCount } from "../workers.ts";
 
 export interface FileSink {
   /** Creates the file and returns where it is and a descriptor open for writing. Other

@@ -7,7 +7,7 @@
  * @module
  */
 import { HexzError } from "../errors.ts";
-import { moduleBeside } from "../pack/pipeline.ts";
+import { moduleBeside } from "../workers.ts";
 import type { Archive } from "./archive.ts";
 import type { ExtractJob, ExtractRequest, ExtractWorkerMessage } from "./extract_job.ts";
 import { createJobRunner } from "./extract_run.ts";
