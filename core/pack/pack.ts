@@ -45,6 +45,9 @@ import { fileInput, type FindDataRanges } from "./input.ts";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
+/** Inputs from this size on are written around the page cache when workers pack them. */
+const DIRECT_MIN_BYTES = 64 * 1024 * 1024;
+
 export interface PackProgress {
   stream: string;
   /** Input bytes consumed so far, over all streams. */
@@ -304,7 +307,10 @@ async function packWith(
   const total = inputs.reduce((a, s) => a + s.size, 0);
   const baseIndex = opts.base ? await indexBase(opts.base) : null;
   const keys = await keysForPack(opts.encrypt, opts.base);
-  const w = await createWriter(opts.output, opts.force, keys);
+  // With workers compressing, this thread has time to wait for the device, and saves the
+  // copy into the page cache that would take CPU from them.
+  const direct = !!pool && total >= DIRECT_MIN_BYTES;
+  const w = await createWriter(opts.output, { force: opts.force, keys, direct });
   try {
     const h = w.header;
     h.uuid = opts.uuid ?? randomUuid();
