@@ -96,6 +96,31 @@ Deno.test("entropy filter: zero and random blocks are skipped, text is used", as
   assertEquals(await trainDictionary(blocks(pseudoRandom(1 << 20, 9), 4096)), null);
 });
 
+Deno.test("high-entropy samples are kept when their content recurs in other samples", async () => {
+  // One compressed file shipped many times (as Debian does with changelogs), once more at
+  // another offset, and unique random blocks.
+  const shared = pseudoRandom(4096, 77);
+  const shifted = new Uint8Array(4096);
+  shifted.set(shared.subarray(1000), 0);
+  shifted.set(pseudoRandom(1000, 78), 3096);
+  const samples = [
+    ...blocks(logText(1 << 20, 2), 4096),
+    ...Array.from({ length: 12 }, () => shared),
+    shifted,
+    ...blocks(pseudoRandom(30 * 4096, 6), 4096),
+  ];
+  const r = await trainDictionary(samples, { maxSize: 32768 });
+  assert(r !== null);
+  assertEquals([r.skippedZero, r.skippedEntropy, r.used], [0, 30, 256 + 13]);
+  const codec = await createZstdDictCodec(r.dictionary, 3);
+  try {
+    const n = codec.compress(shared).length;
+    assert(n < 256, `the recurring block compresses to ${n} bytes with the dictionary`);
+  } finally {
+    codec.close?.();
+  }
+});
+
 Deno.test("dictionary codec round-trips and refuses frames of the wrong size", async () => {
   const text = logText(1 << 20, 2);
   const r = (await trainDictionary(blocks(text, 4096)))!;
@@ -148,7 +173,7 @@ Deno.test("pack with a trained dictionary: smaller, round-trips, decodes with th
 
 Deno.test({
   name:
-    "dictionary blocks decode with zstd -D, and our dictionary gets >= 90% of zstd --train's gain",
+    "dictionary blocks decode with zstd -D; on synthetic logs our gain stays >= 85% of zstd --train's",
   ...needs("zstd"),
   async fn() {
     const [dir, done] = await tempDir();
@@ -184,9 +209,10 @@ Deno.test({
       const gain = (x: number) => bytes / x - bytes / plain;
       const share = gain(ours) / gain(ref);
       console.log(`dictionary gain vs zstd --train: ${(share * 100).toFixed(1)}%`);
-      // A regression guard on synthetic logs (89% when written). The issue's 90% target is
-      // measured on real data by bench/dict.ts; zstd's own dictionaries also carry entropy
-      // tables, which our raw-content dictionaries do not.
+      // A regression guard on synthetic logs (89%). The issue's 90% target is measured on real
+      // data by bench/dict.ts (99-151% there); zstd's own dictionaries also carry entropy
+      // tables, which our raw-content dictionaries do not, and these short similar lines are
+      // where those help most.
       assert(share >= 0.85, `our gain is ${(share * 100).toFixed(1)}% of zstd --train's`);
     } finally {
       await done();
