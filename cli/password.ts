@@ -10,7 +10,7 @@ import { Option } from "./command.ts";
 import { envVar } from "./env.ts";
 import type { Archive } from "../core/read/archive.ts";
 import type { CachedRead } from "../core/io/source.ts";
-import { HexzError } from "../core/errors.ts";
+import { HexzError, osReason } from "../core/errors.ts";
 import type { EncryptOptions } from "../core/crypto/keys.ts";
 import { parseKdfName } from "../core/crypto/kdf.ts";
 
@@ -40,7 +40,7 @@ export async function givenPassword(file?: string): Promise<string | null> {
       if (e instanceof Deno.errors.NotFound) {
         throw new HexzError("not-found", `${file}: no such file`);
       }
-      throw new HexzError("io", `${file}: ${(e as Error).message}`);
+      throw new HexzError("io", `${file}: ${osReason(e)}`);
     }
     const pw = text.split(/\r?\n/, 1)[0];
     if (!pw) throw new HexzError("usage", `${file}: the password is empty`);

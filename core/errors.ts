@@ -40,3 +40,18 @@ export const LOCKED = "archive is encrypted: give the password";
 export function ensure(cond: boolean, message: string): asserts cond {
   if (!cond) throw new HexzError("corrupt", message);
 }
+
+/**
+ * The reason of an operating-system error without what the runtime adds around it, so that a
+ * message names the path once: Deno's "No such file or directory (os error 2): open '/x'" and
+ * node:fs's "ENOENT: no such file or directory, open '/x'" both give "No such file or
+ * directory", as in `zstd: /x: No such file or directory`.
+ */
+export function osReason(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  const deno = /^(.+?) \(os error \d+\)/.exec(m);
+  if (deno) return deno[1];
+  const node = /^E[A-Z]+: ([^,]+)/.exec(m);
+  if (node) return node[1][0].toUpperCase() + node[1].slice(1);
+  return m;
+}

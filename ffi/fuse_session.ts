@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { HexzError } from "../core/errors.ts";
+import { HexzError, osReason } from "../core/errors.ts";
 import {
   type Attr,
   decodeInHeader,
@@ -453,7 +453,7 @@ export async function unmountFuse(mountpoint: string, lazy = false): Promise<{ s
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${mountpoint}: no such directory`);
     }
-    if (!isNotConnected(e)) throw new HexzError("io", `${mountpoint}: ${(e as Error).message}`);
+    if (!isNotConnected(e)) throw new HexzError("io", `${mountpoint}: ${osReason(e)}`);
     const path = mountpoint.startsWith("/") ? mountpoint : `${Deno.cwd()}/${mountpoint}`;
     await detachDead(path.replace(/\/+$/, "") || "/");
     return { stale: true };
@@ -501,7 +501,7 @@ function fusermountUnmount(path: string, lazy: boolean) {
       stderr: "piped",
     }).outputSync();
   } catch (e) {
-    throw new HexzError("io", `${path}: cannot run fusermount3: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: cannot run fusermount3: ${osReason(e)}`);
   }
   if (!p.success) {
     const why = new TextDecoder().decode(p.stderr).trim().split("\n")[0];

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { HexzError } from "../core/errors.ts";
+import { HexzError, osReason } from "../core/errors.ts";
 import type { FileEntry } from "../core/format/filetable.ts";
 import { openOverlay, type Overlay } from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
@@ -261,7 +261,7 @@ export async function checkMountpoint(mountpoint: string): Promise<string> {
         `${mountpoint}: stale FUSE mount (its server is gone); run: hexz unmount ${mountpoint}`,
       );
     }
-    throw new HexzError("io", `${mountpoint}: ${(e as Error).message}`);
+    throw new HexzError("io", `${mountpoint}: ${osReason(e)}`);
   }
   if (!st.isDirectory) throw new HexzError("usage", `${mountpoint}: not a directory`);
   return await Deno.realPath(mountpoint);

@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { HexzError } from "../core/errors.ts";
+import { HexzError, osReason } from "../core/errors.ts";
 import { concatBytes } from "../core/format/bytes.ts";
 import { type StreamName, STREAMS } from "../core/format/constants.ts";
 import { openOverlay, type Overlay, OVERLAY_BLOCK } from "../core/overlay/overlay.ts";
@@ -297,7 +297,7 @@ async function removeStaleSocket(path: string): Promise<void> {
     info = await Deno.lstat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return;
-    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
   }
   if (!info.isSocket) throw new HexzError("exists", `${path}: exists and is not a socket`);
   try {

@@ -248,3 +248,38 @@ Deno.test("cli build, inspect --files, cat --file and extract of a directory arc
     await done();
   }
 });
+
+Deno.test("build reads a tree of thousands of small files with few descriptors allowed", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    // 3,000 files of 100 bytes make one range message: its worker must not open them all at
+    // once (it did, and failed under `ulimit -n 1024` with EMFILE).
+    await Deno.mkdir(`${dir}/src`);
+    for (let i = 0; i < 3000; i++) {
+      await Deno.writeFile(`${dir}/src/f${i}`, pseudoRandom(100, i + 1));
+    }
+    const cli = new URL("../cli.ts", import.meta.url).pathname;
+    const r = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `ulimit -n 256 && exec "$0" run -q -A "$1" build "$2/src" "$2/t.hxz" --workers 2 -q`,
+        Deno.execPath(),
+        cli,
+        dir,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(r.code, 0, new TextDecoder().decode(r.stderr));
+    const a = await open(`${dir}/t.hxz`);
+    try {
+      assertEquals((await fileTable(a))!.filter((e) => e.type === "file").length, 3000);
+      const e = (await findFile(a, "f2999"))!;
+      assertEquals(await readFile(a, e), pseudoRandom(100, 3000));
+    } finally {
+      a.close();
+    }
+  } finally {
+    await done();
+  }
+});

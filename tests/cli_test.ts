@@ -3,6 +3,7 @@ import { assertBytesEqual } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 import { VERSION } from "../core/version.ts";
+import { osReason } from "../core/errors.ts";
 
 async function image(dir: string): Promise<Uint8Array> {
   const data = new Uint8Array(3 * 1024 * 1024 + 123);
@@ -177,5 +178,41 @@ Deno.test("cli --help shows an example for every command", async () => {
     const r = await hexz([cmd, "--help"]);
     assertEquals(r.code, 0, r.err);
     assertMatch(r.out, /Example/, cmd);
+  }
+});
+
+Deno.test("os errors are reported with the path once and the plain reason", async () => {
+  const { openSync } = await import("node:fs");
+  const reasons: string[] = [];
+  for (
+    const f of [
+      () => Deno.openSync("/nonexistent/x"),
+      () => openSync("/nonexistent/x", "r"),
+      () => Deno.renameSync("/nonexistent/a", "/nonexistent/b"),
+      () => Deno.readDirSync("/etc/hostname").next(),
+    ]
+  ) {
+    try {
+      f();
+    } catch (e) {
+      reasons.push(osReason(e));
+    }
+  }
+  assertEquals(reasons, [
+    "No such file or directory",
+    "No such file or directory",
+    "No such file or directory",
+    "Not a directory",
+  ]);
+  assertEquals(osReason(new Error("not an os error: kept")), "not an os error: kept");
+  // Through the command line: lineage of a path that is not a directory.
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/f`, new Uint8Array(1));
+    const r = await hexz(["ls", `${dir}/f`]);
+    assertEquals(r.code, 1, r.err);
+    assertEquals(r.err, `hexz: ${dir}/f: Not a directory\n`);
+  } finally {
+    await done();
   }
 });

@@ -1,6 +1,8 @@
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { check, type EncryptOptions, open, pack } from "../mod.ts";
-import { openDirect } from "../core/io/direct.ts";
+import { type DirectFile, openDirect } from "../core/io/direct.ts";
+import { createWriter, type WriterOptions } from "../core/pack/writer.ts";
+import { HexzError } from "../core/errors.ts";
 import { assertBytesEqual, readAll } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
@@ -67,7 +69,7 @@ Deno.test("large packs with workers write around the page cache where they can, 
       a.close();
     }
 
-    // A file system without O_DIRECT (tmpfs) gets the same archive through the cache.
+    // tmpfs (O_DIRECT since Linux 6.6; through the cache before): the same archive.
     let shm: string | null = null;
     try {
       shm = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "hexz-test-" });
@@ -86,6 +88,64 @@ Deno.test("large packs with workers write around the page cache where they can, 
         await Deno.remove(shm, { recursive: true });
       }
     }
+  } finally {
+    await done();
+  }
+});
+
+/** Writes the same pieces through a writer with `direct` and returns the file. */
+async function writeWith(dir: string, name: string, direct: WriterOptions["direct"]) {
+  const path = `${dir}/${name}.hxz`;
+  const w = await createWriter(path, { direct });
+  w.header.uuid = new Uint8Array(16).fill(1);
+  w.header.createdAtMs = 1_700_000_000_000;
+  try {
+    // Around the 4 KiB units and the 8 MiB buffer: odd sizes, one larger than the buffer.
+    for (const [n, seed] of [[3_000_001, 1], [5_242_883, 2], [12_582_917, 3], [100, 4]]) {
+      await w.append(pseudoRandom(n, seed));
+    }
+    await w.finish();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+  return await Deno.readFile(path);
+}
+
+/** Direct writes through a real descriptor that fail with `code` from the `failAt`th on. */
+function failing(code: string, failAt: number) {
+  let calls = 0;
+  return (path: string): DirectFile | null => {
+    const real = openDirect(path);
+    if (!real) return null;
+    return {
+      writeAt(data, position) {
+        if (++calls >= failAt) {
+          throw Object.assign(new Error(`${code}: simulated, write`), { code });
+        }
+        real.writeAt(data, position);
+      },
+      close: () => real.close(),
+    };
+  };
+}
+
+Deno.test("the writer falls back to the cache when direct writes are refused, and fails on errors", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const want = await writeWith(dir, "cached", false);
+    assertBytesEqual(await writeWith(dir, "direct", true), want, "direct");
+    assertBytesEqual(await writeWith(dir, "none", () => null), want, "no direct descriptor");
+    // EINVAL on the second 8 MiB: the rest goes through the cache, same bytes.
+    assertBytesEqual(await writeWith(dir, "einval", failing("EINVAL", 2)), want, "EINVAL");
+    // Any other error fails the write, leaving neither output nor temporary file.
+    await assertRejects(
+      () => writeWith(dir, "eio", failing("EIO", 2)),
+      HexzError,
+      /eio\.hxz: cannot write: Simulated/,
+    );
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assertEquals(names, ["cached.hxz", "direct.hxz", "einval.hxz", "none.hxz"]);
   } finally {
     await done();
   }

@@ -58,7 +58,7 @@ export function zstdCompressInto(src: Uint8Array, dst: Uint8Array, level: number
   const e = frameEncoder(level);
   if (!e) {
     const out = zstdCompress(src, level);
-    if (out.length > dst.length) return 0;
+    if (out.length >= dst.length) return 0; // only a shorter frame is kept
     dst.set(out);
     return out.length;
   }

@@ -8,7 +8,7 @@
  */
 import { equalBytes } from "../format/bytes.ts";
 import { formatUuid, type Header } from "../format/header.ts";
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { fileSource } from "../io/source.ts";
 import { openArchive } from "../read/archive.ts";
 import { parentCandidates } from "../read/parent.ts";
@@ -55,7 +55,7 @@ export async function lineage(
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${dir}: no such directory`);
     }
-    throw new HexzError("io", `${dir}: ${(e as Error).message}`);
+    throw new HexzError("io", `${dir}: ${osReason(e)}`);
   }
   names.sort();
   const nodes: LineageNode[] = [];

@@ -6,7 +6,7 @@
  * @module
  */
 import { writeSync } from "node:fs";
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 
 export interface AtomicFile {
   readonly file: Deno.FsFile;
@@ -65,7 +65,7 @@ export async function createAtomicFile(path: string, force = false): Promise<Ato
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${dirOf(path)}: no such directory`);
     }
-    throw new HexzError("io", `${path}: cannot create: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: cannot create: ${osReason(e)}`);
   }
   let state: "open" | "done" = "open";
   let unsynced = 0;
@@ -111,7 +111,7 @@ export async function createAtomicFile(path: string, force = false): Promise<Ato
       } catch (e) {
         await Deno.remove(tempPath).catch(() => {});
         if (e instanceof HexzError) throw e;
-        throw new HexzError("io", `${path}: cannot write: ${(e as Error).message}`);
+        throw new HexzError("io", `${path}: cannot write: ${osReason(e)}`);
       }
     },
     async abort() {
@@ -167,6 +167,6 @@ export function writeAllAt(
   try {
     while (done < length) done += writeSync(fd, data, from + done, length - done, position + done);
   } catch (e) {
-    throw new HexzError("io", `${what}: cannot write: ${(e as Error).message}`);
+    throw new HexzError("io", `${what}: cannot write: ${osReason(e)}`);
   }
 }

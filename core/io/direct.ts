@@ -8,8 +8,9 @@
  * 1.071 s). So `pack` writes directly only when workers compress (bench/README).
  *
  * Direct writes need an aligned buffer, offset and length (DIRECT_ALIGN covers 512-byte and
- * 4 KiB devices). Where the file system refuses them (tmpfs, some FUSE file systems), or off
- * Linux, `openDirect` answers null and the caller writes through the page cache instead.
+ * 4 KiB devices). Where the file system refuses them (tmpfs before Linux 6.6, some FUSE file
+ * systems), or off Linux, `openDirect` answers null and the caller writes through the page
+ * cache instead.
  *
  * @module
  */

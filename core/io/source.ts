@@ -6,7 +6,7 @@
  */
 import { type FileHandle, open as fsOpen } from "node:fs/promises";
 import { readSync } from "node:fs";
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 
 export interface ByteSource {
   /** Total length in bytes. */
@@ -109,7 +109,7 @@ export async function fileSource(
     if (code === "EACCES" || code === "EPERM") {
       throw new HexzError("io", `${path}: permission denied`);
     }
-    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
   }
   const info = await fh.stat();
   if (!info.isFile()) {
@@ -125,7 +125,7 @@ export async function fileSource(
       try {
         n = readSync(fh.fd, out, done, out.length - done, offset + done);
       } catch (e) {
-        throw new HexzError("io", `${path}: ${(e as Error).message}`);
+        throw new HexzError("io", `${path}: ${osReason(e)}`);
       }
       if (n === 0) throw new HexzError("io", `${path}: unexpected end of file at ${offset + done}`);
       done += n;
@@ -150,7 +150,7 @@ export async function fileSource(
         try {
           n = (await fh.read(out, done, length - done, offset + done)).bytesRead;
         } catch (e) {
-          throw new HexzError("io", `${path}: ${(e as Error).message}`);
+          throw new HexzError("io", `${path}: ${osReason(e)}`);
         }
         if (n === 0) {
           throw new HexzError("io", `${path}: unexpected end of file at ${offset + done}`);

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { ensure, HexzError } from "../errors.ts";
+import { ensure, HexzError, osReason } from "../errors.ts";
 import { equalBytes, getU64, isZero, setU64, view } from "../format/bytes.ts";
 import { STREAMS } from "../format/constants.ts";
 import { formatUuid } from "../format/header.ts";
@@ -109,7 +109,7 @@ export async function readOverlayHeader(path: string): Promise<OverlayHeader> {
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${path}: no such file`);
     }
-    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
   }
   try {
     const b = new Uint8Array(HEADER);
@@ -146,7 +146,7 @@ export async function openOverlay(
     file = await Deno.open(path, { read: true, write: !opts.readOnly });
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) {
-      throw new HexzError("io", `${path}: ${(e as Error).message}`);
+      throw new HexzError("io", `${path}: ${osReason(e)}`);
     }
     if (!opts.create || opts.readOnly) {
       throw new HexzError("not-found", `${path}: no such overlay`);

@@ -94,7 +94,11 @@ export function packWorkersAvailable(): boolean {
   return moduleBeside(workerUrl());
 }
 
-/** Starts the workers of one pack now; throws if workers cannot start here. */
+/**
+ * Starts the workers of one pack now; throws if workers cannot start here. The caller closes
+ * the pool, or hands it to `pack` (PackOptions.pool), which closes it: running workers keep
+ * the process alive.
+ */
 export function startPackPool(opts: PackPoolOptions): PackPool {
   if (!Number.isInteger(opts.workers) || opts.workers < 1) {
     throw new RangeError(`a pack pool needs at least 1 worker, got ${opts.workers}`);
@@ -118,9 +122,11 @@ export function startPackPool(opts: PackPoolOptions): PackPool {
   >();
   const results = new Map<number, Promise<WorkerResult>>();
   let failure: Error | null = null;
+  // The first failure is the one every waiting and later result reports (a worker's error
+  // is not tied to the message that caused it).
   const fail = (e: Error) => {
-    failure = e;
-    for (const p of pending.values()) p.reject(e);
+    failure ??= e;
+    for (const p of pending.values()) p.reject(failure);
     pending.clear();
   };
   for (const w of workers) {
@@ -190,7 +196,8 @@ export interface PackPoolRequest {
  * The workers a pack uses, one pool for all its streams: those given, else new ones when more
  * than one is asked for. None for dictionary packs nor where the worker module is missing (a
  * single-file bundle): those run on this thread, and the archive is the same either way.
- * Checks the level and the worker count first (usage errors).
+ * Checks the level and the worker count first (usage errors). A pool it starts is the
+ * caller's to close (or to hand to `pack`).
  */
 export function packPool(opts: PackPoolRequest): PackPool | null {
   const compression: CodecName = opts.compression ?? "lz4";

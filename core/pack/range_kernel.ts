@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { wasmBase64 } from "../../wasm/gen/core.ts";
 import { wasmModule } from "../../wasm/module.ts";
 import { CODEC, type CodecName } from "../format/constants.ts";
@@ -39,38 +39,57 @@ export interface RangeResult {
 
 const bound = (n: number) => n + Math.floor(n / 255) + 16;
 
-/** Reads the parts (`files` open on their files) back to back into `into` from `at`; returns
- * the bytes read. */
-export function readParts(
-  parts: RangePart[],
-  files: Deno.FsFile[],
-  into: Uint8Array,
-  at: number,
-): number {
+/**
+ * Reads the parts back to back into `into` from `at`, one file at a time (a range may name
+ * thousands of small files: they are never open together); returns the bytes read. A file that
+ * is not the size it was listed with changed while being packed.
+ */
+export function readParts(parts: RangePart[], into: Uint8Array, at: number): number {
   let end = at;
-  parts.forEach((p, i) => {
-    const f = files[i];
-    f.seekSync(p.offset, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < p.length) {
-      const r = f.readSync(into.subarray(end + got, end + p.length));
-      if (r === null || r === 0) {
-        throw new HexzError(
-          "io",
-          `${p.path}: file shrank while being packed (at ${p.offset + got})`,
-        );
+  for (const p of parts) {
+    let f: Deno.FsFile;
+    try {
+      f = Deno.openSync(p.path, { read: true });
+    } catch (e) {
+      throw new HexzError("io", `${p.path}: ${osReason(e)}`);
+    }
+    try {
+      f.seekSync(p.offset, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < p.length) {
+        const r = f.readSync(into.subarray(end + got, end + p.length));
+        if (r === null || r === 0) {
+          throw new HexzError(
+            "io",
+            `${p.path}: file shrank while being packed (at ${p.offset + got})`,
+          );
+        }
+        got += r;
       }
-      got += r;
+      if (p.size !== undefined) {
+        const now = f.statSync().size;
+        if (now !== p.size) {
+          throw new HexzError(
+            "io",
+            `${p.path}: changed while being packed (${p.size} -> ${now} bytes)`,
+          );
+        }
+      }
+    } catch (e) {
+      if (e instanceof HexzError) throw e;
+      throw new HexzError("io", `${p.path}: ${osReason(e)}`);
+    } finally {
+      f.close();
     }
     end += p.length;
-  });
+  }
   return end - at;
 }
 
 /** What a worker does with a range or a batch (see createRangeKernel). */
 export interface RangeKernel {
-  /** Reads the parts (`files` open on them, in order) and processes their `lengths` blocks. */
-  range(parts: RangePart[], files: Deno.FsFile[], lengths: number[]): RangeResult;
+  /** Reads the parts (readParts) and processes their `lengths` blocks. */
+  range(parts: RangePart[], lengths: number[]): RangeResult;
   /** Processes blocks given back to back from the start of `data` (which may be longer); a
    * negative length is an all-zero block of that many bytes that is not in `data`. */
   batch(data: Uint8Array, lengths: number[]): RangeResult;
@@ -156,10 +175,10 @@ export function createRangeKernel(
     };
   };
   return {
-    range(parts, files, lengths) {
+    range(parts, lengths) {
       const total = lengths.reduce((a, b) => a + b, 0);
       const base = layout(total, lengths.length);
-      if (readParts(parts, files, mem, base) !== total) {
+      if (readParts(parts, mem, base) !== total) {
         throw new Error("range parts do not add up to their blocks");
       }
       return process(base, total, lengths);

@@ -13,14 +13,7 @@
  */
 /// <reference lib="deno.worker" />
 import type { RangeKernel } from "./range_kernel.ts";
-import type {
-  RangePart,
-  WorkerBatch,
-  WorkerError,
-  WorkerInit,
-  WorkerRange,
-  WorkerResult,
-} from "./pool.ts";
+import type { WorkerBatch, WorkerError, WorkerInit, WorkerRange, WorkerResult } from "./pool.ts";
 
 type Msg = WorkerInit | WorkerBatch | WorkerRange;
 let loaded!: () => void;
@@ -52,35 +45,6 @@ const firstTime = (hash: Uint8Array) => {
   return true;
 };
 
-/** Opens the parts' files, runs `fn` with them, closes them. */
-function withParts<T>(parts: RangePart[], fn: (files: Deno.FsFile[]) => T): T {
-  const files: Deno.FsFile[] = [];
-  try {
-    for (const p of parts) {
-      try {
-        files.push(Deno.openSync(p.path, { read: true }));
-      } catch (e) {
-        throw new HexzError("io", `${p.path}: ${(e as Error).message}`);
-      }
-    }
-    const r = fn(files);
-    // A file that is not the size it was listed with changed while being packed.
-    parts.forEach((p, i) => {
-      if (p.size === undefined) return;
-      const now = files[i].statSync().size;
-      if (now !== p.size) {
-        throw new HexzError(
-          "io",
-          `${p.path}: changed while being packed (${p.size} -> ${now} bytes)`,
-        );
-      }
-    });
-    return r;
-  } finally {
-    for (const f of files) f.close();
-  }
-}
-
 async function handle(m: Msg): Promise<void> {
   if (m.type === "init") {
     const zstdInto = m.compression === "zstd"
@@ -92,7 +56,7 @@ async function handle(m: Msg): Promise<void> {
   const k = kernel;
   if (!k) throw new Error(`${m.type} before init`);
   const r = m.type === "range"
-    ? withParts(m.parts, (files) => k.range(m.parts, files, m.lengths))
+    ? k.range(m.parts, m.lengths)
     : k.batch(new Uint8Array(m.data), m.lengths);
   const res: WorkerResult = { type: "result", seq: m.seq, lengths: m.lengths, ...r };
   self.postMessage(res, [r.hashes, r.payloads]);

@@ -14,6 +14,7 @@
  */
 import { createAtomicFile, writeAll } from "../io/atomic.ts";
 import { alignedBuffer, DIRECT_ALIGN, type DirectFile, openDirect } from "../io/direct.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { type BlockEntry, ENTRY_FLAG_ENCRYPTED } from "../format/entry.ts";
 import { encodeHeader, type Header, newHeader, type SectionRef } from "../format/header.ts";
 import { encodeMaster, type PageRef } from "../format/master.ts";
@@ -73,9 +74,19 @@ export interface WriterOptions {
   /**
    * Write the archive's body around the page cache (core/io/direct.ts) where the file system
    * allows, which saves this thread the copy into the cache but waits for the device on each
-   * 8 MiB written: for large packs whose compressing happens on other threads.
+   * 8 MiB written: for large packs whose compressing happens on other threads. A function
+   * opens the direct descriptor instead of `openDirect` (tests give failing ones).
    */
-  direct?: boolean;
+  direct?: boolean | ((path: string) => DirectFile | null);
+}
+
+/** A page-aligned buffer, or null where the memory for one cannot be had. */
+function alignedBufferOrNull(size: number): Uint8Array | null {
+  try {
+    return alignedBuffer(size);
+  } catch {
+    return null;
+  }
 }
 
 /** Creates the writer. */
@@ -89,8 +100,10 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
   }
   // Direct writes go out in whole DIRECT_ALIGN units from an aligned buffer; what is left
   // over waits for the next flush, and the last bytes (and the header) go through the cache.
-  let direct: DirectFile | null = opts.direct ? openDirect(out.tempPath) : null;
-  const buf = direct ? alignedBuffer(BUFFER) : new Uint8Array(BUFFER);
+  const aligned = opts.direct ? alignedBufferOrNull(BUFFER) : null;
+  const opener = typeof opts.direct === "function" ? opts.direct : openDirect;
+  let direct: DirectFile | null = aligned ? opener(out.tempPath) : null;
+  const buf = aligned ?? new Uint8Array(BUFFER);
   let used = 0;
   let flushed = 0; // bytes already in the file
   // Sealed blocks not yet written, in file order; `sealingBytes` is their stored length.
@@ -111,8 +124,12 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
       if (!n) return;
       try {
         direct.writeAt(buf.subarray(0, n), flushed);
-      } catch {
-        // Refused after all (an alignment this device does not take): the cache serves.
+      } catch (e) {
+        // EINVAL: refused after all (an alignment this device does not take), and the cache
+        // serves from where the direct writes stopped. Anything else is a write error.
+        if ((e as { code?: string }).code !== "EINVAL") {
+          throw new HexzError("io", `${path}: cannot write: ${osReason(e)}`);
+        }
         endDirect();
         return await flush();
       }

@@ -8,7 +8,7 @@
  */
 import { closeSync, constants, openSync } from "node:fs";
 import { writeAllAt } from "../io/atomic.ts";
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { createBlockKernel } from "./block_kernel.ts";
 import { type ExtractJob, JOB_FIELDS, PIECE_FIELDS } from "./extract_job.ts";
 
@@ -34,7 +34,7 @@ export function createJobRunner(output: string | null, stream: string): JobRunne
       try {
         fds[id] = openSync(paths[id], "r");
       } catch (e) {
-        throw new HexzError("io", `${paths[id]}: ${(e as Error).message}`);
+        throw new HexzError("io", `${paths[id]}: ${osReason(e)}`);
       }
     }
     return fds[id];
@@ -85,7 +85,7 @@ export function createJobRunner(output: string | null, stream: string): JobRunne
           try {
             fd = openSync(targets[file], constants.O_WRONLY | constants.O_NOFOLLOW);
           } catch (e) {
-            throw new HexzError("io", `${targets[file]}: cannot write: ${(e as Error).message}`);
+            throw new HexzError("io", `${targets[file]}: cannot write: ${osReason(e)}`);
           }
           fds.set(file, fd);
         }

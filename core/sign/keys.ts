@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { createAtomicFile, writeAll } from "../io/atomic.ts";
 import { blake3, toHex } from "../hash/blake3.ts";
 
@@ -150,7 +150,7 @@ export async function readKeyFile(path: string): Promise<string> {
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${path}: no such file`);
     }
-    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
   }
   if (!info.isFile || info.size > MAX_PEM) {
     throw new HexzError("usage", `${path}: not a PEM key file`);
@@ -158,7 +158,7 @@ export async function readKeyFile(path: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (e) {
-    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
   }
 }
 
@@ -192,7 +192,7 @@ export async function saveKeyPair(
         await Deno.lstat(p);
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) continue;
-        throw new HexzError("io", `${p}: ${(e as Error).message}`);
+        throw new HexzError("io", `${p}: ${osReason(e)}`);
       }
       throw new HexzError("exists", `${p}: already exists (use --force to overwrite)`);
     }

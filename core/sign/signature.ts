@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { createZstdDictCodec } from "../codec/zstd_dict.ts";
 import { equalBytes } from "../format/bytes.ts";
 import { decodeHeader, type Header } from "../format/header.ts";
@@ -215,14 +215,14 @@ async function appendAt(path: string, at: number, bytes: Uint8Array): Promise<vo
   try {
     f = await Deno.open(path, { write: true });
   } catch (e) {
-    throw new HexzError("io", `${path}: cannot open for writing: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: cannot open for writing: ${osReason(e)}`);
   }
   try {
     await f.seek(at, Deno.SeekMode.Start);
     await writeAll(f, bytes);
     await f.sync();
   } catch (e) {
-    throw new HexzError("io", `${path}: cannot append the signature: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: cannot append the signature: ${osReason(e)}`);
   } finally {
     f.close();
   }
