@@ -1,5 +1,5 @@
-import { assertEquals } from "./_assert.ts";
-import { inspect, open, pack } from "../mod.ts";
+import { assertEquals, assertThrows } from "./_assert.ts";
+import { HexzError, inspect, open, pack } from "../mod.ts";
 import { decodeHeader, encodeHeader, formatUuid, newHeader } from "../core/format/header.ts";
 import { toHex } from "../core/hash/blake3.ts";
 import { assertBytesEqual } from "./_archive.ts";
@@ -118,4 +118,33 @@ Deno.test("header encode/decode round-trips every field", () => {
   const back = decodeHeader(bytes, 8192);
   assertEquals(back, h);
   assertEquals(formatUuid(back.uuid), "09090909-0909-0909-0909-090909090909");
+});
+
+Deno.test("header: chunking sizes and codec are checked even when the checksum is right", () => {
+  const base = () => {
+    const h = newHeader();
+    h.archiveEnd = 8192;
+    h.blockSize = 65536;
+    return h;
+  };
+  const cases: [string, (h: ReturnType<typeof newHeader>) => void, RegExp][] = [
+    ["block size 0", (h) => h.blockSize = 0, /block size 0 is outside/],
+    ["block size 4 GiB", (h) => h.blockSize = 0xffffffff, /block size 4294967295 is outside/],
+    ["block size 512", (h) => h.blockSize = 512, /outside 1024\.\.16777216/],
+    ["CDC zeros", (h) => {
+      h.chunking = 1;
+      h.cdcMin = h.cdcAvg = h.cdcMax = 0;
+    }, /CDC sizes 0\/0\/0 are not valid/],
+    ["CDC average not a power of two", (h) => {
+      h.chunking = 1;
+      [h.cdcMin, h.cdcAvg, h.cdcMax] = [1000, 3000, 9000];
+    }, /CDC sizes 1000\/3000\/9000/],
+    ["codec 99", (h) => h.codec = 99, /unknown codec 99/],
+  ];
+  decodeHeader(encodeHeader(base()), 8192); // the base itself is valid
+  for (const [what, change, re] of cases) {
+    const h = base();
+    change(h);
+    assertThrows(() => decodeHeader(encodeHeader(h), 8192), HexzError, re, what);
+  }
 });

@@ -10,6 +10,7 @@ import { blake3 } from "../hash/blake3.ts";
 import { equalBytes, getU64, isZero, setU64, view } from "./bytes.ts";
 import {
   CHUNKING,
+  CODEC_NAMES,
   FEATURE,
   FORMAT_MAJOR,
   FORMAT_MINOR,
@@ -18,8 +19,11 @@ import {
   HEADER_SIZE,
   KNOWN_FEATURES,
   MAGIC,
+  MAX_BLOCK_SIZE,
+  MAX_LOGICAL_BLOCK,
   MAX_MESSAGE,
   MAX_PARENT_PATH,
+  MIN_BLOCK_SIZE,
   STREAMS,
 } from "./constants.ts";
 
@@ -345,6 +349,22 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
   h.cdcMin = dv.getUint32(O.cdcMin, true);
   h.cdcAvg = dv.getUint32(O.cdcAvg, true);
   h.cdcMax = dv.getUint32(O.cdcMax, true);
+  // What a thin archive on this one must chunk with, so it is held to what pack accepts.
+  if (h.chunking === CHUNKING.fixed) {
+    ensure(
+      h.blockSize >= MIN_BLOCK_SIZE && h.blockSize <= MAX_BLOCK_SIZE,
+      `header: block size ${h.blockSize} is outside ${MIN_BLOCK_SIZE}..${MAX_BLOCK_SIZE}`,
+    );
+  } else {
+    ensure(
+      h.cdcMin >= 64 && h.cdcMin < h.cdcAvg && h.cdcAvg < h.cdcMax &&
+        h.cdcMax <= MAX_LOGICAL_BLOCK && (h.cdcAvg & (h.cdcAvg - 1)) === 0,
+      `header: CDC sizes ${h.cdcMin}/${h.cdcAvg}/${h.cdcMax} are not valid`,
+    );
+  }
+  if (!(h.codec in CODEC_NAMES)) {
+    throw new HexzError("format", `header: unknown codec ${h.codec} (made by a newer hexz?)`);
+  }
   const inside = (s: SectionRef, what: string) =>
     ensure(
       s.length === 0

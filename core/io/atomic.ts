@@ -37,13 +37,11 @@ function dirOf(path: string): string {
   return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
 }
 
-async function exists(path: string): Promise<boolean> {
+function isDirectory(path: string): boolean {
   try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
   }
 }
 
@@ -51,8 +49,52 @@ function refuse(path: string): never {
   throw new HexzError("exists", `${path}: already exists (use --force to overwrite)`);
 }
 
-export async function createAtomicFile(path: string, force = false): Promise<AtomicFile> {
-  if (!force && await exists(path)) refuse(path);
+/**
+ * What an output may not be, checked before anything is written: an existing file without
+ * `force`; something other than a regular file (a device, a directory, a symbolic link: moving
+ * a new file into place would replace it, not write into it); one of `inputs` (the files the
+ * output is made from), which the move would destroy.
+ */
+function checkOutput(path: string, force: boolean, inputs: readonly string[]) {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
+  }
+  if (!force) refuse(path);
+  if (st.isSymlink) {
+    throw new HexzError("exists", `${path}: is a symbolic link (give the file it points to)`);
+  }
+  if (!st.isFile) throw new HexzError("exists", `${path}: exists and is not a regular file`);
+  for (const input of inputs) {
+    try {
+      const i = Deno.statSync(input);
+      if (i.dev === st.dev && i.ino === st.ino) {
+        throw new HexzError(
+          "exists",
+          input === path
+            ? `${path}: is also an input: write the output elsewhere`
+            : `${path}: is the same file as the input ${input}`,
+        );
+      }
+    } catch (e) {
+      if (e instanceof HexzError) throw e; // an input that vanished is not this output
+    }
+  }
+}
+
+/**
+ * Creates the temporary file for `path` (see checkOutput for what `path` may not be).
+ * `inputs` are the files the output is made from.
+ */
+export async function createAtomicFile(
+  path: string,
+  force = false,
+  inputs: readonly string[] = [],
+): Promise<AtomicFile> {
+  checkOutput(path, force, inputs);
   const rand = Array.from(
     crypto.getRandomValues(new Uint8Array(4)),
     (b) => b.toString(16).padStart(2, "0"),
@@ -62,7 +104,7 @@ export async function createAtomicFile(path: string, force = false): Promise<Ato
   try {
     file = await Deno.open(tempPath, { write: true, read: true, createNew: true, mode: 0o644 });
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
+    if (e instanceof Deno.errors.NotFound && !isDirectory(dirOf(path))) {
       throw new HexzError("not-found", `${dirOf(path)}: no such directory`);
     }
     throw new HexzError("io", `${path}: cannot create: ${osReason(e)}`);
@@ -138,8 +180,9 @@ function syncDir(dir: string) {
   } catch { /* not supported here; the rename itself is still atomic */ }
 }
 
-/** Writes all of `data` at the file's current position. */
-export function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+/** Writes all of `data` at the file's current position; `what` names the file in the error
+ * (a full disk: `x.img: cannot write: No space left on device`). */
+export function writeAll(file: Deno.FsFile, data: Uint8Array, what: string): Promise<void> {
   // Synchronous writes: Deno's async file ops each cost a trip through a thread pool, which
   // measurably dominated extract; our writers are sequential anyway.
   try {
@@ -147,7 +190,7 @@ export function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
     while (done < data.length) done += file.writeSync(data.subarray(done));
     return Promise.resolve();
   } catch (e) {
-    return Promise.reject(e);
+    return Promise.reject(new HexzError("io", `${what}: cannot write: ${osReason(e)}`));
   }
 }
 

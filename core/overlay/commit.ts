@@ -8,6 +8,7 @@
 import { splitBlocks } from "../chunk/split.ts";
 import { CODEC, type CodecName, STREAMS } from "../format/constants.ts";
 import { chunkSpec, type PackOptions, type PackResult, packStreams } from "../pack/pack.ts";
+import { archivePaths } from "../read/parent.ts";
 import { chunkingOf } from "../pack/repack.ts";
 import type { Archive } from "../read/archive.ts";
 import type { Overlay } from "./overlay.ts";
@@ -38,6 +39,8 @@ export async function commitOverlay(
     ...opts,
     base: thin ? base : undefined,
     basePath: thin ? (opts.basePath ?? base.source.name) : undefined,
+    // The overlay and the base's chain are read (flatten reads the base without a base).
+    readsFrom: [...(opts.readsFrom ?? []), overlay.path, ...(thin ? [] : await archivePaths(base))],
   };
   if (!thin && opts.blockSize) packOpts.cdc = false;
   const spec = chunkSpec(packOpts);

@@ -152,7 +152,7 @@ export async function openOverlay(
       throw new HexzError("not-found", `${path}: no such overlay`);
     }
     file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o644 });
-    await writeAll(file, encodeOverlayHeader(base));
+    await writeAll(file, encodeOverlayHeader(base), path);
     await file.sync();
     created = true;
   }
@@ -302,8 +302,8 @@ async function load(
     hashed.set(payload, 32);
     rh.set(blake3(hashed), 32);
     await file.seek(fileEnd, Deno.SeekMode.Start);
-    await writeAll(file, rh);
-    if (blocks) await writeAll(file, blocks);
+    await writeAll(file, rh, path);
+    if (blocks) await writeAll(file, blocks, path);
     for (let i = 0; i < count; i++) {
       maps[stream].set(first + i, {
         at: blocks ? fileEnd + RECORD_HEADER + i * OVERLAY_BLOCK : -1,

@@ -189,6 +189,7 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
   try {
     let packOpts: PackOptions = {
       ...opts,
+      readsFrom: [...(opts.readsFrom ?? []), ...(opts.memory ? [opts.memory] : [])],
       fileTable: () => encodeFileTable(walked.map((w) => w.entry)),
     };
     if (opts.trainDictionary) {

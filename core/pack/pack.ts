@@ -40,6 +40,7 @@ import {
   serialPipeline,
 } from "./pipeline.ts";
 import { type PackPool, packPool } from "./pool.ts";
+import { archivePaths } from "../read/parent.ts";
 import { VERSION } from "../version.ts";
 import { fileInput, type FindDataRanges } from "./input.ts";
 
@@ -106,6 +107,9 @@ export interface PackOptions {
    * same with or without it.
    */
   findDataRanges?: FindDataRanges;
+  /** Files the pack reads besides its inputs and its base's chain (an overlay): the output
+   * may not be one of them. */
+  readsFrom?: readonly string[];
   /** Fixed identity, for reproducible archives (tests, golden vectors). */
   uuid?: Uint8Array;
   createdAtMs?: number;
@@ -310,7 +314,12 @@ async function packWith(
   // With workers compressing, this thread has time to wait for the device, and saves the
   // copy into the page cache that would take CPU from them.
   const direct = !!pool && total >= DIRECT_MIN_BYTES;
-  const w = await createWriter(opts.output, { force: opts.force, keys, direct });
+  const reads = [
+    ...(opts.readsFrom ?? []),
+    ...inputs.flatMap((s) => s.file ? [s.file] : []),
+    ...(opts.base ? await archivePaths(opts.base) : []),
+  ];
+  const w = await createWriter(opts.output, { force: opts.force, keys, direct, inputs: reads });
   try {
     const h = w.header;
     h.uuid = opts.uuid ?? randomUuid();

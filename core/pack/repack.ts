@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { archivePaths } from "../read/parent.ts";
 import { CHUNKING, STREAMS } from "../format/constants.ts";
 import type { Archive } from "../read/archive.ts";
 import { type PackOptions, type PackResult, packStreams, type StreamInput } from "./pack.ts";
@@ -38,6 +39,7 @@ export async function flatten(
   return await packStreams({
     message: a.header.message,
     ...opts,
+    readsFrom: [...(opts.readsFrom ?? []), ...await archivePaths(a)],
     ...chunkingOf(a),
   }, archiveStreams(a));
 }

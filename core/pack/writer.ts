@@ -71,6 +71,8 @@ export interface WriterOptions {
   force?: boolean;
   /** Encrypt the archive with these keys. */
   keys?: ArchiveKeys | null;
+  /** The files the archive is made from: the output may not be one of them. */
+  inputs?: readonly string[];
   /**
    * Write the archive's body around the page cache (core/io/direct.ts) where the file system
    * allows, which saves this thread the copy into the cache but waits for the device on each
@@ -92,7 +94,7 @@ function alignedBufferOrNull(size: number): Uint8Array | null {
 /** Creates the writer. */
 export async function createWriter(path: string, opts: WriterOptions = {}): Promise<ArchiveWriter> {
   const keys = opts.keys ?? null;
-  const out = await createAtomicFile(path, !!opts.force);
+  const out = await createAtomicFile(path, !!opts.force, opts.inputs);
   const header = newHeader();
   if (keys) {
     header.features |= FEATURE.encrypted;
@@ -140,7 +142,7 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
       return;
     }
     if (used) {
-      await writeAll(out.file, buf.subarray(0, used));
+      await writeAll(out.file, buf.subarray(0, used), path);
       out.wrote(used);
       flushed += used;
       used = 0;
@@ -191,7 +193,7 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
     if (bytes.length > BUFFER - used) {
       await flush();
       if (bytes.length >= BUFFER) {
-        await writeAll(out.file, bytes);
+        await writeAll(out.file, bytes, path);
         out.wrote(bytes.length);
         flushed += bytes.length;
         return at;
@@ -301,7 +303,7 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
           hb = encodeHeader(header);
         }
         await out.file.seek(0, Deno.SeekMode.Start);
-        await writeAll(out.file, hb);
+        await writeAll(out.file, hb, path);
         await out.commit();
         return header;
       } catch (e) {

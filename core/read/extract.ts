@@ -13,6 +13,7 @@ import { type Archive, resolveStream, type StreamRef } from "./archive.ts";
 import { locate } from "./locate.ts";
 import { createJobBuilder } from "./extract_job.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
+import { archivePaths } from "./parent.ts";
 
 export interface ExtractOptions {
   stream?: StreamRef;
@@ -82,7 +83,7 @@ async function extractJobs(
         // odd, which the archive reports in its own words.
         const data = await a.readBlock(stream, b.index);
         out.file.seekSync(b.offset, Deno.SeekMode.Start);
-        await writeAll(out.file, data);
+        await writeAll(out.file, data, out.path);
         progress(len, true);
         continue;
       }
@@ -131,7 +132,7 @@ export async function extractStream(
     throw new HexzError("not-found", `archive has no ${STREAMS[stream]} stream`);
   }
   const threads = workerCount(opts.workers);
-  const out = await createAtomicFile(output, opts.force);
+  const out = await createAtomicFile(output, opts.force, await archivePaths(a));
   try {
     if (a.source.path !== undefined && !(a.header.features & FEATURE.encrypted)) {
       const eager = opts.workers !== undefined || bigEnoughForWorkers(a.header.streams[stream]);
@@ -146,7 +147,7 @@ export async function extractStream(
     let pos = 0;
     let last = 0;
     const flush = async () => {
-      if (fill) await writeAll(out.file, buf.subarray(0, fill));
+      if (fill) await writeAll(out.file, buf.subarray(0, fill), output);
       out.wrote(fill);
       fill = 0;
     };
@@ -156,7 +157,7 @@ export async function extractStream(
         out.file.seekSync(pos + len, Deno.SeekMode.Start);
       } else if (data.length >= buf.length) {
         await flush();
-        await writeAll(out.file, data);
+        await writeAll(out.file, data, output);
         out.wrote(data.length);
       } else {
         if (fill + data.length > buf.length) await flush();
@@ -178,6 +179,10 @@ export async function extractStream(
     return { bytes: size };
   } catch (e) {
     await out.abort();
+    // Workers write the temporary file by its name; the user knows the output's.
+    if (e instanceof HexzError && e.message.includes(out.tempPath)) {
+      throw new HexzError(e.code, e.message.replaceAll(out.tempPath, output), { cause: e });
+    }
     throw e;
   }
 }

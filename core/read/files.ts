@@ -154,7 +154,7 @@ export async function extractTree(
         try {
           const piece = 4 * 1024 * 1024;
           for (let off = 0; off < e.size; off += piece) {
-            await writeAll(f, await readFile(a, e, off, Math.min(piece, e.size - off)));
+            await writeAll(f, await readFile(a, e, off, Math.min(piece, e.size - off)), place(e));
           }
         } finally {
           f.close();

@@ -98,3 +98,15 @@ export async function openParents(a: Archive): Promise<Archive> {
   }
   return a;
 }
+
+/**
+ * The local files `a` reads from: its own and its parents' (opening them if they are not yet
+ * open); an output must not be one of them.
+ */
+export async function archivePaths(a: Archive): Promise<string[]> {
+  const out: string[] = [];
+  for (let cur: Archive | null = a; cur; cur = await cur.parent()) {
+    if (cur.source.path !== undefined) out.push(cur.source.path);
+  }
+  return out;
+}

@@ -208,7 +208,7 @@ export async function saveKeyPair(
     try {
       // Restrict the mode before the secret is written, not after.
       await Deno.chmod(f.tempPath, mode);
-      await writeAll(f.file, enc.encode(text));
+      await writeAll(f.file, enc.encode(text), path);
       await f.commit();
     } catch (e) {
       await f.abort();

@@ -219,7 +219,7 @@ async function appendAt(path: string, at: number, bytes: Uint8Array): Promise<vo
   }
   try {
     await f.seek(at, Deno.SeekMode.Start);
-    await writeAll(f, bytes);
+    await writeAll(f, bytes, path);
     await f.sync();
   } catch (e) {
     throw new HexzError("io", `${path}: cannot append the signature: ${osReason(e)}`);
@@ -240,9 +240,9 @@ async function rewriteTail(
   try {
     const piece = 8 * 1024 * 1024;
     for (let pos = 0; pos < archiveEnd; pos += piece) {
-      await writeAll(out.file, await src.read(pos, Math.min(piece, archiveEnd - pos)));
+      await writeAll(out.file, await src.read(pos, Math.min(piece, archiveEnd - pos)), path);
     }
-    for (const t of tail) await writeAll(out.file, t);
+    for (const t of tail) await writeAll(out.file, t, path);
     await Deno.chmod(out.tempPath, mode);
     await out.commit();
   } catch (e) {

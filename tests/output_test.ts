@@ -1,0 +1,144 @@
+import { assertEquals, assertMatch } from "./_assert.ts";
+import { commitOverlay, extract, flatten, HexzError, open, openOverlay, pack } from "../mod.ts";
+import { hexz } from "./_cli.ts";
+import { pseudoRandom, tempDir } from "./_tools.ts";
+
+/** Runs `fn`, which must fail with a HexzError matching `re`; returns nothing. */
+async function refused(fn: () => Promise<unknown>, re: RegExp) {
+  try {
+    await fn();
+  } catch (e) {
+    if (!(e instanceof HexzError)) throw e;
+    assertMatch(e.message, re);
+    return;
+  }
+  throw new Error(`not refused: ${re}`);
+}
+
+Deno.test("an output is never one of its inputs, nor a device, directory or link, even with force", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const data = pseudoRandom(300_000, 3);
+    await Deno.writeFile(`${dir}/img`, data);
+    await pack({ output: `${dir}/s.hxz`, disk: `${dir}/img` });
+    const s = await Deno.readFile(`${dir}/s.hxz`);
+    const base = await open(`${dir}/s.hxz`);
+    try {
+      await pack({ output: `${dir}/t.hxz`, disk: `${dir}/img`, base, basePath: "s.hxz" });
+      // pack onto its own input, and a thin pack onto its base.
+      await refused(
+        () => pack({ output: `${dir}/img`, disk: `${dir}/img`, force: true }),
+        /img: is also an input: write the output elsewhere/,
+      );
+      await refused(
+        () => pack({ output: `${dir}/s.hxz`, disk: `${dir}/img`, base, force: true }),
+        /s\.hxz: is also an input/,
+      );
+      // extract onto the archive, and onto a parent of a thin archive (another name for it).
+      await Deno.link(`${dir}/s.hxz`, `${dir}/s-link.hxz`);
+      const t = await open(`${dir}/t.hxz`);
+      try {
+        await refused(
+          () => extract(t, `${dir}/s-link.hxz`, { force: true }),
+          /s-link\.hxz: is the same file as the input .*s\.hxz/,
+        );
+      } finally {
+        t.close();
+      }
+      await refused(() => extract(base, `${dir}/s.hxz`, { force: true }), /is also an input/);
+      await refused(() => flatten(base, { output: `${dir}/s.hxz`, force: true }), /also an input/);
+      // commit onto its overlay or its base.
+      const ov = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+      try {
+        await ov.write("disk", 4096, pseudoRandom(4096, 9));
+        await ov.flush();
+        for (const [out, mode] of [["o.hxo", "thin"], ["s.hxz", "thin"], ["s.hxz", "flatten"]]) {
+          await refused(
+            () =>
+              commitOverlay(base, ov, {
+                output: `${dir}/${out}`,
+                force: true,
+                mode: mode as "thin" | "flatten",
+              }),
+            new RegExp(`${out.replace(".", "\\.")}: is also an input`),
+          );
+        }
+      } finally {
+        ov.close?.();
+      }
+    } finally {
+      base.close();
+    }
+    // Nothing was touched, and no temporary file is left.
+    assertEquals(await Deno.readFile(`${dir}/img`), data);
+    assertEquals(await Deno.readFile(`${dir}/s.hxz`), s);
+    assertEquals(
+      [...Deno.readDirSync(dir)].filter((e) => e.name.includes(".tmp-")).map((e) => e.name),
+      [],
+    );
+
+    // Not a regular file: moving a new file into place would replace it, not write into it.
+    await Deno.mkdir(`${dir}/d`);
+    await Deno.symlink(`${dir}/img`, `${dir}/lnk`);
+    const fifo = await new Deno.Command("mkfifo", { args: [`${dir}/ff`] }).output();
+    const outs: [string, RegExp][] = [
+      ["d", /d: exists and is not a regular file/],
+      ["lnk", /lnk: is a symbolic link \(give the file it points to\)/],
+    ];
+    if (fifo.code === 0) outs.push(["ff", /ff: exists and is not a regular file/]);
+    else console.error("NOTE: no mkfifo here: the FIFO case is not tested");
+    for (const [name, re] of outs) {
+      const r = await hexz(["extract", `${dir}/s.hxz`, `${dir}/${name}`, "--force"]);
+      assertEquals(r.code, 1, r.err);
+      assertMatch(r.err, re);
+    }
+    assertEquals(Deno.lstatSync(`${dir}/lnk`).isSymlink, true);
+    assertEquals(await Deno.readFile(`${dir}/img`), data);
+    // A directory that exists but takes no new file: the reason, not "no such directory".
+    const r = await hexz(["pack", "/proc/hexz-test.hxz", "--disk", `${dir}/img`], {
+      perms: ["--allow-all"], // Deno asks for all permissions for anything under /proc
+    });
+    assertEquals(r.code, 1, r.err);
+    assertMatch(r.err, /^hexz: \/proc\/hexz-test\.hxz: cannot create: /);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a full disk is one line naming the output, and leaves nothing behind", async () => {
+  if (Deno.uid() !== 0) {
+    console.error("SKIP: mounting a small tmpfs needs root");
+    return;
+  }
+  const [dir, done] = await tempDir();
+  const small = `${dir}/small`;
+  await Deno.mkdir(small);
+  const m = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small],
+    stderr: "piped",
+  }).output();
+  if (m.code !== 0) {
+    console.error(`SKIP: cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
+    await done();
+    return;
+  }
+  try {
+    await Deno.writeFile(`${dir}/img`, pseudoRandom(3_000_000, 5));
+    await pack({ output: `${dir}/s.hxz`, disk: `${dir}/img`, compression: "none" });
+    for (
+      const [args, name] of [
+        [["pack", `${small}/x.hxz`, "--disk", `${dir}/img`, "--compression", "none"], "x.hxz"],
+        [["extract", `${dir}/s.hxz`, `${small}/x.img`], "x.img"],
+        [["extract", `${dir}/s.hxz`, `${small}/y.img`, "--workers", "2"], "y.img"],
+      ] as const
+    ) {
+      const r = await hexz([...args]);
+      assertEquals(r.code, 1, r.err);
+      assertEquals(r.err, `hexz: ${small}/${name}: cannot write: No space left on device\n`);
+      assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], args.join(" "));
+    }
+  } finally {
+    await new Deno.Command("umount", { args: [small] }).output();
+    await done();
+  }
+});
