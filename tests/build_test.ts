@@ -205,6 +205,18 @@ Deno.test("cli build, inspect --files, cat --file and extract of a directory arc
     r = await hexz(["cat", `${dir}/t.hxz`, "--file", "etc/nope"]);
     assertEquals(r.code, 1);
     assertMatch(r.err, /no file 'etc\/nope'/);
+    for (
+      const [args, re] of [
+        [["--file", "etc"], /etc: is a directory, not a file/],
+        [["--file", "link-rel"], /link-rel: is a symlink, not a file/],
+        [["--file", "etc/hostname", "--memory"], /--file .* takes no --memory/],
+        [["--file", "etc/hostname", "--offset", "3", "--length", "9"], /outside etc\/hostname/],
+      ] as const
+    ) {
+      r = await hexz(["cat", `${dir}/t.hxz`, ...args]);
+      assertEquals([r.code, r.out], [2, ""], r.err);
+      assertMatch(r.err, re);
+    }
     r = await hexz(["extract", `${dir}/t.hxz`, `${dir}/out`, "-q"]);
     assertEquals([r.code, r.err], [0, ""]);
     assertEquals(await snapshot(`${dir}/out`), await snapshot(`${dir}/src`));

@@ -135,6 +135,10 @@ Deno.test("cli failures are one line with exit code 1 and name the problem", asy
     r = await hexz(["cat", `${dir}/a.hxz`, "--offset", "199990", "--length", "20"]);
     assertEquals(r.code, 2);
     assertMatch(r.err, /outside the disk stream/);
+    // Checked before anything is written, also for ranges larger than one 4 MiB piece.
+    r = await hexz(["cat", `${dir}/a.hxz`, "--length", "15M"]);
+    assertEquals([r.code, r.stdout.length], [2, 0]);
+    assertMatch(r.err, /bytes 0\.\.15728640 are outside the disk stream \(\d+ bytes\)/);
   } finally {
     await done();
   }

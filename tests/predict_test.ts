@@ -1,4 +1,5 @@
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { hexz } from "./_cli.ts";
 import { inspect, open, pack } from "../mod.ts";
 import { predict } from "../core/pack/predict.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
@@ -29,6 +30,21 @@ Deno.test("predict estimates close to what pack achieves, from a sample", async 
       `zstd estimate ${r.zstd.bytes} vs actual ${actual} (${(err * 100).toFixed(0)}% off)`,
     );
     assert(r.zstd.bytes < r.lz4.bytes, "zstd should be estimated smaller than lz4 on this input");
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("predict refuses what it cannot sample: devices and samples below one window", async () => {
+  let r = await hexz(["predict", "/dev/null"]);
+  assertEquals(r.code, 2, r.err);
+  assertEquals(r.err, "hexz: /dev/null: not a regular file or a directory\n");
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/img`, new Uint8Array(3 << 20));
+    r = await hexz(["predict", `${dir}/img`, "--sample", "0"]);
+    assertEquals(r.code, 2, r.err);
+    assertMatch(r.err, /--sample must be at least 1048576 bytes/);
   } finally {
     await done();
   }

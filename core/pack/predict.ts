@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { bytesKey } from "../format/bytes.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { createCompressor } from "../codec/codec.ts";
@@ -45,13 +45,20 @@ async function listInputs(path: string): Promise<{ path: string; size: number }[
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${path}: no such file`);
     }
-    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
   }
   if (st.isFile) return [{ path, size: st.size }];
+  if (!st.isDirectory) {
+    throw new HexzError("usage", `${path}: not a regular file or a directory`);
+  }
   const out: { path: string; size: number }[] = [];
   const walk = async (dir: string) => {
     const names: string[] = [];
-    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    try {
+      for await (const e of Deno.readDir(dir)) names.push(e.name);
+    } catch (e) {
+      throw new HexzError("io", `${dir}: ${osReason(e)}`);
+    }
     for (const n of names.sort()) {
       const p = `${dir}/${n}`;
       const s = await Deno.lstat(p);
@@ -68,6 +75,12 @@ export async function predict(path: string, opts: PredictOptions = {}): Promise<
   const sampleBytes = opts.sampleBytes ?? 64 * 1024 * 1024;
   const windowBytes = opts.windowBytes ?? 1024 * 1024;
   const blockSize = opts.blockSize ?? 64 * 1024;
+  if (!Number.isInteger(sampleBytes) || sampleBytes < windowBytes) {
+    throw new HexzError(
+      "usage",
+      `--sample must be at least ${windowBytes} bytes (one sampling window), got ${sampleBytes}`,
+    );
+  }
   const inputs = await listInputs(path);
   const total = inputs.reduce((n, f) => n + f.size, 0);
   // Window starts across the concatenation of all inputs.
