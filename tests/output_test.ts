@@ -1,5 +1,14 @@
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { commitOverlay, extract, flatten, HexzError, open, openOverlay, pack } from "../mod.ts";
+import {
+  build,
+  commitOverlay,
+  extract,
+  flatten,
+  HexzError,
+  open,
+  openOverlay,
+  pack,
+} from "../mod.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
@@ -137,6 +146,24 @@ Deno.test("a full disk is one line naming the output, and leaves nothing behind"
       assertEquals(r.err, `hexz: ${small}/${name}: cannot write: No space left on device\n`);
       assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], args.join(" "));
     }
+    // A directory tree that does not fit: no half tree, into a new directory or into the
+    // (empty) mount point itself; one that fits lands in the mount point.
+    await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
+    await Deno.writeFile(`${dir}/tree/a.txt`, new TextEncoder().encode("a\n"));
+    await Deno.writeFile(`${dir}/tree/sub/big`, pseudoRandom(2_000_000, 6));
+    await build({ source: `${dir}/tree`, output: `${dir}/t.hxz`, compression: "none" });
+    for (const out of [`${small}/t`, small]) {
+      const r = await hexz(["extract", `${dir}/t.hxz`, out]);
+      assertEquals(r.code, 1, r.err);
+      assertMatch(r.err, /^hexz: .*: No space left on device\n$/);
+      assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], out);
+    }
+    await Deno.remove(`${dir}/tree/sub/big`);
+    await build({ source: `${dir}/tree`, output: `${dir}/t.hxz`, force: true });
+    const r = await hexz(["extract", `${dir}/t.hxz`, small, "-q"]);
+    assertEquals([r.code, r.err], [0, ""]);
+    assertEquals([...Deno.readDirSync(small)].map((e) => e.name).sort(), ["a.txt", "sub"]);
+    assertEquals(await Deno.readTextFile(`${small}/a.txt`), "a\n");
   } finally {
     await new Deno.Command("umount", { args: [small] }).output();
     await done();

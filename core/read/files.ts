@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { decodeFileTable, type FileEntry } from "../format/filetable.ts";
 import { writeAll } from "../io/atomic.ts";
 import type { Archive } from "./archive.ts";
@@ -103,12 +103,55 @@ export async function extractTree(
       `${root}: directory is not empty (use --force to extract into it)`,
     );
   }
-  Deno.mkdirSync(root, { recursive: true });
+  if (!empty) return await extractTreeInto(a, t, root, root, false, opts);
+  // A new or empty target: the tree is built in a staging directory and moved into place
+  // when complete, so a failed extract (a full disk, a damaged block) leaves no half tree. A
+  // new target is staged beside it and renamed in one step; an existing empty one (perhaps a
+  // mount point, so never replaced) gets a staging directory inside, whose entries are moved
+  // up at the end.
+  const inside = st !== null;
+  if (!inside) Deno.mkdirSync(dirOf(root), { recursive: true });
+  const staging = inside
+    ? `${root}/.hexz-extract-${randomSuffix()}`
+    : `${root}.tmp-${randomSuffix()}`;
+  Deno.mkdirSync(staging, { mode: inside ? 0o700 : 0o777 });
+  try {
+    const r = await extractTreeInto(a, t, staging, root, true, opts);
+    if (!inside) Deno.renameSync(staging, root);
+    else {
+      for (const e of Deno.readDirSync(staging)) {
+        Deno.renameSync(`${staging}/${e.name}`, `${root}/${e.name}`);
+      }
+      Deno.removeSync(staging);
+    }
+    return r;
+  } catch (e) {
+    try {
+      Deno.removeSync(staging, { recursive: true });
+    } catch { /* the error that brought us here matters more */ }
+    if (e instanceof HexzError) {
+      throw new HexzError(e.code, e.message.replaceAll(staging, root), { cause: e });
+    }
+    throw new HexzError("io", `${root}: cannot extract: ${osReason(e)}`);
+  }
+}
+
+/** Writes the tree `t` under `dest` (`root` names it in messages); `empty`: nothing is in
+ * the way there. */
+async function extractTreeInto(
+  a: Archive,
+  t: FileEntry[],
+  dest: string,
+  root: string,
+  empty: boolean,
+  opts: ExtractTreeOptions,
+): Promise<{ entries: number; bytes: number }> {
+  if (!empty) Deno.mkdirSync(root, { recursive: true });
   const asRoot = runningAsRoot();
   const total = t.reduce((n, e) => n + e.size, 0);
   let bytes = 0;
   const place = (e: FileEntry): string => {
-    const p = `${root}/${e.path}`;
+    const p = `${dest}/${e.path}`;
     if (empty) return p;
     const old = lstatOrNull(p);
     // Replace whatever is in the way unless it is the directory we want: never follow it.
@@ -127,7 +170,7 @@ export async function extractTree(
   const finished = (e: FileEntry) => {
     bytes += e.size;
     opts.onProgress?.(bytes, total);
-    setAttributes(`${root}/${e.path}`, e, asRoot);
+    setAttributes(`${dest}/${e.path}`, e, asRoot);
   };
   if (a.source.path !== undefined && !(a.header.features & FEATURE.encrypted)) {
     // A local archive: every directory first, then the files as one walk over the blocks.
@@ -138,7 +181,7 @@ export async function extractTree(
         try {
           return { path: p, fd: openSync(p, "wx", 0o600) };
         } catch (err) {
-          throw new HexzError("io", `${p}: cannot create: ${(err as Error).message}`);
+          throw new HexzError("io", `${p}: cannot create: ${osReason(err)}`);
         }
       },
       finish(e, fd) {
@@ -170,7 +213,7 @@ export async function extractTree(
   // Directories last, deepest first, so their times are not disturbed by their contents.
   for (const e of [...t].reverse()) {
     if (e.type !== "dir") continue;
-    setAttributes(`${root}/${e.path}`, e, asRoot);
+    setAttributes(`${dest}/${e.path}`, e, asRoot);
   }
   return { entries: t.length, bytes };
 }
@@ -195,4 +238,17 @@ function runningAsRoot(): boolean {
   } catch {
     return false;
   }
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+function randomSuffix(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(4)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
 }
