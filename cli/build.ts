@@ -2,7 +2,7 @@ import { Command, Option } from "./command.ts";
 import { getProfile, PROFILES } from "../core/pack/profiles.ts";
 import { parseCodecName } from "../core/codec/level.ts";
 import { packPool } from "../core/pack/pool.ts";
-import { info } from "./common.ts";
+import { fileOutput, info } from "./common.ts";
 import { baseAndEncryption, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatRatio, formatSize, optionalInteger, parseInteger, parseSize } from "./units.ts";
@@ -56,6 +56,7 @@ Examples:
   hexz build ./dataset v2.hxz --base v1.hxz          # thin: only what changed since v1`,
     )
     .action(async (source: string, output: string, o) => {
+      fileOutput(output, "an archive is read at random, so it is written to a file");
       const profile = getProfile(o.profile);
       const compression = o.compression ? parseCodecName(o.compression) : profile.compression;
       const level = o.level !== undefined

@@ -177,6 +177,7 @@ export function commandHelp(c: Command, program: string): string {
   }
   const describe = (o: Option): [string, string] => {
     const extra = [
+      o.mandatory ? "required" : "",
       o.allowed ? `choices: ${o.allowed.join(", ")}` : "",
       o.defaultValue !== undefined ? `default: ${o.defaultValue}` : "",
     ].filter(Boolean).join("; ");

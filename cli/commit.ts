@@ -3,7 +3,7 @@ import { commitOverlay } from "../core/overlay/commit.ts";
 import { openOverlay } from "../core/overlay/overlay.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { HexzError } from "../core/errors.ts";
-import { info } from "./common.ts";
+import { fileOutput, info } from "./common.ts";
 import { open } from "../net/open.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize, optionalInteger, parseSize } from "./units.ts";
@@ -34,6 +34,13 @@ export function commitCommand(): Command {
       "\nExample:\n  hexz commit vm.hxz vm.hxo vm-v2.hxz --message 'after apt upgrade'",
     )
     .action(async (basePath: string, overlayPath: string, output: string, o) => {
+      fileOutput(output, "an archive is read at random, so it is written to a file");
+      if (o.blockSize !== undefined && !o.flatten) {
+        throw new HexzError(
+          "usage",
+          "--block-size needs --flatten (a thin archive keeps its base's chunking)",
+        );
+      }
       if (o.thin && o.flatten) {
         throw new HexzError("usage", "--thin and --flatten exclude each other");
       }

@@ -6,11 +6,18 @@
  * @module
  */
 import type { Archive } from "../core/read/archive.ts";
+import { HexzError } from "../core/errors.ts";
 import { openWithPassword, type PasswordOpenOptions } from "./password.ts";
 
 export type { Archive };
 
 const enc = new TextEncoder();
+
+/** Refuses "-" (standard output) as an output path, with what to do instead. */
+export function fileOutput(output: string, instead: string): string {
+  if (output === "-") throw new HexzError("usage", `cannot write to standard output: ${instead}`);
+  return output;
+}
 
 /** Writes a line to stdout. */
 export function out(line = ""): void {

@@ -1,7 +1,7 @@
 import { Command } from "./command.ts";
 import { extractStream as extract } from "../core/read/extract.ts";
 import { extractTree, fileTable } from "../core/read/files.ts";
-import { info, withArchive } from "./common.ts";
+import { fileOutput, info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize, optionalInteger } from "./units.ts";
@@ -22,6 +22,7 @@ export function extractCommand(): Command {
       "\nExamples:\n  hexz extract vm.hxz vm.img && cmp vm.img original.img\n  hexz extract rootfs.hxz ./rootfs",
     )
     .action(async (path: string, output: string, o) => {
+      fileOutput(output, "extract writes files ('hexz cat' writes a stream to stdout)");
       const progress = createProgress("extract", !!o.silent);
       const msg = await withArchive(path, async (a) => {
         const onProgress = (d: number, t: number) => progress.update(d, t);

@@ -2,7 +2,7 @@ import { Command, Option } from "./command.ts";
 import { parseCodecName } from "../core/codec/level.ts";
 import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
 import { packPool } from "../core/pack/pool.ts";
-import { info } from "./common.ts";
+import { fileOutput, info } from "./common.ts";
 import { baseAndEncryption, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatRatio, formatSize, optionalInteger, parseSize } from "./units.ts";
@@ -58,6 +58,7 @@ Examples:
   hexz pack logs.hxz --disk logs.img --compression zstd --block-size 16K --train-dict`,
     )
     .action(async (output: string, o) => {
+      fileOutput(output, "an archive is read at random, so it is written to a file");
       const compression = parseCodecName(o.compression);
       const level = optionalInteger(o.level, "--level");
       const workers = optionalInteger(o.workers, "--workers");

@@ -90,6 +90,9 @@ Deno.test("cli usage errors are one line with exit code 2", async () => {
       [["pack", `${dir}/x.hxz`, "--disk", d, "--bogus"], /unknown option '--bogus'/],
       [["frobnicate"], /unknown command/],
       [["cat", `${dir}/x.hxz`, "--offset", "lots"], /--offset: 'lots' is not a size/],
+      [["extract", `${dir}/x.hxz`, "-"], /standard output: .*'hexz cat'/],
+      [["pack", "-", "--disk", d], /cannot write to standard output/],
+      [["commit", "a.hxz", "o.hxo", "b.hxz", "--block-size", "4K"], /--block-size needs --flatten/],
     ];
     for (const [args, re] of cases) {
       const r = await hexz(args);
@@ -131,7 +134,7 @@ Deno.test("cli failures are one line with exit code 1 and name the problem", asy
     r = await hexz(["check", `${dir}/bad.hxz`]);
     assertEquals(r.code, 1);
     oneLine(r.err);
-    assertMatch(r.err, /disk block 0 \(offset 0\)/);
+    assertMatch(r.err, /^hexz: \S+bad\.hxz: disk block 0 \(offset 0\)/);
     r = await hexz(["cat", `${dir}/a.hxz`, "--offset", "199990", "--length", "20"]);
     assertEquals(r.code, 2);
     assertMatch(r.err, /outside the disk stream/);

@@ -79,6 +79,7 @@ Deno.test("command line: help lists arguments, options with choices and defaults
   assertMatch(h, /\n {2}extra +something optional \(default: none\)\n/);
   assertMatch(h, /\n {6}--compression <codec> +codec \(choices: lz4, zstd; default: lz4\)\n/);
   assertMatch(h, /\n {2}-f, --force +overwrite\n/);
+  assertMatch(h, /\n {6}--base <archive> +the base \(required\)\n/);
   assertMatch(h, /\n {2}-h, --help +show this help\n/);
   assertMatch(h, /Examples:\n {2}hexz pack x.hxz --disk a.img\n$/);
 });

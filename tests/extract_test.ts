@@ -126,7 +126,7 @@ Deno.test("parallel extract reports a damaged block as corrupt and leaves no out
       await assertRejects(
         () => extract(damaged, `${dir}/out`, { workers: 2 }),
         HexzError,
-        /disk block 5/,
+        new RegExp(`^${p}: disk block 5 `), // the archive is named
       );
     } finally {
       damaged.close();
@@ -157,7 +157,7 @@ Deno.test("parallel extract of a thin archive reports a damaged parent block by 
       await assertRejects(
         () => extract(a, `${dir}/out`, { workers: 2 }),
         HexzError,
-        /disk block 50 \(offset 3276800\) in parent .*: BLAKE3 mismatch/,
+        new RegExp(`^${thin}: disk block 50 \\(offset 3276800\\) in parent .*: BLAKE3 mismatch`),
       );
     } finally {
       a.close();

@@ -75,7 +75,7 @@ Deno.test("hexz runs from a URL with no import map: encryption and dictionaries 
     assertEquals(r.code, 1);
     assertMatch(
       r.err,
-      /^hexz: archive is encrypted: give the password \(HEXZ_PASSWORD or --password-file\)\n$/,
+      /^hexz: \S+e\.hxz: archive is encrypted: give the password \(HEXZ_PASSWORD or --password-file\)\n$/,
     );
 
     // Workers load from the same URL.

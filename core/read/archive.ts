@@ -95,8 +95,8 @@ const READ_AHEAD = 8;
 /** KDF results per options object, so the archives of one chain run the KDF once. */
 const derivedKeys = new WeakMap<OpenOptions, Map<string, Uint8Array>>();
 
-function lockedError(): HexzError {
-  return new HexzError("password", `${LOCKED} (OpenOptions.password or key)`);
+function lockedError(name: string): HexzError {
+  return new HexzError("password", `${name}: ${LOCKED} (OpenOptions.password or key)`);
 }
 
 export function resolveStream(s: StreamRef): number {
@@ -156,7 +156,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     if (hit) return hit;
     const ref = pages[i];
     const what = `${STREAMS[ref.stream]} index page ${i}`;
-    if (encrypted && !keys) throw lockedError();
+    if (encrypted && !keys) throw lockedError(source.name);
     let bytes = await source.read(ref.offset, ref.length);
     // The page's own checksum (its last 32 bytes, verified by decodePage) is its hash; in an
     // encrypted archive it covers the stored (encrypted) page, checked before decrypting.
@@ -206,7 +206,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
 
   async function decode(b: BlockInfo): Promise<Uint8Array> {
     const e = b.entry;
-    const what = `${STREAMS[b.stream]} block ${b.index} (offset ${b.offset})`;
+    const what = `${source.name}: ${STREAMS[b.stream]} block ${b.index} (offset ${b.offset})`;
     let out: Uint8Array;
     if (e.kind === KIND.zero) {
       return new Uint8Array(e.logicalLength);
@@ -270,7 +270,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       : MAX_FILE_TABLE;
     let bytes: Uint8Array | null = null;
     if (ref.length) {
-      if (encrypted && !keys) throw lockedError();
+      if (encrypted && !keys) throw lockedError(source.name);
       ensure(
         ref.length <= max + sealOverhead,
         `${kind} section is too large (${ref.length} bytes)`,

@@ -129,7 +129,7 @@ export async function extractStream(
   const stream = resolveStream(opts.stream ?? "disk");
   const size = a.size(stream);
   if (a.header.streams[stream].blockCount === 0 && stream !== 0) {
-    throw new HexzError("not-found", `archive has no ${STREAMS[stream]} stream`);
+    throw new HexzError("not-found", `${a.source.name}: has no ${STREAMS[stream]} stream`);
   }
   const threads = workerCount(opts.workers);
   const out = await createAtomicFile(output, opts.force, await archivePaths(a));

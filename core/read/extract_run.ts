@@ -56,7 +56,7 @@ export function createJobRunner(output: string | null, stream: string): JobRunne
       logicalLength: m[f + 4],
       codec: m[f + 5],
       hash: job.hashes.subarray(32 * i, 32 * i + 32),
-      what: `${job.stream ?? stream} block ${index} (offset ${position})` +
+      what: `${paths[0]}: ${job.stream ?? stream} block ${index} (offset ${position})` +
         (file === 0 ? "" : ` in parent ${paths[file]}`),
     }, at);
   };
