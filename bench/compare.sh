@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End to end against the native tools on the same file, in one run (page cache warm, best of 3):
 #   bench/compare.sh [IMAGE]      (default /tmp/hexz-bench/v1.img from bench/os_image.sh)
-# Prints a markdown table of seconds, output sizes and hexz/native time ratios (< 1 = faster).
+# Prints a markdown table of seconds, output sizes and hexz/native time ratios (< 1 = faster),
+# then the headline comparisons again as ROUNDS interleaved rounds (default 10; 0 skips them):
+# on a host whose speed drifts, medians of interleaved rounds compare better than best of 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 img=${1:-/tmp/hexz-bench/v1.img}
@@ -49,3 +51,23 @@ echo "| parallel pack | 1 worker s | $(nproc) workers s | speed-up | identical a
 echo "|---|---:|---:|---:|---|"
 echo "| zstd | $t_hz1 | $t_hz | $(ratio "$t_hz1" "$t_hz")x | $same |"
 echo "| lz4 | $t_hl1 | $t_hl | $(ratio "$t_hl1" "$t_hl")x | $same_l |"
+
+rounds=${ROUNDS:-10}
+[ "$rounds" -gt 0 ] || exit 0
+il=(deno run -q -A bench/interleave.ts "$rounds")
+h="${hexz[*]}"
+echo
+echo "Interleaved, $rounds rounds: parallel pack (the first line is the 1-thread pack)"
+echo
+"${il[@]}" "$h pack $work/l1.hxz --disk $img --compression lz4 --workers 1 -f -q" \
+  "$h pack $work/l.hxz --disk $img --compression lz4 -f -q" "lz4 -1 -f -q $img $work/n.lz4"
+echo
+"${il[@]}" "$h pack $work/z1.hxz --disk $img --compression zstd --workers 1 -f -q" \
+  "$h pack $work/z.hxz --disk $img --compression zstd -f -q" \
+  "zstd -3 -T1 -f -q $img -o $work/n.zst"
+echo
+echo "Interleaved, $rounds rounds: extract against zstd -d (the first line)"
+echo
+"${il[@]}" "zstd -d -f -q $work/n.zst -o $work/n.raw" \
+  "$h extract $work/z.hxz $work/x.raw --force -q" \
+  "$h extract $work/l.hxz $work/x.raw --force -q" "lz4 -d -f -q $work/n.lz4 $work/n.raw"
