@@ -9,7 +9,7 @@
  */
 import { HexzError } from "../core/errors.ts";
 import type { Archive } from "../core/read/archive.ts";
-import { archiveCatalog, type ObjectCatalog, objectResponse } from "./objects.ts";
+import { alreadyReported, archiveCatalog, type ObjectCatalog, objectResponse } from "./objects.ts";
 import { checkBucketName, defaultBucketName, s3Handler } from "./s3.ts";
 
 export interface ServeHttpOptions {
@@ -34,15 +34,22 @@ export interface HttpServer {
   addr: { hostname: string; port: number };
   /** Settles when the server has stopped. */
   finished: Promise<void>;
-  /** Stops accepting connections and waits for the answers under way. */
-  shutdown(): Promise<void>;
+  /**
+   * Stops accepting connections and waits for the answers under way, at most `graceMs`
+   * (default SHUTDOWN_GRACE_MS): a client that stopped reading its answer cannot hold the
+   * server up. Answers still unfinished then are abandoned (the command line exits).
+   */
+  shutdown(graceMs?: number): Promise<void>;
 }
+
+/** How long `shutdown` waits for answers under way (NBD waits as long for its clients). */
+export const SHUTDOWN_GRACE_MS = 2000;
 
 /** The handler for plain paths: `/disk`, `/memory`, `/files/<path>`. */
 export function plainHandler(
   catalog: ObjectCatalog,
   onError?: (e: unknown) => void,
-): (req: Request) => Response {
+): (req: Request) => Response | Promise<Response> {
   return (req) => {
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
@@ -87,7 +94,7 @@ export async function serveHttp(
       signal: opts.signal,
       onListen: () => {}, // Deno would print a line of its own
       onError: (e) => {
-        opts.onError?.(e);
+        if (!alreadyReported(e)) opts.onError?.(e);
         const msg = e instanceof HexzError ? e.message : "internal error";
         return new Response(`${msg}\n`, { status: 500 });
       },
@@ -103,5 +110,18 @@ export async function serveHttp(
   }
   const addr = { hostname: server.addr.hostname, port: server.addr.port };
   opts.onListen?.(addr);
-  return { addr, finished: server.finished, shutdown: () => server.shutdown() };
+  return {
+    addr,
+    finished: server.finished,
+    async shutdown(graceMs = SHUTDOWN_GRACE_MS) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stopped = server.shutdown();
+      stopped.catch(() => {}); // after the grace period nobody waits for it
+      try {
+        await Promise.race([stopped, new Promise((r) => timer = setTimeout(r, graceMs))]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
 }

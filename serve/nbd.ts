@@ -232,7 +232,8 @@ export async function serveNbd(archive: Archive, opts: NbdOptions): Promise<NbdS
       if (!overlay) return ex;
       // Blocks written to the overlay are data, even over a zero block of the archive.
       const changed = overlay.changed(s);
-      return merge(ex.flatMap((e) => e.zero ? splitAt(changed, e) : [e]));
+      // Splitting can make more than MAX_EXTENTS: a reply may cover a prefix of the range.
+      return merge(ex.flatMap((e) => e.zero ? splitAt(changed, e) : [e])).slice(0, MAX_EXTENTS);
     },
     overlay,
   };

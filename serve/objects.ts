@@ -122,10 +122,17 @@ export function objectStream(
   start: number,
   length: number,
   onError?: (e: unknown) => void,
+  first?: Uint8Array,
 ): ReadableStream<Uint8Array> {
   let pos = start;
   const end = start + length;
   return new ReadableStream<Uint8Array>({
+    start(c) {
+      if (!first) return;
+      pos += first.length;
+      c.enqueue(first);
+      if (pos >= end) c.close();
+    },
     async pull(c) {
       const n = Math.min(PIECE_BYTES, end - pos);
       try {
@@ -134,11 +141,20 @@ export function objectStream(
         c.enqueue(data);
         if (pos >= end) c.close();
       } catch (e) {
+        if (e !== null && typeof e === "object") reported.add(e);
         onError?.(e);
         c.error(e);
       }
     },
   });
+}
+
+/** Read errors a body stream has already reported (the server hears of them again). */
+const reported = new WeakSet<object>();
+
+/** Whether `e` was reported by the body stream that failed with it. */
+export function alreadyReported(e: unknown): boolean {
+  return e !== null && typeof e === "object" && reported.has(e);
 }
 
 export interface ObjectResponseOptions {
@@ -150,12 +166,17 @@ export interface ObjectResponseOptions {
   onError?: (e: unknown) => void;
 }
 
-/** Answers a GET or HEAD of `obj`: 200, 206, 304 or 416, with the body streamed. */
-export function objectResponse(
+/**
+ * Answers a GET or HEAD of `obj`: 200, 206, 304 or 416, with the body streamed. The first
+ * piece (PIECE_BYTES) is read before the status is sent, so a range that small is either
+ * answered whole or fails as an error (rejects: the server answers 500); a later piece that
+ * fails cuts the body short of its Content-Length.
+ */
+export async function objectResponse(
   req: Request,
   obj: ArchiveObject,
   opts: ObjectResponseOptions = {},
-): Response {
+): Promise<Response> {
   const headers = new Headers({
     "accept-ranges": "bytes",
     "etag": obj.etag,
@@ -180,8 +201,12 @@ export function objectResponse(
   headers.set("content-type", "application/octet-stream");
   headers.set("content-length", String(length));
   if (range.kind === "part") headers.set("content-range", `bytes ${start}-${end}/${obj.size}`);
-  const body = req.method === "HEAD" || length === 0
-    ? null
-    : objectStream(obj, start, length, opts.onError);
+  const body = req.method === "HEAD" || length === 0 ? null : objectStream(
+    obj,
+    start,
+    length,
+    opts.onError,
+    await obj.read(start, Math.min(PIECE_BYTES, length)),
+  );
   return new Response(body, { status: range.kind === "part" ? 206 : 200, headers });
 }

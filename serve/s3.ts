@@ -122,11 +122,15 @@ export function listPage(
   max: number,
 ): ListPage {
   const page: ListPage = { contents: [], prefixes: [], truncated: false, last: "" };
+  // A page that ended on a common prefix of this listing has returned every key under it;
+  // any other `after` (a start-after of the client's, e.g. the prefix itself) is a place only.
+  const afterIsCommonPrefix = delimiter !== "" && after.startsWith(prefix) &&
+    after.length > prefix.length &&
+    after.indexOf(delimiter, prefix.length) === after.length - delimiter.length;
   let count = 0;
   for (const o of objects) {
     if (!o.key.startsWith(prefix) || compareKeys(o.key, after) <= 0) continue;
-    // A page that ended on a common prefix has returned every key under it.
-    if (after && delimiter && after.endsWith(delimiter) && o.key.startsWith(after)) continue;
+    if (afterIsCommonPrefix && o.key.startsWith(after)) continue;
     let entry = o.key;
     if (delimiter) {
       const i = o.key.indexOf(delimiter, prefix.length);
@@ -167,8 +171,8 @@ export function s3Handler(
   catalog: ObjectCatalog,
   bucket: string,
   onError?: (e: unknown) => void,
-): (req: Request) => Response {
-  return (req) => {
+): (req: Request) => Promise<Response> {
+  return async (req) => {
     const id = requestId();
     const headers = { "x-amz-request-id": id, "server": "hexz" };
     const url = new URL(req.url);
@@ -191,7 +195,11 @@ export function s3Handler(
       return error("InvalidURI");
     }
     try {
-      if (req.method !== "GET" && req.method !== "HEAD") return error("MethodNotAllowed");
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        const r = error("MethodNotAllowed");
+        r.headers.set("allow", "GET, HEAD"); // as RFC 9110 asks of a 405
+        return r;
+      }
       const q = url.searchParams;
       if (UNSUPPORTED.some((p) => q.has(p))) return error("NotImplemented");
       const slash = resource.indexOf("/", 1);
@@ -208,7 +216,7 @@ export function s3Handler(
       }
       const obj = catalog.get(key);
       if (!obj) return error("NoSuchKey", { Key: key, BucketName: bucket });
-      return objectResponse(req, obj, {
+      return await objectResponse(req, obj, {
         headers,
         unsatisfiable: () => error("InvalidRange", { RangeRequested: req.headers.get("range")! }),
         onError,
@@ -255,8 +263,8 @@ function listObjects(
     return error("InvalidArgument", { ArgumentName: "encoding-type" });
   }
   const maxText = q.get("max-keys") ?? String(MAX_KEYS);
-  if (!/^\d{1,10}$/.test(maxText)) return error("InvalidArgument", { ArgumentName: "max-keys" });
-  const maxKeys = Math.min(Number(maxText), MAX_KEYS);
+  if (!/^\d+$/.test(maxText)) return error("InvalidArgument", { ArgumentName: "max-keys" });
+  const maxKeys = Math.min(Number(maxText), MAX_KEYS); // S3 caps it (1000) rather than refuse
   let after: string;
   const token = q.get("continuation-token");
   if (v2) {

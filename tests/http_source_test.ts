@@ -62,7 +62,7 @@ function fileServer(dir: string): FileServer {
       read: (o, n) => src.read(o, n),
     };
     const plain = new Request(req.url, { method: req.method });
-    const res = objectResponse(knobs.ignoreRange ? plain : req, obj);
+    const res = await objectResponse(knobs.ignoreRange ? plain : req, obj);
     if (knobs.truncate && res.status === 206) {
       const whole = new Uint8Array(await res.arrayBuffer());
       const half = whole.subarray(0, whole.length >> 1);

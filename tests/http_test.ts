@@ -210,7 +210,8 @@ Deno.test({
   ...needs("curl"),
   async fn() {
     const [dir, cleanup] = await tempDir();
-    const disk = pseudoRandom(1_000_000, 11);
+    // Larger than the socket buffers, so an answer nobody reads stays under way.
+    const disk = pseudoRandom(48_000_000, 11);
     const path = await packBytes(dir, disk);
     const cli = new URL("../cli.ts", import.meta.url).pathname;
     const child = new Deno.Command(Deno.execPath(), {
@@ -240,10 +241,19 @@ Deno.test({
       const r = await curl(dir, `${m[1]}/disk`, "-r", "500-599");
       assertEquals(r.status, 206);
       assertBytesEqual(r.body, disk.subarray(500, 600), "range from the CLI server");
+      // A client that asked for everything and reads nothing cannot hold the server up.
+      const stalled = await Deno.connect({ port: Number(m[2]) });
+      await stalled.write(new TextEncoder().encode("GET /disk HTTP/1.1\r\nHost: x\r\n\r\n"));
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
       child.kill("SIGTERM");
       stopped = true;
+      const late = setTimeout(() => child.kill("SIGKILL"), 15_000); // fail, do not hang
       const status = await child.status;
+      clearTimeout(late);
+      stalled.close();
       assertEquals(status.code, 0);
+      assert(Date.now() - t0 < 10_000, `stopped after ${Date.now() - t0} ms`);
     } finally {
       if (!stopped) child.kill("SIGKILL");
       await reader.cancel();
@@ -269,6 +279,42 @@ Deno.test("hexz serve rejects flags that do not go together (exit 2)", async () 
     r = await hexz(["serve", path, "--port", "70000"], { perms });
     assertEquals(r.code, 2);
   } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("a damaged block: a small range is a 500 with one report, never a 206 without a body", async () => {
+  const [dir, cleanup] = await tempDir();
+  const disk = pseudoRandom(16 << 20, 21);
+  const path = await packBytes(dir, disk, { compression: "none" });
+  const good = await open(path);
+  const b = await good.block("disk", 160); // the block at 10 MiB
+  good.close();
+  const bytes = await Deno.readFile(path);
+  bytes[b.entry.location + 100] ^= 0x20;
+  await Deno.writeFile(path, bytes);
+  const a = await open(path);
+  const reports: string[] = [];
+  const server = await serveHttp(a, { port: 0, onError: (e) => reports.push(String(e)) });
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}/disk`;
+    let r = await fetch(base, { headers: { range: "bytes=10485000-10486000" } });
+    assertEquals(r.status, 500);
+    assertMatch(await r.text(), /disk block 160 \(offset 10485760\): BLAKE3 mismatch/);
+    assertEquals(reports.length, 1, reports.join("\n"));
+    // Elsewhere the archive still answers, byte for byte.
+    r = await fetch(base, { headers: { range: "bytes=100-199" } });
+    assertEquals(r.status, 206);
+    assertBytesEqual(new Uint8Array(await r.arrayBuffer()), disk.subarray(100, 200), "range");
+    // A large range that reaches the damage later is cut short of its Content-Length.
+    r = await fetch(base, { headers: { range: `bytes=0-${12 << 20}` } });
+    assertEquals(r.status, 206);
+    await assertRejects(() => r.arrayBuffer());
+    await new Promise((res) => setTimeout(res, 100));
+    assertEquals(reports.length, 2, reports.join("\n"));
+  } finally {
+    await server.shutdown();
+    a.close();
     await cleanup();
   }
 });

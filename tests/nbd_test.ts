@@ -822,3 +822,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test("block status over an overlay with thousands of writes stays within 4096 descriptors", async () => {
+  const [dir, done] = await tempDir();
+  const MiB = 1 << 20;
+  const path = await packBytes(dir, new Uint8Array(40 * MiB)); // all zero blocks
+  const archive = await open(path);
+  const ovPath = `${dir}/o.hxo`;
+  const ov = await openOverlay(ovPath, archive, { create: true });
+  for (let i = 0; i < 2200; i++) await ov.write("disk", i * 8192, new Uint8Array([1]));
+  await ov.flush();
+  ov.close?.();
+  const sock = `${dir}/bs.sock`;
+  const server = await serveNbd(archive, { socket: sock, readOnly: true, overlay: ovPath });
+  const a = await rawConnect(sock);
+  try {
+    await a.hello(3);
+    await a.option(8); // STRUCTURED_REPLY
+    assertEquals((await a.optionReply()).slice(0, 2), [8, 1]);
+    await a.option(10, metaRequest("", [BASE_ALLOCATION]));
+    while ((await a.optionReply())[1] !== 1);
+    await a.option(7, infoRequest(""));
+    while ((await a.optionReply())[1] !== 1);
+    await a.request(7, 1, 0, 40 * MiB);
+    const bs = await a.chunk();
+    const bv = new DataView(bs.payload.buffer, bs.payload.byteOffset);
+    const n = (bs.payload.length - 4) / 8;
+    assert(n > 0 && n <= 4096, `${n} descriptors`);
+    // A prefix of the range, alternating written (data) and untouched (hole) 4 KiB blocks.
+    for (let k = 0; k < n; k++) {
+      assertEquals(
+        [bv.getUint32(4 + 8 * k), bv.getUint32(8 + 8 * k)],
+        [4096, k % 2 ? 3 : 0],
+        `descriptor ${k}`,
+      );
+    }
+  } finally {
+    a.close();
+    await server.close();
+    archive.close();
+    await done();
+  }
+});

@@ -9,7 +9,8 @@ import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 import { HexzError, open } from "../mod.ts";
 import { build } from "../core/pack/build.ts";
 import { serveHttp } from "../serve/http.ts";
-import { checkBucketName, defaultBucketName } from "../serve/s3.ts";
+import { checkBucketName, defaultBucketName, listPage, s3Handler } from "../serve/s3.ts";
+import type { ArchiveObject, ObjectCatalog } from "../serve/objects.ts";
 
 async function aws(
   endpoint: string,
@@ -212,4 +213,40 @@ Deno.test("S3 bucket names: defaults from the archive name, invalid names refuse
   for (const bad of ["ab", "Abc", "a_b", "-ab", "ab-", "a..b", "192.168.1.1", "a".repeat(64)]) {
     assertThrows(() => checkBucketName(bad), HexzError, /not a valid bucket name/, bad);
   }
+});
+
+Deno.test("S3 listing: start-after is a place, only a page's last common prefix skips its keys", async () => {
+  const keys = ["disk", "files/a", "files/b", "files/sub/c", "files/sub/d", "files/z"];
+  const objects = keys.map((key) =>
+    ({ key, size: 1, etag: '"e"', lastModified: new Date(0) }) as unknown as ArchiveObject
+  );
+  const list = (after: string, delimiter = "/") => {
+    const p = listPage(objects, "files/", delimiter, after, 1000);
+    return [p.contents.map((o) => o.key), p.prefixes];
+  };
+  // The prefix itself as start-after (it returned nothing before).
+  assertEquals(list("files/"), [["files/a", "files/b", "files/z"], ["files/sub/"]]);
+  assertEquals(list("files/", ""), [keys.slice(1), []]);
+  // A page that ended on the common prefix files/sub/ returned everything under it.
+  assertEquals(list("files/sub/"), [["files/z"], []]);
+  assertEquals(list("files/b"), [["files/z"], ["files/sub/"]]);
+  // Pages of one walk the whole listing once.
+  const seen: string[] = [];
+  let after = "";
+  for (let i = 0; i < 10; i++) {
+    const p = listPage(objects, "files/", "/", after, 1);
+    seen.push(...p.contents.map((o) => o.key), ...p.prefixes);
+    if (!p.truncated) break;
+    after = p.last;
+  }
+  assertEquals(seen, ["files/a", "files/b", "files/sub/", "files/z"]);
+  // max-keys above 1000 is capped as S3 does; a 405 says what is allowed.
+  const catalog = { objects } as unknown as ObjectCatalog;
+  const handler = s3Handler(catalog, "b");
+  let r = await handler(new Request("http://h/b?list-type=2&max-keys=99999999999"));
+  assertEquals(r.status, 200);
+  assertMatch(await r.text(), /<MaxKeys>1000<\/MaxKeys>/);
+  r = await handler(new Request("http://h/b/disk", { method: "PUT", body: "x" }));
+  assertEquals([r.status, r.headers.get("allow")], [405, "GET, HEAD"]);
+  await r.body?.cancel();
 });
