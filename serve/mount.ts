@@ -30,6 +30,7 @@ import {
   type FuseFileSystem,
   type FuseSession,
   isNotConnected,
+  mountAt,
   mountFuse,
 } from "../ffi/fuse_session.ts";
 import { ERRNO, libc } from "../ffi/libc.ts";
@@ -264,7 +265,17 @@ export async function checkMountpoint(mountpoint: string): Promise<string> {
     throw new HexzError("io", `${mountpoint}: ${osReason(e)}`);
   }
   if (!st.isDirectory) throw new HexzError("usage", `${mountpoint}: not a directory`);
-  return await Deno.realPath(mountpoint);
+  const abs = await Deno.realPath(mountpoint);
+  // Mounting over a FUSE mount (a live one, or one whose server was just killed and the
+  // kernel has not yet noticed) would stack on it: the next unmount would bring it back.
+  const under = mountAt(abs);
+  if (under?.type.startsWith("fuse")) {
+    throw new HexzError(
+      "exists",
+      `${mountpoint}: already a FUSE mount point (${under.source}); run: hexz unmount ${mountpoint}`,
+    );
+  }
+  return abs;
 }
 
 /** Opens the archive (and overlay) at `path` and mounts it; resolves once the mount is live. */

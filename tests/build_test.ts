@@ -157,6 +157,17 @@ Deno.test("extractTree gives the same tree by every path: codecs, holes, diction
     }
     assertEquals(await snapshot(`${dir}/out-lz4`), changed, "--force");
     assertEquals(await Deno.readTextFile(`${dir}/victim`), "untouched");
+    // The same into a non-empty directory from an encrypted archive (decoded on this thread).
+    await Deno.mkdir(`${dir}/out-e-force`);
+    await Deno.writeTextFile(`${dir}/out-e-force/unrelated`, "kept");
+    const e = await open(`${dir}/e.hxz`, { password: "pw" });
+    try {
+      await extractTree(e, `${dir}/out-e-force`, { force: true });
+    } finally {
+      e.close();
+    }
+    await Deno.remove(`${dir}/out-e-force/unrelated`);
+    assertEquals(await snapshot(`${dir}/out-e-force`), want, "encrypted, --force");
   } finally {
     await done();
   }
@@ -291,6 +302,34 @@ Deno.test("build reads a tree of thousands of small files with few descriptors a
     } finally {
       a.close();
     }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("setuid and setgid bits survive an extract as root", async () => {
+  if (Deno.uid() !== 0) {
+    console.error("SKIP: restoring owners (and so these bits after chown) needs root");
+    return;
+  }
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/src`);
+    await Deno.writeTextFile(`${dir}/src/su`, "#!/bin/sh\n");
+    await Deno.chmod(`${dir}/src/su`, 0o4755);
+    await Deno.writeTextFile(`${dir}/src/sg`, "x");
+    await Deno.chown(`${dir}/src/sg`, 1, 1); // first: chown clears the bit
+    await Deno.chmod(`${dir}/src/sg`, 0o2755);
+    await build({ source: `${dir}/src`, output: `${dir}/t.hxz` });
+    const a = await open(`${dir}/t.hxz`);
+    try {
+      await extractTree(a, `${dir}/out`);
+    } finally {
+      a.close();
+    }
+    assertEquals((await Deno.stat(`${dir}/out/su`)).mode! & 0o7777, 0o4755);
+    const sg = await Deno.stat(`${dir}/out/sg`);
+    assertEquals([sg.mode! & 0o7777, sg.uid, sg.gid], [0o2755, 1, 1]);
   } finally {
     await done();
   }

@@ -54,8 +54,8 @@ Deno.test("corruption in each kind of record gets its specific error", async () 
     const cases: [string, number, RegExp][] = [
       ["header", 30, /header checksum mismatch/],
       ["master index", h.master.offset + 20, /master index: checksum mismatch/],
-      ["index page", pages[1].offset + 40, /disk index page 1: checksum mismatch/],
-      ["metadata", h.metadata.offset + 2, /metadata section: checksum mismatch/],
+      ["index page", pages[1].offset + 40, /\.hxz: disk index page 1: checksum mismatch/],
+      ["metadata", h.metadata.offset + 2, /\.hxz: metadata section: checksum mismatch/],
     ];
     for (const [what, at, re] of cases) {
       const e = await damage(dir, flip(bytes, at), what);

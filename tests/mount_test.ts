@@ -342,6 +342,14 @@ Deno.test({
       assertMatch(r.err, /stale FUSE mount \(its server is gone\): detached/);
       assert(!await mounted(mnt), "the dead mount is still there");
       assert((await Deno.stat(mnt)).isDirectory);
+      // A second mount would stack on a live one (and the next unmount would bring it back).
+      server = await serve([archive, mnt]);
+      for (const daemon of [[], ["--daemon"]]) {
+        r = await hexz(["mount", archive, mnt, ...daemon], perms);
+        assertEquals(r.code, 1, r.err);
+        oneLine(r.err);
+        assertMatch(r.err, /mnt: already a FUSE mount point .*hexz unmount/);
+      }
     } finally {
       await teardown(mnt, server);
       await done();

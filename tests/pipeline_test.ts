@@ -120,6 +120,21 @@ Deno.test("the files pipeline reads many files per message and notices a file th
       HexzError,
       /f3: changed while being packed \(5000001 -> 5000000 bytes\)/,
     );
+    // Written to in place (same size, another modification time).
+    const touched = list().map((f) => ({ ...f, mtimeMs: Deno.statSync(f.path).mtime!.getTime() }));
+    touched[4].mtimeMs -= 1000;
+    const pool3 = startPackPool({ compression: "lz4", level: 1, workers: 2 });
+    await assertRejects(
+      async () => {
+        try {
+          for await (const _ of parallelFilesPipeline(touched, pool3)) { /* drain */ }
+        } finally {
+          pool3.close();
+        }
+      },
+      HexzError,
+      /f4: changed while being packed \(written to\)/,
+    );
   } finally {
     await done();
   }

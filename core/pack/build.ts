@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { createSplitter, splitBlocks } from "../chunk/split.ts";
 import { checkRanges, fileInput, holeTest } from "./input.ts";
 import { fixedLengths, type PipelineFile } from "./pipeline.ts";
@@ -47,12 +47,27 @@ interface Walked {
 function walk(root: string, rel: string, out: Walked[], warn: (m: string) => void) {
   const dir = rel ? `${root}/${rel}` : root;
   const names: string[] = [];
-  for (const e of Deno.readDirSync(dir)) names.push(e.name);
+  try {
+    for (const e of Deno.readDirSync(dir)) names.push(e.name);
+  } catch (e) {
+    throw new HexzError("io", `${dir}: ${osReason(e)}`);
+  }
   names.sort();
   for (const name of names) {
     const path = rel ? `${rel}/${name}` : name;
     const abs = `${root}/${path}`;
-    const st = Deno.lstatSync(abs);
+    let st: Deno.FileInfo;
+    try {
+      st = Deno.lstatSync(abs);
+    } catch (e) {
+      if (name.includes("\uFFFD")) {
+        throw new HexzError(
+          "unsupported",
+          `${abs}: the name is not valid UTF-8 (archives keep UTF-8 names)`,
+        );
+      }
+      throw new HexzError("io", `${abs}: ${osReason(e)}`);
+    }
     const base = {
       path,
       mode: (st.mode ?? 0o644) & 0o7777,
@@ -125,15 +140,16 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
     try {
       file = Deno.openSync(w.abs, { read: true });
     } catch (e) {
-      throw new HexzError("io", `${w.abs}: ${(e as Error).message}`);
+      throw new HexzError("io", `${w.abs}: ${osReason(e)}`);
     }
-    let n = 0;
+    let n = 0, mtimeMs = w.entry.mtimeMs;
     try {
       const { input } = fileInput(file, w.abs, w.entry.size, ranges);
       for await (const block of splitter.split(input)) {
         n += block.length;
         yield block;
       }
+      mtimeMs = file.statSync().mtime?.getTime() ?? 0;
     } finally {
       file.close();
     }
@@ -142,6 +158,9 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
         "io",
         `${w.abs}: changed while being packed (${w.entry.size} -> ${n} bytes)`,
       );
+    }
+    if (mtimeMs !== w.entry.mtimeMs) {
+      throw new HexzError("io", `${w.abs}: changed while being packed (written to)`);
     }
   };
   const disk: StreamInput = {
@@ -153,7 +172,7 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
     // For the parallel pipeline: the files themselves, which its workers read (same blocks).
     files: async function* (): AsyncGenerator<PipelineFile> {
       for (const w of regular) {
-        const { abs: path, entry: { size } } = w;
+        const { abs: path, entry: { size, mtimeMs } } = w;
         if (size === 0) continue;
         // The data ranges are asked for once, for the holes and for the cuts alike.
         const found = find(size)?.(path) ?? null;
@@ -164,7 +183,7 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
           : (async function* () {
             for await (const b of cut(w, () => found)) yield b.length;
           })();
-        yield { path, size, lengths, inHole };
+        yield { path, size, mtimeMs, lengths, inHole };
       }
     },
   };

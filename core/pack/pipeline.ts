@@ -153,6 +153,8 @@ export interface PipelineFile {
   inHole?: (offset: number, length: number) => boolean;
   /** Its size when listed: checked by the worker that reads its last bytes. */
   size?: number;
+  /** Its modification time when listed (ms): checked likewise. */
+  mtimeMs?: number;
 }
 
 /**
@@ -225,7 +227,9 @@ export async function* parallelFilesPipeline(
           if (order.length > head && last && last.length === n) last.count++;
           else order.push({ length: n, count: 1 });
         } else {
-          if (!part) part = { path: f.path, offset: pos, length: 0, size: f.size };
+          if (!part) {
+            part = { path: f.path, offset: pos, length: 0, size: f.size, mtimeMs: f.mtimeMs };
+          }
           part.length += n;
           batch.push(n);
           bytes += n;

@@ -35,6 +35,8 @@ export interface RangePart {
   length: number;
   /** The file's size when it was listed: the worker fails if it is not that size now. */
   size?: number;
+  /** Its modification time when listed (ms): the worker fails if it changed since. */
+  mtimeMs?: number;
 }
 /** Blocks the worker reads itself: `lengths` consecutive blocks of the parts, back to back
  * (a block never spans two parts). */

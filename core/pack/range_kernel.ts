@@ -42,7 +42,8 @@ const bound = (n: number) => n + Math.floor(n / 255) + 16;
 /**
  * Reads the parts back to back into `into` from `at`, one file at a time (a range may name
  * thousands of small files: they are never open together); returns the bytes read. A file that
- * is not the size it was listed with changed while being packed.
+ * is not the size or has not the modification time it was listed with changed while being
+ * packed.
  */
 export function readParts(parts: RangePart[], into: Uint8Array, at: number): number {
   let end = at;
@@ -66,13 +67,16 @@ export function readParts(parts: RangePart[], into: Uint8Array, at: number): num
         }
         got += r;
       }
-      if (p.size !== undefined) {
-        const now = f.statSync().size;
-        if (now !== p.size) {
+      if (p.size !== undefined || p.mtimeMs !== undefined) {
+        const st = f.statSync();
+        if (p.size !== undefined && st.size !== p.size) {
           throw new HexzError(
             "io",
-            `${p.path}: changed while being packed (${p.size} -> ${now} bytes)`,
+            `${p.path}: changed while being packed (${p.size} -> ${st.size} bytes)`,
           );
+        }
+        if (p.mtimeMs !== undefined && (st.mtime?.getTime() ?? 0) !== p.mtimeMs) {
+          throw new HexzError("io", `${p.path}: changed while being packed (written to)`);
         }
       }
     } catch (e) {

@@ -155,7 +155,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     const hit = pageCache.get(i);
     if (hit) return hit;
     const ref = pages[i];
-    const what = `${STREAMS[ref.stream]} index page ${i}`;
+    const what = `${source.name}: ${STREAMS[ref.stream]} index page ${i}`;
     if (encrypted && !keys) throw lockedError(source.name);
     let bytes = await source.read(ref.offset, ref.length);
     // The page's own checksum (its last 32 bytes, verified by decodePage) is its hash; in an
@@ -273,10 +273,13 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       if (encrypted && !keys) throw lockedError(source.name);
       ensure(
         ref.length <= max + sealOverhead,
-        `${kind} section is too large (${ref.length} bytes)`,
+        `${source.name}: ${kind} section is too large (${ref.length} bytes)`,
       );
       bytes = await source.read(ref.offset, ref.length);
-      ensure(equalBytes(blake3(bytes), ref.hash), `${kind} section: checksum mismatch`);
+      ensure(
+        equalBytes(blake3(bytes), ref.hash),
+        `${source.name}: ${kind} section: checksum mismatch`,
+      );
       if (keys) bytes = await keys.openSection(kind, bytes);
     }
     sections.set(kind, bytes);

@@ -193,11 +193,12 @@ async function extractTreeInto(
     for (const e of t) {
       if (e.type === "dir") makeDir(e);
       else if (e.type === "file") {
-        const f = Deno.openSync(place(e), { write: true, createNew: true, mode: 0o600 });
+        const p = place(e); // once: it clears what is in the way
+        const f = Deno.openSync(p, { write: true, createNew: true, mode: 0o600 });
         try {
           const piece = 4 * 1024 * 1024;
           for (let off = 0; off < e.size; off += piece) {
-            await writeAll(f, await readFile(a, e, off, Math.min(piece, e.size - off)), place(e));
+            await writeAll(f, await readFile(a, e, off, Math.min(piece, e.size - off)), p);
           }
         } finally {
           f.close();
@@ -220,7 +221,7 @@ async function extractTreeInto(
 
 /** Mode, owner (as root) and modification time of a restored file or directory. */
 function setAttributes(p: string, e: FileEntry, asRoot: boolean): void {
-  Deno.chmodSync(p, e.mode);
+  // The owner first: chown clears the setuid and setgid bits that chmod then sets.
   if (asRoot) {
     try {
       Deno.chownSync(p, e.uid, e.gid);
@@ -228,6 +229,7 @@ function setAttributes(p: string, e: FileEntry, asRoot: boolean): void {
       // An owner that cannot be given here: the file keeps ours.
     }
   }
+  Deno.chmodSync(p, e.mode);
   Deno.utimeSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
 }
 
