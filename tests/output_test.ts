@@ -169,3 +169,44 @@ Deno.test("a full disk is one line naming the output, and leaves nothing behind"
     await done();
   }
 });
+
+Deno.test("pack takes regular files and block devices; other inputs are refused without waiting", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const cases: [string, RegExp][] = [
+      ["/dev/zero", /\/dev\/zero: not a regular file or a block device/],
+      ["/proc/self/status", /reports 0 bytes but has data/],
+    ];
+    const fifo = await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    if (fifo.code === 0) cases.push([`${dir}/fifo`, /fifo: not a regular file or a block device/]);
+    for (const [input, re] of cases) {
+      // A FIFO with no writer would block an open: the check comes before it (no hang).
+      const r = await hexz(["pack", `${dir}/x.hxz`, "--disk", input], { perms: ["--allow-all"] });
+      assertEquals(r.code, 2, r.err);
+      assertMatch(r.err, re);
+    }
+    // A block device: a loop device over a file, where this machine has them (root).
+    await Deno.writeFile(`${dir}/backing`, pseudoRandom(3 << 20, 8));
+    const lo = await new Deno.Command("losetup", {
+      args: ["-f", "--show", `${dir}/backing`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output().catch(() => null);
+    if (!lo || lo.code !== 0) {
+      console.error("SKIP: no loop device here (losetup needs root and /dev/loop*)");
+      return;
+    }
+    const dev = new TextDecoder().decode(lo.stdout).trim();
+    try {
+      let r = await hexz(["pack", `${dir}/b.hxz`, "--disk", dev], { perms: ["--allow-all"] });
+      assertEquals(r.code, 0, r.err);
+      r = await hexz(["extract", `${dir}/b.hxz`, `${dir}/b.raw`, "-q"]);
+      assertEquals(r.code, 0, r.err);
+      assertEquals(await Deno.readFile(`${dir}/b.raw`), await Deno.readFile(`${dir}/backing`));
+    } finally {
+      await new Deno.Command("losetup", { args: ["-d", dev] }).output();
+    }
+  } finally {
+    await done();
+  }
+});

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { HexzError } from "../errors.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { type CdcParams, DEFAULT_CDC, validateCdcParams } from "../chunk/fastcdc.ts";
 import { type ChunkSpec, splitBlocks } from "../chunk/split.ts";
 import { checkLevel, createCompressor, DEFAULT_LEVEL, type DictCodec } from "../codec/codec.ts";
@@ -152,21 +152,59 @@ export function chunkSpec(opts: PackOptions): ChunkSpec {
   return { kind: "fixed", size };
 }
 
+/**
+ * Opens an input: a regular file, or a block device (its size found by seeking to its end).
+ * Anything else has no size to index by (a character device, a FIFO, /proc files report 0) and
+ * is refused before it is opened (opening a FIFO would wait for a writer).
+ */
 async function openInput(path: string): Promise<[Deno.FsFile, number]> {
+  let st: Deno.FileInfo;
   try {
-    const f = await Deno.open(path, { read: true });
-    const st = await f.stat();
-    if (st.isDirectory) {
-      f.close();
-      throw new HexzError("usage", `${path}: is a directory (use 'hexz build' for directories)`);
-    }
-    return [f, st.size];
+    st = await Deno.stat(path);
   } catch (e) {
-    if (e instanceof HexzError) throw e;
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${path}: no such file`);
     }
-    throw new HexzError("io", `${path}: ${(e as Error).message}`);
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
+  }
+  if (st.isDirectory) {
+    throw new HexzError("usage", `${path}: is a directory (use 'hexz build' for directories)`);
+  }
+  if (!st.isFile && !st.isBlockDevice) {
+    throw new HexzError(
+      "usage",
+      `${path}: not a regular file or a block device (a stream has no size to index by)`,
+    );
+  }
+  let f: Deno.FsFile;
+  try {
+    f = await Deno.open(path, { read: true });
+  } catch (e) {
+    if (st.isBlockDevice && e instanceof Deno.errors.PermissionDenied) {
+      throw new HexzError("io", `${path}: Deno opens devices only with --allow-all`);
+    }
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
+  }
+  try {
+    if (st.isFile) {
+      const size = (await f.stat()).size;
+      // /proc and /sys files say 0 bytes and then have data: nothing to index by either.
+      if (size === 0 && (await f.read(new Uint8Array(1))) !== null) {
+        throw new HexzError(
+          "usage",
+          `${path}: reports 0 bytes but has data (a /proc or /sys file?): copy it to a file first`,
+        );
+      }
+      await f.seek(0, Deno.SeekMode.Start);
+      return [f, size];
+    }
+    const size = await f.seek(0, Deno.SeekMode.End);
+    await f.seek(0, Deno.SeekMode.Start);
+    return [f, size];
+  } catch (e) {
+    f.close();
+    if (e instanceof HexzError) throw e;
+    throw new HexzError("io", `${path}: ${osReason(e)}`);
   }
 }
 
