@@ -334,3 +334,17 @@ Deno.test("setuid and setgid bits survive an extract as root", async () => {
     await done();
   }
 });
+
+Deno.test("build refuses a name that extraction would refuse, before packing anything", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/src`);
+    await Deno.writeTextFile(`${dir}/src/a\\b.txt`, "x");
+    const r = await hexz(["build", `${dir}/src`, `${dir}/t.hxz`]);
+    assertEquals(r.code, 1, r.err);
+    assertMatch(r.err, /a\\\\b\.txt": a name with a backslash cannot be stored/);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["src"]);
+  } finally {
+    await done();
+  }
+});

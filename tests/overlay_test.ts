@@ -93,13 +93,33 @@ Deno.test("overlay survives a torn last record: flushed writes stay, the torn ta
     assertEquals([...(await re2.read("disk", 2 * MiB, 3))], [9, 9, 9]);
     assertEquals(re2.stats().records, 2);
     re2.close();
-    // A damaged byte inside a record ends the replay there too.
     const bytes = await Deno.readFile(`${dir}/o.hxo`);
-    bytes[4096 + 64 + 100] ^= 1;
-    await Deno.writeFile(`${dir}/o.hxo`, bytes);
+    // Zeros after the last record (a crash after the file grew): a torn tail, cut off.
+    await Deno.writeFile(`${dir}/o.hxo`, new Uint8Array([...bytes, ...new Uint8Array(1000)]));
     const re3 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
-    assertEquals(re3.stats().records, 0);
+    assertEquals(re3.stats().records, 2);
     re3.close();
+    // A damaged byte in the last record: that record is the torn one.
+    const lastDamaged = bytes.slice();
+    lastDamaged[bytes.length - 10] ^= 1;
+    await Deno.writeFile(`${dir}/o.hxo`, lastDamaged);
+    const re4 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+    assertEquals(re4.stats().records, 1);
+    re4.close();
+    // A damaged byte in a record with others after it is damage, not a crash: replaying only
+    // what comes before would drop the later writes (and commit would then delete them all).
+    const firstDamaged = bytes.slice();
+    firstDamaged[4096 + 64 + 100] ^= 1;
+    await Deno.writeFile(`${dir}/o.hxo`, firstDamaged);
+    await assertRejects(
+      () => openOverlay(`${dir}/o.hxo`, base, { readOnly: true }),
+      HexzError,
+      /o\.hxo: overlay record at byte 4096 is damaged and \d+ bytes of records follow it/,
+    );
+    const r = await hexz(["commit", `${dir}/base.hxz`, `${dir}/o.hxo`, `${dir}/c.hxz`]);
+    assertEquals(r.code, 1, r.err);
+    assertMatch(r.err, /is damaged/);
+    assert(await Deno.stat(`${dir}/o.hxo`), "the overlay is kept");
     base.close();
   } finally {
     await done();

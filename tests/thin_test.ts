@@ -113,6 +113,39 @@ Deno.test("thin archives: a replaced parent is detected, never read as data", as
   }
 });
 
+Deno.test("thin archives: a chain copied elsewhere finds its parent beside the child when the recorded path holds another", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    // Recorded by absolute path: the copy's child first looks at the original location.
+    await Deno.writeFile(`${dir}/v1.img`, pseudoRandom(300_000, 41));
+    const v2 = (await Deno.readFile(`${dir}/v1.img`)).slice();
+    v2.set(pseudoRandom(5000, 42), 100_000);
+    await Deno.writeFile(`${dir}/v2.img`, v2);
+    await Deno.mkdir(`${dir}/ch`);
+    await pack({ output: `${dir}/ch/v1.hxz`, disk: `${dir}/v1.img` });
+    const base = await open(`${dir}/ch/v1.hxz`);
+    await pack({
+      output: `${dir}/ch/v2.hxz`,
+      disk: `${dir}/v2.img`,
+      base,
+      basePath: `${dir}/ch/v1.hxz`,
+    });
+    base.close();
+    await Deno.mkdir(`${dir}/copy`);
+    for (const n of ["v1.hxz", "v2.hxz"]) await Deno.copyFile(`${dir}/ch/${n}`, `${dir}/copy/${n}`);
+    // The original parent is replaced by another archive of the same name.
+    await pack({ output: `${dir}/ch/v1.hxz`, disk: `${dir}/v2.img`, force: true });
+    const a = await open(`${dir}/copy/v2.hxz`);
+    try {
+      assertEquals(await readAll(a, "disk"), v2);
+    } finally {
+      a.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
 Deno.test("flatten makes a self-contained copy of a thin archive", async () => {
   const [dir, done] = await tempDir();
   try {

@@ -48,7 +48,7 @@ export function checkEntryPath(p: string): void {
     !p || p.startsWith("/") || p.includes("\0") || p.includes("\\") ||
     parts.some((c) => c === "" || c === "." || c === "..")
   ) {
-    throw new HexzError("corrupt", `file table: unsafe path '${p}'`);
+    throw new HexzError("corrupt", `file table: unsafe path ${JSON.stringify(p)}`);
   }
 }
 

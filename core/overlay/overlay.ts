@@ -26,6 +26,8 @@ const RECORD_MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x52]); // "HXOR"
 const VERSION = 1;
 /** A record carries at most this many blocks (4 MiB), bounding what a hostile file allocates. */
 const MAX_RECORD_BLOCKS = 1024;
+/** The longest record: what a crash can leave torn at the end of the log. */
+const MAX_RECORD_BYTES = RECORD_HEADER + MAX_RECORD_BLOCKS * OVERLAY_BLOCK;
 const KIND_DATA = 0;
 const KIND_ZERO = 1;
 
@@ -197,8 +199,11 @@ async function load(
   let records = 0;
   let seq = 0;
   let end = HEADER;
-  // Replay: stop at the first record that is incomplete or fails its checksum.
+  // Replay: stop at the first record that is incomplete or fails its checksum. A crash tears
+  // only the last record; `claimed` is where a record that failed said it ends.
+  let claimed = -1;
   while (end + RECORD_HEADER <= size) {
+    claimed = -1;
     const rh = await readAt(file, end, RECORD_HEADER);
     if (!rh || !equalBytes(rh.subarray(0, 4), RECORD_MAGIC)) break;
     const dv = view(rh);
@@ -210,6 +215,7 @@ async function load(
     }
     const first = getU64(dv, 8, "overlay record block");
     const payload = kind === KIND_DATA ? count * OVERLAY_BLOCK : 0;
+    claimed = end + RECORD_HEADER + payload;
     if (end + RECORD_HEADER + payload > size) break;
     const body = payload ? await readAt(file, end + RECORD_HEADER, payload) : new Uint8Array(0);
     if (!body) break;
@@ -226,6 +232,17 @@ async function load(
     seq = getU64(dv, 24, "overlay sequence") + 1;
     records++;
     end += RECORD_HEADER + payload;
+  }
+  // What follows the last good record must be one torn record: more than the longest record
+  // could be, or bytes after a record that failed whole, is damage, and replaying only what
+  // comes before it would silently drop later writes.
+  const rest = size - end;
+  if (rest > 0 && ((claimed >= 0 && claimed < size) || rest > MAX_RECORD_BYTES)) {
+    throw new HexzError(
+      "corrupt",
+      `${path}: overlay record at byte ${end} is damaged and ${rest} bytes of records follow it ` +
+        "(a crash tears only the last record); refusing to drop later writes",
+    );
   }
   if (end < size && !readOnly) {
     // A torn or damaged tail from a crash: drop it so new records follow intact ones.

@@ -406,6 +406,7 @@ async function packWith(
           inHole,
         )
         : parallelPipeline(blocks, pool);
+      const streamStart = inputBytes;
       for await (const p of processed) {
         inputBytes += p.length;
         const entry: BlockEntry = {
@@ -451,6 +452,15 @@ async function packWith(
           lastReport = inputBytes;
           opts.onProgress({ stream: name, done: inputBytes, total });
         }
+      }
+      // An input that shrank while it was read ends early: an archive of neither version.
+      if (inputBytes - streamStart !== size) {
+        throw new HexzError(
+          "io",
+          `${file ?? name}: changed while being packed (${size} -> ${
+            inputBytes - streamStart
+          } bytes)`,
+        );
       }
     }
     if (opts.fileTable) await w.addSection("fileTable", opts.fileTable());

@@ -50,6 +50,10 @@ export function parentResolver(
 ): (ref: ParentRef, child: Archive) => Promise<Archive> {
   return async (ref, child) => {
     const tried: string[] = [];
+    // Every candidate is tried: a chain copied elsewhere still finds its parent beside the
+    // child when the recorded path holds another archive. If none is the parent, the first
+    // problem met is the error (a wrong archive, or one that could not be opened).
+    let problem: Error | null = null;
     for (const loc of parentCandidates(ref, child.source.name)) {
       let src: ByteSource;
       try {
@@ -61,21 +65,28 @@ export function parentResolver(
         }
         throw e;
       }
-      const parent = await openArchive(src, opts);
-      if (
-        !equalBytes(parent.header.uuid, ref.uuid) ||
-        !equalBytes(parent.header.rootHash, ref.rootHash)
-      ) {
-        parent.close();
-        throw new HexzError(
-          "parent",
-          `${loc} is not the parent this archive was made from (expected archive ${
-            formatUuid(ref.uuid)
-          } with root ${toHex(ref.rootHash).slice(0, 16)}…): it was moved or replaced`,
-        );
+      let parent: Archive;
+      try {
+        parent = await openArchive(src, opts);
+      } catch (e) {
+        // Not an archive, or a damaged one: another candidate may still be the parent.
+        if (!(e instanceof HexzError) || (e.code !== "format" && e.code !== "corrupt")) throw e;
+        problem ??= e;
+        continue;
       }
-      return parent;
+      if (
+        equalBytes(parent.header.uuid, ref.uuid) &&
+        equalBytes(parent.header.rootHash, ref.rootHash)
+      ) return parent;
+      parent.close();
+      problem ??= new HexzError(
+        "parent",
+        `${loc} is not the parent this archive was made from (expected archive ${
+          formatUuid(ref.uuid)
+        } with root ${toHex(ref.rootHash).slice(0, 16)}…): it was moved or replaced`,
+      );
     }
+    if (problem) throw problem;
     throw new HexzError(
       "parent",
       `parent archive ${ref.path || formatUuid(ref.uuid)} not found (looked at ${
