@@ -72,13 +72,17 @@ Deno.test("ls shows the lineage tree with external, replaced and missing parents
     const byName = (n: string) => roots.find((r) => r.path.endsWith(n));
     assertEquals(byName("v1.hxz")!.children.map((c) => c.path.split("/").pop()), ["v2.hxz"]);
     assertEquals(byName("v1.hxz")!.children[0].children[0].path.split("/").pop(), "v3.hxz");
-    assertEquals(byName("orphan.hxz")!.parentStatus, "missing"); // p now has another UUID
+    // p.hxz now holds another archive (another UUID): replaced, not missing.
+    assertEquals(byName("orphan.hxz")!.parentStatus, "replaced");
     const sub = await lineage(`${dir}/sub`);
     assertEquals(sub.roots[0].parentStatus, "external");
     const cli = await hexz(["ls", dir]);
     assertEquals(cli.code, 0, cli.err);
     assertMatch(cli.out, /^v1\.hxz .*\n└── v2\.hxz .*\n {4}└── v3\.hxz/m);
-    assertMatch(cli.out, /orphan\.hxz .*\[BROKEN: parent .*p\.hxz missing\]/);
+    assertMatch(cli.out, /orphan\.hxz .*\[BROKEN: parent .*p\.hxz was replaced\]/);
+    // Gone altogether: missing.
+    await Deno.remove(p);
+    assertMatch((await hexz(["ls", dir])).out, /orphan\.hxz .*\[BROKEN: parent .*p\.hxz missing\]/);
     // Same UUID, other root hash: a replaced parent.
     const q = await packFile(dir, "q", data);
     await packFile(dir, "qchild", data.map((x, i) => (i < 10 ? 9 : x)), q);

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { check, HexzError, inspect, open, pack } from "../mod.ts";
 import { flatten } from "../core/pack/repack.ts";
+import { lineage } from "../core/history/lineage.ts";
 import { assertBytesEqual, readAll } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
@@ -141,6 +142,20 @@ Deno.test("thin archives: a chain copied elsewhere finds its parent beside the c
     } finally {
       a.close();
     }
+    // Renamed beside its child: found by its identity (as `ls` shows it), and `ls` names the
+    // recorded place that now holds another archive as replaced.
+    await Deno.rename(`${dir}/copy/v1.hxz`, `${dir}/copy/renamed.hxz`);
+    const b = await open(`${dir}/copy/v2.hxz`);
+    try {
+      assertEquals(await readAll(b, "disk"), v2);
+    } finally {
+      b.close();
+    }
+    const copy = await lineage(`${dir}/copy`);
+    assertEquals(copy.nodes.find((n) => n.path.endsWith("v2.hxz"))!.parentStatus, "ok");
+    const orig = await lineage(`${dir}/ch`);
+    const child = orig.nodes.find((n) => n.path.endsWith("v2.hxz"))!;
+    assertEquals([child.parentStatus, child.parentPath], ["replaced", `${dir}/ch/v1.hxz`]);
   } finally {
     await done();
   }

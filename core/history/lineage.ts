@@ -1,8 +1,10 @@
 /**
  * Lineage: the family tree of the archives in a directory, from their headers alone. Each
  * thin archive names its parent by UUID and root hash; the parent is looked for among the
- * directory's archives, then at the recorded path. Parents found elsewhere are `external`;
- * a parent with the right UUID but another root hash is `replaced`; none at all is `missing`.
+ * directory's archives (by identity, whatever their names: as opening the child does), then at
+ * the recorded path. Parents found elsewhere are `external`; a parent with the right UUID but
+ * another root hash, or a recorded place holding another archive, is `replaced`; none at all
+ * is `missing`.
  *
  * @module
  */
@@ -118,6 +120,7 @@ export async function lineage(
       node.parentPath = same[0].path;
       continue;
     }
+    let occupied: string | null = null; // a recorded place holding another archive
     for (const cand of parentCandidates(ref, node.path)) {
       try {
         const { header } = await readHeader(cand);
@@ -126,7 +129,12 @@ export async function lineage(
           node.parentPath = cand;
           break;
         }
+        occupied ??= cand;
       } catch { /* not there or not an archive: keep looking */ }
+    }
+    if (node.parentStatus === "missing" && occupied) {
+      node.parentStatus = "replaced";
+      node.parentPath = occupied;
     }
   }
   return { roots, nodes };

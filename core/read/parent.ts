@@ -86,6 +86,9 @@ export function parentResolver(
         } with root ${toHex(ref.rootHash).slice(0, 16)}…): it was moved or replaced`,
       );
     }
+    // Renamed within the child's directory: any archive there with the recorded identity.
+    const found = await besideByIdentity(ref, child, opener, opts);
+    if (found) return found;
     if (problem) throw problem;
     throw new HexzError(
       "parent",
@@ -120,4 +123,42 @@ export async function archivePaths(a: Archive): Promise<string[]> {
     if (cur.source.path !== undefined) out.push(cur.source.path);
   }
   return out;
+}
+
+/**
+ * The archive in `child`'s directory (a local file's) that carries `ref`'s UUID and root hash,
+ * if any: a parent renamed beside its child is still its parent. Asked only once the recorded
+ * places have failed, so a directory is listed only for a chain that is otherwise broken.
+ */
+async function besideByIdentity(
+  ref: ParentRef,
+  child: Archive,
+  opener: SourceOpener,
+  opts: OpenOptions,
+): Promise<Archive | null> {
+  const path = child.source.path;
+  if (path === undefined) return null;
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync(dir)].filter((e) => e.isFile && e.name.endsWith(".hxz"))
+      .map((e) => e.name).sort();
+  } catch {
+    return null;
+  }
+  for (const name of names) {
+    const loc = dir === "." ? name : `${dir}/${name}`;
+    if (loc === path) continue;
+    let a: Archive;
+    try {
+      a = await openArchive(await opener(loc), opts);
+    } catch {
+      continue; // not an archive, or locked, or damaged: not this one
+    }
+    if (equalBytes(a.header.uuid, ref.uuid) && equalBytes(a.header.rootHash, ref.rootHash)) {
+      return a;
+    }
+    a.close();
+  }
+  return null;
 }
