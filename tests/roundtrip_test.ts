@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { HexzError, inspect } from "../mod.ts";
+import { check, HexzError, inspect, open, pack } from "../mod.ts";
 import { assertBytesEqual, packBytes, readAll, withOpen } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
@@ -134,6 +134,39 @@ Deno.test("CDC chunks survive an insertion near the start; fixed blocks do not",
         assertBytesEqual(await readAll(a, "memory"), shifted);
       });
     }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("library misuse: clear HexzErrors, and a block's bytes cannot be changed through readBlock", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const data = pseudoRandom(300_000, 91);
+    await Deno.writeFile(`${dir}/img`, data);
+    await pack({ output: `${dir}/a.hxz`, disk: `${dir}/img` });
+    const a = await open(`${dir}/a.hxz`);
+    const before = await a.read("disk", 65536, 64);
+    (await a.readBlock("disk", 1)).fill(0); // the caller's copy, not the cache's
+    assertEquals(await a.read("disk", 65536, 64), before);
+    await check(a);
+    for (const bad of [0.5, 2, -1]) {
+      await assertRejects(() => a.read(bad, 0, 1), HexzError, /unknown stream/);
+    }
+    a.close();
+    await assertRejects(() => a.read("disk", 0, 1), HexzError, /a\.hxz: the archive is closed/);
+    await assertRejects(() => a.readBlock("disk", 0), HexzError, /the archive is closed/);
+    const o = { output: `${dir}/b.hxz`, disk: `${dir}/img` };
+    // deno-lint-ignore no-explicit-any
+    const cases: [any, RegExp][] = [
+      [{ ...o, compression: "brotli" }, /unknown compression 'brotli'/],
+      [{ ...o, compression: "LZ4" }, /unknown compression 'LZ4'/],
+      [{ ...o, metadata: 1n }, /metadata cannot be stored as JSON/],
+      [{ ...o, createdAtMs: NaN }, /createdAtMs must be a time/],
+      [{ ...o, uuid: new Uint8Array(3) }, /uuid must be 16 bytes, got 3/],
+    ];
+    for (const [opts, re] of cases) await assertRejects(() => pack(opts), HexzError, re);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.hxz", "img"]);
   } finally {
     await done();
   }

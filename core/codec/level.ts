@@ -16,6 +16,7 @@ export function parseCodecName(s: string): CodecName {
 
 /** Validates a level for a codec. lz4's level is its acceleration (1 = `lz4 -1`). */
 export function checkLevel(name: CodecName, level: number): void {
+  parseCodecName(name); // a name from untyped code: refused, never taken for another codec
   const ok = name === "none"
     ? true
     : name === "lz4"

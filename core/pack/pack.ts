@@ -277,6 +277,18 @@ export interface StreamInput {
   files?: () => Iterable<PipelineFile> | AsyncIterable<PipelineFile>;
 }
 
+/** The metadata as the JSON the archive stores it in. */
+function metadataBytes(m: unknown): Uint8Array {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(m);
+  } catch (e) {
+    throw new HexzError("usage", `metadata cannot be stored as JSON: ${(e as Error).message}`);
+  }
+  if (json === undefined) throw new HexzError("usage", "metadata cannot be stored as JSON");
+  return new TextEncoder().encode(json);
+}
+
 /** Packs the given files into a new archive at `opts.output`. */
 export async function pack(opts: PackOptions): Promise<PackResult> {
   try {
@@ -341,6 +353,20 @@ async function packWith(
   const codecName: CodecName = opts.compression ?? "lz4";
   const level = opts.level ?? DEFAULT_LEVEL[codecName];
   checkLevel(codecName, level);
+  // Checked before anything is packed, not after.
+  const metadata = opts.metadata === undefined ? null : metadataBytes(opts.metadata);
+  if (opts.uuid !== undefined && opts.uuid.length !== 16) {
+    throw new HexzError("usage", `uuid must be 16 bytes, got ${opts.uuid.length}`);
+  }
+  if (
+    opts.createdAtMs !== undefined &&
+    !(Number.isSafeInteger(opts.createdAtMs) && opts.createdAtMs >= 0)
+  ) {
+    throw new HexzError(
+      "usage",
+      `createdAtMs must be a time in ms since 1970, got ${opts.createdAtMs}`,
+    );
+  }
   if (opts.dictionary && codecName !== "zstd") {
     throw new HexzError("usage", "a dictionary needs --compression zstd");
   }
@@ -465,7 +491,7 @@ async function packWith(
     }
     if (opts.fileTable) await w.addSection("fileTable", opts.fileTable());
     if (opts.metadata !== undefined) {
-      await w.addSection("metadata", new TextEncoder().encode(JSON.stringify(opts.metadata)));
+      await w.addSection("metadata", metadata!);
     }
     opts.onProgress?.({
       stream: inputs[inputs.length - 1]?.name ?? "disk",

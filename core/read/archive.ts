@@ -101,7 +101,7 @@ function lockedError(name: string): HexzError {
 
 export function resolveStream(s: StreamRef): number {
   const id = typeof s === "number" ? s : STREAMS.indexOf(s);
-  if (!(id >= 0 && id < STREAMS.length)) {
+  if (!(Number.isInteger(id) && id >= 0 && id < STREAMS.length)) {
     throw new HexzError("usage", `unknown stream '${s}' (expected disk or memory)`);
   }
   return id;
@@ -150,8 +150,17 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
   let dict: DictCodec | null = null;
   let parentArchive: Promise<Archive | null> | null = null;
 
+  let closed = false;
+  /** Reads after close() fail with this, not with what the closed file would say. */
+  const alive = () => {
+    if (closed) throw new HexzError("usage", `${source.name}: the archive is closed`);
+  };
+
   async function page(i: number): Promise<Page> {
-    ensure(i >= 0 && i < pages.length, `page ${i} does not exist`);
+    alive();
+    if (!(Number.isInteger(i) && i >= 0 && i < pages.length)) {
+      throw new HexzError("usage", `${source.name}: page ${i} does not exist`);
+    }
     const hit = pageCache.get(i);
     if (hit) return hit;
     const ref = pages[i];
@@ -193,6 +202,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
   }
 
   async function block(streamRef: StreamRef, index: number): Promise<BlockInfo> {
+    alive();
     const stream = resolveStream(streamRef);
     const s = header.streams[stream];
     if (!(Number.isSafeInteger(index) && index >= 0 && index < s.blockCount)) {
@@ -261,7 +271,11 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
   }
 
   async function section(kind: "dictionary" | "metadata" | "fileTable") {
+    alive();
     if (sections.has(kind)) return sections.get(kind)!;
+    if (kind !== "dictionary" && kind !== "metadata" && kind !== "fileTable") {
+      throw new HexzError("usage", `unknown section '${kind}'`);
+    }
     const ref = header[kind];
     const max = kind === "dictionary"
       ? MAX_DICTIONARY
@@ -292,6 +306,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     pages,
     size: (s) => header.streams[resolveStream(s)].logicalSize,
     async read(streamRef, offset, length) {
+      alive();
       const stream = resolveStream(streamRef);
       const size = header.streams[stream].logicalSize;
       if (
@@ -346,10 +361,12 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       return out;
     },
     async readBlock(s, index) {
-      return await readBlockInfo(await block(s, index));
+      // A copy: the cache's own bytes must not be changed by a caller.
+      return (await readBlockInfo(await block(s, index))).slice();
     },
     block,
     async *blocks(streamRef) {
+      alive();
       const stream = resolveStream(streamRef);
       const s = header.streams[stream];
       for (let i = s.firstPage; i < s.firstPage + s.pageCount; i++) {
@@ -401,6 +418,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       return parentArchive;
     },
     close() {
+      closed = true;
       dict?.close?.();
       source.close();
       pageCache.clear();
