@@ -33,6 +33,16 @@ async function edit(img: Uint8Array, ov: Awaited<ReturnType<typeof openOverlay>>
   }
   img.fill(0, 100_000, 300_123);
   await ov.writeZeroes("disk", 100_000, 200_123);
+  // Zeros with no whole block inside: inside one block, and across one boundary (the second
+  // block's part was once left as it was).
+  const zeros: [number, number][] = [[4096 * 3 - 5, 3], [4096 * 4 - 80, 4000], [
+    3 * MiB + 4000,
+    200,
+  ]];
+  for (const [off, n] of zeros) {
+    img.fill(0, off, off + n);
+    await ov.writeZeroes("disk", off, n);
+  }
 }
 
 Deno.test("overlay reads merge its writes with the base, at any alignment", async () => {
@@ -99,6 +109,14 @@ Deno.test("overlay survives a torn last record: flushed writes stay, the torn ta
     const re3 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
     assertEquals(re3.stats().records, 2);
     re3.close();
+    // Part of a record header after the last record (a write cut short): a torn tail too.
+    for (const n of [10, 63]) {
+      const torn = new Uint8Array([...bytes, ...bytes.subarray(4096, 4096 + n)]);
+      await Deno.writeFile(`${dir}/o.hxo`, torn);
+      const t = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+      assertEquals(t.stats().records, 2, `${n} bytes of a header`);
+      t.close();
+    }
     // A damaged byte in the last record: that record is the torn one.
     const lastDamaged = bytes.slice();
     lastDamaged[bytes.length - 10] ^= 1;
@@ -220,6 +238,42 @@ Deno.test("overlay --files names the files of a directory archive whose contents
     const bad = await hexz(["overlay", `${dir}/p.hxo`, "--base", plain, "--files"]);
     assertEquals(bad.code, 2);
     assertMatch(bad.err, /not a directory archive/);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("an overlay has one writer at a time, and no reader (commit) while it is written", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await baseArchive(dir);
+    const base = await open(`${dir}/base.hxz`);
+    const w = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+    await w.write("disk", 0, new Uint8Array([1, 2, 3]));
+    await w.flush();
+    await assertRejects(
+      () => openOverlay(`${dir}/o.hxo`, base),
+      HexzError,
+      /o\.hxo: in use by another mount or NBD server/,
+    );
+    await assertRejects(
+      () => openOverlay(`${dir}/o.hxo`, base, { readOnly: true }),
+      HexzError,
+      /being written by a mount or an NBD server/,
+    );
+    const r = await hexz(["commit", `${dir}/base.hxz`, `${dir}/o.hxo`, `${dir}/c.hxz`]);
+    assertEquals(r.code, 1, r.err);
+    assert(await Deno.stat(`${dir}/o.hxo`), "the overlay in use is kept");
+    w.close();
+    // Released on close: readers share, a writer comes after them.
+    const r1 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+    const r2 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+    assertEquals([...(await r2.read("disk", 0, 3))], [1, 2, 3]);
+    r1.close();
+    r2.close();
+    const w2 = await openOverlay(`${dir}/o.hxo`, base);
+    w2.close();
+    base.close();
   } finally {
     await done();
   }

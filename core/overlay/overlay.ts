@@ -159,6 +159,17 @@ export async function openOverlay(
     created = true;
   }
   try {
+    // One writer at a time, and no reader while it writes: two writers would each append at
+    // their own idea of the end (one overwriting the other's flushed records), and a commit
+    // would delete the log under a running server.
+    if (!file.tryLockSync(!opts.readOnly)) {
+      throw new HexzError(
+        "exists",
+        opts.readOnly
+          ? `${path}: being written by a mount or an NBD server; stop it first`
+          : `${path}: in use by another mount or NBD server; stop it first`,
+      );
+    }
     return await load(path, file, base, !!opts.readOnly, created);
   } catch (e) {
     file.close();
@@ -232,6 +243,7 @@ async function load(
     seq = getU64(dv, 24, "overlay sequence") + 1;
     records++;
     end += RECORD_HEADER + payload;
+    claimed = -1; // this record was good: nothing failed (yet)
   }
   // What follows the last good record must be one torn record: more than the longest record
   // could be, or bytes after a record that failed whole, is damage, and replaying only what
@@ -394,11 +406,15 @@ async function load(
             await append(stream, KIND_ZERO, b, null, Math.min(MAX_RECORD_BLOCKS, endWhole - b));
           }
         }
+        // An edge may cross a block boundary (a range with no whole block can span two).
         for (const [o, n] of edges) {
-          const first = Math.floor(o / OVERLAY_BLOCK);
-          const blocks = await readBlocks(stream, first, 1);
-          blocks.fill(0, o - first * OVERLAY_BLOCK, o - first * OVERLAY_BLOCK + n);
-          await append(stream, KIND_DATA, first, blocks, 1);
+          for (let b = Math.floor(o / OVERLAY_BLOCK); b * OVERLAY_BLOCK < o + n; b++) {
+            const start = b * OVERLAY_BLOCK;
+            const from = Math.max(o, start), to = Math.min(o + n, start + OVERLAY_BLOCK);
+            const block = await readBlocks(stream, b, 1);
+            block.fill(0, from - start, to - start);
+            await append(stream, KIND_DATA, b, block, 1);
+          }
         }
       });
     },
