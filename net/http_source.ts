@@ -11,7 +11,8 @@
  *   fetches the next blocks too, doubling up to 1 MiB ahead.
  * - Concurrent reads of the same block share one request.
  * - Network errors, timeouts, 5xx answers and short bodies are retried with exponential
- *   backoff; 4xx answers are not.
+ *   backoff (a request that timed out, twice at most: a stalled server fails a read within
+ *   about two timeouts); 4xx answers are not.
  * - Every answer is checked: status 206, `Content-Range` start, end and total, body length,
  *   and an entity tag (or `Last-Modified`) equal to the first one seen. A file that changed
  *   while being read is an error, never a mix of two versions.
@@ -43,7 +44,14 @@ const MAX_AHEAD_BYTES = 1024 * 1024;
 const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
 /** A failure worth trying again: the network, the server's 5xx, a body cut short. */
-class Transient extends Error {}
+class Transient extends Error {
+  /** The server did not answer in time (not a quick failure). */
+  slow = false;
+}
+
+/** Requests that timed out are tried this many times at most: a server that stalls on every
+ * request then fails a read after two timeouts (about a minute), not after every retry. */
+const SLOW_TRIES = 2;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -152,17 +160,23 @@ export async function httpSource(url: string, opts: HttpSourceOptions = {}): Pro
       return new HexzError("io", `${url}: network access is not allowed (run with --allow-net)`);
     }
     if (closing.signal.aborted) return new HexzError("io", `${url}: source is closed`);
-    if (timedOut) return new Transient(`${url}: no answer within ${timeoutMs} ms`);
+    if (timedOut) {
+      const t = new Transient(`${url}: no answer within ${timeoutMs} ms`);
+      t.slow = true;
+      return t;
+    }
     return new Transient(`${url}: ${(e as Error)?.message ?? e}`);
   }
 
   async function withRetries<T>(fn: () => Promise<T>): Promise<T> {
+    let slow = 0;
     for (let attempt = 0;; attempt++) {
       try {
         return await fn();
       } catch (e) {
         if (!(e instanceof Transient)) throw e;
-        if (attempt >= retries || closing.signal.aborted) {
+        if (e.slow) slow++;
+        if (attempt >= retries || slow >= SLOW_TRIES || closing.signal.aborted) {
           const tries = attempt + 1;
           throw new HexzError(
             "io",

@@ -265,3 +265,36 @@ Deno.test("httpSource: a changed ETag, cut bodies, ignored ranges and 404 are cl
     await cleanup();
   }
 });
+
+Deno.test("httpSource gives up on a server that stalls every time after two timeouts, not every retry", async () => {
+  const size = 1 << 20;
+  const stalls: ((r: Response) => void)[] = [];
+  let gets = 0;
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+    if (req.method === "HEAD") {
+      return new Response(null, {
+        headers: { "content-length": String(size), "accept-ranges": "bytes", etag: '"x"' },
+      });
+    }
+    gets++;
+    return new Promise<Response>((resolve) => stalls.push(resolve)); // never answers
+  });
+  const src = await httpSource(`http://127.0.0.1:${server.addr.port}/a`, {
+    timeoutMs: 200,
+    retries: 4,
+  });
+  try {
+    const t0 = Date.now();
+    await assertRejects(
+      () => src.read(0, 10),
+      HexzError,
+      /no answer within 200 ms \(gave up after 2 attempts\)/,
+    );
+    assertEquals(gets, 2);
+    assert(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
+  } finally {
+    src.close();
+    for (const r of stalls) r(new Response(null, { status: 503 }));
+    await server.shutdown();
+  }
+});
