@@ -242,3 +242,27 @@ Deno.test("a damaged dictionary section is caught before any block decodes", asy
     await done();
   }
 });
+
+Deno.test("reading a dictionary archive loads its dictionary once, however many reads need it", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    // Many 4 KiB blocks read concurrently by one read(): each once loaded a dictionary codec of
+    // its own, and only one was freed; 15 rounds ran zstd-codec out of memory.
+    const img = logText(2 << 20, 77);
+    const path = await packBytes(dir, img, {
+      compression: "zstd",
+      blockSize: 4096,
+      trainDictionary: true,
+    });
+    for (let round = 0; round < 30; round++) {
+      await withOpen(path, async (a) => {
+        assertEquals(a.header.dictionary.length > 0, true);
+        const got = await a.read("disk", 0, img.length);
+        assertEquals(got.length, img.length);
+        if (round === 0) assertEquals(got, img);
+      });
+    }
+  } finally {
+    await done();
+  }
+});

@@ -148,6 +148,9 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
   const inflight = new Map<string, Promise<Uint8Array>>();
   const sections = new Map<string, Uint8Array | null>();
   let dict: DictCodec | null = null;
+  // One load for all the reads that need it at once (each load takes codec memory that only
+  // close() gives back: loading per concurrent read leaked it until the process ran out).
+  let dictLoading: Promise<DictCodec> | null = null;
   let parentArchive: Promise<Archive | null> | null = null;
 
   let closed = false;
@@ -235,7 +238,11 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       let stored = await source.read(e.location, e.storedLength);
       if (keys) stored = await keys.openBlock(stored, what);
       out = new Uint8Array(e.logicalLength);
-      if (e.codec === CODEC.zstdDict && !dict) dict = await loadDict();
+      if (e.codec === CODEC.zstdDict && !dict) {
+        dictLoading ??= loadDict();
+        dictLoading.catch(() => dictLoading = null); // a failed load may be tried again
+        dict = await dictLoading;
+      }
       decompressInto(e.codec, stored, out, dict, what);
     }
     const hash = keys ? keys.identify(blake3(out)) : blake3(out);
@@ -419,7 +426,8 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     },
     close() {
       closed = true;
-      dict?.close?.();
+      if (dict) dict.close?.();
+      else dictLoading?.then((d) => d.close?.(), () => {}); // a load still under way
       source.close();
       pageCache.clear();
       blockCache.clear();
