@@ -32,9 +32,19 @@ export interface AtomicFile {
  */
 const SYNC_AHEAD = 32 * 1024 * 1024;
 
-function dirOf(path: string): string {
+/** The directory part of a path ("." for a bare name, "/" at the root). */
+export function dirOf(path: string): string {
   const i = path.lastIndexOf("/");
   return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+/** Eight random hex digits, for names of temporary files and directories. */
+export function randomSuffix(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(4)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
 }
 
 function isDirectory(path: string): boolean {
@@ -95,11 +105,7 @@ export async function createAtomicFile(
   inputs: readonly string[] = [],
 ): Promise<AtomicFile> {
   checkOutput(path, force, inputs);
-  const rand = Array.from(
-    crypto.getRandomValues(new Uint8Array(4)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-  const tempPath = `${path}.tmp-${rand}`;
+  const tempPath = `${path}.tmp-${randomSuffix()}`;
   let file: Deno.FsFile;
   try {
     file = await Deno.open(tempPath, { write: true, read: true, createNew: true, mode: 0o644 });

@@ -9,7 +9,7 @@
  */
 import { HexzError, osReason } from "../errors.ts";
 import { decodeFileTable, type FileEntry } from "../format/filetable.ts";
-import { writeAll } from "../io/atomic.ts";
+import { dirOf, randomSuffix, writeAll } from "../io/atomic.ts";
 import type { Archive } from "./archive.ts";
 import { FEATURE } from "../format/constants.ts";
 import { writeFilesByBlock } from "./file_blocks.ts";
@@ -240,17 +240,4 @@ function runningAsRoot(): boolean {
   } catch {
     return false;
   }
-}
-
-function dirOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
-}
-
-function randomSuffix(): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(4)),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
 }

@@ -10,6 +10,7 @@ import { equalBytes } from "../format/bytes.ts";
 import { formatUuid, type ParentRef } from "../format/header.ts";
 import { toHex } from "../hash/blake3.ts";
 import type { ByteSource } from "../io/source.ts";
+import { dirOf } from "../io/atomic.ts";
 import { type Archive, openArchive, type OpenOptions } from "./archive.ts";
 
 /** Opens a location (path or URL) as a byte source; throws HexzError("not-found") if absent. */
@@ -138,7 +139,7 @@ async function besideByIdentity(
 ): Promise<Archive | null> {
   const path = child.source.path;
   if (path === undefined) return null;
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  const dir = dirOf(path);
   let names: string[];
   try {
     names = [...Deno.readDirSync(dir)].filter((e) => e.isFile && e.name.endsWith(".hxz"))
