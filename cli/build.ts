@@ -1,10 +1,9 @@
 import { Command, Option } from "./command.ts";
 import { getProfile, PROFILES } from "../core/pack/profiles.ts";
 import { parseCodecName } from "../core/codec/level.ts";
-import { packPool } from "../core/pack/pool.ts";
 import { fileOutput, info } from "./common.ts";
-import { baseAndEncryption, passwordFileOption } from "./password.ts";
-import { createProgress } from "./progress.ts";
+import { passwordFileOption } from "./password.ts";
+import { packSession } from "./pack_session.ts";
 import { formatRatio, formatSize, optionalInteger, parseInteger, parseSize } from "./units.ts";
 
 export function buildCommand(): Command {
@@ -66,45 +65,36 @@ Examples:
       const blockSize = o.blockSize ? parseSize(o.blockSize, "--block-size") : profile.blockSize;
       // Profiles with a dictionary train one, as long as the codec is still zstd.
       const trainDictionary = profile.dictionary && compression === "zstd";
-      // As in pack: the workers start before the packing code loads.
-      const pool = trainDictionary ? null : packPool({ compression, level, workers });
-      const progress = createProgress("build", !!o.silent);
-      let base;
-      try {
-        const { build } = await import("../mod.ts");
-        const opened = await baseAndEncryption(o);
-        base = opened.base;
-        const res = await build({
-          base,
-          basePath: o.base,
-          encrypt: opened.encrypt,
-          source,
-          output,
-          workers,
-          pool: pool ?? undefined,
-          memory: o.memory,
-          compression,
-          level,
-          blockSize,
-          cdc: !!o.cdc,
-          trainDictionary,
-          message: o.message,
-          force: !!o.force,
-          metadata: { profile: o.profile },
-          onProgress: (p) => progress.update(p.done, p.total),
-          onWarning: (m) => info(`hexz: warning: ${m}`, !!o.silent),
-        });
-        progress.finish();
-        info(
-          `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
-            formatSize(res.outputBytes)
-          } (${formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)})`,
-          !!o.silent,
-        );
-      } finally {
-        pool?.close();
-        progress.finish();
-        base?.close();
-      }
+      const res = await packSession(
+        "build",
+        o,
+        trainDictionary ? null : { compression, level, workers },
+        async (session) => {
+          const { build } = await import("../mod.ts");
+          return await build({
+            ...session,
+            basePath: o.base,
+            source,
+            output,
+            workers,
+            memory: o.memory,
+            compression,
+            level,
+            blockSize,
+            cdc: !!o.cdc,
+            trainDictionary,
+            message: o.message,
+            force: !!o.force,
+            metadata: { profile: o.profile },
+            onWarning: (m) => info(`hexz: warning: ${m}`, !!o.silent),
+          });
+        },
+      );
+      info(
+        `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
+          formatSize(res.outputBytes)
+        } (${formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)})`,
+        !!o.silent,
+      );
     });
 }

@@ -1,10 +1,9 @@
 import { Command, Option } from "./command.ts";
 import { parseCodecName } from "../core/codec/level.ts";
 import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
-import { packPool } from "../core/pack/pool.ts";
 import { fileOutput, info } from "./common.ts";
-import { baseAndEncryption, passwordFileOption } from "./password.ts";
-import { createProgress } from "./progress.ts";
+import { passwordFileOption } from "./password.ts";
+import { packSession } from "./pack_session.ts";
 import { formatRatio, formatSize, optionalInteger, parseSize } from "./units.ts";
 
 export function packCommand(): Command {
@@ -73,45 +72,34 @@ Examples:
       const trainDictionary = o.trainDict
         ? { maxSize: parseSize(o.dictSize, "--dict-size") }
         : false;
-      // The workers start before the packing code loads, which takes this thread about as
-      // long as a worker takes to be ready (40-60 ms here). With --train-dict the pack
-      // decides later, once it knows whether a dictionary helps.
-      const pool = trainDictionary ? null : packPool({ compression, level, workers });
-      const progress = createProgress("pack", !!o.silent);
-      let base;
-      try {
-        const { pack } = await import("../mod.ts");
-        const opened = await baseAndEncryption(o);
-        base = opened.base;
-        const res = await pack({
-          base,
-          encrypt: opened.encrypt,
-          basePath: o.base,
-          output,
-          disk: o.disk,
-          memory: o.memory,
-          compression,
-          level,
-          blockSize,
-          cdc,
-          force: !!o.force,
-          message: o.message,
-          trainDictionary,
-          workers,
-          pool: pool ?? undefined,
-          onProgress: (p) => progress.update(p.done, p.total),
-        });
-        progress.finish();
-        info(
-          `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
-            formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)
-          })`,
-          !!o.silent,
-        );
-      } finally {
-        pool?.close();
-        progress.finish();
-        base?.close();
-      }
+      const res = await packSession(
+        "pack",
+        o,
+        trainDictionary ? null : { compression, level, workers },
+        async (session) => {
+          const { pack } = await import("../mod.ts");
+          return await pack({
+            ...session,
+            basePath: o.base,
+            output,
+            disk: o.disk,
+            memory: o.memory,
+            compression,
+            level,
+            blockSize,
+            cdc,
+            force: !!o.force,
+            message: o.message,
+            trainDictionary,
+            workers,
+          });
+        },
+      );
+      info(
+        `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
+          formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)
+        })`,
+        !!o.silent,
+      );
     });
 }
