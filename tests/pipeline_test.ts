@@ -8,9 +8,24 @@ import {
   type ProcessedBlock,
 } from "../core/pack/pipeline.ts";
 import { createCompressor } from "../core/codec/codec.ts";
-import { startPackPool } from "../core/pack/pool.ts";
+import { type PackPool, type PackPoolOptions, startPackPool } from "../core/pack/pool.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
+
+/** Every block a pipeline yields on a pool of two workers, which is closed afterwards. */
+async function collect(
+  codec: Pick<PackPoolOptions, "compression" | "level">,
+  run: (pool: PackPool) => AsyncIterable<ProcessedBlock>,
+): Promise<ProcessedBlock[]> {
+  const pool = startPackPool({ ...codec, workers: 2 });
+  try {
+    const out: ProcessedBlock[] = [];
+    for await (const p of run(pool)) out.push(p);
+    return out;
+  } finally {
+    pool.close();
+  }
+}
 
 Deno.test("parallel and serial packs are byte-identical", async () => {
   const [dir, done] = await tempDir();
@@ -82,13 +97,8 @@ Deno.test("the files pipeline reads many files per message and notices a file th
         size: data.length,
         lengths: fixedLengths(data.length, B),
       }));
-    const got = [];
-    const pool = startPackPool({ compression: "lz4", level: 1, workers: 2 });
-    try {
-      for await (const p of parallelFilesPipeline(list(), pool)) got.push(p);
-    } finally {
-      pool.close();
-    }
+    const lz4 = { compression: "lz4", level: 1 } as const;
+    const got = await collect(lz4, (pool) => parallelFilesPipeline(list(), pool));
     // The same blocks, one by one on this thread.
     const want = [];
     const seen = new Set<string>();
@@ -108,30 +118,16 @@ Deno.test("the files pipeline reads many files per message and notices a file th
     // A file whose size is not the one listed changed while being packed.
     const changed = list();
     changed[3].size += 1;
-    const pool2 = startPackPool({ compression: "lz4", level: 1, workers: 2 });
     await assertRejects(
-      async () => {
-        try {
-          for await (const _ of parallelFilesPipeline(changed, pool2)) { /* drain */ }
-        } finally {
-          pool2.close();
-        }
-      },
+      () => collect(lz4, (pool) => parallelFilesPipeline(changed, pool)),
       HexzError,
       /f3: changed while being packed \(5000001 -> 5000000 bytes\)/,
     );
     // Written to in place (same size, another modification time).
     const touched = list().map((f) => ({ ...f, mtimeMs: Deno.statSync(f.path).mtime!.getTime() }));
     touched[4].mtimeMs -= 1000;
-    const pool3 = startPackPool({ compression: "lz4", level: 1, workers: 2 });
     await assertRejects(
-      async () => {
-        try {
-          for await (const _ of parallelFilesPipeline(touched, pool3)) { /* drain */ }
-        } finally {
-          pool3.close();
-        }
-      },
+      () => collect(lz4, (pool) => parallelFilesPipeline(touched, pool)),
       HexzError,
       /f4: changed while being packed \(written to\)/,
     );
@@ -158,13 +154,7 @@ Deno.test("the batch pipeline (blocks this thread holds) gives processBlock's re
     const gen = async function* () {
       yield* blocks;
     };
-    const got: ProcessedBlock[] = [];
-    const pool = startPackPool({ compression, level, workers: 2 });
-    try {
-      for await (const p of parallelPipeline(gen(), pool)) got.push(p);
-    } finally {
-      pool.close();
-    }
+    const got = await collect({ compression, level }, (pool) => parallelPipeline(gen(), pool));
     const compressor = createCompressor(compression, level);
     assertEquals(got.length, blocks.length);
     const hashes = new Set<string>();
