@@ -88,6 +88,8 @@ export { type StreamName, STREAMS } from "./core/format/constants.ts";
 export type { Header } from "./core/format/header.ts";
 export type { EncryptOptions } from "./core/crypto/keys.ts";
 export type { KdfName, KdfParams } from "./core/crypto/kdf.ts";
+/** Deletes the unfinished outputs of interrupted work (call it from your own signal handler). */
+export { removeTemporaries, temporaries } from "./core/io/temporaries.ts";
 export { VERSION } from "./core/version.ts";
 export {
   generateKeyPair,

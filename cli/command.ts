@@ -71,6 +71,8 @@ export class Command {
   readonly options: Option[] = [];
   after = "";
   handler?: Action;
+  /** Whether the action handles SIGINT and SIGTERM itself (else cli/interrupt.ts does). */
+  ownSignals = false;
 
   constructor(readonly name: string) {}
 
@@ -107,6 +109,12 @@ export class Command {
   /** Text printed after the options in help (examples). */
   addHelpText(_where: "after", text: string): this {
     this.after = text;
+    return this;
+  }
+
+  /** The action shuts down on SIGINT and SIGTERM by itself (servers, mounts). */
+  handlesSignals(): this {
+    this.ownSignals = true;
     return this;
   }
 

@@ -9,6 +9,7 @@ import { HexzError, LOCKED } from "../core/errors.ts";
 import { VERSION } from "../core/version.ts";
 import { type Command, commandHelp, parseCommand, suggest, usage } from "./command.ts";
 import { envVar } from "./env.ts";
+import { cleanUpOnInterrupt } from "./interrupt.ts";
 
 /** Where the command line takes passwords from (cli/password.ts). */
 const CLI_PASSWORD = " (HEXZ_PASSWORD or --password-file)";
@@ -88,7 +89,12 @@ async function dispatch(args: string[]): Promise<void> {
   const command = await entry[1]();
   const { positional, flags, help } = parseCommand(command, rest);
   if (help) return print(commandHelp(command, "hexz"));
-  await command.handler?.(...positional, flags);
+  const restore = command.ownSignals ? () => {} : cleanUpOnInterrupt();
+  try {
+    await command.handler?.(...positional, flags);
+  } finally {
+    restore();
+  }
 }
 
 /** Runs the CLI with `args`; returns the exit code instead of exiting (testable). */

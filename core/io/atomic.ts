@@ -1,12 +1,14 @@
 /**
  * Crash-safe output files: data goes to a temporary file beside the target, which is fsynced
- * and then moved into place in one step. An interrupted write leaves only the temporary file
- * (named `<target>.tmp-<random>`), never a half-written target.
+ * and then moved into place in one step. A crash leaves only the temporary file (named
+ * `<target>.tmp-<random>`), never a half-written target; an interrupted command line deletes
+ * it (temporaries.ts).
  *
  * @module
  */
 import { writeSync } from "node:fs";
 import { HexzError, osReason } from "../errors.ts";
+import { trackTemporary } from "./temporaries.ts";
 
 export interface AtomicFile {
   readonly file: Deno.FsFile;
@@ -115,6 +117,7 @@ export async function createAtomicFile(
     }
     throw new HexzError("io", `${path}: cannot create: ${osReason(e)}`);
   }
+  const untrack = trackTemporary(tempPath, "file");
   let state: "open" | "done" = "open";
   let unsynced = 0;
   let syncing: Promise<void> | null = null;
@@ -160,6 +163,8 @@ export async function createAtomicFile(
         await Deno.remove(tempPath).catch(() => {});
         if (e instanceof HexzError) throw e;
         throw new HexzError("io", `${path}: cannot write: ${osReason(e)}`);
+      } finally {
+        untrack();
       }
     },
     async abort() {
@@ -170,6 +175,7 @@ export async function createAtomicFile(
         file.close();
       } catch { /* already closed */ }
       await Deno.remove(tempPath).catch(() => {});
+      untrack();
     },
   };
 }

@@ -13,6 +13,7 @@
 import { blake3 } from "../hash/blake3.ts";
 import type { BlockCompressor } from "../codec/codec.ts";
 import { isZeroBlock } from "./zero.ts";
+import { createTurns } from "../io/turns.ts";
 import type { PackPool, RangePart, WorkerResult } from "./pool.ts";
 
 export interface ProcessedBlock {
@@ -50,11 +51,13 @@ export async function* serialPipeline(
   inHole?: (offset: number, length: number) => boolean,
 ): AsyncGenerator<ProcessedBlock> {
   let pos = 0;
+  const turn = createTurns();
   for await (const b of blocks) {
     yield inHole?.(pos, b.length)
       ? { length: b.length, zero: true, codec: 0 }
       : processBlock(b, compressor, isNew);
     pos += b.length;
+    await turn();
   }
 }
 

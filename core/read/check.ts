@@ -8,6 +8,7 @@
 import { HexzError } from "../errors.ts";
 import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
 import { workerCount } from "../workers.ts";
+import { createTurns } from "../io/turns.ts";
 import type { Archive } from "./archive.ts";
 import { createJobBuilder } from "./extract_job.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
@@ -70,6 +71,7 @@ export async function checkArchive(a: Archive, opts: CheckOptions = {}): Promise
 
 /** Every block of every stream read, decoded and verified through the archive, in order. */
 async function checkBlocksHere(a: Archive, report: CheckReport, progress: (n: number) => void) {
+  const turn = createTurns();
   for (let s = 0; s < STREAMS.length; s++) {
     for await (const b of a.blocks(s)) {
       // Zero blocks hold no bytes: their entry was validated with the page.
@@ -77,6 +79,7 @@ async function checkBlocksHere(a: Archive, report: CheckReport, progress: (n: nu
       report.blocks++;
       report.bytes += b.entry.logicalLength;
       progress(b.entry.logicalLength);
+      await turn();
     }
   }
 }

@@ -9,6 +9,7 @@ import { HexzError } from "../errors.ts";
 import { FEATURE, KIND, STREAMS } from "../format/constants.ts";
 import { type AtomicFile, createAtomicFile, writeAll } from "../io/atomic.ts";
 import { workerCount } from "../workers.ts";
+import { createTurns } from "../io/turns.ts";
 import { type Archive, resolveStream, type StreamRef } from "./archive.ts";
 import { locate } from "./locate.ts";
 import { createJobBuilder } from "./extract_job.ts";
@@ -108,7 +109,9 @@ async function* decodeHere(
   // Blocks are fetched and decoded up to AHEAD blocks in advance (reads overlap with decoding).
   const AHEAD = 16;
   const queue: { len: number; data: Promise<Uint8Array> | null }[] = [];
+  const turn = createTurns();
   for await (const b of a.blocks(stream)) {
+    await turn();
     const data = b.entry.kind === KIND.zero ? null : a.readBlock(stream, b.index);
     // Failures surface when the block is taken, in order; don't report them twice.
     data?.catch(() => {});

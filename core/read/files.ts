@@ -10,6 +10,7 @@
 import { HexzError, osReason } from "../errors.ts";
 import { decodeFileTable, type FileEntry } from "../format/filetable.ts";
 import { dirOf, randomSuffix, writeAll } from "../io/atomic.ts";
+import { trackTemporary } from "../io/temporaries.ts";
 import type { Archive } from "./archive.ts";
 import { FEATURE } from "../format/constants.ts";
 import { writeFilesByBlock } from "./file_blocks.ts";
@@ -115,6 +116,7 @@ export async function extractTree(
     ? `${root}/.hexz-extract-${randomSuffix()}`
     : `${root}.tmp-${randomSuffix()}`;
   Deno.mkdirSync(staging, { mode: inside ? 0o700 : 0o777 });
+  const untrack = trackTemporary(staging, "dir");
   try {
     const r = await extractTreeInto(a, t, staging, root, true, opts);
     if (!inside) Deno.renameSync(staging, root);
@@ -133,6 +135,8 @@ export async function extractTree(
       throw new HexzError(e.code, e.message.replaceAll(staging, root), { cause: e });
     }
     throw new HexzError("io", `${root}: cannot extract: ${osReason(e)}`);
+  } finally {
+    untrack();
   }
 }
 

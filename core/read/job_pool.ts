@@ -8,6 +8,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { moduleBeside } from "../workers.ts";
+import { createTurns } from "../io/turns.ts";
 import type { Archive } from "./archive.ts";
 import type { ExtractJob, ExtractRequest, ExtractWorkerMessage } from "./extract_job.ts";
 import { createJobRunner } from "./extract_run.ts";
@@ -118,6 +119,7 @@ export function createJobPool(opts: JobPoolOptions): JobPool {
       channel.port1.onmessage = () => r();
       channel.port2.postMessage(0);
     });
+  const due = createTurns();
   const fileIds = new Map<Archive, number>();
   if (opts.eager) start();
   return {
@@ -142,8 +144,10 @@ export function createJobPool(opts: JobPoolOptions): JobPool {
       }
       if (best < 0) {
         done(here.run(job));
-        // Let the workers' messages in before the next job.
+        // Let the workers' messages in before the next job; alone, let signals in now and
+        // then.
         if (workers.length) await turn();
+        else await due();
       } else {
         const meta = job.meta.slice(), hashes = job.hashes.slice(), pieces = job.pieces?.slice();
         const transfer = [meta.buffer, hashes.buffer, ...(pieces ? [pieces.buffer] : [])];

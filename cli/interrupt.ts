@@ -1,0 +1,33 @@
+/**
+ * What the command line does when it is interrupted (Ctrl-C, `kill`, a closed terminal) in the
+ * middle of a command: delete the temporary files and directories it was writing, say so in one
+ * line, and exit with 128 + the signal's number, as a shell reports a process killed by it.
+ * `zstd` deletes its unfinished output the same way. Commands that handle signals themselves
+ * (mount and serve shut down cleanly on them) opt out.
+ *
+ * @module
+ */
+import { removeTemporaries } from "../core/io/temporaries.ts";
+
+const SIGNALS: [Deno.Signal, number][] = [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]];
+
+/** Installs the handlers; the returned function removes them. */
+export function cleanUpOnInterrupt(): () => void {
+  const installed: [Deno.Signal, () => void][] = [];
+  for (const [signal, code] of SIGNALS) {
+    const handler = () => {
+      removeTemporaries();
+      // A progress bar may be on the line: clear it first.
+      const clear = Deno.stderr.isTerminal() ? "\r\x1b[K" : "";
+      Deno.stderr.writeSync(new TextEncoder().encode(`${clear}hexz: interrupted\n`));
+      Deno.exit(code);
+    };
+    try {
+      Deno.addSignalListener(signal, handler);
+      installed.push([signal, handler]);
+    } catch { /* a signal this platform lacks */ }
+  }
+  return () => {
+    for (const [signal, handler] of installed) Deno.removeSignalListener(signal, handler);
+  };
+}
