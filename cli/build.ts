@@ -7,7 +7,7 @@ import { packSession } from "./pack_session.ts";
 import { formatRatio, formatSize, optionalInteger, parseInteger, parseSize } from "./units.ts";
 
 export function buildCommand(): Command {
-  return new Command("build")
+  return new Command("build").writesOutput()
     .description("pack a directory tree into an archive with a file table")
     .argument("<source>", "directory to pack")
     .argument("<output>", "archive to create (.hxz)")

@@ -71,8 +71,8 @@ export class Command {
   readonly options: Option[] = [];
   after = "";
   handler?: Action;
-  /** Whether the action handles SIGINT and SIGTERM itself (else cli/interrupt.ts does). */
-  ownSignals = false;
+  /** Whether the action writes files, which an interrupt must not leave half written. */
+  writes = false;
 
   constructor(readonly name: string) {}
 
@@ -112,9 +112,10 @@ export class Command {
     return this;
   }
 
-  /** The action shuts down on SIGINT and SIGTERM by itself (servers, mounts). */
-  handlesSignals(): this {
-    this.ownSignals = true;
+  /** The action writes files: on SIGINT, SIGTERM or SIGHUP the unfinished ones are deleted
+   * (cli/interrupt.ts). Other commands keep the runtime's default, which ends them at once. */
+  writesOutput(): this {
+    this.writes = true;
     return this;
   }
 

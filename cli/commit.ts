@@ -9,7 +9,7 @@ import { createProgress } from "./progress.ts";
 import { formatSize, optionalInteger, parseSize } from "./units.ts";
 
 export function commitCommand(): Command {
-  return new Command("commit")
+  return new Command("commit").writesOutput()
     .description("turn an archive plus an overlay of writes into a new archive")
     .argument("<base>", "archive the overlay was written on")
     .argument("<overlay>", "overlay file (.hxo)")

@@ -7,7 +7,7 @@ import { createProgress } from "./progress.ts";
 import { formatSize, optionalInteger } from "./units.ts";
 
 export function extractCommand(): Command {
-  return new Command("extract")
+  return new Command("extract").writesOutput()
     .description("restore a stream bit for bit (zero runs become holes), or a directory tree")
     .argument("<archive>", "archive (.hxz)")
     .argument("<output>", "file to write (a directory for directory archives)")

@@ -2,8 +2,9 @@
  * What the command line does when it is interrupted (Ctrl-C, `kill`, a closed terminal) in the
  * middle of a command: delete the temporary files and directories it was writing, say so in one
  * line, and exit with 128 + the signal's number, as a shell reports a process killed by it.
- * `zstd` deletes its unfinished output the same way. Commands that handle signals themselves
- * (mount and serve shut down cleanly on them) opt out.
+ * `zstd` deletes its unfinished output the same way. Only commands that write files install
+ * it (Command.writesOutput): the others end at once, as the runtime does by default, and mount
+ * and serve shut down cleanly on their own handlers.
  *
  * @module
  */

@@ -3,7 +3,7 @@ import { generateKeyPair, saveKeyPair } from "../mod.ts";
 import { out } from "./common.ts";
 
 export function keygenCommand(): Command {
-  return new Command("keygen")
+  return new Command("keygen").writesOutput()
     .description("create an Ed25519 key pair for signing archives (NAME.key and NAME.pub)")
     .option("-o, --output-dir <dir>", "where to write the keys", ".")
     .option("--name <name>", "base name of the key files", "hexz")

@@ -25,7 +25,7 @@ interface MountFlags {
 }
 
 export function mountCommand(): Command {
-  return new Command("mount").handlesSignals()
+  return new Command("mount")
     .description("serve an archive as a file system: disk, memory and files/ (needs root)")
     .argument("<archive>", "archive (.hxz)")
     .argument("<mountpoint>", "an existing directory")

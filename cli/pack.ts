@@ -7,7 +7,7 @@ import { packSession } from "./pack_session.ts";
 import { formatRatio, formatSize, optionalInteger, parseSize } from "./units.ts";
 
 export function packCommand(): Command {
-  return new Command("pack")
+  return new Command("pack").writesOutput()
     .description("pack a disk image and/or memory dump into an archive")
     .argument("<output>", "archive to create (.hxz)")
     .option("--disk <path>", "disk image (main stream)")

@@ -89,7 +89,7 @@ async function dispatch(args: string[]): Promise<void> {
   const command = await entry[1]();
   const { positional, flags, help } = parseCommand(command, rest);
   if (help) return print(commandHelp(command, "hexz"));
-  const restore = command.ownSignals ? () => {} : cleanUpOnInterrupt();
+  const restore = command.writes ? cleanUpOnInterrupt() : () => {};
   try {
     await command.handler?.(...positional, flags);
   } finally {

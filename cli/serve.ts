@@ -130,7 +130,7 @@ function reject(flag: string, needs: string): never {
 }
 
 export function serveCommand(): Command {
-  return new Command("serve").handlesSignals()
+  return new Command("serve")
     .description("publish an archive over HTTP (ranges, ETags), as an S3 bucket, or over NBD")
     .argument("<archive>", "archive (.hxz), a path or an http(s) URL")
     .option("--port <n>", "TCP port (0 picks a free one; default 8080, NBD 10809)")

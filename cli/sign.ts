@@ -4,7 +4,7 @@ import { out } from "./common.ts";
 import { givenPassword, passwordFileOption } from "./password.ts";
 
 export function signCommand(): Command {
-  return new Command("sign")
+  return new Command("sign").writesOutput()
     .description("sign an archive with an Ed25519 private key (appends a signature trailer)")
     .argument("<key>", "private key (PEM, from 'hexz keygen' or 'openssl genpkey')")
     .argument("<archive>", "archive (.hxz)")
