@@ -5,6 +5,7 @@ import { extractTree, fileTable, findFile, readFile } from "../core/read/files.t
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
+import { lchownSync, lutimesSync } from "node:fs";
 
 const ODD = ["with space.txt", "ünïcødé ✓.bin", "-dash", "quote'\"s", "new\nline"];
 
@@ -18,6 +19,9 @@ async function makeTree(root: string) {
   for (const n of ODD) await Deno.writeFile(`${root}/${n}`, new TextEncoder().encode(n));
   await Deno.symlink("etc/hostname", `${root}/link-rel`);
   await Deno.symlink("/nonexistent/target", `${root}/link-dangling`);
+  // Times of the links themselves (Deno.utime would follow them).
+  lutimesSync(`${root}/link-rel`, 1_500_000_000, 1_500_000_000.25);
+  lutimesSync(`${root}/link-dangling`, 1_400_000_000, 1_400_000_000);
   await Deno.chmod(`${root}/etc/hostname`, 0o640);
   await Deno.chmod(`${root}/empty-file`, 0o755);
   await Deno.chmod(`${root}/empty-dir`, 0o700);
@@ -32,7 +36,7 @@ async function snapshot(root: string, rel = ""): Promise<Record<string, string>>
     const p = rel ? `${rel}/${n}` : n;
     const st = await Deno.lstat(`${root}/${p}`);
     const mode = (st.mode! & 0o7777).toString(8);
-    if (st.isSymlink) out[p] = `l ${await Deno.readLink(`${root}/${p}`)}`;
+    if (st.isSymlink) out[p] = `l ${await Deno.readLink(`${root}/${p}`)} ${st.mtime!.getTime()}`;
     else if (st.isDirectory) {
       out[p] = `d ${mode}`;
       Object.assign(out, await snapshot(root, p));
@@ -307,7 +311,7 @@ Deno.test("build reads a tree of thousands of small files with few descriptors a
   }
 });
 
-Deno.test("setuid and setgid bits survive an extract as root", async () => {
+Deno.test("setuid and setgid bits and symlink owners survive an extract as root", async () => {
   if (Deno.uid() !== 0) {
     console.error("SKIP: restoring owners (and so these bits after chown) needs root");
     return;
@@ -320,6 +324,8 @@ Deno.test("setuid and setgid bits survive an extract as root", async () => {
     await Deno.writeTextFile(`${dir}/src/sg`, "x");
     await Deno.chown(`${dir}/src/sg`, 1, 1); // first: chown clears the bit
     await Deno.chmod(`${dir}/src/sg`, 0o2755);
+    await Deno.symlink("su", `${dir}/src/ln`);
+    lchownSync(`${dir}/src/ln`, 2, 3); // the link's own owner (Deno.chown would follow it)
     await build({ source: `${dir}/src`, output: `${dir}/t.hxz` });
     const a = await open(`${dir}/t.hxz`);
     try {
@@ -330,6 +336,8 @@ Deno.test("setuid and setgid bits survive an extract as root", async () => {
     assertEquals((await Deno.stat(`${dir}/out/su`)).mode! & 0o7777, 0o4755);
     const sg = await Deno.stat(`${dir}/out/sg`);
     assertEquals([sg.mode! & 0o7777, sg.uid, sg.gid], [0o2755, 1, 1]);
+    const ln = await Deno.lstat(`${dir}/out/ln`);
+    assertEquals([ln.uid, ln.gid], [2, 3]);
   } finally {
     await done();
   }

@@ -3,7 +3,7 @@
  * modes and times. Extraction never writes outside the target directory: paths are validated
  * when the table is decoded (relative, no `..`, every ancestor a directory listed earlier),
  * existing symlinks in the way are replaced rather than followed, and symlinks are created
- * after all files.
+ * after all files (with their owners and times, set on the links themselves).
  *
  * @module
  */
@@ -13,7 +13,7 @@ import { dirOf, randomSuffix, writeAll } from "../io/atomic.ts";
 import type { Archive } from "./archive.ts";
 import { FEATURE } from "../format/constants.ts";
 import { writeFilesByBlock } from "./file_blocks.ts";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, lchownSync, lutimesSync, openSync } from "node:fs";
 
 const tables = new WeakMap<Archive, FileEntry[]>();
 
@@ -209,7 +209,9 @@ async function extractTreeInto(
   }
   for (const e of t) {
     if (e.type !== "symlink") continue;
-    Deno.symlinkSync(e.target, place(e));
+    const p = place(e);
+    Deno.symlinkSync(e.target, p);
+    setLinkAttributes(p, e, asRoot);
   }
   // Directories last, deepest first, so their times are not disturbed by their contents.
   for (const e of [...t].reverse()) {
@@ -231,6 +233,22 @@ function setAttributes(p: string, e: FileEntry, asRoot: boolean): void {
   }
   Deno.chmodSync(p, e.mode);
   Deno.utimeSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
+}
+
+/**
+ * Owner (as root) and modification time of a restored symlink, set on the link itself: Deno's
+ * own calls follow links, node:fs has the `l` variants (lchown, lutimes). A symlink has no mode
+ * of its own on Linux.
+ */
+function setLinkAttributes(p: string, e: FileEntry, asRoot: boolean): void {
+  if (asRoot) {
+    try {
+      lchownSync(p, e.uid, e.gid);
+    } catch {
+      // As for files: the link keeps our owner.
+    }
+  }
+  lutimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
 }
 
 /** Whether owners can be restored: only as root, and only when `--allow-sys=uid` lets us ask. */
