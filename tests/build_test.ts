@@ -3,6 +3,7 @@ import { HexzError, memorySource, open } from "../mod.ts";
 import { build } from "../core/pack/build.ts";
 import { extractTree, fileTable, findFile, readFile } from "../core/read/files.ts";
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
+import { blake3 } from "../core/hash/blake3.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 import { lchownSync, lutimesSync } from "node:fs";
@@ -201,6 +202,91 @@ Deno.test("decodeFileTable refuses paths that could escape the extraction direct
   assertThrows(() => decodeFileTable(viaLink, 0), HexzError, /parent is not a directory/);
   const outside = encodeFileTable([{ ...base, size: 10, offset: 5 }]);
   assertThrows(() => decodeFileTable(outside, 12), HexzError, /outside the disk stream/);
+});
+
+/** `bytes` (an encoded file table) with `change` applied to the fixed part of entry `index`
+ * (or to the table head for -1) and the checksum made right again. */
+function patchTable(
+  bytes: Uint8Array,
+  index: number,
+  change: (dv: DataView, at: number) => void,
+): Uint8Array {
+  const out = bytes.slice();
+  const dv = new DataView(out.buffer);
+  let at = 16;
+  for (let i = 0; i < index; i++) {
+    at += 48 + dv.getUint16(at + 2, true) + dv.getUint16(at + 40, true);
+  }
+  change(dv, index < 0 ? 0 : at);
+  out.set(blake3(out.subarray(0, out.length - 32)), out.length - 32);
+  return out;
+}
+
+Deno.test("decodeFileTable refuses hard links that are not another name of an earlier regular file", () => {
+  const base: FileEntry = {
+    path: "a",
+    type: "file",
+    mode: 0o644,
+    mtimeMs: 0,
+    uid: 0,
+    gid: 0,
+    size: 3,
+    offset: 0,
+    target: "",
+  };
+  const dir = { ...base, path: "d", type: "dir" as const, size: 0 };
+  const sym: FileEntry = { ...base, path: "s", type: "symlink", size: 0, target: "a" };
+  const good = [dir, { ...base, path: "d/a" }, { ...base, path: "d/b", hardLinkTo: "d/a" }];
+  assertEquals(decodeFileTable(encodeFileTable(good), 3)[2], good[2]);
+  const cases: [string, FileEntry[], RegExp][] = [
+    [
+      "to a later file",
+      [{ ...base, path: "b", hardLinkTo: "c" }, { ...base, path: "c" }],
+      /b: hard link to "c", not an earlier regular file/,
+    ],
+    ["to itself", [{ ...base, path: "b", hardLinkTo: "b" }], /b: hard link to "b", not an earlier/],
+    ["to nothing", [base, { ...base, path: "b", hardLinkTo: "x" }], /hard link to "x"/],
+    ["to a directory", [dir, { ...base, path: "b", hardLinkTo: "d" }], /hard link to "d"/],
+    ["to a symlink", [sym, { ...base, path: "t", hardLinkTo: "s" }], /hard link to "s"/],
+    [
+      "to a hard link",
+      [base, { ...base, path: "b", hardLinkTo: "a" }, { ...base, path: "c", hardLinkTo: "b" }],
+      /c: hard link to "b", not an earlier regular file/,
+    ],
+    ["escaping", [base, { ...base, path: "b", hardLinkTo: "../a" }], /hard link to "\.\.\/a"/],
+  ];
+  for (const [what, entries, re] of cases) {
+    assertThrows(() => decodeFileTable(encodeFileTable(entries), 3), HexzError, re, what);
+  }
+  // Fields the encoder never writes for a link, set by hand.
+  const linked = encodeFileTable([base, { ...base, path: "b", hardLinkTo: "a" }]);
+  const bad: [string, (dv: DataView, at: number) => void, RegExp][] = [
+    ["a mode", (dv, at) => dv.setUint32(at + 4, 0o644, true), /b: a hard link has attributes/],
+    ["a time", (dv, at) => dv.setBigInt64(at + 8, 1n, true), /b: a hard link has attributes/],
+    ["an owner", (dv, at) => dv.setUint32(at + 32, 1, true), /b: a hard link has attributes/],
+    ["content", (dv, at) => dv.setUint32(at + 16, 1, true), /b: only files have content/],
+    ["an offset", (dv, at) => dv.setUint32(at + 24, 1, true), /b: only files have content/],
+  ];
+  for (const [what, change, re] of bad) {
+    assertThrows(() => decodeFileTable(patchTable(linked, 1, change), 3), HexzError, re, what);
+  }
+  // A link record with no target (its byte counted into the path instead, "ba").
+  const noTarget = patchTable(linked, 1, (dv, at) => {
+    dv.setUint16(at + 2, 2, true);
+    dv.setUint16(at + 40, 0, true);
+  });
+  assertThrows(() => decodeFileTable(noTarget, 3), HexzError, /ba: hard link target mismatch/);
+  // Type 4 belongs to version 2: in a version 1 table it is unknown; versions past 2 are refused
+  // by name.
+  const v1 = patchTable(linked, -1, (dv) => dv.setUint16(4, 1, true));
+  assertThrows(() => decodeFileTable(v1, 3), HexzError, /entry 1 has an unknown type/);
+  const v3 = patchTable(linked, -1, (dv) => dv.setUint16(4, 3, true));
+  const e = assertThrows(
+    () => decodeFileTable(v3, 3),
+    HexzError,
+    /^file table: unsupported version 3 \(this hexz reads versions 1 and 2\)$/,
+  );
+  assertEquals((e as HexzError).code, "format");
 });
 
 Deno.test("cli build, inspect --files, cat --file and extract of a directory archive", async () => {

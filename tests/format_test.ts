@@ -206,3 +206,28 @@ Deno.test("golden vector: a version 1 file table encodes and decodes byte for by
   assertBytesEqual(made, committed, "filetable-v1.bin");
   assertEquals(decodeFileTable(committed, 1024), TABLE_ENTRIES);
 });
+
+/** The entries of the version 2 vector: those of version 1, and two hard links to `bin/sh`,
+ * one beside it and one in another directory. */
+const TABLE_LINKS: FileEntry[] = [
+  ...TABLE_ENTRIES.slice(0, 3),
+  { ...TABLE_ENTRIES[1], path: "bin/sh2", hardLinkTo: "bin/sh" },
+  TABLE_ENTRIES[3],
+  { ...TABLE_ENTRIES[0], path: "usr", mode: 0o700 },
+  { ...TABLE_ENTRIES[1], path: "usr/sh", hardLinkTo: "bin/sh" },
+];
+
+Deno.test("golden vector: a version 2 file table (hard links) encodes and decodes byte for byte", async () => {
+  // The encoder stores a link's path alone, whatever else its entry says.
+  const made = encodeFileTable(
+    TABLE_LINKS.map((e) => e.hardLinkTo ? { ...e, mode: 0o600, size: 5, mtimeMs: 9 } : e),
+  );
+  if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}filetable-v2.bin`, made);
+  const committed = await Deno.readFile(`${VEC}filetable-v2.bin`);
+  assertBytesEqual(made, committed, "filetable-v2.bin");
+  assertEquals(decodeFileTable(committed, 1024), TABLE_LINKS);
+  // Without its links the same tree is a version 1 table again.
+  assertEquals(new DataView(made.buffer).getUint16(4, true), 2);
+  const plain = encodeFileTable(TABLE_LINKS.filter((e) => !e.hardLinkTo));
+  assertEquals(new DataView(plain.buffer).getUint16(4, true), 1);
+});
