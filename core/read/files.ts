@@ -23,7 +23,16 @@ export async function fileTable(a: Archive): Promise<FileEntry[] | null> {
   if (cached) return cached;
   const bytes = await a.section("fileTable");
   if (!bytes) return null;
-  const t = decodeFileTable(bytes, a.size("disk"));
+  let t: FileEntry[];
+  try {
+    t = decodeFileTable(bytes, a.size("disk"));
+  } catch (e) {
+    // The table's own errors do not know which archive they are about.
+    if (e instanceof HexzError) {
+      throw new HexzError(e.code, `${a.source.name}: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
   tables.set(a, t);
   return t;
 }
