@@ -2,8 +2,9 @@
  * Directory archives: list the file table, read files by name, and restore the tree with its
  * modes and times. Extraction never writes outside the target directory: paths are validated
  * when the table is decoded (relative, no `..`, every ancestor a directory listed earlier),
- * existing symlinks in the way are replaced rather than followed, and symlinks are created
- * after all files (with their owners and times, set on the links themselves).
+ * existing symlinks in the way are replaced rather than followed, hard links are made to
+ * files this extraction wrote, and symlinks are created after all files (with their owners
+ * and times, set on the links themselves).
  *
  * @module
  */
@@ -157,7 +158,9 @@ async function extractTreeInto(
 ): Promise<{ entries: number; bytes: number }> {
   if (!empty) Deno.mkdirSync(root, { recursive: true });
   const asRoot = runningAsRoot();
-  const total = t.reduce((n, e) => n + e.size, 0);
+  // Each content once: hard links are made to the file that holds it.
+  const files = t.filter((e) => e.type === "file" && !e.hardLinkTo);
+  const total = files.reduce((n, e) => n + e.size, 0);
   let bytes = 0;
   const place = (e: FileEntry): string => {
     const p = `${dest}/${e.path}`;
@@ -184,7 +187,7 @@ async function extractTreeInto(
   if (a.source.path !== undefined && !(a.header.features & FEATURE.encrypted)) {
     // A local archive: every directory first, then the files as one walk over the blocks.
     for (const e of t) if (e.type === "dir") makeDir(e);
-    await writeFilesByBlock(a, t.filter((e) => e.type === "file"), {
+    await writeFilesByBlock(a, files, {
       create(e) {
         const p = place(e);
         try {
@@ -201,7 +204,7 @@ async function extractTreeInto(
   } else {
     for (const e of t) {
       if (e.type === "dir") makeDir(e);
-      else if (e.type === "file") {
+      else if (e.type === "file" && !e.hardLinkTo) {
         const p = place(e); // once: it clears what is in the way
         const f = Deno.openSync(p, { write: true, createNew: true, mode: 0o600 });
         try {
@@ -214,6 +217,18 @@ async function extractTreeInto(
         }
         finished(e);
       }
+    }
+  }
+  for (const e of t) {
+    if (!e.hardLinkTo) continue;
+    const p = place(e);
+    try {
+      Deno.linkSync(`${dest}/${e.hardLinkTo}`, p);
+    } catch (err) {
+      throw new HexzError(
+        "io",
+        `${p}: cannot make a hard link to ${e.hardLinkTo}: ${osReason(err)}`,
+      );
     }
   }
   for (const e of t) {
