@@ -64,10 +64,15 @@ function dictionaryTraining(meta: unknown): DictionaryTraining | null {
 function printFiles(files: FileEntry[]) {
   out(`files: ${files.length} entries`);
   for (const f of files) {
-    const kind = f.type === "dir" ? "d" : f.type === "symlink" ? "l" : "-";
+    // As tar -tv shows them: "l" and "->" for symlinks, "h" and "link to" for hard links.
+    const kind = f.type === "dir" ? "d" : f.type === "symlink" ? "l" : f.hardLinkTo ? "h" : "-";
     const mode = f.mode.toString(8).padStart(4, "0");
     const when = new Date(f.mtimeMs).toISOString().slice(0, 19).replace("T", " ");
-    const name = f.type === "symlink" ? `${f.path} -> ${f.target}` : f.path;
+    const name = f.type === "symlink"
+      ? `${f.path} -> ${f.target}`
+      : f.hardLinkTo
+      ? `${f.path} link to ${f.hardLinkTo}`
+      : f.path;
     out(`  ${kind}${mode} ${String(f.size).padStart(12)} ${when} ${name}`);
   }
 }

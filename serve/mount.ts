@@ -1,7 +1,8 @@
 /**
  * An archive as a file system: the root holds `disk` and `memory` (each only when its stream
  * is not empty) as regular files of the stream's logical size, and for directory archives
- * the tree of the file table under `files/`, with its modes, owners, times and symlinks.
+ * the tree of the file table under `files/`, with its modes, owners, times and symlinks; the
+ * names of a hard-linked file are one inode, whose link count is their number.
  *
  * Read-only unless mounted read-write: then writes to `disk` and `memory` go to an overlay
  * (4 KiB blocks in a separate file, see core/overlay/overlay.ts) and reads see them. Their
@@ -107,6 +108,8 @@ export async function archiveFileSystem(
     const top = dir(root, 0o555, created);
     link(root, "files", top);
     const byPath = new Map<string, number>([["", top]]);
+    /** The inode of each regular file, which its hard links share. */
+    const fileIno = new Map<string, number>();
     for (const e of table) {
       const cut = e.path.lastIndexOf("/");
       const parent = byPath.get(e.path.slice(0, Math.max(cut, 0)));
@@ -118,6 +121,14 @@ export async function archiveFileSystem(
       if (e.type === "dir") {
         ino = dir(parent, e.mode & 0o7777, e.mtimeMs, uid, gid);
         byPath.set(e.path, ino);
+      } else if (e.hardLinkTo) {
+        // decodeFileTable guarantees the first name is a regular file listed earlier.
+        const first = fileIno.get(e.hardLinkTo);
+        if (first === undefined) {
+          throw new HexzError("corrupt", `file table: '${e.path}' links to no file`);
+        }
+        ino = first;
+        nodes.get(ino)!.attr.nlink++;
       } else {
         ino = nextIno++;
         const isFile = e.type === "file";
@@ -135,6 +146,7 @@ export async function archiveFileSystem(
           file: isFile ? e : undefined,
           target: isFile ? undefined : e.target,
         });
+        if (isFile) fileIno.set(e.path, ino);
       }
       link(parent, e.path.slice(cut + 1), ino);
     }

@@ -1,11 +1,14 @@
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
-import { HexzError, memorySource, open } from "../mod.ts";
+import { HexzError, memorySource, open, pack } from "../mod.ts";
 import { build } from "../core/pack/build.ts";
 import { extractTree, fileTable, findFile, readFile } from "../core/read/files.ts";
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
+import { blake3 } from "../core/hash/blake3.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
+import { lchownSync, lutimesSync } from "node:fs";
 
+const KDF = { name: "argon2id" as const, memoryKiB: 256, iterations: 1, parallelism: 1 };
 const ODD = ["with space.txt", "ünïcødé ✓.bin", "-dash", "quote'\"s", "new\nline"];
 
 async function makeTree(root: string) {
@@ -18,6 +21,9 @@ async function makeTree(root: string) {
   for (const n of ODD) await Deno.writeFile(`${root}/${n}`, new TextEncoder().encode(n));
   await Deno.symlink("etc/hostname", `${root}/link-rel`);
   await Deno.symlink("/nonexistent/target", `${root}/link-dangling`);
+  // Times of the links themselves (Deno.utime would follow them).
+  lutimesSync(`${root}/link-rel`, 1_500_000_000, 1_500_000_000.25);
+  lutimesSync(`${root}/link-dangling`, 1_400_000_000, 1_400_000_000);
   await Deno.chmod(`${root}/etc/hostname`, 0o640);
   await Deno.chmod(`${root}/empty-file`, 0o755);
   await Deno.chmod(`${root}/empty-dir`, 0o700);
@@ -32,7 +38,7 @@ async function snapshot(root: string, rel = ""): Promise<Record<string, string>>
     const p = rel ? `${rel}/${n}` : n;
     const st = await Deno.lstat(`${root}/${p}`);
     const mode = (st.mode! & 0o7777).toString(8);
-    if (st.isSymlink) out[p] = `l ${await Deno.readLink(`${root}/${p}`)}`;
+    if (st.isSymlink) out[p] = `l ${await Deno.readLink(`${root}/${p}`)} ${st.mtime!.getTime()}`;
     else if (st.isDirectory) {
       out[p] = `d ${mode}`;
       Object.assign(out, await snapshot(root, p));
@@ -199,6 +205,264 @@ Deno.test("decodeFileTable refuses paths that could escape the extraction direct
   assertThrows(() => decodeFileTable(outside, 12), HexzError, /outside the disk stream/);
 });
 
+/** `bytes` (an encoded file table) with `change` applied to the fixed part of entry `index`
+ * (or to the table head for -1) and the checksum made right again. */
+function patchTable(
+  bytes: Uint8Array,
+  index: number,
+  change: (dv: DataView, at: number) => void,
+): Uint8Array {
+  const out = bytes.slice();
+  const dv = new DataView(out.buffer);
+  let at = 16;
+  for (let i = 0; i < index; i++) {
+    at += 48 + dv.getUint16(at + 2, true) + dv.getUint16(at + 40, true);
+  }
+  change(dv, index < 0 ? 0 : at);
+  out.set(blake3(out.subarray(0, out.length - 32)), out.length - 32);
+  return out;
+}
+
+Deno.test("decodeFileTable refuses hard links that are not another name of an earlier regular file", () => {
+  const base: FileEntry = {
+    path: "a",
+    type: "file",
+    mode: 0o644,
+    mtimeMs: 0,
+    uid: 0,
+    gid: 0,
+    size: 3,
+    offset: 0,
+    target: "",
+  };
+  const dir = { ...base, path: "d", type: "dir" as const, size: 0 };
+  const sym: FileEntry = { ...base, path: "s", type: "symlink", size: 0, target: "a" };
+  const good = [dir, { ...base, path: "d/a" }, { ...base, path: "d/b", hardLinkTo: "d/a" }];
+  assertEquals(decodeFileTable(encodeFileTable(good), 3)[2], good[2]);
+  const cases: [string, FileEntry[], RegExp][] = [
+    [
+      "to a later file",
+      [{ ...base, path: "b", hardLinkTo: "c" }, { ...base, path: "c" }],
+      /b: hard link to "c", not an earlier regular file/,
+    ],
+    ["to itself", [{ ...base, path: "b", hardLinkTo: "b" }], /b: hard link to "b", not an earlier/],
+    ["to nothing", [base, { ...base, path: "b", hardLinkTo: "x" }], /hard link to "x"/],
+    ["to a directory", [dir, { ...base, path: "b", hardLinkTo: "d" }], /hard link to "d"/],
+    ["to a symlink", [sym, { ...base, path: "t", hardLinkTo: "s" }], /hard link to "s"/],
+    [
+      "to a hard link",
+      [base, { ...base, path: "b", hardLinkTo: "a" }, { ...base, path: "c", hardLinkTo: "b" }],
+      /c: hard link to "b", not an earlier regular file/,
+    ],
+    ["escaping", [base, { ...base, path: "b", hardLinkTo: "../a" }], /hard link to "\.\.\/a"/],
+  ];
+  for (const [what, entries, re] of cases) {
+    assertThrows(() => decodeFileTable(encodeFileTable(entries), 3), HexzError, re, what);
+  }
+  // Fields the encoder never writes for a link, set by hand.
+  const linked = encodeFileTable([base, { ...base, path: "b", hardLinkTo: "a" }]);
+  const bad: [string, (dv: DataView, at: number) => void, RegExp][] = [
+    ["a mode", (dv, at) => dv.setUint32(at + 4, 0o644, true), /b: a hard link has attributes/],
+    ["a time", (dv, at) => dv.setBigInt64(at + 8, 1n, true), /b: a hard link has attributes/],
+    ["an owner", (dv, at) => dv.setUint32(at + 32, 1, true), /b: a hard link has attributes/],
+    ["content", (dv, at) => dv.setUint32(at + 16, 1, true), /b: only files have content/],
+    ["an offset", (dv, at) => dv.setUint32(at + 24, 1, true), /b: only files have content/],
+  ];
+  for (const [what, change, re] of bad) {
+    assertThrows(() => decodeFileTable(patchTable(linked, 1, change), 3), HexzError, re, what);
+  }
+  // A link record with no target (its byte counted into the path instead, "ba").
+  const noTarget = patchTable(linked, 1, (dv, at) => {
+    dv.setUint16(at + 2, 2, true);
+    dv.setUint16(at + 40, 0, true);
+  });
+  assertThrows(() => decodeFileTable(noTarget, 3), HexzError, /ba: hard link target mismatch/);
+  // Type 4 belongs to version 2: in a version 1 table it is unknown; versions past 2 are refused
+  // by name.
+  const v1 = patchTable(linked, -1, (dv) => dv.setUint16(4, 1, true));
+  assertThrows(() => decodeFileTable(v1, 3), HexzError, /entry 1 has an unknown type/);
+  const v3 = patchTable(linked, -1, (dv) => dv.setUint16(4, 3, true));
+  const e = assertThrows(
+    () => decodeFileTable(v3, 3),
+    HexzError,
+    /^file table: unsupported version 3 \(this hexz reads versions 1 and 2\)$/,
+  );
+  assertEquals((e as HexzError).code, "format");
+});
+
+/** A tree with two hard-link groups and a file whose other link lies outside it. */
+async function makeLinkedTree(dir: string): Promise<string> {
+  const src = `${dir}/src`;
+  await Deno.mkdir(`${src}/a`, { recursive: true });
+  await Deno.mkdir(`${src}/b/deep`, { recursive: true });
+  await Deno.writeFile(`${src}/a/data.bin`, pseudoRandom(200_000, 81));
+  await Deno.chmod(`${src}/a/data.bin`, 0o640);
+  await Deno.utime(`${src}/a/data.bin`, 1_600_000_000, 1_600_000_000.75);
+  await Deno.link(`${src}/a/data.bin`, `${src}/b/deep/copy.bin`); // in another directory
+  await Deno.writeFile(`${src}/a/x-empty`, new Uint8Array(0));
+  await Deno.link(`${src}/a/x-empty`, `${src}/a/y-empty`); // beside it
+  await Deno.writeTextFile(`${src}/solo.txt`, "one name in the tree\n");
+  await Deno.link(`${src}/solo.txt`, `${dir}/outside.txt`); // the other name is not packed
+  return src;
+}
+
+Deno.test("build packs a hard-linked file once and extractTree restores the links", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const src = await makeLinkedTree(dir);
+    const want = await snapshot(src);
+    await build({ source: src, output: `${dir}/t.hxz` });
+    await build({ source: src, output: `${dir}/e.hxz`, encrypt: { password: "pw", kdf: KDF } });
+    const a = await open(`${dir}/t.hxz`);
+    try {
+      const t = (await fileTable(a))!;
+      assertEquals(
+        t.map((e) => [e.path, e.hardLinkTo ?? ""]),
+        [
+          ["a", ""],
+          ["a/data.bin", ""],
+          ["a/x-empty", ""],
+          ["a/y-empty", "a/x-empty"],
+          ["b", ""],
+          ["b/deep", ""],
+          ["b/deep/copy.bin", "a/data.bin"],
+          ["solo.txt", ""],
+        ],
+      );
+      // A link reads as its file; the content is in the disk stream once.
+      const link = await findFile(a, "b/deep/copy.bin");
+      assertEquals([link.size, link.mode, link.mtimeMs], [200_000, 0o640, 1_600_000_000_750]);
+      assertEquals(await readFile(a, link), pseudoRandom(200_000, 81));
+      assertEquals(a.size("disk"), 200_000 + 21);
+      assertEquals((await a.section("fileTable"))![4], 2, "table version");
+      await extractTree(a, `${dir}/out`, { workers: 2 });
+      await extractTree(a, `${dir}/out1`, { workers: 1 });
+    } finally {
+      a.close();
+    }
+    // Read through the archive (not from a local file): the other way files are written.
+    const e = await open(`${dir}/e.hxz`, { password: "pw" });
+    try {
+      await extractTree(e, `${dir}/out-e`);
+    } finally {
+      e.close();
+    }
+    for (const out of ["out", "out1", "out-e"]) {
+      assertEquals(await snapshot(`${dir}/${out}`), want, out);
+      const data = await Deno.stat(`${dir}/${out}/a/data.bin`);
+      const copy = await Deno.stat(`${dir}/${out}/b/deep/copy.bin`);
+      assertEquals([data.ino, data.nlink], [copy.ino, 2], `${out}: data.bin and copy.bin`);
+      const x = await Deno.stat(`${dir}/${out}/a/x-empty`);
+      const y = await Deno.stat(`${dir}/${out}/a/y-empty`);
+      assertEquals([x.ino, x.nlink], [y.ino, 2], `${out}: x-empty and y-empty`);
+      assert(x.ino !== data.ino, `${out}: two groups, two inodes`);
+      assertEquals((await Deno.stat(`${dir}/${out}/solo.txt`)).nlink, 1, `${out}: solo.txt`);
+    }
+    // --force over a tree where a symlink stands at a link's path: replaced, not followed.
+    await Deno.remove(`${dir}/out/b/deep/copy.bin`);
+    await Deno.writeTextFile(`${dir}/victim`, "untouched");
+    await Deno.symlink(`${dir}/victim`, `${dir}/out/b/deep/copy.bin`);
+    const again = await open(`${dir}/t.hxz`);
+    try {
+      await extractTree(again, `${dir}/out`, { force: true });
+    } finally {
+      again.close();
+    }
+    assertEquals(await snapshot(`${dir}/out`), want, "--force");
+    assertEquals(await Deno.readTextFile(`${dir}/victim`), "untouched");
+    const [d, c] = await Promise.all(
+      ["a/data.bin", "b/deep/copy.bin"].map((p) => Deno.stat(`${dir}/out/${p}`)),
+    );
+    assertEquals([d.ino, d.nlink], [c.ino, 2], "--force: data.bin and copy.bin");
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a tree without hard links still gives a version 1 file table", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/src`);
+    await makeTree(`${dir}/src`);
+    await build({ source: `${dir}/src`, output: `${dir}/t.hxz` });
+    const a = await open(`${dir}/t.hxz`);
+    try {
+      assertEquals((await a.section("fileTable"))![4], 1);
+    } finally {
+      a.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("cli: hard links in inspect --files, cat --file and extract; a bad link is refused in one line", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const src = await makeLinkedTree(dir);
+    let r = await hexz(["build", src, `${dir}/t.hxz`, "-q"]);
+    assertEquals([r.code, r.err], [0, ""]);
+    r = await hexz(["inspect", `${dir}/t.hxz`, "--files"]);
+    assertMatch(r.out, /\n {2}-0640 +200000 2020-09-13 12:26:40 a\/data\.bin\n/);
+    assertMatch(
+      r.out,
+      /\n {2}h0640 +200000 2020-09-13 12:26:40 b\/deep\/copy\.bin link to a\/data\.bin\n/,
+    );
+    r = await hexz(["cat", `${dir}/t.hxz`, "--file", "b/deep/copy.bin"]);
+    assertEquals(r.stdout, pseudoRandom(200_000, 81));
+    r = await hexz(["extract", `${dir}/t.hxz`, `${dir}/out`]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.err, /out: 8 entries, 195 KiB restored/);
+    assertEquals(await snapshot(`${dir}/out`), await snapshot(src));
+    const [d, c] = await Promise.all(
+      ["a/data.bin", "b/deep/copy.bin"].map((p) => Deno.stat(`${dir}/out/${p}`)),
+    );
+    assertEquals([d.ino, d.nlink], [c.ino, 2]);
+
+    // A hand-made table whose link names a symlink: every command that reads the table
+    // refuses it in one line naming the archive, and extract leaves nothing behind.
+    const base: FileEntry = {
+      path: "f",
+      type: "file",
+      mode: 0o644,
+      mtimeMs: 0,
+      uid: 0,
+      gid: 0,
+      size: 4,
+      offset: 0,
+      target: "",
+    };
+    const table = encodeFileTable([
+      base,
+      { ...base, path: "s", type: "symlink", size: 0, target: "f" },
+      { ...base, path: "t", hardLinkTo: "s" },
+    ]);
+    await Deno.writeTextFile(`${dir}/disk`, "data");
+    await pack({ output: `${dir}/bad.hxz`, disk: `${dir}/disk`, fileTable: () => table });
+    for (
+      const args of [["extract", `${dir}/bad.hxz`, `${dir}/bad-out`], [
+        "inspect",
+        `${dir}/bad.hxz`,
+        "--files",
+      ], ["cat", `${dir}/bad.hxz`, "--file", "t"]]
+    ) {
+      r = await hexz(args);
+      assertEquals([r.code, r.out], [1, ""], args[0]);
+      assertMatch(
+        r.err,
+        /^hexz: .*bad\.hxz: file table: t: hard link to "s", not an earlier regular file\n$/,
+        args[0],
+      );
+    }
+    assertEquals(
+      [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("bad-out")),
+      [],
+    );
+  } finally {
+    await done();
+  }
+});
+
 Deno.test("cli build, inspect --files, cat --file and extract of a directory archive", async () => {
   const [dir, done] = await tempDir();
   try {
@@ -307,7 +571,7 @@ Deno.test("build reads a tree of thousands of small files with few descriptors a
   }
 });
 
-Deno.test("setuid and setgid bits survive an extract as root", async () => {
+Deno.test("setuid and setgid bits and symlink owners survive an extract as root", async () => {
   if (Deno.uid() !== 0) {
     console.error("SKIP: restoring owners (and so these bits after chown) needs root");
     return;
@@ -320,6 +584,8 @@ Deno.test("setuid and setgid bits survive an extract as root", async () => {
     await Deno.writeTextFile(`${dir}/src/sg`, "x");
     await Deno.chown(`${dir}/src/sg`, 1, 1); // first: chown clears the bit
     await Deno.chmod(`${dir}/src/sg`, 0o2755);
+    await Deno.symlink("su", `${dir}/src/ln`);
+    lchownSync(`${dir}/src/ln`, 2, 3); // the link's own owner (Deno.chown would follow it)
     await build({ source: `${dir}/src`, output: `${dir}/t.hxz` });
     const a = await open(`${dir}/t.hxz`);
     try {
@@ -330,6 +596,8 @@ Deno.test("setuid and setgid bits survive an extract as root", async () => {
     assertEquals((await Deno.stat(`${dir}/out/su`)).mode! & 0o7777, 0o4755);
     const sg = await Deno.stat(`${dir}/out/sg`);
     assertEquals([sg.mode! & 0o7777, sg.uid, sg.gid], [0o2755, 1, 1]);
+    const ln = await Deno.lstat(`${dir}/out/ln`);
+    assertEquals([ln.uid, ln.gid], [2, 3]);
   } finally {
     await done();
   }

@@ -2,6 +2,7 @@ import { assertEquals, assertThrows } from "./_assert.ts";
 import { HexzError, inspect, open, pack } from "../mod.ts";
 import { decodeHeader, encodeHeader, formatUuid, newHeader } from "../core/format/header.ts";
 import { toHex } from "../core/hash/blake3.ts";
+import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { tempDir } from "./_tools.ts";
 
@@ -147,4 +148,86 @@ Deno.test("header: chunking sizes and codec are checked even when the checksum i
     change(h);
     assertThrows(() => decodeHeader(encodeHeader(h), 8192), HexzError, re, what);
   }
+});
+
+/** The entries of the file-table vector: a directory, a setuid file, a symlink with a time
+ * before the epoch, a non-ASCII name; 1,024 bytes of content in the disk stream. */
+const TABLE_ENTRIES: FileEntry[] = [
+  {
+    path: "bin",
+    type: "dir",
+    mode: 0o755,
+    mtimeMs: 1_700_000_000_000,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    offset: 0,
+    target: "",
+  },
+  {
+    path: "bin/sh",
+    type: "file",
+    mode: 0o4755,
+    mtimeMs: 1_700_000_000_123,
+    uid: 0,
+    gid: 0,
+    size: 1000,
+    offset: 0,
+    target: "",
+  },
+  {
+    path: "bin/sh.old",
+    type: "symlink",
+    mode: 0o777,
+    mtimeMs: -1000,
+    uid: 1000,
+    gid: 100,
+    size: 0,
+    offset: 0,
+    target: "sh",
+  },
+  {
+    path: "données.txt",
+    type: "file",
+    mode: 0o644,
+    mtimeMs: 1_600_000_000_500,
+    uid: 1000,
+    gid: 1000,
+    size: 24,
+    offset: 1000,
+    target: "",
+  },
+];
+
+Deno.test("golden vector: a version 1 file table encodes and decodes byte for byte", async () => {
+  const made = encodeFileTable(TABLE_ENTRIES);
+  if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}filetable-v1.bin`, made);
+  const committed = await Deno.readFile(`${VEC}filetable-v1.bin`);
+  assertBytesEqual(made, committed, "filetable-v1.bin");
+  assertEquals(decodeFileTable(committed, 1024), TABLE_ENTRIES);
+});
+
+/** The entries of the version 2 vector: those of version 1, and two hard links to `bin/sh`,
+ * one beside it and one in another directory. */
+const TABLE_LINKS: FileEntry[] = [
+  ...TABLE_ENTRIES.slice(0, 3),
+  { ...TABLE_ENTRIES[1], path: "bin/sh2", hardLinkTo: "bin/sh" },
+  TABLE_ENTRIES[3],
+  { ...TABLE_ENTRIES[0], path: "usr", mode: 0o700 },
+  { ...TABLE_ENTRIES[1], path: "usr/sh", hardLinkTo: "bin/sh" },
+];
+
+Deno.test("golden vector: a version 2 file table (hard links) encodes and decodes byte for byte", async () => {
+  // The encoder stores a link's path alone, whatever else its entry says.
+  const made = encodeFileTable(
+    TABLE_LINKS.map((e) => e.hardLinkTo ? { ...e, mode: 0o600, size: 5, mtimeMs: 9 } : e),
+  );
+  if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}filetable-v2.bin`, made);
+  const committed = await Deno.readFile(`${VEC}filetable-v2.bin`);
+  assertBytesEqual(made, committed, "filetable-v2.bin");
+  assertEquals(decodeFileTable(committed, 1024), TABLE_LINKS);
+  // Without its links the same tree is a version 1 table again.
+  assertEquals(new DataView(made.buffer).getUint16(4, true), 2);
+  const plain = encodeFileTable(TABLE_LINKS.filter((e) => !e.hardLinkTo));
+  assertEquals(new DataView(plain.buffer).getUint16(4, true), 1);
 });

@@ -181,7 +181,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "mount shows a directory archive's tree with modes, times and symlinks; SIGTERM unmounts",
+  name:
+    "mount shows a directory archive's tree with modes, times, symlinks and hard links; SIGTERM unmounts",
   ...needsRoot(),
   async fn() {
     const [dir, done] = await tempDir();
@@ -199,6 +200,7 @@ Deno.test({
       await Deno.chmod(`${src}/etc/deep`, 0o750);
       await Deno.utime(`${src}/etc/hostname`, 1_600_000_000, 1_600_000_000);
       await Deno.symlink("deep/blob.bin", `${src}/etc/link`);
+      await Deno.link(`${src}/etc/deep/blob.bin`, `${src}/blob-again.bin`); // another directory
       const b = await hexz(["build", src, `${root}/tree.hxz`, "--silent"]);
       assertEquals(b.code, 0, b.err);
 
@@ -217,6 +219,16 @@ Deno.test({
       assertEquals(r.out.trim(), `1600000000 9 ${Deno.uid()} 4321`);
       r = await run("cmp", [`${mnt}/files/etc/link`, `${src}/etc/deep/blob.bin`]);
       assertEquals(r.code, 0, r.out + r.err);
+      // The two names of blob.bin are one inode with two links, as stat and readdir see it.
+      r = await run("stat", ["-c", "%i %h %a %s", `${mnt}/files/etc/deep/blob.bin`]);
+      const [ino, ...rest] = r.out.trim().split(" ");
+      assertEquals(rest, ["2", "640", "200000"]);
+      r = await run("stat", ["-c", "%i %h %a %s", `${mnt}/files/blob-again.bin`]);
+      assertEquals(r.out.trim(), `${ino} 2 640 200000`);
+      r = await run("ls", ["-i", `${mnt}/files`]);
+      assertMatch(r.out, new RegExp(`^ *${ino} blob-again\\.bin$`, "m"));
+      r = await run("stat", ["-c", "%h", `${mnt}/files/etc/hostname`]);
+      assertEquals(r.out.trim(), "1");
       r = await run("diff", ["-r", src, `${mnt}/files`]);
       assertEquals(r.code, 0, r.out + r.err);
       r = await run("cat", [`${mnt}/files/nope`]);

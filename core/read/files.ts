@@ -2,8 +2,9 @@
  * Directory archives: list the file table, read files by name, and restore the tree with its
  * modes and times. Extraction never writes outside the target directory: paths are validated
  * when the table is decoded (relative, no `..`, every ancestor a directory listed earlier),
- * existing symlinks in the way are replaced rather than followed, and symlinks are created
- * after all files.
+ * existing symlinks in the way are replaced rather than followed, hard links are made to
+ * files this extraction wrote, and symlinks are created after all files (with their owners
+ * and times, set on the links themselves).
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { trackTemporary } from "../io/temporaries.ts";
 import type { Archive } from "./archive.ts";
 import { FEATURE } from "../format/constants.ts";
 import { writeFilesByBlock } from "./file_blocks.ts";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, lchownSync, lutimesSync, openSync } from "node:fs";
 
 const tables = new WeakMap<Archive, FileEntry[]>();
 
@@ -24,7 +25,16 @@ export async function fileTable(a: Archive): Promise<FileEntry[] | null> {
   if (cached) return cached;
   const bytes = await a.section("fileTable");
   if (!bytes) return null;
-  const t = decodeFileTable(bytes, a.size("disk"));
+  let t: FileEntry[];
+  try {
+    t = decodeFileTable(bytes, a.size("disk"));
+  } catch (e) {
+    // The table's own errors do not know which archive they are about.
+    if (e instanceof HexzError) {
+      throw new HexzError(e.code, `${a.source.name}: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
   tables.set(a, t);
   return t;
 }
@@ -152,7 +162,9 @@ async function extractTreeInto(
 ): Promise<{ entries: number; bytes: number }> {
   if (!empty) Deno.mkdirSync(root, { recursive: true });
   const asRoot = runningAsRoot();
-  const total = t.reduce((n, e) => n + e.size, 0);
+  // Each content once: hard links are made to the file that holds it.
+  const files = t.filter((e) => e.type === "file" && !e.hardLinkTo);
+  const total = files.reduce((n, e) => n + e.size, 0);
   let bytes = 0;
   const place = (e: FileEntry): string => {
     const p = `${dest}/${e.path}`;
@@ -179,7 +191,7 @@ async function extractTreeInto(
   if (a.source.path !== undefined && !(a.header.features & FEATURE.encrypted)) {
     // A local archive: every directory first, then the files as one walk over the blocks.
     for (const e of t) if (e.type === "dir") makeDir(e);
-    await writeFilesByBlock(a, t.filter((e) => e.type === "file"), {
+    await writeFilesByBlock(a, files, {
       create(e) {
         const p = place(e);
         try {
@@ -196,7 +208,7 @@ async function extractTreeInto(
   } else {
     for (const e of t) {
       if (e.type === "dir") makeDir(e);
-      else if (e.type === "file") {
+      else if (e.type === "file" && !e.hardLinkTo) {
         const p = place(e); // once: it clears what is in the way
         const f = Deno.openSync(p, { write: true, createNew: true, mode: 0o600 });
         try {
@@ -212,8 +224,22 @@ async function extractTreeInto(
     }
   }
   for (const e of t) {
+    if (!e.hardLinkTo) continue;
+    const p = place(e);
+    try {
+      Deno.linkSync(`${dest}/${e.hardLinkTo}`, p);
+    } catch (err) {
+      throw new HexzError(
+        "io",
+        `${p}: cannot make a hard link to ${e.hardLinkTo}: ${osReason(err)}`,
+      );
+    }
+  }
+  for (const e of t) {
     if (e.type !== "symlink") continue;
-    Deno.symlinkSync(e.target, place(e));
+    const p = place(e);
+    Deno.symlinkSync(e.target, p);
+    setLinkAttributes(p, e, asRoot);
   }
   // Directories last, deepest first, so their times are not disturbed by their contents.
   for (const e of [...t].reverse()) {
@@ -235,6 +261,22 @@ function setAttributes(p: string, e: FileEntry, asRoot: boolean): void {
   }
   Deno.chmodSync(p, e.mode);
   Deno.utimeSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
+}
+
+/**
+ * Owner (as root) and modification time of a restored symlink, set on the link itself: Deno's
+ * own calls follow links, node:fs has the `l` variants (lchown, lutimes). A symlink has no mode
+ * of its own on Linux.
+ */
+function setLinkAttributes(p: string, e: FileEntry, asRoot: boolean): void {
+  if (asRoot) {
+    try {
+      lchownSync(p, e.uid, e.gid);
+    } catch {
+      // As for files: the link keeps our owner.
+    }
+  }
+  lutimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
 }
 
 /** Whether owners can be restored: only as root, and only when `--allow-sys=uid` lets us ask. */
