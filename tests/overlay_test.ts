@@ -2,6 +2,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { HexzError, inspect, open, pack } from "../mod.ts";
 import { openOverlay } from "../core/overlay/overlay.ts";
 import { commitOverlay } from "../core/overlay/commit.ts";
+import { flatten } from "../core/pack/repack.ts";
 import { assertBytesEqual, packBytes, readAll } from "./_archive.ts";
 import { build } from "../core/pack/build.ts";
 import { fileTable } from "../core/read/files.ts";
@@ -274,6 +275,82 @@ Deno.test("an overlay has one writer at a time, and no reader (commit) while it 
     const w2 = await openOverlay(`${dir}/o.hxo`, base);
     w2.close();
     base.close();
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("commit and flatten of a directory archive keep its file table and metadata", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/src/sub`, { recursive: true });
+    await Deno.writeFile(`${dir}/src/a.bin`, pseudoRandom(10_000, 1));
+    await Deno.writeFile(`${dir}/src/sub/b.bin`, pseudoRandom(20_000, 2));
+    await Deno.symlink("sub/b.bin", `${dir}/src/link`);
+    const out = `${dir}/t.hxz`;
+    await build({ source: `${dir}/src`, output: out, metadata: { owner: "ci", run: 7 } });
+    const base = await open(out);
+    const table = (await fileTable(base))!;
+    const b = table.find((e) => e.path === "sub/b.bin")!;
+    const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
+    await ov.write("disk", b.offset + 100, new TextEncoder().encode("CHANGED"));
+    await ov.flush();
+    await commitOverlay(base, ov, { output: `${dir}/thin.hxz` });
+    await commitOverlay(base, ov, { output: `${dir}/flat.hxz`, mode: "flatten" });
+    // Metadata given to the commit replaces the base's.
+    await commitOverlay(base, ov, { output: `${dir}/own.hxz`, metadata: { note: "mine" } });
+    ov.close();
+    base.close();
+    await flatten(await open(`${dir}/thin.hxz`), { output: `${dir}/flat2.hxz` });
+    for (const name of ["thin", "flat", "flat2", "own"]) {
+      const a = await open(`${dir}/${name}.hxz`);
+      try {
+        assertEquals(await fileTable(a), table, `${name}: file table`);
+        assertEquals(
+          await a.metadata(),
+          name === "own" ? { note: "mine" } : { owner: "ci", run: 7 },
+          `${name}: metadata`,
+        );
+      } finally {
+        a.close();
+      }
+      // The tree comes out with the committed change in it.
+      const r = await hexz(["extract", `${dir}/${name}.hxz`, `${dir}/x-${name}`, "-q"]);
+      assertEquals(r.code, 0, r.err);
+      const got = await Deno.readFile(`${dir}/x-${name}/sub/b.bin`);
+      assertEquals(new TextDecoder().decode(got.subarray(100, 107)), "CHANGED");
+      assertEquals(await Deno.readLink(`${dir}/x-${name}/link`), "sub/b.bin");
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("flatten leaves out the figures of a dictionary it does not keep", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const text = new TextEncoder().encode(
+      Array.from({ length: 40_000 }, (_, i) => `line ${i % 977} of the log, status ${i % 13}\n`)
+        .join(""),
+    );
+    const a = await packBytes(dir, text, {
+      compression: "zstd",
+      blockSize: 4096,
+      trainDictionary: true,
+      metadata: { source: "logs" },
+    });
+    const src = await open(a);
+    const meta = await src.metadata() as Record<string, unknown>;
+    assert(meta.dictionary !== undefined, "the packed archive records its training");
+    await flatten(src, { output: `${dir}/f.hxz`, compression: "lz4" });
+    src.close();
+    const f = await open(`${dir}/f.hxz`);
+    try {
+      assertEquals(await f.metadata(), { source: "logs" });
+      assertBytesEqual(await readAll(f, "disk"), text, "flattened");
+    } finally {
+      f.close();
+    }
   } finally {
     await done();
   }

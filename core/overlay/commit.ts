@@ -9,7 +9,7 @@ import { splitBlocks } from "../chunk/split.ts";
 import { CODEC, type CodecName, STREAMS } from "../format/constants.ts";
 import { chunkSpec, type PackOptions, type PackResult, packStreams } from "../pack/pack.ts";
 import { archivePaths } from "../read/parent.ts";
-import { chunkingOf } from "../pack/repack.ts";
+import { carriedSections, chunkingOf } from "../pack/repack.ts";
 import type { Archive } from "../read/archive.ts";
 import type { Overlay } from "./overlay.ts";
 
@@ -37,6 +37,8 @@ export async function commitOverlay(
     message: base.header.message,
     ...(thin ? {} : chunkingOf(base)),
     ...opts,
+    // A directory archive stays one: the overlay changed bytes, not where files lie.
+    ...await carriedSections(base, opts),
     base: thin ? base : undefined,
     basePath: thin ? (opts.basePath ?? base.source.name) : undefined,
     // The overlay and the base's chain are read (flatten reads the base without a base).

@@ -7,6 +7,8 @@
  */
 import { archivePaths } from "../read/parent.ts";
 import { CHUNKING, STREAMS } from "../format/constants.ts";
+import { decodeFileTable } from "../format/filetable.ts";
+import { HexzError } from "../errors.ts";
 import type { Archive } from "../read/archive.ts";
 import { type PackOptions, type PackResult, packStreams, type StreamInput } from "./pack.ts";
 
@@ -16,6 +18,36 @@ export function chunkingOf(a: Archive): Pick<PackOptions, "cdc" | "blockSize"> {
   return h.chunking === CHUNKING.fastcdc
     ? { cdc: { min: h.cdcMin, avg: h.cdcAvg, max: h.cdcMax } }
     : { blockSize: h.blockSize, cdc: false };
+}
+
+/**
+ * What a new archive made from `a` keeps of it besides its blocks: the file table of a
+ * directory archive (as stored, so its version too) and the metadata, without the figures of
+ * `a`'s dictionary training, which describe a dictionary the new archive may not have.
+ * What the caller's options give replaces `a`'s.
+ */
+export async function carriedSections(
+  a: Archive,
+  opts: Pick<PackOptions, "fileTable" | "metadata">,
+): Promise<Pick<PackOptions, "fileTable" | "metadata">> {
+  const out: Pick<PackOptions, "fileTable" | "metadata"> = {};
+  const table = opts.fileTable ? null : await a.section("fileTable");
+  if (table) {
+    try {
+      decodeFileTable(table, a.size("disk")); // refused here, not half way through the pack
+    } catch (e) {
+      if (!(e instanceof HexzError)) throw e;
+      throw new HexzError(e.code, `${a.source.name}: ${e.message}`, { cause: e });
+    }
+    out.fileTable = () => table;
+  }
+  if (opts.metadata !== undefined) return out;
+  const meta = await a.metadata();
+  if (meta && typeof meta === "object" && !Array.isArray(meta) && "dictionary" in meta) {
+    const { dictionary: _, ...rest } = meta as Record<string, unknown>;
+    if (Object.keys(rest).length) out.metadata = rest;
+  } else if (meta !== null) out.metadata = meta;
+  return out;
 }
 
 /** Each non-empty stream of `a`, as input for `packStreams`. */
@@ -31,7 +63,8 @@ export function archiveStreams(a: Archive): StreamInput[] {
     }));
 }
 
-/** Writes a self-contained copy of `a` (no parent references) to `opts.output`. */
+/** Writes a self-contained copy of `a` (no parent references) to `opts.output`, with its
+ * file table and metadata (carriedSections). */
 export async function flatten(
   a: Archive,
   opts: Omit<PackOptions, "disk" | "memory" | "base" | "cdc" | "blockSize">,
@@ -39,6 +72,7 @@ export async function flatten(
   return await packStreams({
     message: a.header.message,
     ...opts,
+    ...await carriedSections(a, opts),
     readsFrom: [...(opts.readsFrom ?? []), ...await archivePaths(a)],
     ...chunkingOf(a),
   }, archiveStreams(a));
