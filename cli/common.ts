@@ -8,6 +8,7 @@
 import type { Archive } from "../core/read/archive.ts";
 import { HexzError } from "../core/errors.ts";
 import { openWithPassword, type PasswordOpenOptions } from "./password.ts";
+import { oneLine } from "./line.ts";
 
 export type { Archive };
 
@@ -24,9 +25,9 @@ export function out(line = ""): void {
   Deno.stdout.writeSync(enc.encode(line + "\n"));
 }
 
-/** Writes a line to stderr unless silent. */
+/** Writes a line to stderr unless silent (control characters escaped: cli/line.ts). */
 export function info(line: string, silent = false): void {
-  if (!silent) Deno.stderr.writeSync(enc.encode(line + "\n"));
+  if (!silent) Deno.stderr.writeSync(enc.encode(oneLine(line) + "\n"));
 }
 
 /** Opens an archive (asking for its password if needed), runs `fn`, and closes the archive

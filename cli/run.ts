@@ -10,6 +10,7 @@ import { VERSION } from "../core/version.ts";
 import { type Command, commandHelp, parseCommand, suggest, usage } from "./command.ts";
 import { envVar } from "./env.ts";
 import { cleanUpOnInterrupt } from "./interrupt.ts";
+import { oneLine } from "./line.ts";
 
 /** Where the command line takes passwords from (cli/password.ts). */
 const CLI_PASSWORD = " (HEXZ_PASSWORD or --password-file)";
@@ -41,7 +42,7 @@ const COMMANDS: [string, () => Promise<Command>][] = [
 
 const enc = new TextEncoder();
 function err(line: string) {
-  Deno.stderr.writeSync(enc.encode(line.endsWith("\n") ? line : line + "\n"));
+  Deno.stderr.writeSync(enc.encode(oneLine(line.replace(/\n$/, "")) + "\n"));
 }
 function print(text: string) {
   Deno.stdout.writeSync(enc.encode(text));
