@@ -2,8 +2,9 @@ import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { check, HexzError, open } from "../mod.ts";
 import { decodeHeader, encodeHeader } from "../core/format/header.ts";
 import { decodeMaster } from "../core/format/master.ts";
-import { HEADER_SIZE, KIND } from "../core/format/constants.ts";
+import { FEATURE, HEADER_SIZE, KIND } from "../core/format/constants.ts";
 import { packBytes, readAll } from "./_archive.ts";
+import { build } from "../core/pack/build.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
 /** An archive with every kind of record: data, zero and dedup blocks, pages, metadata. */
@@ -109,6 +110,11 @@ Deno.test("a header re-checksummed with hostile fields is refused without huge a
       ["master past end", (h) => (h.master.offset = bytes.length - 10), /outside the archive/],
       ["page count lie", (h) => (h.streams[0].blockCount += 1), /pages hold/],
       ["archive end past file", (h) => (h.archiveEnd = bytes.length + 1), /outside the file/],
+      [
+        "file table flag without a table",
+        (h) => (h.features |= FEATURE.fileTable),
+        /file table flag and file table section disagree/,
+      ],
     ];
     for (const [what, mutate, re] of variants) {
       const h = decodeHeader(bytes.subarray(0, HEADER_SIZE), bytes.length);
@@ -118,6 +124,23 @@ Deno.test("a header re-checksummed with hostile fields is refused without huge a
       const e = await damage(dir, copy, what.replaceAll(" ", "-"));
       assertMatch(e.message, re, what);
     }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a directory archive whose header drops the file table flag is refused", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/src`);
+    await Deno.writeFile(`${dir}/src/f.bin`, pseudoRandom(10_000, 4));
+    await build({ source: `${dir}/src`, output: `${dir}/t.hxz` });
+    const bytes = await Deno.readFile(`${dir}/t.hxz`);
+    const h = decodeHeader(bytes.subarray(0, HEADER_SIZE), bytes.length);
+    h.features &= ~FEATURE.fileTable;
+    bytes.set(encodeHeader(h), 0);
+    const e = await damage(dir, bytes, "no-table-flag");
+    assertMatch(e.message, /file table flag and file table section disagree/);
   } finally {
     await done();
   }

@@ -415,6 +415,10 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
     (h.dictionary.length > 0) === ((features & FEATURE.dictionary) !== 0),
     "header: dictionary flag and dictionary section disagree",
   );
+  ensure(
+    (h.fileTable.length > 0) === ((features & FEATURE.fileTable) !== 0),
+    "header: file table flag and file table section disagree",
+  );
   if (features & FEATURE.thin) {
     const n = dv.getUint16(O.parentPathLen, true);
     ensure(n <= MAX_PARENT_PATH, "header: parent path length out of range");
