@@ -62,7 +62,12 @@ Examples:
         ? parseInteger(o.level, "--level")
         : (o.compression ? undefined : profile.level);
       const workers = optionalInteger(o.workers, "--workers");
-      const blockSize = o.blockSize ? parseSize(o.blockSize, "--block-size") : profile.blockSize;
+      // A thin archive is chunked like its base: only chunking asked for here is checked.
+      const blockSize = o.blockSize
+        ? parseSize(o.blockSize, "--block-size")
+        : o.base
+        ? undefined
+        : profile.blockSize;
       // Profiles with a dictionary train one, as long as the codec is still zstd.
       const trainDictionary = profile.dictionary && compression === "zstd";
       const res = await packSession(

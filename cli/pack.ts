@@ -18,7 +18,7 @@ export function packCommand(): Command {
       ),
     )
     .option("--level <n>", "codec level (zstd: 1-22, default 3; lz4: acceleration, default 1)")
-    .option("--block-size <size>", "fixed block size, 1K-16M", "64K")
+    .option("--block-size <size>", "fixed block size, 1K-16M (default 64K; --base: the base's)")
     .option("--cdc", "content-defined chunking (FastCDC) instead of fixed blocks")
     .option("--min-chunk <size>", "CDC minimum chunk", `${DEFAULT_CDC.min / 1024}K`)
     .option(
@@ -61,7 +61,7 @@ Examples:
       const compression = parseCodecName(o.compression);
       const level = optionalInteger(o.level, "--level");
       const workers = optionalInteger(o.workers, "--workers");
-      const blockSize = parseSize(o.blockSize, "--block-size");
+      const blockSize = o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined;
       const cdc = o.cdc
         ? {
           min: parseSize(o.minChunk, "--min-chunk"),

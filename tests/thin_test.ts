@@ -4,6 +4,7 @@ import { flatten } from "../core/pack/repack.ts";
 import { lineage } from "../core/history/lineage.ts";
 import { assertBytesEqual, readAll } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
+import { hexz } from "./_cli.ts";
 
 const MiB = 1024 * 1024;
 
@@ -177,6 +178,72 @@ Deno.test("flatten makes a self-contained copy of a thin archive", async () => {
     } finally {
       f.close();
     }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a thin archive is chunked like its base: other chunking asked for is refused", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/v1.img`, pseudoRandom(1 << 20, 41));
+    await pack({ output: `${dir}/v1.hxz`, disk: `${dir}/v1.img`, blockSize: 16 * 1024 });
+    const base = await open(`${dir}/v1.hxz`);
+    try {
+      const thin = (o: object) =>
+        pack({ output: `${dir}/v2.hxz`, disk: `${dir}/v1.img`, base, force: true, ...o });
+      // Nothing asked, or what the base has: fine.
+      await thin({});
+      await thin({ blockSize: 16 * 1024 });
+      for (const o of [{ blockSize: 64 * 1024 }, { cdc: true }]) {
+        const e = await assertRejects(() => thin(o), HexzError);
+        assertEquals((e as HexzError).code, "usage");
+        assertMatch(e.message, /chunked like its base \(fixed 16 KiB blocks\)/);
+      }
+    } finally {
+      base.close();
+    }
+    // The command line: build's profile chunking gives way to the base's; an explicit size does not.
+    await Deno.mkdir(`${dir}/src`);
+    await Deno.writeFile(`${dir}/src/f.bin`, pseudoRandom(300_000, 42));
+    assertEquals(
+      (await hexz(["build", `${dir}/src`, `${dir}/t1.hxz`, "--profile", "ml", "-q"])).code,
+      0,
+    );
+    const ok = await hexz([
+      "build",
+      `${dir}/src`,
+      `${dir}/t2.hxz`,
+      "--base",
+      `${dir}/t1.hxz`,
+      "-q",
+    ]);
+    assertEquals(ok.code, 0, ok.err);
+    const bad = await hexz([
+      "build",
+      `${dir}/src`,
+      `${dir}/t3.hxz`,
+      "--base",
+      `${dir}/t1.hxz`,
+      "--block-size",
+      "64K",
+    ]);
+    assertEquals(bad.code, 2);
+    assertMatch(
+      bad.err,
+      /^hexz: a thin archive is chunked like its base \(fixed 256 KiB blocks\), not fixed 64 KiB blocks/,
+    );
+    const p = await hexz([
+      "pack",
+      `${dir}/p.hxz`,
+      "--disk",
+      `${dir}/v1.img`,
+      "--base",
+      `${dir}/v1.hxz`,
+      "--cdc",
+    ]);
+    assertEquals(p.code, 2);
+    assertMatch(p.err, /not FastCDC min 16 KiB, avg 64 KiB, max 128 KiB/);
   } finally {
     await done();
   }

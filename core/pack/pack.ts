@@ -131,14 +131,29 @@ interface Stored {
   flags: number;
 }
 
-/** The chunking `opts` ask for (a base archive's, for thin archives), validated. */
+/**
+ * The chunking `opts` ask for, validated. A thin archive is chunked like its base (block
+ * boundaries must line up with the base's for dedup to find anything): chunking options that
+ * ask for anything else are refused rather than ignored.
+ */
 export function chunkSpec(opts: PackOptions): ChunkSpec {
   if (opts.base) {
-    // Boundaries must line up with the base's for dedup to find anything.
     const b = opts.base.header;
-    return b.chunking === CHUNKING.fastcdc
+    const base: ChunkSpec = b.chunking === CHUNKING.fastcdc
       ? { kind: "cdc", params: { min: b.cdcMin, avg: b.cdcAvg, max: b.cdcMax } }
       : { kind: "fixed", size: b.blockSize };
+    if (opts.cdc || opts.blockSize !== undefined) {
+      const asked = chunkSpec({ ...opts, base: undefined });
+      if (describeChunking(asked) !== describeChunking(base)) {
+        throw new HexzError(
+          "usage",
+          `a thin archive is chunked like its base (${describeChunking(base)}), not ${
+            describeChunking(asked)
+          }: leave out the chunking options`,
+        );
+      }
+    }
+    return base;
   }
   if (opts.cdc) {
     const params = opts.cdc === true ? DEFAULT_CDC : opts.cdc;
@@ -150,6 +165,14 @@ export function chunkSpec(opts: PackOptions): ChunkSpec {
     throw new HexzError("usage", `block size must be between 1 KiB and 16 MiB, got ${size}`);
   }
   return { kind: "fixed", size };
+}
+
+/** "fixed 64 KiB blocks", "FastCDC min 16 KiB, avg 64 KiB, max 128 KiB", as inspect says. */
+function describeChunking(c: ChunkSpec): string {
+  const k = (n: number) => n % 1024 ? `${n} B` : `${n / 1024} KiB`;
+  return c.kind === "fixed"
+    ? `fixed ${k(c.size)} blocks`
+    : `FastCDC min ${k(c.params.min)}, avg ${k(c.params.avg)}, max ${k(c.params.max)}`;
 }
 
 /**
