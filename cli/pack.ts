@@ -95,6 +95,13 @@ Examples:
           });
         },
       );
+      if (trainDictionary && res.header.dictionary.length === 0) {
+        info(
+          "hexz: note: --train-dict stored no dictionary: too few samples were usable, or none " +
+            "made held-out samples smaller",
+          !!o.silent,
+        );
+      }
       info(
         `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
           formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)

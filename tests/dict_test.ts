@@ -266,3 +266,38 @@ Deno.test("reading a dictionary archive loads its dictionary once, however many 
     await done();
   }
 });
+
+Deno.test("pack --train-dict says so when it stores no dictionary", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/rnd.img`, pseudoRandom(2 << 20, 77));
+    const args = ["pack", `${dir}/a.hxz`, "--disk", `${dir}/rnd.img`, "--compression", "zstd"];
+    const r = await hexz([...args, "--train-dict"]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.err, /^hexz: note: --train-dict stored no dictionary/);
+    const q = await hexz([...args, "--train-dict", "-q", "-f"]);
+    assertEquals([q.code, q.err], [0, ""]);
+    // Text that a dictionary helps: one is stored, and nothing is said about it.
+    const lines = Array.from(
+      { length: 60_000 },
+      (_, i) => `GET /item/${i % 503} 200 ${i % 97}ms\n`,
+    );
+    await Deno.writeTextFile(`${dir}/log.img`, lines.join(""));
+    const t = await hexz([
+      "pack",
+      `${dir}/t.hxz`,
+      "--disk",
+      `${dir}/log.img`,
+      "--compression",
+      "zstd",
+      "--block-size",
+      "4K",
+      "--train-dict",
+    ]);
+    assertEquals(t.code, 0, t.err);
+    assert(!t.err.includes("note"), t.err);
+    await withOpen(`${dir}/t.hxz`, (a) => Promise.resolve(assert(a.header.dictionary.length > 0)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
