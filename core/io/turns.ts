@@ -7,8 +7,24 @@
  * @module
  */
 
-/** How long a loop may keep the event loop out; a turn through a timer costs about 2 ms. */
+/** How long a loop may keep the event loop out. */
 const EVERY_MS = 200;
+
+/**
+ * One turn of the event loop: a message through a channel of its own (about 0.1 ms here,
+ * where `setTimeout(0)` took 2.3 ms), closed once it arrives so that it keeps nothing alive.
+ */
+function oneTurn(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const c = new MessageChannel();
+    c.port1.onmessage = () => {
+      c.port1.close();
+      c.port2.close();
+      resolve();
+    };
+    c.port2.postMessage(0);
+  });
+}
 
 /** A function a loop calls once per item: every EVERY_MS it returns a promise that resolves
  * after one turn of the event loop; otherwise null (no await needed). */
@@ -17,8 +33,7 @@ export function createTurns(everyMs = EVERY_MS): () => Promise<void> | null {
   return () => {
     const now = performance.now();
     if (now - last < everyMs) return null;
-    last = now;
-    return new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => {
+    return oneTurn().then(() => {
       last = performance.now();
     });
   };
