@@ -87,7 +87,7 @@ export { type CdcParams, DEFAULT_CDC } from "./core/chunk/fastcdc.ts";
 export { type StreamName, STREAMS } from "./core/format/constants.ts";
 export type { Header } from "./core/format/header.ts";
 export type { EncryptOptions } from "./core/crypto/keys.ts";
-export type { KdfName, KdfParams } from "./core/crypto/kdf.ts";
+export type { KdfName, KdfParams, KdfReport } from "./core/crypto/kdf.ts";
 export { VERSION } from "./core/version.ts";
 export {
   generateKeyPair,
