@@ -117,7 +117,8 @@ export async function openArchive(
     return await openFromSource(source, opts);
   } catch (e) {
     source.close();
-    if (e instanceof HexzError) {
+    // Named once: errors of the source itself (a file's, a URL's) start with its name already.
+    if (e instanceof HexzError && !e.message.startsWith(`${source.name}: `)) {
       throw new HexzError(e.code, `${source.name}: ${e.message}`, { cause: e });
     }
     throw e;
