@@ -25,6 +25,7 @@
 import { HexzError } from "../core/errors.ts";
 import type { ByteSource } from "../core/io/source.ts";
 import { createLru } from "../core/read/lru.ts";
+import { expectOptions, expectString } from "../core/args.ts";
 
 export interface HttpSourceOptions {
   /** The fetch to use (default: the global one). */
@@ -103,6 +104,8 @@ function isPermissionError(e: unknown): boolean {
 
 /** Opens `url` (http or https) as a byte source read lazily with range requests. */
 export async function httpSource(url: string, opts: HttpSourceOptions = {}): Promise<ByteSource> {
+  expectString(url, "httpSource", "a URL");
+  expectOptions(opts, "httpSource: options");
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -15,6 +15,7 @@ import { fileSource } from "../io/source.ts";
 import { openArchive } from "../read/archive.ts";
 import { parentCandidates } from "../read/parent.ts";
 import { toHex } from "../hash/blake3.ts";
+import { expectString } from "../args.ts";
 
 export type ParentStatus = "none" | "ok" | "external" | "replaced" | "missing";
 
@@ -53,6 +54,7 @@ async function readHeader(path: string): Promise<{ header: Header; size: number 
 export async function lineage(
   dir: string,
 ): Promise<{ roots: LineageNode[]; nodes: LineageNode[] }> {
+  expectString(dir, "lineage", "a directory");
   const names: string[] = [];
   try {
     for await (const e of Deno.readDir(dir)) {

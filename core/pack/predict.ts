@@ -13,6 +13,7 @@ import { bytesKey } from "../format/bytes.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { createCompressor } from "../codec/codec.ts";
 import { isZeroBlock } from "./zero.ts";
+import { expectOptions, expectString } from "../args.ts";
 
 export interface PredictOptions {
   /** Bytes to sample in all (default 64 MiB). */
@@ -71,6 +72,8 @@ async function listInputs(path: string): Promise<{ path: string; size: number }[
 }
 
 export async function predict(path: string, opts: PredictOptions = {}): Promise<PredictReport> {
+  expectString(path, "predict");
+  expectOptions(opts, "predict: options");
   const t0 = performance.now();
   const sampleBytes = opts.sampleBytes ?? 64 * 1024 * 1024;
   const windowBytes = opts.windowBytes ?? 1024 * 1024;

@@ -8,6 +8,7 @@ import { formatUuid } from "../format/header.ts";
 import { toHex } from "../hash/blake3.ts";
 import type { Archive } from "./archive.ts";
 import { describeEncryption, type EncryptionReport } from "../crypto/keys.ts";
+import { expectArchive } from "../args.ts";
 
 export interface StreamReport {
   name: string;
@@ -55,6 +56,7 @@ export interface InspectReport {
 }
 
 export function inspectArchive(a: Archive): InspectReport {
+  expectArchive(a, "inspect");
   const h = a.header;
   const features = Object.entries(FEATURE).filter(([, bit]) => h.features & bit).map(([n]) => n);
   const streams = h.streams.map((s, i): StreamReport => ({
