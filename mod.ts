@@ -19,6 +19,7 @@
 import { pack as packFiles, type PackOptions, type PackResult } from "./core/pack/pack.ts";
 import { build as buildTree, type BuildOptions, type BuildResult } from "./core/pack/build.ts";
 import { findDataRanges } from "./ffi/sparse.ts";
+import { expectOptions } from "./core/args.ts";
 
 export { HexzError, type HexzErrorCode } from "./core/errors.ts";
 export {
@@ -87,7 +88,7 @@ export { type CdcParams, DEFAULT_CDC } from "./core/chunk/fastcdc.ts";
 export { type StreamName, STREAMS } from "./core/format/constants.ts";
 export type { Header } from "./core/format/header.ts";
 export type { EncryptOptions } from "./core/crypto/keys.ts";
-export type { KdfName, KdfParams } from "./core/crypto/kdf.ts";
+export type { KdfName, KdfParams, KdfReport } from "./core/crypto/kdf.ts";
 /** Deletes the unfinished outputs of interrupted work (call it from your own signal handler). */
 export { removeTemporaries, temporaries } from "./core/io/temporaries.ts";
 export { VERSION } from "./core/version.ts";
@@ -111,11 +112,13 @@ export {
  * (`--allow-ffi`; `findDataRanges: () => null` turns it off), and the archive is the same
  * either way.
  */
-export function pack(opts: PackOptions): Promise<PackResult> {
-  return packFiles({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
+export async function pack(opts: PackOptions): Promise<PackResult> {
+  expectOptions(opts, "pack", true);
+  return await packFiles({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
 }
 
 /** Packs a directory tree (and optionally a memory dump), with `pack`'s hole skipping. */
-export function build(opts: BuildOptions): Promise<BuildResult> {
-  return buildTree({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  expectOptions(opts, "build", true);
+  return await buildTree({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
 }

@@ -98,7 +98,9 @@ Examples:
       info(
         `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
           formatSize(res.outputBytes)
-        } (${formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)})`,
+        } (${
+          formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)
+        })`,
         !!o.silent,
       );
     });

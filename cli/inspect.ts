@@ -30,7 +30,7 @@ export function inspectCommand(): Command {
       if (o.json) {
         const withDict = dict ? { ...report, dictionaryTraining: dict } : report;
         const all = o.files ? { ...withDict, files: files ?? [] } : withDict;
-        out(JSON.stringify(all, (_k, v) => v === Infinity ? null : v, 2));
+        out(JSON.stringify(all, null, 2));
         return;
       }
       printReport(report);

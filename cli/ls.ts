@@ -5,10 +5,10 @@ import { formatSize } from "./units.ts";
 
 function label(n: LineageNode, dir: string): string {
   const name = n.path.startsWith(dir) ? n.path.slice(dir.length).replace(/^\//, "") : n.path;
-  if (n.error) return `${name}  [unreadable: ${n.error}]`;
+  if (n.error !== undefined) return `${name}  [unreadable: ${n.error}]`;
   const parts = [
-    `${formatSize(n.logicalSize)} in ${formatSize(n.fileSize)}`,
-    n.createdAt.slice(0, 19).replace("T", " "),
+    `${formatSize(n.logicalSize!)} in ${formatSize(n.fileSize!)}`,
+    n.createdAt!.slice(0, 19).replace("T", " "),
   ];
   if (n.message) parts.push(JSON.stringify(n.message));
   let s = `${name}  (${parts.join(", ")})`;

@@ -104,7 +104,7 @@ Examples:
       }
       info(
         `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
-          formatRatio(res.outputBytes ? res.inputBytes / res.outputBytes : Infinity)
+          formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)
         })`,
         !!o.silent,
       );

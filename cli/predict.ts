@@ -16,7 +16,7 @@ export function predictCommand(): Command {
         out(JSON.stringify(r, null, 2));
         return;
       }
-      const pct = (f: number) => `${(f * 100).toFixed(1)}%`;
+      const pct = (f: number | null) => f === null ? "-" : `${(f * 100).toFixed(1)}%`;
       out(
         `${path}: ${formatSize(r.inputBytes)} in ${r.files} file(s), sampled ${
           formatSize(r.sampledBytes)

@@ -57,9 +57,9 @@ export function formatSize(bytes: number): string {
   return `${s.replace(/\.0+$|(\.\d*?)0+$/, "$1")} ${units[i]}`;
 }
 
-/** `3.21x`, or `-` when undefined. */
-export function formatRatio(r: number): string {
-  return Number.isFinite(r) ? `${r.toFixed(2)}x` : "-";
+/** `3.21x`, or `-` when undefined (null: a ratio of nothing). */
+export function formatRatio(r: number | null): string {
+  return r !== null && Number.isFinite(r) ? `${r.toFixed(2)}x` : "-";
 }
 
 /** Parses a (possibly negative) integer flag value. */

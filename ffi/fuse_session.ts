@@ -69,6 +69,7 @@ import {
   strerror,
   writeKernelFile,
 } from "./libc.ts";
+import { expectString } from "../core/args.ts";
 
 /** What a file system served over FUSE implements. Inode numbers are stable node ids; 1 is
  * the root. Handlers throw `FuseErrno` to answer with an errno. */
@@ -445,6 +446,7 @@ export function isNotConnected(e: unknown): boolean {
  * the mount was dead. Throws a HexzError naming the reason (busy, not mounted, not FUSE).
  */
 export async function unmountFuse(mountpoint: string, lazy = false): Promise<{ stale: boolean }> {
+  expectString(mountpoint, "unmount", "a directory");
   let abs: string;
   try {
     await Deno.stat(mountpoint);

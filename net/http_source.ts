@@ -14,14 +14,18 @@
  *   backoff (a request that timed out, twice at most: a stalled server fails a read within
  *   about two timeouts); 4xx answers are not.
  * - Every answer is checked: status 206, `Content-Range` start, end and total, body length,
- *   and an entity tag (or `Last-Modified`) equal to the first one seen. A file that changed
- *   while being read is an error, never a mix of two versions.
+ *   no `Content-Encoding` (a compressed answer's bytes are not the file's), and an entity tag
+ *   (or `Last-Modified`) equal to the first one seen; an answer without it, once the server has
+ *   sent one, may be of another file. A file that changed while being read is an error, never
+ *   a mix of two versions.
+ * - Errors start with the URL (`URL: GET bytes=0-65535: HTTP 403 Forbidden`), once.
  *
  * @module
  */
 import { HexzError } from "../core/errors.ts";
 import type { ByteSource } from "../core/io/source.ts";
 import { createLru } from "../core/read/lru.ts";
+import { expectOptions, expectString } from "../core/args.ts";
 
 export interface HttpSourceOptions {
   /** The fetch to use (default: the global one). */
@@ -100,6 +104,8 @@ function isPermissionError(e: unknown): boolean {
 
 /** Opens `url` (http or https) as a byte source read lazily with range requests. */
 export async function httpSource(url: string, opts: HttpSourceOptions = {}): Promise<ByteSource> {
+  expectString(url, "httpSource", "a URL");
+  expectOptions(opts, "httpSource: options");
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -200,16 +206,35 @@ export async function httpSource(url: string, opts: HttpSourceOptions = {}): Pro
     throw new HexzError("io", msg);
   }
 
-  /** Fails if the answer is of another version of the file than the first one. */
+  /** Fails if the answer is of another version of the file than the first one, or may be:
+   * one without the validator the server sent before. */
   function checkSame(res: Response) {
     if (!validator) return;
     const now = res.headers.get(validator.name);
-    if (now !== null && now !== validator.value) {
+    if (now === null) {
+      throw new HexzError(
+        "io",
+        `${url}: the file may have changed while being read (${validator.name} ${validator.value} no longer sent)`,
+      );
+    }
+    if (now !== validator.value) {
       throw new HexzError(
         "io",
         `${url}: the file changed while being read (${validator.name} ${validator.value} became ${now})`,
       );
     }
+  }
+
+  /** Fails on an answer in a Content-Encoding (asked for none): its bytes are not the file's,
+   * and its lengths and ranges are those of the encoded body. */
+  async function checkEncoding(res: Response, what: string): Promise<void> {
+    const encoding = res.headers.get("content-encoding")?.trim() ?? "";
+    if (encoding === "" || encoding.toLowerCase() === "identity") return;
+    await res.body?.cancel();
+    throw new HexzError(
+      "io",
+      `${what}: answered with Content-Encoding ${encoding}, not the bytes of the file (asked for identity)`,
+    );
   }
 
   function remember(res: Response) {
@@ -235,14 +260,15 @@ export async function httpSource(url: string, opts: HttpSourceOptions = {}): Pro
       done();
       await res.body?.cancel();
       if (res.status === 405 || res.status === 501) return null;
-      await checkStatus(res, `HEAD ${url}`);
+      await checkStatus(res, `${url}: HEAD`);
+      await checkEncoding(res, `${url}: HEAD`);
       if (res.headers.get("content-length") === null) return null;
       remember(res);
-      return parseSize(res.headers.get("content-length"), `HEAD ${url}`);
+      return parseSize(res.headers.get("content-length"), `${url}: HEAD`);
     });
     if (viaHead !== null) return viaHead;
     return await withRetries(async () => {
-      const what = `GET ${url} bytes=0-0`;
+      const what = `${url}: GET bytes=0-0`;
       const [res, done, timeout] = await send("GET", "bytes=0-0");
       try {
         if (res.status === 416) {
@@ -255,6 +281,7 @@ export async function httpSource(url: string, opts: HttpSourceOptions = {}): Pro
           await res.body?.cancel();
           throw new HexzError("io", `${url}: the server does not answer range requests`);
         }
+        await checkEncoding(res, what);
         const m = /^bytes 0-0\/(\d+)$/.exec(res.headers.get("content-range")?.trim() ?? "");
         if (!m) throw new HexzError("io", `${what}: bad Content-Range`);
         remember(res);
@@ -271,7 +298,7 @@ export async function httpSource(url: string, opts: HttpSourceOptions = {}): Pro
   /** Fetches `[start, end)` with one range request, checked from status line to last byte. */
   function fetchRange(start: number, end: number): Promise<Uint8Array> {
     const last = end - 1;
-    const what = `GET ${url} bytes=${start}-${last}`;
+    const what = `${url}: GET bytes=${start}-${last}`;
     return withRetries(async () => {
       const [res, done, timeout] = await send("GET", `bytes=${start}-${last}`);
       try {
@@ -283,6 +310,7 @@ export async function httpSource(url: string, opts: HttpSourceOptions = {}): Pro
             `${what}: HTTP ${res.status} instead of 206: the server does not answer range requests`,
           );
         }
+        await checkEncoding(res, what);
         checkSame(res);
         const cr = res.headers.get("content-range")?.trim() ?? "";
         const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(cr);

@@ -11,6 +11,7 @@ import { type Archive, openArchive, type OpenOptions } from "../core/read/archiv
 import { openParents, parentResolver } from "../core/read/parent.ts";
 import { createZstdDictCodec } from "../core/codec/zstd_dict.ts";
 import { httpSource } from "./http_source.ts";
+import { expectLocation, expectOptions, expectString } from "../core/args.ts";
 
 /** How local files are read: see `FileSourceOptions` (servers pass `cachedRead`). */
 export interface SourceOptions {
@@ -20,6 +21,12 @@ export interface SourceOptions {
 
 /** Opens a local path, or an http(s) URL read lazily with range requests, as a byte source. */
 export function openSource(location: string, opts: SourceOptions = {}): Promise<ByteSource> {
+  try {
+    expectString(location, "openSource", "a path or a URL");
+    expectOptions(opts, "openSource: options");
+  } catch (e) {
+    return Promise.reject(e);
+  }
   if (/^https?:\/\//i.test(location)) return httpSource(location);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
     return Promise.reject(new HexzError("unsupported", `${location}: URLs are not supported yet`));
@@ -43,6 +50,8 @@ export async function open(
   location: string | ByteSource,
   opts: OpenAllOptions = {},
 ): Promise<Archive> {
+  expectLocation(location, "open");
+  expectOptions(opts, "open: options");
   const full: OpenOptions = { ...opts };
   const sourceOpts: SourceOptions = {
     cachedRead: opts.cachedRead,

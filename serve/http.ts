@@ -11,6 +11,7 @@ import { HexzError } from "../core/errors.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { alreadyReported, archiveCatalog, type ObjectCatalog, objectResponse } from "./objects.ts";
 import { checkBucketName, defaultBucketName, s3Handler } from "./s3.ts";
+import { expectArchive, expectOptions } from "../core/args.ts";
 
 export interface ServeHttpOptions {
   /** Address to bind (default 127.0.0.1). */
@@ -71,6 +72,8 @@ export async function serveHttp(
   archive: Archive,
   opts: ServeHttpOptions = {},
 ): Promise<HttpServer> {
+  expectArchive(archive, "serveHttp");
+  expectOptions(opts, "serveHttp: options");
   const hostname = opts.hostname ?? "127.0.0.1";
   const port = opts.port ?? 8080;
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {

@@ -37,6 +37,7 @@ import {
 import { ERRNO, libc } from "../ffi/libc.ts";
 import { open } from "../net/open.ts";
 import { cachedReader } from "../ffi/cached_read.ts";
+import { expectOptions, expectString } from "../core/args.ts";
 
 type Stream = "disk" | "memory";
 
@@ -261,6 +262,7 @@ export function defaultOverlayPath(archivePath: string): string {
 
 /** Checks that `mountpoint` is a directory we can mount on; returns its absolute path. */
 export async function checkMountpoint(mountpoint: string): Promise<string> {
+  expectString(mountpoint, "mount point", "a directory");
   let st: Deno.FileInfo;
   try {
     st = await Deno.stat(mountpoint);
@@ -295,6 +297,8 @@ export async function mountArchive(
   path: string,
   opts: MountArchiveOptions,
 ): Promise<MountedArchive> {
+  expectString(path, "mountArchive");
+  expectOptions(opts, "mountArchive: options", true);
   const mountpoint = await checkMountpoint(opts.mountpoint);
   // Reads that must wait for the disk do so off the event loop, which serves the kernel.
   const archive = await open(path, {

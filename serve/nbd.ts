@@ -35,6 +35,7 @@ import { type StreamName, STREAMS } from "../core/format/constants.ts";
 import { openOverlay, type Overlay, OVERLAY_BLOCK } from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { appendExtent, type Extent, extents } from "../core/read/extents.ts";
+import { expectArchive, expectOptions } from "../core/args.ts";
 
 export interface NbdOptions {
   /** Listen on this Unix socket path (a stale socket file there is removed first). */
@@ -172,6 +173,8 @@ const decoder = new TextDecoder();
  * cannot be served) or the address cannot be bound.
  */
 export async function serveNbd(archive: Archive, opts: NbdOptions): Promise<NbdServer> {
+  expectArchive(archive, "serveNbd");
+  expectOptions(opts, "serveNbd: options", true);
   const stream: StreamName = opts.stream ?? "disk";
   if (!STREAMS.includes(stream)) {
     throw new HexzError("usage", `unknown stream '${stream}' (expected disk or memory)`);

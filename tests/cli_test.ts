@@ -69,6 +69,39 @@ Deno.test("cli pack, inspect, cat, extract and check work end to end", async () 
   }
 });
 
+Deno.test("inspect and pack of an empty input give no ratio: null in JSON, - in text", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/empty.img`, new Uint8Array(0));
+    let r = await hexz(["pack", `${dir}/e.hxz`, "--disk", `${dir}/empty.img`]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.err, /e\.hxz: 0 B => .* \(-\)$/m);
+    r = await hexz(["inspect", `${dir}/e.hxz`, "--json"]);
+    assertEquals(r.code, 0, r.err);
+    const info = JSON.parse(r.out);
+    assertEquals([info.compressionRatio, info.dedupRatio], [null, null]);
+    assertEquals(info.streams.map((s: { ratio: unknown }) => s.ratio), [null, null]);
+    r = await hexz(["inspect", `${dir}/e.hxz`]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.out, /^compression ratio: -$/m);
+    assertMatch(r.out, /^dedup ratio: -$/m);
+    // Only zeros: nothing stored, so no dedup ratio; the compression ratio is a real one.
+    await Deno.writeFile(`${dir}/zero.img`, new Uint8Array(256 * 1024));
+    r = await hexz(["pack", `${dir}/z.hxz`, "--disk", `${dir}/zero.img`, "-q"]);
+    assertEquals(r.code, 0, r.err);
+    r = await hexz(["inspect", `${dir}/z.hxz`, "--json"]);
+    const zero = JSON.parse(r.out);
+    assert(zero.compressionRatio > 1, `compression ratio ${zero.compressionRatio}`);
+    assertEquals([zero.dedupRatio, zero.streams[0].ratio], [null, null]);
+    r = await hexz(["inspect", `${dir}/z.hxz`]);
+    assertMatch(r.out, /^ {2}stored: 0 B \(-\)$/m);
+    assertMatch(r.out, /^compression ratio: \d+\.\d\dx$/m);
+    assertMatch(r.out, /^dedup ratio: -$/m);
+  } finally {
+    await done();
+  }
+});
+
 Deno.test("cli usage errors are one line with exit code 2", async () => {
   const [dir, done] = await tempDir();
   try {

@@ -345,12 +345,42 @@ Deno.test("encrypt: PBKDF2 archives round-trip", async () => {
     const path = await pack(dir, disk, { encrypt: { password: "pw", kdf } });
     const a = await open(path, { password: "pw" });
     try {
-      assertEquals(inspect(a).encryption?.kdf, kdf);
+      assertEquals(inspect(a).encryption?.kdf, { name: "pbkdf2", iterations: 1000 });
       assertBytesEqual(await readAll(a, "disk"), disk);
     } finally {
       a.close();
     }
     await assertRejects(() => open(path, { password: "pW" }), HexzError, /wrong password/);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("encrypt: inspect shows only the parameters the archive's KDF has", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const disk = pseudoRandom(64 * KiB, 12);
+    const pbkdf2 = { name: "pbkdf2" as const, memoryKiB: 0, iterations: 1000, parallelism: 0 };
+    const p = await pack(dir, disk, { encrypt: { password: "pw", kdf: pbkdf2 } });
+    let r = await hexz(["inspect", p, "--json"]);
+    assertEquals(r.code, 0, r.err);
+    const e = JSON.parse(r.out).encryption;
+    assertEquals(e.kdf, { name: "pbkdf2", iterations: 1000 });
+    assertEquals(e.kdfDescription, "pbkdf2-sha256 (1000 iterations)");
+    r = await hexz(["inspect", p]);
+    assertMatch(r.out, /^encryption: .*, key from pbkdf2-sha256 \(1000 iterations\), /m);
+    assert(!/KiB,|lane/.test(r.out.split("\n").find((l) => l.startsWith("encryption"))!));
+    // Argon2id has all three.
+    const a = await pack(dir, disk, { encrypt: FAST });
+    r = await hexz(["inspect", a, "--json"]);
+    assertEquals(JSON.parse(r.out).encryption.kdf, {
+      name: "argon2id",
+      memoryKiB: 256,
+      iterations: 1,
+      parallelism: 1,
+    });
+    r = await hexz(["inspect", a]);
+    assertMatch(r.out, /key from argon2id \(256 KiB, 1 pass, 1 lane\)/);
   } finally {
     await done();
   }

@@ -99,6 +99,43 @@ Deno.test("ls shows the lineage tree with external, replaced and missing parents
   }
 });
 
+Deno.test("ls --json gives null, not empty or zero values, for a file that is not an archive", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await packFile(dir, "good", pseudoRandom(2 * B, 65));
+    await Deno.writeFile(`${dir}/junk.hxz`, new TextEncoder().encode("not an archive\n"));
+    const text = await hexz(["ls", dir]);
+    assertEquals(text.code, 0, text.err);
+    assertMatch(text.out, /^junk\.hxz {2}\[unreadable: .*junk\.hxz: not a hexz archive\]$/m);
+    const r = await hexz(["ls", dir, "--json"]);
+    assertEquals(r.code, 0, r.err);
+    const roots = JSON.parse(r.out);
+    const junk = roots.find((n: { path: string }) => n.path.endsWith("junk.hxz"));
+    assertEquals(junk, {
+      path: `${dir}/junk.hxz`,
+      uuid: null,
+      rootHash: null,
+      createdAt: null,
+      message: null,
+      logicalSize: null,
+      fileSize: null,
+      parentStatus: null,
+      parentPath: null,
+      parentUuid: null,
+      children: [],
+      error: `${dir}/junk.hxz: not a hexz archive`,
+    });
+    // A readable archive keeps its values (an empty message is a real one) and has no error.
+    const good = roots.find((n: { path: string }) => n.path.endsWith("good.hxz"));
+    assertEquals([good.message, good.logicalSize, good.parentStatus], ["good", 2 * B, "none"]);
+    assertEquals(typeof good.uuid, "string");
+    assert(good.fileSize > 0);
+    assertEquals("error" in good, false);
+  } finally {
+    await done();
+  }
+});
+
 Deno.test("cli commit turns an overlay into a thin archive; overlay --blocks lists changes", async () => {
   const [dir, done] = await tempDir();
   try {

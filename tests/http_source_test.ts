@@ -22,6 +22,12 @@ interface Knobs {
   truncate: boolean;
   /** Answer ranged GETs with the whole file (200). */
   ignoreRange: boolean;
+  /** Answer every GET with this status (0: behave); HEAD still behaves. */
+  getStatus: number;
+  /** Leave the entity tag (and Last-Modified) out of answers to GETs. */
+  noValidatorOnGet: boolean;
+  /** Answer with the body compressed in this Content-Encoding ("gzip", "deflate"; "": none). */
+  encoding: string;
 }
 
 interface FileServer {
@@ -33,7 +39,16 @@ interface FileServer {
 
 /** Serves the files of `dir` with ranges, counting what it sends. */
 function fileServer(dir: string): FileServer {
-  const knobs: Knobs = { etag: '"v1"', fail503: 0, status: 0, truncate: false, ignoreRange: false };
+  const knobs: Knobs = {
+    etag: '"v1"',
+    fail503: 0,
+    status: 0,
+    truncate: false,
+    ignoreRange: false,
+    getStatus: 0,
+    noValidatorOnGet: false,
+    encoding: "",
+  };
   const sent = { requests: 0, bytes: 0 };
   const counted = (body: ReadableStream<Uint8Array> | null) =>
     body?.pipeThrough(
@@ -51,6 +66,9 @@ function fileServer(dir: string): FileServer {
       return new Response("busy", { status: 503 });
     }
     if (knobs.status) return new Response("no", { status: knobs.status });
+    if (knobs.getStatus && req.method === "GET") {
+      return new Response("no", { status: knobs.getStatus });
+    }
     const path = `${dir}${decodeURIComponent(new URL(req.url).pathname)}`;
     const src = await fileSource(path).catch(() => null);
     if (!src) return new Response("not found", { status: 404 });
@@ -62,7 +80,27 @@ function fileServer(dir: string): FileServer {
       read: (o, n) => src.read(o, n),
     };
     const plain = new Request(req.url, { method: req.method });
-    const res = await objectResponse(knobs.ignoreRange ? plain : req, obj);
+    let res = await objectResponse(knobs.ignoreRange ? plain : req, obj);
+    if (knobs.noValidatorOnGet && req.method === "GET") {
+      const headers = new Headers(res.headers);
+      headers.delete("etag");
+      headers.delete("last-modified");
+      res = new Response(res.body, { status: res.status, headers });
+    }
+    if (knobs.encoding) {
+      const headers = new Headers(res.headers);
+      headers.set("content-encoding", knobs.encoding);
+      let body: Uint8Array<ArrayBuffer> | null = null;
+      if (req.method === "GET") {
+        const plainBody = new Uint8Array(await res.arrayBuffer());
+        const format = knobs.encoding as CompressionFormat;
+        const packed = new Blob([plainBody]).stream().pipeThrough(new CompressionStream(format));
+        body = new Uint8Array(await new Response(packed).arrayBuffer());
+        headers.set("content-length", String(body.length));
+      } else await res.body?.cancel();
+      src.close();
+      return new Response(body, { status: res.status, headers });
+    }
     if (knobs.truncate && res.status === 206) {
       const whole = new Uint8Array(await res.arrayBuffer());
       const half = whole.subarray(0, whole.length >> 1);
@@ -296,5 +334,103 @@ Deno.test("httpSource gives up on a server that stalls every time after two time
     src.close();
     for (const r of stalls) r(new Response(null, { status: 503 }));
     await server.shutdown();
+  }
+});
+
+Deno.test("httpSource: an answer without the entity tag sent before is taken as a changed file", async () => {
+  const [dir, cleanup] = await tempDir();
+  const bytes = pseudoRandom(MiB, 52);
+  await Deno.writeFile(`${dir}/f.bin`, bytes);
+  const server = fileServer(dir);
+  const url = `${server.base}/f.bin`;
+  try {
+    const src = await httpSource(url, { retries: 1 });
+    try {
+      assertBytesEqual(await src.read(0, 10), bytes.subarray(0, 10));
+      server.knobs.noValidatorOnGet = true;
+      const e = await assertRejects(() => src.read(500_000, 10), HexzError);
+      assertEquals(
+        e.message,
+        `${url}: the file may have changed while being read (etag "v1" no longer sent)`,
+      );
+      assertEquals((e as HexzError).code, "io");
+    } finally {
+      src.close();
+    }
+    // From the first read on: the HEAD had one, the GET has none.
+    const again = await httpSource(url, { retries: 1 });
+    try {
+      await assertRejects(() => again.read(0, 10), HexzError, /etag "v1" no longer sent/);
+    } finally {
+      again.close();
+    }
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+});
+
+Deno.test("httpSource refuses an answer with a Content-Encoding, naming it, without retrying", async () => {
+  const [dir, cleanup] = await tempDir();
+  const bytes = pseudoRandom(MiB, 53);
+  await Deno.writeFile(`${dir}/f.bin`, bytes);
+  const server = fileServer(dir);
+  const url = `${server.base}/f.bin`;
+  try {
+    const stats = { requests: 0, bytes: 0 };
+    const src = await httpSource(url, { retries: 3, stats });
+    try {
+      for (const encoding of ["gzip", "deflate"]) {
+        server.knobs.encoding = encoding;
+        const before = stats.requests;
+        const e = await assertRejects(() => src.read(300_000, 10), HexzError);
+        assertEquals(
+          e.message,
+          `${url}: GET bytes=262144-327679: answered with Content-Encoding ${encoding}, ` +
+            "not the bytes of the file (asked for identity)",
+        );
+        assertEquals(stats.requests - before, 1, "an encoded answer must not be retried");
+      }
+      server.knobs.encoding = "";
+      assertBytesEqual(await src.read(300_000, 10), bytes.subarray(300_000, 300_010));
+    } finally {
+      src.close();
+    }
+    // The size from a HEAD that describes an encoded body is not the file's either.
+    server.knobs.encoding = "gzip";
+    await assertRejects(
+      () => httpSource(url),
+      HexzError,
+      /f\.bin: HEAD: answered with Content-Encoding gzip, not the bytes of the file/,
+    );
+  } finally {
+    await server.close();
+    await cleanup();
+  }
+});
+
+Deno.test("HTTP errors while opening an archive name its URL once", async () => {
+  const [dir, cleanup] = await tempDir();
+  const path = await packBytes(dir, pseudoRandom(200_000, 54));
+  const server = fileServer(dir);
+  const url = `${server.base}${path.slice(dir.length)}`;
+  const once = (msg: string) => assertEquals(msg.split(url).length - 1, 1, msg);
+  try {
+    server.knobs.getStatus = 403;
+    const e = await assertRejects(() => open(url), HexzError, /HTTP 403/);
+    once(e.message);
+    assertEquals(e.message, `${url}: GET bytes=0-65535: HTTP 403 Forbidden`);
+    const perms = ["--allow-read", "--allow-env", "--allow-net"];
+    let r = await hexz(["inspect", url], { perms });
+    assertEquals(r.code, 1);
+    assertEquals(r.err, `hexz: ${url}: GET bytes=0-65535: HTTP 403 Forbidden\n`);
+    server.knobs.getStatus = 0;
+    server.knobs.etag = '"v2"';
+    server.knobs.status = 404;
+    r = await hexz(["inspect", url], { perms });
+    assertEquals(r.err, `hexz: ${url}: HEAD: HTTP 404 Not Found\n`);
+  } finally {
+    await server.close();
+    await cleanup();
   }
 });

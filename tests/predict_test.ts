@@ -19,7 +19,7 @@ Deno.test("predict estimates close to what pack achieves, from a sample", async 
     assertEquals(r.inputBytes, img.length);
     assert(r.sampledBytes <= 16 * MiB, `sampled ${r.sampledBytes}`);
     // Three quarters of the image are zeros (2 of every 4 MiB, then the whole second half).
-    assert(Math.abs(r.zeroFraction - 0.75) < 0.1, `zero fraction ${r.zeroFraction}`);
+    assert(Math.abs(r.zeroFraction! - 0.75) < 0.1, `zero fraction ${r.zeroFraction}`);
     await pack({ output: `${dir}/img.hxz`, disk: `${dir}/img`, compression: "zstd" });
     const a = await open(`${dir}/img.hxz`);
     const actual = inspect(a).fileSize;
@@ -45,6 +45,33 @@ Deno.test("predict refuses what it cannot sample: devices and samples below one 
     r = await hexz(["predict", `${dir}/img`, "--sample", "0"]);
     assertEquals(r.code, 2, r.err);
     assertMatch(r.err, /--sample must be at least 1048576 bytes/);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("predict of an empty input gives no ratio: null in JSON, - in text", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/empty.img`, new Uint8Array(0));
+    await Deno.mkdir(`${dir}/none`);
+    for (const path of [`${dir}/empty.img`, `${dir}/none`]) {
+      const r = await predict(path);
+      assertEquals(r.inputBytes, 0);
+      assertEquals([r.lz4.ratio, r.zstd.ratio], [null, null]);
+      assertEquals([r.zeroFraction, r.dedupFraction], [null, null]);
+      let cli = await hexz(["predict", path, "--json"]);
+      assertEquals(cli.code, 0, cli.err);
+      const json = JSON.parse(cli.out);
+      assertEquals([json.lz4.ratio, json.zstd.ratio], [null, null]);
+      assertEquals([json.zeroFraction, json.dedupFraction], [null, null]);
+      cli = await hexz(["predict", path]);
+      assertEquals(cli.code, 0, cli.err);
+      assertMatch(cli.out, /^zero: -, duplicate \(within the sample\): -$/m);
+      assertMatch(cli.out, /^lz4: {2}about .* \(-\)$/m);
+      assertMatch(cli.out, /^zstd: about .* \(-\)$/m);
+      assert(!/0\.00x|0\.0%/.test(cli.out), cli.out);
+    }
   } finally {
     await done();
   }

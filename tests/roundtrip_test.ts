@@ -1,5 +1,17 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { check, HexzError, inspect, open, pack } from "../mod.ts";
+import {
+  build,
+  type ByteSource,
+  check,
+  diff,
+  extract,
+  HexzError,
+  inspect,
+  memorySource,
+  open,
+  openArchive,
+  pack,
+} from "../mod.ts";
 import { assertBytesEqual, packBytes, readAll, withOpen } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
@@ -167,6 +179,125 @@ Deno.test("library misuse: clear HexzErrors, and a block's bytes cannot be chang
     ];
     for (const [opts, re] of cases) await assertRejects(() => pack(opts), HexzError, re);
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.hxz", "img"]);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("library misuse: values of the wrong type are usage errors naming the call", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/img`, pseudoRandom(100_000, 92));
+    await pack({ output: `${dir}/a.hxz`, disk: `${dir}/img` });
+    const a = await open(`${dir}/a.hxz`);
+    const o = { output: `${dir}/b.hxz`, disk: `${dir}/img` };
+    const source = /a path, a URL or a ByteSource/;
+    const cases: [() => unknown, RegExp][] = [
+      [() => open(123 as never), /^open: expected .*, got the number 123$/],
+      [() => open(undefined as never), /^open: expected .*, got undefined$/],
+      [() => open({} as never), /^open: expected a path, a URL or a ByteSource .*, got an object$/],
+      [() => open(`${dir}/a.hxz`, 5 as never), /^open: options: expected an options object/],
+      [() => openArchive(null as never), source],
+      [
+        () => inspect(undefined as never),
+        /^inspect: expected an Archive \(from open\), got undefined$/,
+      ],
+      [() => inspect({} as never), /^inspect: expected an Archive/],
+      [() => check(undefined as never), /^check: expected an Archive/],
+      [() => extract(a, 7 as never), /^extract: output: expected a path, got the number 7$/],
+      [
+        () => diff(a, "b.hxz" as never),
+        /^diff: second archive: expected an Archive .*, got the string "b\.hxz"$/,
+      ],
+      [() => pack({ ...o, base: {} } as never), /^pack: base: expected an Archive \(from open\)/],
+      [() => pack(undefined as never), /^pack: expected an options object, got undefined$/],
+      [() => pack({ disk: o.disk } as never), /^pack: output: expected a path, got undefined$/],
+      [() => pack({ ...o, disk: 1 } as never), /^pack: disk: expected a string, got the number 1$/],
+      [() => build(null as never), /^build: expected an options object, got null$/],
+      [() => build({ output: o.output } as never), /^build: source: expected a directory/],
+      [() => memorySource("abc" as never), /^memorySource: expected a Uint8Array/],
+    ];
+    for (const [call, re] of cases) {
+      let e: unknown = null;
+      try {
+        await call();
+      } catch (err) {
+        e = err;
+      }
+      assert(e instanceof HexzError, `${call}: ${e}`);
+      assertEquals(
+        [(e as HexzError).code, re.test((e as HexzError).message)],
+        ["usage", true],
+        `${(e as Error).message} !~ ${re}`,
+      );
+    }
+    a.close();
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.hxz", "img"]);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a ByteSource that returns short reads is reported as such, not as bad magic", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/img`, pseudoRandom(300_000, 93));
+    await pack({ output: `${dir}/a.hxz`, disk: `${dir}/img` });
+    const bytes = await Deno.readFile(`${dir}/a.hxz`);
+    const short = (cut: (length: number) => number): ByteSource => ({
+      size: bytes.length,
+      name: "short.hxz",
+      read: (offset, length) => Promise.resolve(bytes.slice(offset, offset + cut(length))),
+      close() {},
+    });
+    let e = await assertRejects(() => open(short((n) => n - 1)), HexzError);
+    assertEquals((e as HexzError).code, "io");
+    assertEquals(e.message, "short.hxz: short read: 4095 of 4096 bytes at offset 0");
+    // Short only for reads of blocks (larger than the header and index here): the archive opens,
+    // its reads fail the same way.
+    const a = await open(short((n) => (n > 4096 ? n - 1 : n)));
+    try {
+      e = await assertRejects(() => a.read("disk", 0, 300_000), HexzError, /short read: /);
+      assertEquals((e as HexzError).code, "io");
+    } finally {
+      a.close();
+    }
+    const none: ByteSource = {
+      ...short((n) => n),
+      read: () => Promise.resolve(undefined as never),
+    };
+    await assertRejects(
+      () => open(none),
+      HexzError,
+      /^short\.hxz: read of 4096 bytes at offset 0 returned undefined$/,
+    );
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("reads under way when an archive is closed fail with its own closed error", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const data = pseudoRandom(1 << 20, 94);
+    await Deno.writeFile(`${dir}/img`, data);
+    await pack({ output: `${dir}/a.hxz`, disk: `${dir}/img`, compression: "zstd" });
+    for (const how of ["file", "memory"]) {
+      const a = how === "file"
+        ? await open(`${dir}/a.hxz`)
+        : await open(memorySource(await Deno.readFile(`${dir}/a.hxz`), `${dir}/a.hxz`));
+      const pending = [
+        a.read("disk", 0, data.length),
+        a.readBlock("disk", 3),
+        check(a),
+        a.read("disk", 500_000, 10),
+      ];
+      a.close();
+      for (const p of pending) {
+        const e = await assertRejects(() => p, HexzError);
+        assertEquals(e.message, `${dir}/a.hxz: the archive is closed`, how);
+      }
+    }
   } finally {
     await done();
   }

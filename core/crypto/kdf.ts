@@ -23,6 +23,22 @@ export interface KdfParams {
   parallelism: number;
 }
 
+/** The parameters a report shows: those the algorithm has (PBKDF2 has no memory or lanes,
+ * whose fields in `KdfParams` are 0 and mean nothing). */
+export type KdfReport =
+  | { name: "argon2id"; memoryKiB: number; iterations: number; parallelism: number }
+  | { name: "pbkdf2"; iterations: number };
+
+/** `p` as a report shows it: only the parameters its algorithm has. */
+export function kdfReport(p: KdfParams): KdfReport {
+  return p.name === "pbkdf2" ? { name: "pbkdf2", iterations: p.iterations } : {
+    name: p.name,
+    memoryKiB: p.memoryKiB,
+    iterations: p.iterations,
+    parallelism: p.parallelism,
+  };
+}
+
 /** The KDF field is this long. */
 export const KDF_FIELD_SIZE = 48;
 const KDF_ID: Record<KdfName, number> = { argon2id: 1, pbkdf2: 2 };

@@ -44,6 +44,8 @@ import {
   encodeKdf,
   type KdfName,
   type KdfParams,
+  type KdfReport,
+  kdfReport,
 } from "./kdf.ts";
 
 /** How to encrypt a new archive (`pack`/`build` option `encrypt`). */
@@ -286,7 +288,7 @@ export async function unlock(
 export interface EncryptionReport {
   cipher: string;
   /** Null when the header's KDF field is not one this hexz knows. */
-  kdf: KdfParams | null;
+  kdf: KdfReport | null;
   /** e.g. "argon2id (64 MiB, 3 passes, 1 lane)" */
   kdfDescription: string;
   nonces: NonceMode;
@@ -303,7 +305,7 @@ export function describeEncryption(e: EncryptionFields, unlocked: boolean): Encr
   }
   return {
     cipher: "AES-256-GCM (index pages AES-256-CTR)",
-    kdf,
+    kdf: kdf ? kdfReport(kdf) : null,
     kdfDescription: kdf ? describeKdf(kdf) : "unknown",
     nonces: e.nonceMode === NONCE_MODE.random ? "random" : "synthetic",
     unlocked,

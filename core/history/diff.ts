@@ -9,6 +9,7 @@
 import { bytesKey } from "../format/bytes.ts";
 import { KIND, STREAMS } from "../format/constants.ts";
 import type { Archive } from "../read/archive.ts";
+import { expectArchive } from "../args.ts";
 
 export interface DiffSide {
   blocks: number;
@@ -59,6 +60,8 @@ async function blockSet(a: Archive) {
 }
 
 export async function diffArchives(a: Archive, b: Archive): Promise<DiffReport> {
+  expectArchive(a, "diff: first archive");
+  expectArchive(b, "diff: second archive");
   const [x, y] = await Promise.all([blockSet(a), blockSet(b)]);
   let sharedBlocks = 0;
   let sharedBytes = 0;

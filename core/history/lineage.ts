@@ -15,23 +15,29 @@ import { fileSource } from "../io/source.ts";
 import { openArchive } from "../read/archive.ts";
 import { parentCandidates } from "../read/parent.ts";
 import { toHex } from "../hash/blake3.ts";
+import { expectString } from "../args.ts";
 
 export type ParentStatus = "none" | "ok" | "external" | "replaced" | "missing";
 
+/**
+ * One `.hxz` file of the directory. When it cannot be read as an archive, `error` says why and
+ * every field that would come from its header is null (unknown, not empty or zero).
+ */
 export interface LineageNode {
   path: string;
-  uuid: string;
-  rootHash: string;
-  createdAt: string;
-  message: string;
-  logicalSize: number;
-  fileSize: number;
-  parentStatus: ParentStatus;
+  uuid: string | null;
+  rootHash: string | null;
+  createdAt: string | null;
+  message: string | null;
+  /** Logical bytes of all streams. */
+  logicalSize: number | null;
+  fileSize: number | null;
+  parentStatus: ParentStatus | null;
   /** The parent's path when found (in the directory or outside), else its recorded path. */
   parentPath: string | null;
   parentUuid: string | null;
   children: LineageNode[];
-  /** Set when the file could not be read as an archive. */
+  /** Set (only) when the file could not be read as an archive. */
   error?: string;
 }
 
@@ -48,6 +54,7 @@ async function readHeader(path: string): Promise<{ header: Header; size: number 
 export async function lineage(
   dir: string,
 ): Promise<{ roots: LineageNode[]; nodes: LineageNode[] }> {
+  expectString(dir, "lineage", "a directory");
   const names: string[] = [];
   try {
     for await (const e of Deno.readDir(dir)) {
@@ -84,13 +91,13 @@ export async function lineage(
     } catch (e) {
       nodes.push({
         path,
-        uuid: "",
-        rootHash: "",
-        createdAt: "",
-        message: "",
-        logicalSize: 0,
-        fileSize: 0,
-        parentStatus: "none",
+        uuid: null,
+        rootHash: null,
+        createdAt: null,
+        message: null,
+        logicalSize: null,
+        fileSize: null,
+        parentStatus: null,
         parentPath: null,
         parentUuid: null,
         children: [],

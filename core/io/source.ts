@@ -7,6 +7,7 @@
 import { type FileHandle, open as fsOpen } from "node:fs/promises";
 import { readSync } from "node:fs";
 import { HexzError, osReason } from "../errors.ts";
+import { describeValue, expectOptions, expectString } from "../args.ts";
 
 export interface ByteSource {
   /** Total length in bytes. */
@@ -24,6 +25,30 @@ export interface ByteSource {
   close(): void;
 }
 
+/**
+ * `src.read(offset, length)`, held to its contract: a source that returns fewer bytes (or more,
+ * or no bytes at all) is reported as the failed read it is, not as the damage its bytes would
+ * look like. For sources that callers hand in.
+ */
+export async function readExact(
+  src: ByteSource,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  const bytes: unknown = await src.read(offset, length);
+  if (bytes instanceof Uint8Array && bytes.length === length) return bytes;
+  const at = `${length} bytes at offset ${offset}`;
+  if (!(bytes instanceof Uint8Array)) {
+    throw new HexzError("io", `${src.name}: read of ${at} returned ${describeValue(bytes)}`);
+  }
+  throw new HexzError(
+    "io",
+    bytes.length < length
+      ? `${src.name}: short read: ${bytes.length} of ${at}`
+      : `${src.name}: read of ${at} returned ${bytes.length} bytes`,
+  );
+}
+
 function checkRange(src: { size: number; name: string }, offset: number, length: number) {
   if (
     !Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 ||
@@ -38,6 +63,13 @@ function checkRange(src: { size: number; name: string }, offset: number, length:
 
 /** A byte source over a buffer already in memory. */
 export function memorySource(bytes: Uint8Array, name = "<memory>"): ByteSource {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new HexzError(
+      "usage",
+      `memorySource: expected a Uint8Array, got ${describeValue(bytes)}`,
+    );
+  }
+  expectString(name, "memorySource: name", "a name");
   return {
     size: bytes.length,
     name,
@@ -100,6 +132,8 @@ export async function fileSource(
   path: string,
   opts: FileSourceOptions = {},
 ): Promise<ByteSource> {
+  expectString(path, "fileSource");
+  expectOptions(opts, "fileSource: options");
   let fh: FileHandle;
   try {
     fh = await fsOpen(path, "r");

@@ -12,6 +12,7 @@ import { archivePaths } from "../read/parent.ts";
 import { carriedSections, chunkingOf } from "../pack/repack.ts";
 import type { Archive } from "../read/archive.ts";
 import type { Overlay } from "./overlay.ts";
+import { expectArchive, expectOptions, expectString } from "../args.ts";
 
 export interface CommitOptions
   extends Omit<PackOptions, "disk" | "memory" | "base" | "basePath" | "cdc"> {
@@ -30,6 +31,10 @@ export async function commitOverlay(
   overlay: Overlay,
   opts: CommitOptions,
 ): Promise<PackResult> {
+  expectArchive(base, "commitOverlay: base");
+  expectOptions(overlay, "commitOverlay: overlay", true);
+  expectOptions(opts, "commitOverlay: options", true);
+  expectString(opts.output, "commitOverlay: output");
   const thin = (opts.mode ?? "thin") === "thin";
   const packOpts: PackOptions = {
     compression: codecName(base.header.codec),

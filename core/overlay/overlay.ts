@@ -17,6 +17,7 @@ import { formatUuid } from "../format/header.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { writeAll } from "../io/atomic.ts";
 import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts";
+import { expectArchive, expectOptions, expectString } from "../args.ts";
 
 export const OVERLAY_BLOCK = 4096;
 const HEADER = 4096;
@@ -104,6 +105,7 @@ function decodeOverlayHeader(b: Uint8Array, path: string): OverlayHeader {
 
 /** Reads just the header of an overlay (to find or check its base without opening it). */
 export async function readOverlayHeader(path: string): Promise<OverlayHeader> {
+  expectString(path, "readOverlayHeader");
   let f: Deno.FsFile;
   try {
     f = await Deno.open(path, { read: true });
@@ -142,6 +144,9 @@ export async function openOverlay(
   base: Archive,
   opts: OverlayOpenOptions = {},
 ): Promise<Overlay> {
+  expectString(path, "openOverlay");
+  expectArchive(base, "openOverlay: base");
+  expectOptions(opts, "openOverlay: options");
   let file: Deno.FsFile;
   let created = false;
   try {

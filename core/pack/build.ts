@@ -14,7 +14,9 @@ import { checkRanges, fileInput, holeTest } from "./input.ts";
 import { fixedLengths, type PipelineFile } from "./pipeline.ts";
 import { sampleFiles } from "./dict_train.ts";
 import { encodeFileTable, type FileEntry } from "../format/filetable.ts";
+import { expectString } from "../args.ts";
 import {
+  checkPackOptions,
   chunkSpec,
   type PackOptions,
   type PackResult,
@@ -119,6 +121,8 @@ const SPARSE_MIN = 1024 * 1024;
 
 /** Packs the tree under `opts.source` into `opts.output`. */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
+  checkPackOptions(opts, "build");
+  expectString(opts.source, "build: source", "a directory");
   try {
     return await buildTree(opts);
   } finally {

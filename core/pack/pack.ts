@@ -43,6 +43,7 @@ import { type PackPool, packPool } from "./pool.ts";
 import { archivePaths } from "../read/parent.ts";
 import { VERSION } from "../version.ts";
 import { fileInput, type FindDataRanges } from "./input.ts";
+import { expectArchive, expectOptions, expectString } from "../args.ts";
 
 export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 
@@ -312,8 +313,22 @@ function metadataBytes(m: unknown): Uint8Array {
   return new TextEncoder().encode(json);
 }
 
+/**
+ * Throws a usage error unless `opts` is an options object whose paths are strings and whose
+ * `base` is an Archive: what the library's callers may get wrong in type, not in value.
+ */
+export function checkPackOptions(opts: Partial<PackOptions>, what: string): void {
+  expectOptions(opts, what, true);
+  expectString(opts.output, `${what}: output`);
+  for (const k of ["disk", "memory", "basePath", "message"] as const) {
+    if (opts[k] !== undefined) expectString(opts[k], `${what}: ${k}`, "a string");
+  }
+  if (opts.base !== undefined) expectArchive(opts.base, `${what}: base`);
+}
+
 /** Packs the given files into a new archive at `opts.output`. */
 export async function pack(opts: PackOptions): Promise<PackResult> {
+  checkPackOptions(opts, "pack");
   try {
     return await packFiles(opts);
   } finally {

@@ -13,6 +13,7 @@ import { bytesKey } from "../format/bytes.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { createCompressor } from "../codec/codec.ts";
 import { isZeroBlock } from "./zero.ts";
+import { expectOptions, expectString } from "../args.ts";
 
 export interface PredictOptions {
   /** Bytes to sample in all (default 64 MiB). */
@@ -28,12 +29,12 @@ export interface PredictReport {
   files: number;
   inputBytes: number;
   sampledBytes: number;
-  /** Fractions of the sampled bytes. */
-  zeroFraction: number;
-  dedupFraction: number;
-  /** Estimated archive sizes and ratios (input / archive). */
-  lz4: { bytes: number; ratio: number };
-  zstd: { bytes: number; ratio: number };
+  /** Fractions of the sampled bytes; null when nothing was sampled (an empty input). */
+  zeroFraction: number | null;
+  dedupFraction: number | null;
+  /** Estimated archive sizes and ratios (input / archive; null for an empty input). */
+  lz4: { bytes: number; ratio: number | null };
+  zstd: { bytes: number; ratio: number | null };
   seconds: number;
 }
 
@@ -71,6 +72,8 @@ async function listInputs(path: string): Promise<{ path: string; size: number }[
 }
 
 export async function predict(path: string, opts: PredictOptions = {}): Promise<PredictReport> {
+  expectString(path, "predict");
+  expectOptions(opts, "predict: options");
   const t0 = performance.now();
   const sampleBytes = opts.sampleBytes ?? 64 * 1024 * 1024;
   const windowBytes = opts.windowBytes ?? 1024 * 1024;
@@ -154,15 +157,16 @@ export async function predict(path: string, opts: PredictOptions = {}): Promise<
   // Index overhead: one 56-byte entry per block plus page and header framing.
   const overhead = 4096 + Math.ceil(total / blockSize) * 56;
   const est = (n: number) => Math.round(n * scale) + overhead;
+  const ratio = (n: number) => total ? total / est(n) : null;
   return {
     path,
     files: inputs.length,
     inputBytes: total,
     sampledBytes: sampled,
-    zeroFraction: sampled ? zero / sampled : 0,
-    dedupFraction: sampled ? dup / sampled : 0,
-    lz4: { bytes: est(lz4Bytes), ratio: total / est(lz4Bytes) },
-    zstd: { bytes: est(zstdBytes), ratio: total / est(zstdBytes) },
+    zeroFraction: sampled ? zero / sampled : null,
+    dedupFraction: sampled ? dup / sampled : null,
+    lz4: { bytes: est(lz4Bytes), ratio: ratio(lz4Bytes) },
+    zstd: { bytes: est(zstdBytes), ratio: ratio(zstdBytes) },
     seconds: (performance.now() - t0) / 1000,
   };
 }

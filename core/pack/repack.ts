@@ -10,7 +10,14 @@ import { CHUNKING, STREAMS } from "../format/constants.ts";
 import { decodeFileTable } from "../format/filetable.ts";
 import { HexzError } from "../errors.ts";
 import type { Archive } from "../read/archive.ts";
-import { type PackOptions, type PackResult, packStreams, type StreamInput } from "./pack.ts";
+import {
+  checkPackOptions,
+  type PackOptions,
+  type PackResult,
+  packStreams,
+  type StreamInput,
+} from "./pack.ts";
+import { expectArchive } from "../args.ts";
 
 /** The chunking options that reproduce `a`'s block boundaries. */
 export function chunkingOf(a: Archive): Pick<PackOptions, "cdc" | "blockSize"> {
@@ -69,6 +76,8 @@ export async function flatten(
   a: Archive,
   opts: Omit<PackOptions, "disk" | "memory" | "base" | "cdc" | "blockSize">,
 ): Promise<PackResult> {
+  expectArchive(a, "flatten");
+  checkPackOptions(opts, "flatten");
   return await packStreams({
     message: a.header.message,
     ...opts,

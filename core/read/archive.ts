@@ -8,7 +8,8 @@
  * @module
  */
 import { ensure, HexzError, LOCKED } from "../errors.ts";
-import { type ByteSource, fileSource } from "../io/source.ts";
+import { type ByteSource, fileSource, readExact } from "../io/source.ts";
+import { expectLocation, expectOptions } from "../args.ts";
 import { decodeHeader, formatUuid, type Header, type ParentRef } from "../format/header.ts";
 import { decodeMaster, pageEnd, type PageRef } from "../format/master.ts";
 import { decodePage, type Page } from "../format/page.ts";
@@ -112,12 +113,15 @@ export async function openArchive(
   input: string | ByteSource,
   opts: OpenOptions = {},
 ): Promise<Archive> {
+  expectLocation(input, "openArchive");
+  expectOptions(opts, "openArchive: options");
   const source = typeof input === "string" ? await fileSource(input) : input;
   try {
     return await openFromSource(source, opts);
   } catch (e) {
     source.close();
-    if (e instanceof HexzError) {
+    // Named once: errors of the source itself (a file's, a URL's) start with its name already.
+    if (e instanceof HexzError && !e.message.startsWith(`${source.name}: `)) {
       throw new HexzError(e.code, `${source.name}: ${e.message}`, { cause: e });
     }
     throw e;
@@ -125,13 +129,33 @@ export async function openArchive(
 }
 
 async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Archive> {
+  let closed = false;
+  /** Reads after close() fail with this, not with what the closed file would say. */
+  const alive = () => {
+    if (closed) throw new HexzError("usage", `${source.name}: the archive is closed`);
+  };
+  /** Exactly the bytes asked for; a read under way when the archive is closed fails with the
+   * archive's own error (whether the source failed meanwhile or not). */
+  async function readSource(offset: number, length: number): Promise<Uint8Array> {
+    alive();
+    let bytes: Uint8Array;
+    try {
+      bytes = await readExact(source, offset, length);
+    } catch (e) {
+      alive();
+      throw e;
+    }
+    alive();
+    return bytes;
+  }
+
   if (source.size < HEADER_SIZE) {
-    const head = await source.read(0, Math.min(4, source.size));
+    const head = await readSource(0, Math.min(4, source.size));
     throw equalBytes(head, MAGIC)
       ? new HexzError("corrupt", `truncated: ${source.size} bytes is shorter than the header`)
       : new HexzError("format", "not a hexz archive");
   }
-  const headerBytes = await source.read(0, HEADER_SIZE);
+  const headerBytes = await readSource(0, HEADER_SIZE);
   const header = decodeHeader(headerBytes, source.size);
   // An encrypted archive is unlocked (key check, then header MAC) before anything else is read.
   let keys: ArchiveKeys | null = null;
@@ -142,7 +166,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
   }
   const encrypted = (header.features & FEATURE.encrypted) !== 0;
   const sealOverhead = encrypted ? SEAL_OVERHEAD : 0;
-  const pages = decodeMaster(await source.read(header.master.offset, header.master.length), header);
+  const pages = decodeMaster(await readSource(header.master.offset, header.master.length), header);
   const pageCache = createLru<number, Page>(opts.pageCacheBytes ?? 16 * 1024 * 1024);
   const blockCache = createLru<string, Uint8Array>(opts.cacheBytes ?? 64 * 1024 * 1024);
   const inflight = new Map<string, Promise<Uint8Array>>();
@@ -152,12 +176,6 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
   // close() gives back: loading per concurrent read leaked it until the process ran out).
   let dictLoading: Promise<DictCodec> | null = null;
   let parentArchive: Promise<Archive | null> | null = null;
-
-  let closed = false;
-  /** Reads after close() fail with this, not with what the closed file would say. */
-  const alive = () => {
-    if (closed) throw new HexzError("usage", `${source.name}: the archive is closed`);
-  };
 
   async function page(i: number): Promise<Page> {
     alive();
@@ -169,7 +187,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     const ref = pages[i];
     const what = `${source.name}: ${STREAMS[ref.stream]} index page ${i}`;
     if (encrypted && !keys) throw lockedError(source.name);
-    let bytes = await source.read(ref.offset, ref.length);
+    let bytes = await readSource(ref.offset, ref.length);
     // The page's own checksum (its last 32 bytes, verified by decodePage) is its hash; in an
     // encrypted archive it covers the stored (encrypted) page, checked before decrypting.
     ensure(
@@ -226,7 +244,12 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     } else if (e.kind === KIND.parent) {
       const parent = await self.parent();
       if (!parent) throw new HexzError("corrupt", `${what}: refers to a parent the archive lacks`);
-      out = await parent.readBlock(e.parentStream, e.location);
+      try {
+        out = await parent.readBlock(e.parentStream, e.location);
+      } catch (err) {
+        alive(); // closing this archive closes its parent: say this one is closed
+        throw err;
+      }
       ensure(out.length === e.logicalLength, `${what}: parent block has the wrong length`);
     } else {
       ensure(
@@ -235,7 +258,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
           encrypted ? "unencrypted block in an encrypted" : "encrypted block in a plain"
         } archive`,
       );
-      let stored = await source.read(e.location, e.storedLength);
+      let stored = await readSource(e.location, e.storedLength);
       if (keys) stored = await keys.openBlock(stored, what);
       out = new Uint8Array(e.logicalLength);
       if (e.codec === CODEC.zstdDict && !dict) {
@@ -243,6 +266,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
         dictLoading.catch(() => dictLoading = null); // a failed load may be tried again
         dict = await dictLoading;
       }
+      alive(); // close() frees the dictionary
       decompressInto(e.codec, stored, out, dict, what);
     }
     const hash = keys ? keys.identify(blake3(out)) : blake3(out);
@@ -296,7 +320,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
         ref.length <= max + sealOverhead,
         `${source.name}: ${kind} section is too large (${ref.length} bytes)`,
       );
-      bytes = await source.read(ref.offset, ref.length);
+      bytes = await readSource(ref.offset, ref.length);
       ensure(
         equalBytes(blake3(bytes), ref.hash),
         `${source.name}: ${kind} section: checksum mismatch`,

@@ -13,6 +13,7 @@ import type { Archive } from "./archive.ts";
 import { createJobBuilder } from "./extract_job.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
 import { locate } from "./locate.ts";
+import { expectArchive, expectOptions } from "../args.ts";
 
 export interface CheckReport {
   pages: number;
@@ -33,6 +34,8 @@ export interface CheckOptions {
 
 /** Throws HexzError("corrupt") naming the first bad record; returns counts when all is well. */
 export async function checkArchive(a: Archive, opts: CheckOptions = {}): Promise<CheckReport> {
+  expectArchive(a, "check");
+  expectOptions(opts, "check: options");
   const report: CheckReport = { pages: 0, blocks: 0, bytes: 0, sections: 0 };
   for (const kind of ["dictionary", "metadata", "fileTable"] as const) {
     if (await a.section(kind)) report.sections++;

@@ -15,6 +15,7 @@ import { locate } from "./locate.ts";
 import { createJobBuilder } from "./extract_job.ts";
 import { bigEnoughForWorkers, createJobPool } from "./job_pool.ts";
 import { archivePaths } from "./parent.ts";
+import { expectArchive, expectOptions, expectString } from "../args.ts";
 
 export interface ExtractOptions {
   stream?: StreamRef;
@@ -129,6 +130,9 @@ export async function extractStream(
   output: string,
   opts: ExtractOptions = {},
 ): Promise<{ bytes: number }> {
+  expectArchive(a, "extract");
+  expectString(output, "extract: output");
+  expectOptions(opts, "extract: options");
   const stream = resolveStream(opts.stream ?? "disk");
   const size = a.size(stream);
   if (a.header.streams[stream].blockCount === 0 && stream !== 0) {

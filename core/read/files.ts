@@ -16,11 +16,13 @@ import type { Archive } from "./archive.ts";
 import { FEATURE } from "../format/constants.ts";
 import { writeFilesByBlock } from "./file_blocks.ts";
 import { closeSync, lchownSync, lutimesSync, openSync } from "node:fs";
+import { expectArchive, expectOptions, expectString } from "../args.ts";
 
 const tables = new WeakMap<Archive, FileEntry[]>();
 
 /** The archive's file table, or null for image archives. */
 export async function fileTable(a: Archive): Promise<FileEntry[] | null> {
+  expectArchive(a, "fileTable");
   const cached = tables.get(a);
   if (cached) return cached;
   const bytes = await a.section("fileTable");
@@ -41,6 +43,8 @@ export async function fileTable(a: Archive): Promise<FileEntry[] | null> {
 
 /** The entry for `path` (with or without a leading `/`), or throws not-found. */
 export async function findFile(a: Archive, path: string): Promise<FileEntry> {
+  expectArchive(a, "findFile");
+  expectString(path, "findFile: path");
   const t = await fileTable(a);
   if (!t) throw new HexzError("usage", `${a.source.name}: not a directory archive`);
   const p = path.replace(/^\/+/, "").replace(/\/+$/, "");
@@ -56,6 +60,8 @@ export async function readFile(
   offset = 0,
   length = e.size - offset,
 ): Promise<Uint8Array> {
+  expectArchive(a, "readFile");
+  expectOptions(e, "readFile: entry", true);
   if (e.type !== "file") throw new HexzError("usage", `${e.path}: not a regular file`);
   if (offset < 0 || length < 0 || offset + length > e.size) {
     throw new HexzError(
@@ -93,6 +99,9 @@ export async function extractTree(
   outDir: string,
   opts: ExtractTreeOptions = {},
 ): Promise<{ entries: number; bytes: number }> {
+  expectArchive(a, "extractTree");
+  expectString(outDir, "extractTree: output directory");
+  expectOptions(opts, "extractTree: options");
   const t = await fileTable(a);
   if (!t) throw new HexzError("usage", `${a.source.name}: not a directory archive`);
   const root = outDir.replace(/\/+$/, "") || "/";

@@ -8,6 +8,7 @@ import { formatUuid } from "../format/header.ts";
 import { toHex } from "../hash/blake3.ts";
 import type { Archive } from "./archive.ts";
 import { describeEncryption, type EncryptionReport } from "../crypto/keys.ts";
+import { expectArchive } from "../args.ts";
 
 export interface StreamReport {
   name: string;
@@ -21,8 +22,9 @@ export interface StreamReport {
   /** Logical bytes that live in the parent chain. */
   parentBytes: number;
   pages: number;
-  /** logicalSize / storedBytes (Infinity when nothing is stored). */
-  ratio: number;
+  /** logicalSize / storedBytes; null when nothing is stored (an empty stream, or only zero
+   * blocks and blocks in the parent chain). */
+  ratio: number | null;
 }
 
 export interface InspectReport {
@@ -43,16 +45,18 @@ export interface InspectReport {
   dictionaryBytes: number;
   metadataBytes: number;
   parent: { uuid: string; rootHash: string; path: string } | null;
-  /** Logical bytes of all streams over the archive file size. */
-  compressionRatio: number;
-  /** Non-zero blocks over unique stored blocks (1 = no duplicates found). */
-  dedupRatio: number;
+  /** Logical bytes of all streams over the archive file size; null for an empty archive. */
+  compressionRatio: number | null;
+  /** Non-zero blocks over unique stored blocks (1 = no duplicates found); null when no block
+   * is stored (an empty archive, or one of zero blocks and blocks in the parent chain). */
+  dedupRatio: number | null;
   signed: boolean;
   /** Encrypted archives: cipher, key derivation, nonce mode, whether the password was given. */
   encryption: EncryptionReport | null;
 }
 
 export function inspectArchive(a: Archive): InspectReport {
+  expectArchive(a, "inspect");
   const h = a.header;
   const features = Object.entries(FEATURE).filter(([, bit]) => h.features & bit).map(([n]) => n);
   const streams = h.streams.map((s, i): StreamReport => ({
@@ -66,7 +70,7 @@ export function inspectArchive(a: Archive): InspectReport {
     parentBlocks: s.parentBlocks,
     parentBytes: s.parentBytes,
     pages: s.pageCount,
-    ratio: s.storedBytes ? s.logicalSize / s.storedBytes : Infinity,
+    ratio: s.storedBytes ? s.logicalSize / s.storedBytes : null,
   }));
   const logical = streams.reduce((n, s) => n + s.logicalSize, 0);
   const nonZero = streams.reduce((n, s) => n + s.blocks - s.zeroBlocks - s.parentBlocks, 0);
@@ -91,8 +95,8 @@ export function inspectArchive(a: Archive): InspectReport {
     parent: h.parent
       ? { uuid: formatUuid(h.parent.uuid), rootHash: toHex(h.parent.rootHash), path: h.parent.path }
       : null,
-    compressionRatio: logical / a.source.size,
-    dedupRatio: unique ? nonZero / unique : 1,
+    compressionRatio: logical ? logical / a.source.size : null,
+    dedupRatio: unique ? nonZero / unique : null,
     signed: a.source.size > h.archiveEnd,
     encryption: h.encryption ? describeEncryption(h.encryption, !!a.keys) : null,
   };

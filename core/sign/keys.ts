@@ -8,6 +8,7 @@
 import { HexzError, osReason } from "../errors.ts";
 import { createAtomicFile, writeAll } from "../io/atomic.ts";
 import { blake3, toHex } from "../hash/blake3.ts";
+import { expectOptions, expectString } from "../args.ts";
 
 const ED25519 = { name: "Ed25519" } as const;
 /** The SPKI DER encoding of an Ed25519 key is this prefix followed by the 32 raw key bytes. */
@@ -143,6 +144,7 @@ export async function importRawPublicKey(raw: Uint8Array<ArrayBuffer>): Promise<
 
 /** Reads a PEM key file, refusing anything too large to be one. */
 export async function readKeyFile(path: string): Promise<string> {
+  expectString(path, "readKeyFile");
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
@@ -179,6 +181,8 @@ export async function saveKeyPair(
   pair: KeyPair,
   opts: SaveKeyPairOptions = {},
 ): Promise<{ privatePath: string; publicPath: string }> {
+  expectOptions(pair, "saveKeyPair: key pair", true);
+  expectOptions(opts, "saveKeyPair: options");
   const dir = (opts.dir ?? ".").replace(/\/+$/, "") || "/";
   const name = opts.name ?? "hexz";
   if (!name || name.includes("/") || name === "." || name === "..") {

@@ -14,7 +14,7 @@ import { decodeHeader, type Header } from "../format/header.ts";
 import { HEADER_SIZE } from "../format/constants.ts";
 import { toHex } from "../hash/blake3.ts";
 import { createAtomicFile, writeAll } from "../io/atomic.ts";
-import { type ByteSource, fileSource } from "../io/source.ts";
+import { type ByteSource, fileSource, readExact } from "../io/source.ts";
 import { type Archive, openArchive, type OpenOptions } from "../read/archive.ts";
 import { checkArchive, type CheckReport } from "../read/check.ts";
 import { openParents, parentResolver } from "../read/parent.ts";
@@ -36,6 +36,7 @@ import {
   signedMessage,
   TRAILER_SIZE,
 } from "./trailer.ts";
+import { expectArchive, expectOptions, expectString } from "../args.ts";
 
 export { generateKeyPair, type KeyPair, readKeyFile, saveKeyPair };
 
@@ -90,7 +91,7 @@ async function readTrailers(src: ByteSource, archiveEnd: number): Promise<Signat
         `of ${TRAILER_SIZE} bytes`,
     );
   }
-  const trailers = decodeTrailers(await src.read(archiveEnd, tail));
+  const trailers = decodeTrailers(await readExact(src, archiveEnd, tail));
   trailers.forEach((t, i) => {
     if (!equalBytes(t.keyId, keyIdOf(t.publicKey))) {
       throw new HexzError(
@@ -151,6 +152,9 @@ export async function signArchive(
   privatePem: string,
   opts: SignOptions = {},
 ): Promise<SignResult> {
+  expectString(path, "signArchive");
+  expectString(privatePem, "signArchive: private key", "a PEM string");
+  expectOptions(opts, "signArchive: options");
   const key = await importPrivateKey(privatePem);
   await checkBeforeSigning(path, opts);
   const src = await fileSource(path);
@@ -276,6 +280,9 @@ export async function verifyArchive(
   publicPem: string,
   opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  if (typeof input !== "string") expectArchive(input, "verifyArchive");
+  expectString(publicPem, "verifyArchive: public key", "a PEM string");
+  expectOptions(opts, "verifyArchive: options");
   const vk = await importPublicKey(publicPem);
   const report: VerifyReport = {
     ok: false,
