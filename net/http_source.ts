@@ -171,7 +171,7 @@ export async function httpSource(url: string, opts: HttpSourceOptions = {}): Pro
       t.slow = true;
       return t;
     }
-    return new Transient(`${url}: ${(e as Error)?.message ?? e}`);
+    return new Transient(`${url}: ${fetchReason(e)}`);
   }
 
   async function withRetries<T>(fn: () => Promise<T>): Promise<T> {
@@ -415,4 +415,16 @@ export async function httpSource(url: string, opts: HttpSourceOptions = {}): Pro
     },
   };
   return src;
+}
+
+/**
+ * Why a fetch failed, in the words of the layer that failed: the runtime says only "fetch
+ * failed" and keeps the reason in `cause` ("error sending request for url (...): client error
+ * (Connect): tcp connect error: Connection refused (os error 111)"), of which the last two
+ * parts are kept ("tcp connect error: Connection refused").
+ */
+function fetchReason(e: unknown): string {
+  const cause = (e as { cause?: { message?: unknown } })?.cause?.message;
+  if (typeof cause !== "string" || !cause) return String((e as Error)?.message ?? e);
+  return cause.split(": ").slice(-2).join(": ").replace(/ \(os error \d+\)$/, "");
 }

@@ -434,3 +434,14 @@ Deno.test("HTTP errors while opening an archive name its URL once", async () => 
     await cleanup();
   }
 });
+
+Deno.test("httpSource: a refused connection is named as such, not as 'fetch failed'", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close(); // nothing listens there now
+  const e = await assertRejects(
+    () => httpSource(`http://127.0.0.1:${port}/a.hxz`, { retries: 0 }),
+    HexzError,
+  );
+  assertMatch(e.message, new RegExp(`^http://127.0.0.1:${port}/a.hxz: .*Connection refused`));
+});
