@@ -209,3 +209,13 @@ Deno.test("a pack closes the workers it was given, also when it fails or runs on
     await done();
   }
 });
+
+Deno.test("startPackPool refuses a worker count out of range as a usage error", () => {
+  for (const workers of [0, -1, 1.5, 257, NaN]) {
+    const e = assertThrows(
+      () => startPackPool({ workers, compression: "lz4", level: 1 }),
+      HexzError,
+    );
+    assertEquals((e as HexzError).code, "usage", String(workers));
+  }
+});

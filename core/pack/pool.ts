@@ -65,7 +65,7 @@ export interface WorkerError {
 }
 
 export interface PackPoolOptions {
-  /** Worker threads, at least 1. */
+  /** Worker threads, 1 to 256. */
   workers: number;
   compression: CodecName;
   level: number;
@@ -102,8 +102,8 @@ export function packWorkersAvailable(): boolean {
  * the process alive.
  */
 export function startPackPool(opts: PackPoolOptions): PackPool {
-  if (!Number.isInteger(opts.workers) || opts.workers < 1) {
-    throw new RangeError(`a pack pool needs at least 1 worker, got ${opts.workers}`);
+  if (!Number.isInteger(opts.workers) || opts.workers < 1 || opts.workers > 256) {
+    throw new HexzError("usage", `a pack pool takes 1..256 workers, got ${opts.workers}`);
   }
   const init: WorkerInit = { type: "init", compression: opts.compression, level: opts.level };
   const url = workerUrl().href;
