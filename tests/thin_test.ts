@@ -248,3 +248,46 @@ Deno.test("a thin archive is chunked like its base: other chunking asked for is 
     await done();
   }
 });
+
+Deno.test("thin archives record a relative base relative to themselves: found from any directory", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.mkdir(`${dir}/m`);
+    const img = pseudoRandom(1 << 20, 43);
+    await Deno.writeFile(`${dir}/a.img`, img);
+    // Packed from `dir`, naming the base as "a.hxz" and the child as "m/b.hxz".
+    for (
+      const args of [
+        ["pack", "a.hxz", "--disk", "a.img"],
+        ["pack", "m/b.hxz", "--disk", "a.img", "--base", "a.hxz"],
+        ["pack", "m/c.hxz", "--disk", "a.img", "--base", "m/b.hxz"],
+        ["pack", "m/d.hxz", "--disk", "a.img", "--base", `${dir}/a.hxz`],
+      ]
+    ) assertEquals((await hexz([...args, "-q"], { cwd: dir })).code, 0);
+    const recorded = async (p: string) => await withOpenHere(p, (a) => a.header.parent?.path ?? "");
+    assertEquals(await recorded(`${dir}/m/b.hxz`), "../a.hxz");
+    assertEquals(await recorded(`${dir}/m/c.hxz`), "b.hxz");
+    assertEquals(await recorded(`${dir}/m/d.hxz`), `${dir}/a.hxz`); // absolute stays absolute
+    // Read from elsewhere (the test's own working directory, and "/"): the chain is found.
+    for (const cwd of [undefined, "/"]) {
+      for (const child of ["b", "c", "d"]) {
+        const r = await hexz(["extract", `${dir}/m/${child}.hxz`, `${dir}/out.img`, "-f", "-q"], {
+          cwd,
+        });
+        assertEquals(r.code, 0, `${child} from ${cwd ?? "."}: ${r.err}`);
+        assertBytesEqual(await Deno.readFile(`${dir}/out.img`), img, child);
+      }
+    }
+  } finally {
+    await done();
+  }
+});
+
+async function withOpenHere<T>(path: string, fn: (a: Awaited<ReturnType<typeof open>>) => T) {
+  const a = await open(path, { lazyParents: true });
+  try {
+    return fn(a);
+  } finally {
+    a.close();
+  }
+}

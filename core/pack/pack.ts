@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { HexzError, osReason } from "../errors.ts";
 import { type CdcParams, DEFAULT_CDC, validateCdcParams } from "../chunk/fastcdc.ts";
 import { type ChunkSpec, splitBlocks } from "../chunk/split.ts";
@@ -76,7 +77,8 @@ export interface PackOptions {
   metadata?: unknown;
   /** Thin archive: blocks found in this archive (or its chain) are stored as references. */
   base?: Archive;
-  /** The path recorded in the child for finding the base again (default: as opened). */
+  /** Where the base is, recorded in the child to find it again (default: as opened). A
+   * relative path is recorded relative to the child's directory (parentPathFor). */
   basePath?: string;
   /** A raw-content zstd dictionary stored in the archive and used for every block. */
   dictionary?: { bytes: Uint8Array; codec: DictCodec };
@@ -166,6 +168,18 @@ export function chunkSpec(opts: PackOptions): ChunkSpec {
     throw new HexzError("usage", `block size must be between 1 KiB and 16 MiB, got ${size}`);
   }
   return { kind: "fixed", size };
+}
+
+/**
+ * The parent path recorded in a thin archive at `output` for a base named `base` (as given,
+ * relative to the working directory): relative paths are rewritten relative to the child's
+ * directory, as qemu-img resolves a relative backing file against its image, so the child
+ * finds its parent from any working directory and the pair can move together. Absolute
+ * paths and URLs are kept as they are.
+ */
+export function parentPathFor(base: string, output: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(base) || isAbsolute(base)) return base;
+  return relative(dirname(resolve(output)), resolve(base)) || base;
 }
 
 /** "fixed 64 KiB blocks", "FastCDC min 16 KiB, avg 64 KiB, max 128 KiB", as inspect says. */
@@ -444,7 +458,7 @@ async function packWith(
       h.parent = {
         uuid: opts.base.header.uuid,
         rootHash: opts.base.header.rootHash,
-        path: opts.basePath ?? opts.base.source.name,
+        path: parentPathFor(opts.basePath ?? opts.base.source.name, opts.output),
       };
     }
     if (opts.dictionary) await w.addSection("dictionary", opts.dictionary.bytes);

@@ -1,10 +1,12 @@
 /**
- * Finding the parent of a thin archive: the path recorded in the child as given, then a file
- * of the same name beside the child. The candidate must carry the recorded UUID and root hash;
+ * Finding the parent of a thin archive: the path recorded in the child (relative to the
+ * child's directory, then to the working directory), then a file of the same name beside the
+ * child, then any archive beside it with the recorded identity. The candidate must carry the recorded UUID and root hash;
  * anything else is an error naming the parent, never silently wrong or zero data.
  *
  * @module
  */
+import { normalize } from "node:path";
 import { HexzError } from "../errors.ts";
 import { equalBytes } from "../format/bytes.ts";
 import { formatUuid, type ParentRef } from "../format/header.ts";
@@ -28,9 +30,11 @@ export function parentCandidates(ref: ParentRef, childName: string): string[] {
     if (isUrl) out.push(new URL(ref.path, childName).href);
     else if (ref.path.startsWith("/")) out.push(ref.path);
     else {
-      out.push(ref.path);
+      // Relative to the child's directory (what hexz records), then to the working directory
+      // (what earlier versions recorded: the base as typed).
       const dir = childName.includes("/") ? childName.slice(0, childName.lastIndexOf("/") + 1) : "";
-      out.push(dir + ref.path);
+      out.push(normalize(dir + ref.path));
+      out.push(ref.path);
     }
     const beside = isUrl
       ? new URL(baseName(ref.path), childName).href
