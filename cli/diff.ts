@@ -34,7 +34,11 @@ export function diffCommand(): Command {
           row(pa, r.a);
           row(pb, r.b);
           out(`shared: ${r.sharedBlocks} blocks, ${formatSize(r.sharedBytes)}`);
-          out(`changed: ${(r.changedFraction * 100).toFixed(1)}% of ${pb}'s data is not in ${pa}`);
+          out(
+            r.changedFraction === null
+              ? `changed: - (${pb} holds no data but zeros)`
+              : `changed: ${(r.changedFraction * 100).toFixed(1)}% of ${pb}'s data is not in ${pa}`,
+          );
           out(`dedup saves: ${formatSize(r.dedupSavings)} when both live in one chain`);
         } finally {
           b.close();

@@ -48,6 +48,13 @@ Deno.test("diff figures match known edits", async () => {
     const cli = await hexz(["diff", `${dir}/v1.hxz`, `${dir}/v2.hxz`, "--json"]);
     assertEquals(cli.code, 0, cli.err);
     assertEquals(JSON.parse(cli.out).sharedBlocks, 57);
+    // Against an image of zeros only, the changed share of its data is undefined, not 0%.
+    await packFile(dir, "zeros", new Uint8Array(64 * B));
+    const z = await hexz(["diff", `${dir}/v1.hxz`, `${dir}/zeros.hxz`]);
+    assertEquals(z.code, 0, z.err);
+    assertMatch(z.out, /^changed: - \(.*zeros\.hxz holds no data but zeros\)$/m);
+    const zj = await hexz(["diff", `${dir}/v1.hxz`, `${dir}/zeros.hxz`, "--json"]);
+    assertEquals(JSON.parse(zj.out).changedFraction, null);
   } finally {
     await done();
   }

@@ -32,8 +32,9 @@ export interface DiffReport {
   sharedBytes: number;
   /** Bytes of content stored once instead of twice when both live in one chain. */
   dedupSavings: number;
-  /** Fraction of b's non-zero bytes whose blocks are not in a (0 = same content, 1 = all new). */
-  changedFraction: number;
+  /** Fraction of b's non-zero bytes whose blocks are not in a (0 = same content, 1 = all new);
+   * null when b holds no non-zero bytes (a fraction of nothing). */
+  changedFraction: number | null;
   sameChunking: boolean;
 }
 
@@ -102,7 +103,7 @@ export async function diffArchives(a: Archive, b: Archive): Promise<DiffReport> 
     sharedBlocks,
     sharedBytes,
     dedupSavings: sharedBytes,
-    changedFraction: y.bytes ? changed / y.bytes : 0,
+    changedFraction: y.bytes ? changed / y.bytes : null,
     sameChunking: ha.chunking === hb.chunking && ha.blockSize === hb.blockSize &&
       ha.cdcMin === hb.cdcMin && ha.cdcAvg === hb.cdcAvg && ha.cdcMax === hb.cdcMax,
   };
