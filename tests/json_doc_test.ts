@@ -10,6 +10,7 @@ import { pseudoRandom, tempDir } from "./_tools.ts";
 import { open, pack } from "../mod.ts";
 import { packBytes } from "./_archive.ts";
 import { createZstdDictCodec } from "../core/codec/zstd_dict.ts";
+import { openOverlay } from "../core/overlay/overlay.ts";
 
 const DOC = new URL("../docs/JSON.md", import.meta.url);
 
@@ -88,6 +89,7 @@ Deno.test("docs/JSON.md names exactly the fields of inspect --json", async () =>
     await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
     await Deno.writeTextFile(`${dir}/tree/sub/f.txt`, "hello");
     await Deno.symlink("sub/f.txt", `${dir}/tree/link`);
+    await Deno.link(`${dir}/tree/sub/f.txt`, `${dir}/tree/hard`);
     let r = await hexz(["build", `${dir}/tree`, `${dir}/tree.hxz`, "-q"]);
     assertEquals(r.code, 0, r.err);
     const seen = new Set<string>();
@@ -122,6 +124,51 @@ Deno.test("docs/JSON.md names exactly the fields of ls --json", async () => {
       paths(root, "", seen, "children");
     }
     assertEquals([...seen].sort(), [...await documented("hexz ls --json")].sort());
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("docs/JSON.md names exactly the fields of predict, diff and overlay --json", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const data = pseudoRandom(200_000, 73);
+    await write(`${dir}/v1.img`, data);
+    const fields = (v: unknown) => [...paths(v)].sort();
+    const doc = async (t: string) => [...await documented(t)].sort();
+    assertEquals(
+      fields(await json(["predict", `${dir}/v1.img`, "--json"])),
+      await doc("hexz predict --json"),
+    );
+    await pack({ output: `${dir}/v1.hxz`, disk: `${dir}/v1.img` });
+    await pack({
+      output: `${dir}/v2.hxz`,
+      disk: await write(`${dir}/v2.img`, data.map((x, i) => i < 10 ? 0 : x)),
+    });
+    assertEquals(
+      fields(await json(["diff", `${dir}/v1.hxz`, `${dir}/v2.hxz`, "--json"])),
+      await doc("hexz diff --json"),
+    );
+    // An overlay of a directory archive, with its changed ranges and files.
+    await Deno.mkdir(`${dir}/tree`);
+    await write(`${dir}/tree/f.bin`, data);
+    assertEquals((await hexz(["build", `${dir}/tree`, `${dir}/t.hxz`, "-q"])).code, 0);
+    const base = await open(`${dir}/t.hxz`);
+    const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
+    await ov.write("disk", 5000, new Uint8Array([1, 2, 3]));
+    await ov.flush();
+    ov.close();
+    base.close();
+    const o = await json([
+      "overlay",
+      `${dir}/t.hxo`,
+      "--base",
+      `${dir}/t.hxz`,
+      "--blocks",
+      "--files",
+      "--json",
+    ]);
+    assertEquals(fields(o), await doc("hexz overlay --json"));
   } finally {
     await done();
   }
