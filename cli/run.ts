@@ -38,6 +38,7 @@ const COMMANDS: [string, () => Promise<Command>][] = [
   ["verify", async () => (await import("./verify.ts")).verifyCommand()],
   ["mount", async () => (await import("./mount.ts")).mountCommand()],
   ["unmount", async () => (await import("./mount.ts")).unmountCommand()],
+  ["doctor", async () => (await import("./doctor.ts")).doctorCommand()],
 ];
 
 const enc = new TextEncoder();
