@@ -9,7 +9,7 @@ export function doctorCommand(): Command {
     .addHelpText(
       "after",
       "\nExit status: 0 when every check passes or only optional parts are missing (warn), 1 when" +
-        "\na kernel check fails.\n\nExample:\n  deno task hexz doctor",
+        "\na kernel check fails.\n\nExample:\n  hexz doctor --json | jq -r '.checks[] | select(.status != \"ok\") | .detail'",
     )
     .action(async (o) => {
       const { doctor } = await import("../doctor/checks.ts");
