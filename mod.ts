@@ -91,7 +91,7 @@ export type { EncryptOptions } from "./core/crypto/keys.ts";
 export type { KdfName, KdfParams, KdfReport } from "./core/crypto/kdf.ts";
 /** Deletes the unfinished outputs of interrupted work (call it from your own signal handler). */
 export { removeTemporaries, temporaries } from "./core/io/temporaries.ts";
-export { type Check, type CheckStatus, doctor, type DoctorReport } from "./doctor/checks.ts";
+export { type Check, type CheckStatus, doctor, type DoctorReport } from "./diag/doctor.ts";
 export { VERSION } from "./core/version.ts";
 export {
   generateKeyPair,

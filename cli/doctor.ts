@@ -12,7 +12,7 @@ export function doctorCommand(): Command {
         "\na kernel check fails.\n\nExample:\n  hexz doctor --json | jq -r '.checks[] | select(.status != \"ok\") | .detail'",
     )
     .action(async (o) => {
-      const { doctor } = await import("../doctor/checks.ts");
+      const { doctor } = await import("../diag/doctor.ts");
       const r = await doctor();
       if (o.json) out(JSON.stringify(r, null, 2));
       else {
