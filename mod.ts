@@ -92,6 +92,13 @@ export type { KdfName, KdfParams, KdfReport } from "./core/crypto/kdf.ts";
 /** Deletes the unfinished outputs of interrupted work (call it from your own signal handler). */
 export { removeTemporaries, temporaries } from "./core/io/temporaries.ts";
 export { type Check, type CheckStatus, doctor, type DoctorReport } from "./diag/doctor.ts";
+export {
+  bench,
+  type BenchOptions,
+  type BenchReport,
+  type BenchRow,
+  benchSample,
+} from "./diag/bench.ts";
 export { VERSION } from "./core/version.ts";
 export {
   generateKeyPair,
