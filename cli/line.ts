@@ -10,8 +10,8 @@ const NAMED: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
 /** `s` with every C0 control character and DEL escaped (`\n`, `\x1b`). */
 export function oneLine(s: string): string {
-  // deno-lint-ignore no-control-regex
   return s.replace(
+    // deno-lint-ignore no-control-regex
     /[\x00-\x1f\x7f]/g,
     (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );

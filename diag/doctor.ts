@@ -135,6 +135,8 @@ async function dictionaries(): Promise<Omit<Check, "name">> {
 }
 
 async function argon2(): Promise<Omit<Check, "name">> {
+  // A complete specifier, as in core/crypto/kdf.ts: hexz run from a URL has no import map.
+  // deno-lint-ignore no-import-prefix
   const { argon2id } = await import("npm:hash-wasm@4.13.0");
   const h = await argon2id({
     password: "p",
