@@ -11,6 +11,7 @@ import { hexz } from "./_cli.ts";
 import { HexzError, httpSource, inspect, open } from "../mod.ts";
 import { fileSource } from "../core/io/source.ts";
 import { type ArchiveObject, objectResponse } from "../serve/objects.ts";
+import { relative } from "node:path";
 
 interface Knobs {
   etag: string;
@@ -188,7 +189,10 @@ Deno.test("a thin archive by URL finds its parent relative to its own URL", asyn
   await Deno.mkdir(`${dir}/site/base`, { recursive: true });
   await Deno.rename(parentPath, `${dir}/site/base/parent.hxz`);
   const parent = await open(`${dir}/site/base/parent.hxz`);
-  const childPath = await packBytes(dir, child, { base: parent, basePath: "base/parent.hxz" });
+  // Packed beside where it is served, with the base named by a relative path (as on the
+  // command line): it is recorded relative to the child's directory, "base/parent.hxz".
+  const basePath = relative(Deno.cwd(), `${dir}/site/base/parent.hxz`);
+  const childPath = await packBytes(`${dir}/site`, child, { base: parent, basePath });
   parent.close();
   await Deno.rename(childPath, `${dir}/site/child.hxz`);
   const server = fileServer(`${dir}/site`);
