@@ -1,7 +1,7 @@
 import { Command } from "./command.ts";
 import { diffArchives } from "../core/history/diff.ts";
 import { info, out } from "./common.ts";
-import { open } from "../net/open.ts";
+import { openWithPassword, passwordFileOption } from "./password.ts";
 import { formatSize } from "./units.ts";
 
 export function diffCommand(): Command {
@@ -10,11 +10,12 @@ export function diffCommand(): Command {
     .argument("<a>", "first archive")
     .argument("<b>", "second archive")
     .option("--json", "machine-readable output")
+    .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz diff base-model.hxz finetune.hxz")
     .action(async (pa: string, pb: string, o) => {
-      const a = await open(pa);
+      const a = await openWithPassword(pa, { passwordFile: o.passwordFile });
       try {
-        const b = await open(pb);
+        const b = await openWithPassword(pb, { passwordFile: o.passwordFile });
         try {
           const r = await diffArchives(a, b);
           if (o.json) {

@@ -4,7 +4,7 @@ import { formatUuid } from "../core/format/header.ts";
 import { STREAMS } from "../core/format/constants.ts";
 import { HexzError } from "../core/errors.ts";
 import { out } from "./common.ts";
-import { open } from "../net/open.ts";
+import { openWithPassword, passwordFileOption } from "./password.ts";
 import { formatSize } from "./units.ts";
 import { fileTable } from "../core/read/files.ts";
 import { type ChangedFile, changedFiles } from "../core/overlay/changed_files.ts";
@@ -28,10 +28,15 @@ export function overlayCommand(): Command {
     .option("--blocks", "list the changed 4 KiB block ranges")
     .option("--files", "directory archives: list the files whose contents changed")
     .option("--json", "machine-readable output")
+    .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz overlay vm.hxo --base vm.hxz --blocks")
     .action(async (path: string, o) => {
       const head = await readOverlayHeader(path);
-      const base = await open(o.base);
+      // Only --files reads the base's contents (its file table); the rest needs its header.
+      const base = await openWithPassword(o.base, {
+        passwordFile: o.passwordFile,
+        prompt: !!o.files,
+      });
       try {
         const ov = await openOverlay(path, base, { readOnly: true });
         try {

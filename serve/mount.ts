@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { HexzError, osReason } from "../core/errors.ts";
+import { HexzError, LOCKED, osReason } from "../core/errors.ts";
 import type { FileEntry } from "../core/format/filetable.ts";
 import { openOverlay, type Overlay } from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
@@ -240,6 +240,9 @@ export interface MountArchiveOptions {
   overlay?: string;
   /** Decompressed-block cache of the archive, in bytes. */
   cacheBytes?: number;
+  /** The password of an encrypted archive; without it an encrypted archive is refused
+   * before anything is mounted. */
+  password?: string;
   uid?: number;
   gid?: number;
   /** Unexpected errors while serving (the request is answered with EIO). */
@@ -304,7 +307,12 @@ export async function mountArchive(
   const archive = await open(path, {
     cacheBytes: opts.cacheBytes,
     cachedRead: cachedReader() ?? undefined,
+    password: opts.password,
   });
+  if (archive.header.encryption && !archive.keys) {
+    archive.close();
+    throw new HexzError("password", `${path}: ${LOCKED} (MountArchiveOptions.password)`);
+  }
   let overlay: Overlay | null = null;
   let session: FuseSession;
   try {
