@@ -6,7 +6,7 @@ import { HexzError } from "../core/errors.ts";
 import { fileOutput, info } from "./common.ts";
 import { openWithPassword, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatSize, optionalInteger, parseSize } from "./units.ts";
+import { formatSize, optionalInteger, parseBlockSize } from "./units.ts";
 
 export function commitCommand(): Command {
   return new Command("commit").writesOutput()
@@ -42,9 +42,16 @@ export function commitCommand(): Command {
           "--block-size needs --flatten (a thin archive keeps its base's chunking)",
         );
       }
+      if (o.compression === "none" && o.level !== undefined) {
+        throw new HexzError("usage", "--level: --compression none has no levels");
+      }
       if (o.thin && o.flatten) {
         throw new HexzError("usage", "--thin and --flatten exclude each other");
       }
+      // Every flag is checked before anything is opened.
+      const compression = o.compression ? parseCodecName(o.compression) : undefined;
+      const level = optionalInteger(o.level, "--level");
+      const blockSize = o.blockSize ? parseBlockSize(o.blockSize, "--block-size") : undefined;
       // An encrypted base gives an archive encrypted with the same password.
       const base = await openWithPassword(basePath, { passwordFile: o.passwordFile });
       const progress = createProgress("commit", !!o.silent);
@@ -56,9 +63,9 @@ export function commitCommand(): Command {
             mode: o.flatten ? "flatten" : "thin",
             basePath,
             message: o.message,
-            compression: o.compression ? parseCodecName(o.compression) : undefined,
-            level: optionalInteger(o.level, "--level"),
-            blockSize: o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined,
+            compression,
+            level,
+            blockSize,
             force: !!o.force,
             onProgress: (p) => progress.update(p.done, p.total),
           });

@@ -2,7 +2,7 @@ import { Command } from "./command.ts";
 import { diffArchives } from "../core/history/diff.ts";
 import { info, out } from "./common.ts";
 import { openWithPassword, passwordFileOption } from "./password.ts";
-import { formatSize } from "./units.ts";
+import { formatSize, plural } from "./units.ts";
 
 export function diffCommand(): Command {
   return new Command("diff")
@@ -27,14 +27,14 @@ export function diffCommand(): Command {
           }
           const row = (name: string, s: typeof r.a) =>
             out(
-              `${name}: ${s.blocks} blocks, ${formatSize(s.bytes)} of data (+${
+              `${name}: ${plural(s.blocks, "block")}, ${formatSize(s.bytes)} of data (+${
                 formatSize(s.zeroBytes)
               } zeros); ` +
-                `unique ${s.uniqueBlocks} blocks, ${formatSize(s.uniqueBytes)}`,
+                `unique ${plural(s.uniqueBlocks, "block")}, ${formatSize(s.uniqueBytes)}`,
             );
           row(pa, r.a);
           row(pb, r.b);
-          out(`shared: ${r.sharedBlocks} blocks, ${formatSize(r.sharedBytes)}`);
+          out(`shared: ${plural(r.sharedBlocks, "block")}, ${formatSize(r.sharedBytes)}`);
           out(
             r.changedFraction === null
               ? `changed: - (${pb} holds no data but zeros)`

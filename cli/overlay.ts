@@ -5,7 +5,7 @@ import { STREAMS } from "../core/format/constants.ts";
 import { HexzError } from "../core/errors.ts";
 import { out } from "./common.ts";
 import { openWithPassword, passwordFileOption } from "./password.ts";
-import { formatSize } from "./units.ts";
+import { formatSize, plural } from "./units.ts";
 import { fileTable } from "../core/read/files.ts";
 import { type ChangedFile, changedFiles } from "../core/overlay/changed_files.ts";
 
@@ -72,12 +72,12 @@ export function overlayCommand(): Command {
             );
             return;
           }
-          out(`overlay: ${path} (${formatSize(st.fileSize)}, ${st.records} records)`);
+          out(`overlay: ${path} (${formatSize(st.fileSize)}, ${plural(st.records, "record")})`);
           out(`base: ${o.base} (uuid ${formatUuid(head.baseUuid)})`);
           for (const s of streams) {
             if (!s.changedBlocks) continue;
             out(
-              `${s.name}: ${s.changedBlocks} blocks changed (${
+              `${s.name}: ${plural(s.changedBlocks, "block")} changed (${
                 formatSize(s.changedBytes)
               }), ${s.zeroBlocks} zeroed`,
             );

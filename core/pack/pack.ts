@@ -26,7 +26,7 @@ import {
 import type { BlockEntry } from "../format/entry.ts";
 import { type Header, randomUuid } from "../format/header.ts";
 import { blake3 } from "../hash/blake3.ts";
-import { bytesKey } from "../format/bytes.ts";
+import { bytesKey, exactSize } from "../format/bytes.ts";
 import type { Archive } from "../read/archive.ts";
 import { type EncryptOptions, keysForPack } from "../crypto/keys.ts";
 import { createWriter } from "./writer.ts";
@@ -164,8 +164,16 @@ export function chunkSpec(opts: PackOptions): ChunkSpec {
     return { kind: "cdc", params };
   }
   const size = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-  if (!Number.isInteger(size) || size < MIN_BLOCK_SIZE || size > MAX_BLOCK_SIZE) {
-    throw new HexzError("usage", `block size must be between 1 KiB and 16 MiB, got ${size}`);
+  if (
+    !Number.isInteger(size) || size < MIN_BLOCK_SIZE || size > MAX_BLOCK_SIZE ||
+    (size & (size - 1)) !== 0
+  ) {
+    throw new HexzError(
+      "usage",
+      `block size must be a power of two between 1 KiB and 16 MiB, got ${
+        Number.isInteger(size) ? exactSize(size) : size
+      }`,
+    );
   }
   return { kind: "fixed", size };
 }

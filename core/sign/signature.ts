@@ -348,7 +348,9 @@ export async function verifyArchive(
       status: "ok",
       message: opts.fast
         ? `good signature by key ${report.keyId} (header only: blocks not read)`
-        : `good signature by key ${report.keyId}; ${report.check!.blocks} blocks verified`,
+        : `good signature by key ${report.keyId}; ${report.check!.blocks} ${
+          report.check!.blocks === 1 ? "block" : "blocks"
+        } verified`,
     };
   } finally {
     if (typeof input === "string") a.close();
