@@ -278,10 +278,10 @@ Deno.test("os errors are reported with the path once and the plain reason", asyn
     }
   }
   assertEquals(reasons, [
-    "No such file or directory",
-    "No such file or directory",
-    "No such file or directory",
-    "Not a directory",
+    "no such file or directory",
+    "no such file or directory",
+    "no such file or directory",
+    "not a directory",
   ]);
   assertEquals(osReason(new Error("not an os error: kept")), "not an os error: kept");
   // Through the command line: lineage of a path that is not a directory.
@@ -290,7 +290,7 @@ Deno.test("os errors are reported with the path once and the plain reason", asyn
     await Deno.writeFile(`${dir}/f`, new Uint8Array(1));
     const r = await hexz(["ls", `${dir}/f`]);
     assertEquals(r.code, 1, r.err);
-    assertEquals(r.err, `hexz: ${dir}/f: Not a directory\n`);
+    assertEquals(r.err, `hexz: ${dir}/f: not a directory (for one archive: hexz inspect)\n`);
   } finally {
     await done();
   }

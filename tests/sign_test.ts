@@ -82,6 +82,11 @@ Deno.test({
       const again = await hexz(["keygen", "--output-dir", dir, "--name", "rel"]);
       assertEquals(again.code, 1);
       assertMatch(again.err, /already exists/);
+      // A directory that does not exist yet is created, private to its owner.
+      const fresh = await hexz(["keygen", "--output-dir", `${dir}/new/keys`, "--name", "k"]);
+      assertEquals(fresh.code, 0, fresh.err);
+      assertEquals((await Deno.stat(`${dir}/new/keys`)).mode! & 0o777, 0o700);
+      assertEquals((await Deno.stat(`${dir}/new/keys/k.key`)).mode! & 0o777, 0o600);
 
       const archive = await packBytes(dir, pseudoRandom(300 * KiB, 3));
       const original = await Deno.readFile(archive);

@@ -165,7 +165,7 @@ export async function readKeyFile(path: string): Promise<string> {
 }
 
 export interface SaveKeyPairOptions {
-  /** Directory to write into (default "."). */
+  /** Directory to write into (default "."), created (mode 0700) if missing. */
   dir?: string;
   /** Base name: writes NAME.key and NAME.pub (default "hexz"). */
   name?: string;
@@ -200,6 +200,12 @@ export async function saveKeyPair(
       }
       throw new HexzError("exists", `${p}: already exists (use --force to overwrite)`);
     }
+  }
+  // Created when missing, as ssh-keygen -f does not but `mkdir -p` would: private to its owner.
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new HexzError("io", `${dir}: ${osReason(e)}`);
   }
   const enc = new TextEncoder();
   for (
