@@ -9,7 +9,7 @@ import { Command } from "./command.ts";
 import { HexzError } from "../core/errors.ts";
 import { mountAt, unmountFuse } from "../ffi/fuse_session.ts";
 import { checkMountpoint, mountArchive } from "../serve/mount.ts";
-import { info, out } from "./common.ts";
+import { checkDaemonPermission, info, out } from "./common.ts";
 import { parseCount, parseSize } from "./units.ts";
 import { passwordFileOption, passwordFor } from "./password.ts";
 
@@ -51,6 +51,7 @@ export function mountCommand(): Command {
         uid: o.uid !== undefined ? parseCount(o.uid, "--uid") : undefined,
         gid: o.gid !== undefined ? parseCount(o.gid, "--gid") : undefined,
       };
+      if (o.daemon) checkDaemonPermission();
       const password = await passwordFor(file, o.passwordFile) ?? undefined;
       if (o.daemon) return await daemonize(file, mountpoint, o, password);
       const m = await mountArchive(file, {

@@ -13,7 +13,7 @@
  */
 import { HexzError, LOCKED, osReason } from "../core/errors.ts";
 import type { FileEntry } from "../core/format/filetable.ts";
-import { openOverlay, type Overlay } from "../core/overlay/overlay.ts";
+import { defaultOverlayPath, openOverlay, type Overlay } from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { fileTable } from "../core/read/files.ts";
 import {
@@ -258,10 +258,7 @@ export interface MountedArchive {
   close(): Promise<void>;
 }
 
-/** The overlay a read-write mount of `archivePath` uses unless told otherwise. */
-export function defaultOverlayPath(archivePath: string): string {
-  return archivePath.endsWith(".hxz") ? archivePath.slice(0, -4) + ".hxo" : archivePath + ".hxo";
-}
+export { defaultOverlayPath };
 
 /** Checks that `mountpoint` is a directory we can mount on; returns its absolute path. */
 export async function checkMountpoint(mountpoint: string): Promise<string> {

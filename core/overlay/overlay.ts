@@ -20,6 +20,18 @@ import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts"
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 
 export const OVERLAY_BLOCK = 4096;
+
+/**
+ * The overlay a read-write mount or NBD export of `archivePath` keeps its writes in unless told
+ * otherwise, as qemu-img names an overlay after its image: `vm.hxz` gives `vm.hxo` beside it;
+ * an archive read from a URL gives its file name's overlay in the working directory.
+ */
+export function defaultOverlayPath(archivePath: string): string {
+  const path = /^[a-z][a-z0-9+.-]*:\/\//i.test(archivePath)
+    ? decodeURIComponent(new URL(archivePath).pathname.split("/").pop() || "archive")
+    : archivePath;
+  return path.endsWith(".hxz") ? path.slice(0, -4) + ".hxo" : path + ".hxo";
+}
 const HEADER = 4096;
 const RECORD_HEADER = 64;
 const MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x56]); // "HXOV"
