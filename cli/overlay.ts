@@ -24,13 +24,22 @@ export function overlayCommand(): Command {
   return new Command("overlay")
     .description("show what an overlay changed")
     .argument("<overlay>", "overlay file (.hxo)")
-    .requiredOption("--base <archive>", "the archive the overlay was written on")
+    .option(
+      "--base <archive>",
+      "the archive the overlay was written on (default: vm.hxz for vm.hxo)",
+    )
     .option("--blocks", "list the changed 4 KiB block ranges")
     .option("--files", "directory archives: list the files whose contents changed")
     .option("--json", "machine-readable output")
     .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz overlay vm.hxo --base vm.hxz --blocks")
     .action(async (path: string, o) => {
+      if (o.base === undefined) {
+        if (!path.endsWith(".hxo")) {
+          throw new HexzError("usage", `${path}: give --base (the archive it was written on)`);
+        }
+        o.base = path.slice(0, -4) + ".hxz";
+      }
       const head = await readOverlayHeader(path);
       // Only --files reads the base's contents (its file table); the rest needs its header.
       const base = await openWithPassword(o.base, {

@@ -54,8 +54,14 @@ Deno.test("diff and overlay --files take the password of encrypted archives", as
     const diff = await hexz(["diff", t, t, "--json"], { env: { HEXZ_PASSWORD: FAST.password } });
     assertEquals(JSON.parse(diff.out).changedFraction, 0);
     // What needs only the overlay and the base's header still needs no password.
-    const plain = await hexz(["overlay", `${dir}/t.hxo`, "--base", t]);
+    // (and --base defaults to the archive the overlay is named after, t.hxz for t.hxo).
+    const plain = await hexz(["overlay", `${dir}/t.hxo`]);
     assertEquals(plain.code, 0, plain.err);
+    assertMatch(plain.out, new RegExp(`^base: ${t} `, "m"));
+    await Deno.copyFile(`${dir}/t.hxo`, `${dir}/t.log`);
+    const unnamed = await hexz(["overlay", `${dir}/t.log`]);
+    assertEquals(unnamed.code, 2);
+    assertEquals(unnamed.err, `hexz: ${dir}/t.log: give --base (the archive it was written on)\n`);
   } finally {
     await done();
   }
