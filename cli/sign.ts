@@ -1,6 +1,7 @@
 import { Command, Option } from "./command.ts";
 import { readKeyFile, signArchive } from "../mod.ts";
 import { out } from "./common.ts";
+import { importPrivateKey } from "../core/sign/keys.ts";
 import { givenPassword, passwordFileOption } from "./password.ts";
 
 export function signCommand(): Command {
@@ -26,7 +27,9 @@ export function signCommand(): Command {
     )
     .action(async (keyPath: string, path: string, o) => {
       const password = await givenPassword(o.passwordFile) ?? undefined;
-      const r = await signArchive(path, await readKeyFile(keyPath), {
+      const pem = await readKeyFile(keyPath);
+      await importPrivateKey(pem, keyPath); // a wrong key is named by its file, before any work
+      const r = await signArchive(path, pem, {
         check: o.check,
         only: !!o.only,
         password,

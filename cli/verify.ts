@@ -3,6 +3,7 @@ import { HexzError } from "../core/errors.ts";
 import { readKeyFile, verifyArchive } from "../core/sign/signature.ts";
 import { open } from "../net/open.ts";
 import { out } from "./common.ts";
+import { importPublicKey } from "../core/sign/keys.ts";
 import { givenPassword, passwordFileOption, promptPassword } from "./password.ts";
 
 export function verifyCommand(): Command {
@@ -15,6 +16,7 @@ export function verifyCommand(): Command {
     .addHelpText("after", "\nExample:\n  hexz verify release.pub vm.hxz || echo 'do not use'")
     .action(async (keyPath: string, path: string, o) => {
       const key = await readKeyFile(keyPath);
+      await importPublicKey(key, keyPath); // a wrong key is named by its file
       // The signature covers the header, which stays readable: --fast needs no password.
       // Checking every block of an encrypted archive needs it (HEXZ_PASSWORD,
       // --password-file, or asked on the terminal).

@@ -82,6 +82,17 @@ Deno.test({
       const again = await hexz(["keygen", "--output-dir", dir, "--name", "rel"]);
       assertEquals(again.code, 1);
       assertMatch(again.err, /already exists/);
+      // Keys swapped: named by their files.
+      const swapped = await hexz(["sign", pub, `${dir}/none.hxz`]);
+      assertEquals([swapped.code, swapped.err], [
+        2,
+        `hexz: ${pub}: expected a PEM "PRIVATE KEY", found "PUBLIC KEY"\n`,
+      ]);
+      const swapped2 = await hexz(["verify", key, `${dir}/none.hxz`]);
+      assertEquals([swapped2.code, swapped2.err], [
+        2,
+        `hexz: ${key}: expected a PEM "PUBLIC KEY", found "PRIVATE KEY"\n`,
+      ]);
       // A directory that does not exist yet is created, private to its owner.
       const fresh = await hexz(["keygen", "--output-dir", `${dir}/new/keys`, "--name", "k"]);
       assertEquals(fresh.code, 0, fresh.err);
