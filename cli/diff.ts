@@ -2,6 +2,7 @@ import { Command } from "./command.ts";
 import { diffArchives } from "../core/history/diff.ts";
 import { info, out } from "./common.ts";
 import { openWithPassword, passwordFileOption } from "./password.ts";
+import { equalBytes } from "../core/format/bytes.ts";
 import { formatSize, plural } from "./units.ts";
 
 export function diffCommand(): Command {
@@ -24,6 +25,11 @@ export function diffCommand(): Command {
           }
           if (!r.sameChunking) {
             info(`hexz: note: the archives are chunked differently; few blocks can match`);
+          }
+          const [ea, eb] = [a.header.encryption, b.header.encryption];
+          if ((ea || eb) && !(ea && eb && equalBytes(ea.chainSalt, eb.chainSalt))) {
+            // Encrypted block hashes are keyed per chain: equal blocks get different hashes.
+            info(`hexz: note: the archives are not encrypted in one chain; no block can match`);
           }
           const row = (name: string, s: typeof r.a) =>
             out(

@@ -53,6 +53,18 @@ Deno.test("diff and overlay --files take the password of encrypted archives", as
     assertEquals(JSON.parse(files.out).files.map((f: { path: string }) => f.path), ["b.bin"]);
     const diff = await hexz(["diff", t, t, "--json"], { env: { HEXZ_PASSWORD: FAST.password } });
     assertEquals(JSON.parse(diff.out).changedFraction, 0);
+    assertEquals(diff.err, "");
+    // The same tree unencrypted shares no block hash with it, and diff says why.
+    await build({ source: `${dir}/src`, output: `${dir}/plain.hxz` });
+    const apart = await hexz(["diff", t, `${dir}/plain.hxz`], {
+      env: { HEXZ_PASSWORD: FAST.password },
+    });
+    assertEquals(apart.code, 0, apart.err);
+    assertMatch(apart.out, /^shared: 0 blocks, 0 B$/m);
+    assertEquals(
+      apart.err,
+      "hexz: note: the archives are not encrypted in one chain; no block can match\n",
+    );
     // What needs only the overlay and the base's header still needs no password.
     // (and --base defaults to the archive the overlay is named after, t.hxz for t.hxo).
     const plain = await hexz(["overlay", `${dir}/t.hxo`]);
