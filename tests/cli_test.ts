@@ -182,6 +182,8 @@ Deno.test("cli failures are one line with exit code 1 and name the problem", asy
     r = await hexz(["inspect", `${dir}/disk.img`]);
     assertEquals(r.code, 1);
     assertMatch(r.err, /not a hexz archive/);
+    r = await hexz(["inspect", dir]);
+    assertEquals([r.code, r.err], [1, `hexz: ${dir}: is a directory, not an archive\n`]);
     r = await hexz(["pack", `${dir}/a.hxz`, "--disk", `${dir}/disk.img`, "-q"]);
     assertEquals([r.code, r.err], [0, ""]);
     // No clobbering without --force; --force replaces.

@@ -22,6 +22,14 @@ export interface CommitOptions
   basePath?: string;
 }
 
+/**
+ * Writes `base` with `overlay`'s writes applied as a new archive at `opts.output`. Unless
+ * `opts` says otherwise (an option given as undefined counts as not given), it keeps the
+ * base's codec, level, message, file table and metadata; a thin child is chunked and encrypted
+ * like its base, and a flattened copy keeps the base's chunking (unless `blockSize` is given)
+ * and encryption: an encrypted base (opened with its password) gives an archive encrypted with
+ * the same password, or with `encrypt`'s.
+ */
 export async function commitOverlay(
   base: Archive,
   overlay: Overlay,
