@@ -3,6 +3,7 @@ import { HexzError } from "../core/errors.ts";
 import { readKeyFile, verifyArchive } from "../core/sign/signature.ts";
 import { open } from "../net/open.ts";
 import { out } from "./common.ts";
+import { createProgress } from "./progress.ts";
 import { importPublicKey } from "../core/sign/keys.ts";
 import { givenPassword, passwordFileOption, promptPassword } from "./password.ts";
 
@@ -13,6 +14,7 @@ export function verifyCommand(): Command {
     .argument("<archive>", "archive (.hxz)")
     .option("--fast", "check the signature over the header only; do not read the blocks")
     .addOption(passwordFileOption())
+    .option("-q, --silent", "no progress (without --fast every block is read)")
     .addHelpText("after", "\nExample:\n  hexz verify release.pub vm.hxz || echo 'do not use'")
     .action(async (keyPath: string, path: string, o) => {
       const key = await readKeyFile(keyPath);
@@ -27,7 +29,12 @@ export function verifyCommand(): Command {
         a.close();
         if (encrypted) password = await promptPassword(`password for ${path}: `);
       }
-      const r = await verifyArchive(path, key, { fast: !!o.fast, password });
+      const progress = createProgress("verify", !!o.silent);
+      const r = await verifyArchive(path, key, {
+        fast: !!o.fast,
+        password,
+        onProgress: (d, t) => progress.update(d, t),
+      }).finally(() => progress.finish());
       if (!r.ok) {
         throw new HexzError(
           r.status === "corrupt" ? "corrupt" : "signature",

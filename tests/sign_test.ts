@@ -577,3 +577,38 @@ Deno.test("sign of an encrypted archive checks its index only with the password"
     await done();
   }
 });
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`); returns what the terminal showed. */
+async function onTerminal(args: string[]): Promise<string> {
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  const quoted = [Deno.execPath(), "run", "-q", "-A", cli, ...args].map((a) => `'${a}'`).join(" ");
+  const p = await new Deno.Command("script", {
+    args: ["-qec", quoted, "/dev/null"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return new TextDecoder().decode(p.stdout);
+}
+
+Deno.test({
+  name: "sign --check full and verify show progress on a terminal, not with --silent",
+  ...needs("script"),
+  async fn() {
+    const [dir, done] = await tempDir();
+    try {
+      const [key, pub] = await keygen(dir, "k");
+      const archive = await packBytes(dir, pseudoRandom(2 * 1024 * KiB, 12));
+      const signed = await onTerminal(["sign", "--check", "full", key, archive]);
+      assertMatch(signed, /check 100% \[=+\]/);
+      assertMatch(signed, /signed by key /);
+      assertMatch(await onTerminal(["verify", pub, archive]), /verify 100% \[=+\]/);
+      const quiet = await onTerminal(["verify", "-q", pub, archive]);
+      assertMatch(quiet, /good signature/);
+      assert(!quiet.includes("verify 100%"), quiet);
+    } finally {
+      await done();
+    }
+  },
+});
