@@ -123,7 +123,7 @@ Examples:
       if (trainDictionary && res.header.dictionary.length === 0) {
         info(
           "hexz: note: --train-dict stored no dictionary: too few samples were usable, or none " +
-            "made held-out samples smaller",
+            "saved more than its own size",
           !!o.silent,
         );
       }

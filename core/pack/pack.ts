@@ -254,10 +254,15 @@ async function openInput(path: string): Promise<[Deno.FsFile, number]> {
   }
 }
 
-/** `opts` with a dictionary trained on `samples()` (unchanged if it would not help). */
+/**
+ * `opts` with a dictionary trained on `samples()`, unchanged if it would not help: if it does
+ * not make held-out samples smaller, or (given the `inputBytes` to pack) if what it saves on
+ * them, scaled to the input, is less than the dictionary itself costs in the archive.
+ */
 export async function withTrainedDictionary(
   opts: PackOptions,
   samples: () => Promise<Uint8Array[]>,
+  inputBytes?: number,
 ): Promise<PackOptions> {
   if ((opts.compression ?? "lz4") !== "zstd") {
     throw new HexzError("usage", "--train-dict needs --compression zstd");
@@ -278,6 +283,10 @@ export async function withTrainedDictionary(
     level,
   });
   if (!r) return opts;
+  if (inputBytes !== undefined && r.evalBytes > 0) {
+    const saves = (r.evalPlain - r.evalDict) / r.evalBytes * inputBytes;
+    if (saves <= r.dictionary.length) return opts;
+  }
   const info = {
     bytes: r.dictionary.length,
     samples: r.used,
@@ -377,6 +386,7 @@ async function packFiles(opts: PackOptions): Promise<PackResult> {
       const trained = await withTrainedDictionary(
         opts,
         () => sampleFile(inputs[0][1], sampleSize, 4000, 16 << 20),
+        streams.reduce((n, s) => n + s.size, 0),
       );
       try {
         return await packStreams(trained, streams);
