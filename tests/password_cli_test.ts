@@ -27,7 +27,7 @@ async function setUp(dir: string) {
   await Deno.writeTextFile(`${dir}/pw`, FAST.password + "\n");
   const base = await open(`${dir}/t.hxz`, { password: FAST.password });
   const b = (await fileTable(base))!.find((e) => e.path === "b.bin")!;
-  const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
+  const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true, plaintextWrites: true });
   await ov.write("disk", b.offset + 20_000, new Uint8Array([1, 2, 3]));
   await ov.flush();
   ov.close();
@@ -141,4 +141,42 @@ Deno.test({
       await done();
     }
   },
+});
+
+Deno.test("writes to an encrypted archive are refused: an overlay would keep them unencrypted", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/d.img`, pseudoRandom(10_000, 5));
+    await pack({ output: `${dir}/e.hxz`, disk: `${dir}/d.img`, encrypt: FAST });
+    const base = await open(`${dir}/e.hxz`, { password: FAST.password });
+    let e: unknown;
+    try {
+      await openOverlay(`${dir}/lib.hxo`, base, { create: true });
+    } catch (err) {
+      e = err;
+    }
+    base.close();
+    assertEquals((e as HexzError)?.code, "unsupported");
+    await Deno.mkdir(`${dir}/mnt`);
+    const line =
+      `hexz: ${dir}/e.hxz: encrypted, and an overlay would keep its writes unencrypted: ` +
+      "writing is refused (mount or serve it read-only)\n";
+    for (
+      const args of [
+        ["mount", `${dir}/e.hxz`, `${dir}/mnt`, "--rw"],
+        ["serve", `${dir}/e.hxz`, "--nbd", "--rw", "--socket", `${dir}/s.sock`],
+      ]
+    ) {
+      const r = await hexz(args, { perms: ["--allow-all"], env: { HEXZ_PASSWORD: FAST.password } });
+      assertEquals([r.code, r.err], [1, line], args[0]);
+    }
+    // No overlay was left behind to hold anything.
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "d.img",
+      "e.hxz",
+      "mnt",
+    ]);
+  } finally {
+    await done();
+  }
 });

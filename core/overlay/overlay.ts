@@ -145,6 +145,11 @@ export interface OverlayOpenOptions {
   /** Create the file if it does not exist (with `base`'s identity). */
   create?: boolean;
   readOnly?: boolean;
+  /**
+   * Accept writes on an encrypted base. An overlay stores what is written unencrypted, so
+   * without this an encrypted base opens read-only or not at all (docs/SECURITY.md).
+   */
+  plaintextWrites?: boolean;
 }
 
 /**
@@ -159,6 +164,13 @@ export async function openOverlay(
   expectString(path, "openOverlay");
   expectArchive(base, "openOverlay: base");
   expectOptions(opts, "openOverlay: options");
+  if (!opts.readOnly && base.header.encryption && !opts.plaintextWrites) {
+    throw new HexzError(
+      "unsupported",
+      `${base.source.name}: encrypted, and an overlay would keep its writes unencrypted: ` +
+        "writing is refused (mount or serve it read-only)",
+    );
+  }
   let file: Deno.FsFile;
   let created = false;
   try {
