@@ -8,7 +8,7 @@
 import { archivePaths } from "../read/parent.ts";
 import { CHUNKING, CODEC, STREAMS } from "../format/constants.ts";
 import { decodeFileTable } from "../format/filetable.ts";
-import { HexzError } from "../errors.ts";
+import { HexzError, LOCKED } from "../errors.ts";
 import type { Archive } from "../read/archive.ts";
 import {
   checkPackOptions,
@@ -18,7 +18,6 @@ import {
   type StreamInput,
 } from "./pack.ts";
 import { definedOptions, expectArchive } from "../args.ts";
-import { LOCKED } from "../errors.ts";
 import type { EncryptOptions } from "../crypto/keys.ts";
 
 /**
