@@ -98,6 +98,8 @@ Deno.test({
       assertEquals(fresh.code, 0, fresh.err);
       assertEquals((await Deno.stat(`${dir}/new/keys`)).mode! & 0o777, 0o700);
       assertEquals((await Deno.stat(`${dir}/new/keys/k.key`)).mode! & 0o777, 0o600);
+      const onFile = await hexz(["keygen", "--output-dir", key]);
+      assertEquals([onFile.code, onFile.err], [2, `hexz: ${key}: not a directory\n`]);
 
       const archive = await packBytes(dir, pseudoRandom(300 * KiB, 3));
       const original = await Deno.readFile(archive);

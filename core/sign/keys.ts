@@ -190,6 +190,15 @@ export async function saveKeyPair(
   }
   const privatePath = `${dir}/${name}.key`;
   const publicPath = `${dir}/${name}.pub`;
+  // A missing directory is created (as `mkdir -p` would), private to its owner.
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) {
+      throw new HexzError("io", `${dir}: ${osReason(e)}`);
+    }
+    throw new HexzError("usage", `${dir}: not a directory`); // a file of that name
+  }
   if (!opts.force) {
     for (const p of [privatePath, publicPath]) {
       try {
@@ -200,12 +209,6 @@ export async function saveKeyPair(
       }
       throw new HexzError("exists", `${p}: already exists (use --force to overwrite)`);
     }
-  }
-  // Created when missing, as ssh-keygen -f does not but `mkdir -p` would: private to its owner.
-  try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    throw new HexzError("io", `${dir}: ${osReason(e)}`);
   }
   const enc = new TextEncoder();
   for (
