@@ -15,7 +15,8 @@ import { equalBytes, getU64, isZero, setU64, view } from "../format/bytes.ts";
 import { STREAMS } from "../format/constants.ts";
 import { formatUuid } from "../format/header.ts";
 import { blake3 } from "../hash/blake3.ts";
-import { writeAll } from "../io/atomic.ts";
+import { dirOf, randomSuffix, syncDir, writeAll } from "../io/atomic.ts";
+import { trackTemporary } from "../io/temporaries.ts";
 import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts";
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 
@@ -39,6 +40,8 @@ export interface OverlayStats {
   zeroBlocks: [number, number];
   records: number;
   fileSize: number;
+  /** The file size after compaction: only each block's latest content. */
+  compactSize: number;
 }
 
 export interface Overlay {
@@ -55,8 +58,27 @@ export interface Overlay {
   /** Sorted block numbers changed in a stream. */
   changed(stream: StreamRef): number[];
   stats(): OverlayStats;
+  /**
+   * Rewrites the log with only each block's latest content (older versions of rewritten
+   * blocks are dropped), into a temporary file that replaces this one atomically. Waits for
+   * pending writes; reads and writes after it go to the new file.
+   */
+  compact(): Promise<CompactResult>;
   close(): void;
 }
+
+export interface CompactResult {
+  /** File size before and after. */
+  before: number;
+  after: number;
+}
+
+/**
+ * A writable open compacts the log when this much of it is dead (older versions of blocks
+ * written again) and dead bytes outnumber live ones: a VM rewriting the same blocks would
+ * otherwise grow its overlay without bound.
+ */
+export const AUTO_COMPACT_DEAD_BYTES = 64 * 1024 * 1024;
 
 interface Slot {
   /** File offset of the block's bytes, or -1 for zero. */
@@ -75,6 +97,31 @@ function encodeOverlayHeader(base: Archive): Uint8Array {
   setU64(dv, 72, base.header.streams[1].logicalSize);
   b.set(blake3(b.subarray(0, HEADER - 32)), HEADER - 32);
   return b;
+}
+
+/** A record's 64-byte header, its checksum covering `payload` (null for a zero record). */
+function recordHeader(
+  stream: number,
+  kind: number,
+  first: number,
+  count: number,
+  seq: number,
+  payload: Uint8Array | null,
+): Uint8Array {
+  const rh = new Uint8Array(RECORD_HEADER);
+  const dv = view(rh);
+  rh.set(RECORD_MAGIC, 0);
+  dv.setUint8(4, stream);
+  dv.setUint8(5, kind);
+  setU64(dv, 8, first);
+  dv.setUint32(16, count, true);
+  setU64(dv, 24, seq);
+  const body = payload ?? new Uint8Array(0);
+  const hashed = new Uint8Array(32 + body.length);
+  hashed.set(rh.subarray(0, 32));
+  hashed.set(body, 32);
+  rh.set(blake3(hashed), 32);
+  return rh;
 }
 
 interface OverlayHeader {
@@ -133,11 +180,15 @@ export interface OverlayOpenOptions {
   /** Create the file if it does not exist (with `base`'s identity). */
   create?: boolean;
   readOnly?: boolean;
+  /** Compact a writable overlay on open when its log is mostly dead (default true; see
+   * AUTO_COMPACT_DEAD_BYTES). */
+  autoCompact?: boolean;
 }
 
 /**
  * Opens (or creates) the overlay at `path` on top of `base`, which must be the archive it was
- * made for. Replays the log; a torn tail record (crash) is cut off when opened writable.
+ * made for. Replays the log; a torn tail record (crash) is cut off when opened writable, and a
+ * log that is mostly dead is compacted (`autoCompact`).
  */
 export async function openOverlay(
   path: string,
@@ -175,11 +226,52 @@ export async function openOverlay(
           : `${path}: in use by another mount or NBD server; stop it first`,
       );
     }
-    return await load(path, file, base, !!opts.readOnly, created);
+    const ov = await load(path, file, base, !!opts.readOnly, created);
+    if (!opts.readOnly && opts.autoCompact !== false) {
+      const st = ov.stats();
+      const dead = st.fileSize - st.compactSize;
+      if (dead >= AUTO_COMPACT_DEAD_BYTES && dead > st.compactSize - HEADER) {
+        try {
+          await ov.compact();
+        } catch (e) {
+          ov.close();
+          throw e;
+        }
+      }
+    }
+    return ov;
   } catch (e) {
     file.close();
     throw e;
   }
+}
+
+/**
+ * Compacts the overlay at `path` (see Overlay.compact): opens it writable on `base`, which
+ * waits for no one: it fails if a mount or NBD server has it open.
+ */
+export async function compactOverlay(path: string, base: Archive): Promise<CompactResult> {
+  expectString(path, "compactOverlay");
+  expectArchive(base, "compactOverlay: base");
+  const ov = await openOverlay(path, base, { autoCompact: false });
+  try {
+    return await ov.compact();
+  } finally {
+    ov.close();
+  }
+}
+
+/** Runs of consecutive blocks of one kind, each at most one record long. */
+function liveRuns(blocks: number[], zero: (b: number) => boolean): [number, number, boolean][] {
+  const runs: [number, number, boolean][] = [];
+  for (const b of blocks) {
+    const z = zero(b);
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === b && last[2] === z && last[1] < MAX_RECORD_BLOCKS) {
+      last[1]++;
+    } else runs.push([b, 1, z]);
+  }
+  return runs;
 }
 
 async function readAt(file: Deno.FsFile, at: number, n: number): Promise<Uint8Array | null> {
@@ -196,11 +288,12 @@ async function readAt(file: Deno.FsFile, at: number, n: number): Promise<Uint8Ar
 
 async function load(
   path: string,
-  file: Deno.FsFile,
+  opened: Deno.FsFile,
   base: Archive,
   readOnly: boolean,
   created: boolean,
 ): Promise<Overlay> {
+  let file = opened; // compact() swaps in the rewritten file
   const size = (await file.stat()).size;
   const head = await readAt(file, 0, HEADER);
   if (!head) throw new HexzError("format", `${path}: not a hexz overlay (too short)`);
@@ -296,12 +389,19 @@ async function load(
     while (i < count) {
       const slot = maps[stream].get(first + i);
       if (slot) {
-        if (slot.at >= 0) {
-          const b = await readAt(file, slot.at, OVERLAY_BLOCK);
-          if (!b) throw new HexzError("io", `${path}: overlay block vanished`);
-          out.set(b, i * OVERLAY_BLOCK);
+        if (slot.at < 0) {
+          i++;
+          continue;
         }
-        i++;
+        // Blocks written together lie together in the log: one read for the run.
+        let j = i + 1;
+        while (j < count && maps[stream].get(first + j)?.at === slot.at + (j - i) * OVERLAY_BLOCK) {
+          j++;
+        }
+        const b = await readAt(file, slot.at, (j - i) * OVERLAY_BLOCK);
+        if (!b) throw new HexzError("io", `${path}: overlay block vanished`);
+        out.set(b, i * OVERLAY_BLOCK);
+        i = j;
         continue;
       }
       // A run of blocks the overlay does not have: one read from the base.
@@ -322,19 +422,8 @@ async function load(
     blocks: Uint8Array | null,
     count: number,
   ) {
-    const rh = new Uint8Array(RECORD_HEADER);
-    const dv = view(rh);
-    rh.set(RECORD_MAGIC, 0);
-    dv.setUint8(4, stream);
-    dv.setUint8(5, kind);
-    setU64(dv, 8, first);
-    dv.setUint32(16, count, true);
-    setU64(dv, 24, seq++);
+    const rh = recordHeader(stream, kind, first, count, seq++, blocks);
     const payload = blocks ?? new Uint8Array(0);
-    const hashed = new Uint8Array(32 + payload.length);
-    hashed.set(rh.subarray(0, 32));
-    hashed.set(payload, 32);
-    rh.set(blake3(hashed), 32);
     await file.seek(fileEnd, Deno.SeekMode.Start);
     await writeAll(file, rh, path);
     if (blocks) await writeAll(file, blocks, path);
@@ -349,6 +438,12 @@ async function load(
 
   function writable() {
     if (readOnly) throw new HexzError("usage", `${path}: overlay opened read-only`);
+  }
+
+  /** The latest content of a stream as records: runs of consecutive blocks of one kind. */
+  function runsOf(stream: number): [number, number, boolean][] {
+    const m = maps[stream];
+    return liveRuns([...m.keys()].sort((a, b) => a - b), (b) => m.get(b)!.at < 0);
   }
 
   const self: Overlay = {
@@ -431,12 +526,77 @@ async function load(
     },
     stats() {
       const zeros = maps.map((m) => [...m.values()].filter((v) => v.at < 0).length);
+      let compactSize = HEADER;
+      for (let st = 0; st < STREAMS.length; st++) {
+        for (const [, n, zero] of runsOf(st)) {
+          compactSize += RECORD_HEADER + (zero ? 0 : n * OVERLAY_BLOCK);
+        }
+      }
       return {
         changedBlocks: [maps[0].size, maps[1].size],
         zeroBlocks: [zeros[0], zeros[1]],
         records,
         fileSize: fileEnd,
+        compactSize,
       };
+    },
+    compact() {
+      writable();
+      return serial(async () => {
+        const before = fileEnd;
+        const tempPath = `${path}.tmp-${randomSuffix()}`;
+        const untrack = trackTemporary(tempPath, "file");
+        let next: Deno.FsFile | null = null;
+        try {
+          next = await Deno.open(tempPath, { read: true, write: true, createNew: true });
+          // Locked before it is renamed into place: no one else can open it writable between
+          // the rename and our use of it.
+          if (!next.tryLockSync(true)) throw new HexzError("io", `${tempPath}: cannot lock`);
+          await writeAll(next, head, tempPath);
+          const newMaps: [Map<number, Slot>, Map<number, Slot>] = [new Map(), new Map()];
+          let at = HEADER, n = 0;
+          for (let st = 0; st < STREAMS.length; st++) {
+            for (const [first, count, zero] of runsOf(st)) {
+              const payload = zero ? null : await readBlocks(st, first, count);
+              const rh = recordHeader(st, zero ? KIND_ZERO : KIND_DATA, first, count, n, payload);
+              await writeAll(next, rh, tempPath);
+              if (payload) await writeAll(next, payload, tempPath);
+              for (let i = 0; i < count; i++) {
+                newMaps[st].set(first + i, {
+                  at: payload ? at + RECORD_HEADER + i * OVERLAY_BLOCK : -1,
+                });
+              }
+              at += RECORD_HEADER + (payload ? payload.length : 0);
+              n++;
+            }
+          }
+          await next.sync();
+          await Deno.rename(tempPath, path);
+          syncDir(dirOf(path));
+          try {
+            file.close();
+          } catch { /* closed */ }
+          file = next;
+          next = null;
+          maps[0] = newMaps[0];
+          maps[1] = newMaps[1];
+          fileEnd = at;
+          records = n;
+          seq = n;
+          return { before, after: at };
+        } catch (e) {
+          if (next) {
+            try {
+              next.close();
+            } catch { /* closed */ }
+            await Deno.remove(tempPath).catch(() => {});
+          }
+          if (e instanceof HexzError) throw e;
+          throw new HexzError("io", `${path}: cannot compact: ${osReason(e)}`);
+        } finally {
+          untrack();
+        }
+      });
     },
     close() {
       try {
