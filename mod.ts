@@ -61,12 +61,12 @@ export {
 } from "./core/read/files.ts";
 export type { FileEntry } from "./core/format/filetable.ts";
 export {
-  openOverlay,
-  type Overlay,
-  OVERLAY_BLOCK,
   AUTO_COMPACT_DEAD_BYTES,
   compactOverlay,
   type CompactResult,
+  openOverlay,
+  type Overlay,
+  OVERLAY_BLOCK,
   type OverlayOpenOptions,
   type OverlayStats,
   readOverlayHeader,
