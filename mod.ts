@@ -59,6 +59,7 @@ export {
   findFile,
   readFile,
 } from "./core/read/files.ts";
+export { selectEntries } from "./core/read/select.ts";
 export type { FileEntry } from "./core/format/filetable.ts";
 export {
   AUTO_COMPACT_DEAD_BYTES,
