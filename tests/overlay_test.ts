@@ -376,7 +376,17 @@ Deno.test("compaction keeps only each block's latest content, in the same format
         await edit(img, ov);
         const before = ov.stats();
         assert(before.compactSize < before.fileSize / 3, JSON.stringify(before));
+        // Reads in flight while the log is replaced finish with the right bytes.
+        const rnd = pseudoRandom(200, 75);
+        const reads = Array.from({ length: 40 }, (_, i) => {
+          const off = ((rnd[i] << 12) | (rnd[i + 1] << 4)) % img.length;
+          const len = Math.min(img.length - off, 1 + rnd[i + 2] * 300);
+          return ov.read("disk", off, len).then((b) => [off, len, b] as const);
+        });
         const r = await ov.compact();
+        for (const [off, len, b] of await Promise.all(reads)) {
+          assertBytesEqual(b, img.subarray(off, off + len), `read at ${off} during compaction`);
+        }
         assertEquals(r, { before: before.fileSize, after: before.compactSize });
         assertEquals((await Deno.stat(path)).size, before.compactSize);
         const after = ov.stats();

@@ -17,6 +17,7 @@ import { formatUuid } from "../format/header.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { dirOf, randomSuffix, syncDir, writeAll } from "../io/atomic.ts";
 import { trackTemporary } from "../io/temporaries.ts";
+import { type FileHandle, open as openHandle } from "node:fs/promises";
 import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts";
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 
@@ -79,6 +80,14 @@ export interface CompactResult {
  * otherwise grow its overlay without bound.
  */
 export const AUTO_COMPACT_DEAD_BYTES = 64 * 1024 * 1024;
+
+/** The handle reads of the log go through, and how many reads are using it. */
+interface LogReader {
+  handle: FileHandle;
+  users: number;
+  /** Replaced (compaction) or closed: closed as soon as no read uses it. */
+  retired: boolean;
+}
 
 interface Slot {
   /** File offset of the block's bytes, or -1 for zero. */
@@ -361,8 +370,11 @@ async function load(
   }
   let fileEnd = end;
   let chain: Promise<unknown> = Promise.resolve();
+  /** Changes (writes, flushes, compaction) queued or running: reads issued meanwhile wait. */
+  let queued = 0;
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = chain.then(fn);
+    queued++;
+    const p = chain.then(fn).finally(() => queued--);
     chain = p.catch(() => {});
     return p;
   };
@@ -382,12 +394,28 @@ async function load(
     }
   }
 
+  // Reads are not queued behind each other: the log's blocks are read with positional reads
+  // (pread) through a handle of their own, since the log only grows (a slot, once written,
+  // holds its bytes) until compaction replaces the file, whose old handle stays open for the
+  // reads still using it.
+  let reader: LogReader = { handle: await openHandle(path, "r"), users: 0, retired: false };
+
+  function retire(r: LogReader) {
+    r.retired = true;
+    if (r.users === 0) r.handle.close().catch(() => {});
+  }
+
+  /** Blocks [first, first+count) of a stream as the overlay shows them. */
   async function readBlocks(stream: number, first: number, count: number): Promise<Uint8Array> {
     const out = new Uint8Array(count * OVERLAY_BLOCK);
     const sz = h.sizes[stream];
+    const m = maps[stream];
+    // The plan is made at once, from one state of the map and the log it points into.
+    const fromLog: [number, number, number][] = []; // [i, j, file offset]
+    const fromBase: [number, number][] = [];
     let i = 0;
     while (i < count) {
-      const slot = maps[stream].get(first + i);
+      const slot = m.get(first + i);
       if (slot) {
         if (slot.at < 0) {
           i++;
@@ -395,22 +423,43 @@ async function load(
         }
         // Blocks written together lie together in the log: one read for the run.
         let j = i + 1;
-        while (j < count && maps[stream].get(first + j)?.at === slot.at + (j - i) * OVERLAY_BLOCK) {
-          j++;
-        }
-        const b = await readAt(file, slot.at, (j - i) * OVERLAY_BLOCK);
-        if (!b) throw new HexzError("io", `${path}: overlay block vanished`);
-        out.set(b, i * OVERLAY_BLOCK);
+        while (j < count && m.get(first + j)?.at === slot.at + (j - i) * OVERLAY_BLOCK) j++;
+        fromLog.push([i, j, slot.at]);
         i = j;
         continue;
       }
       // A run of blocks the overlay does not have: one read from the base.
       let j = i;
-      while (j < count && !maps[stream].has(first + j)) j++;
-      const from = (first + i) * OVERLAY_BLOCK;
-      const to = Math.min(sz, (first + j) * OVERLAY_BLOCK);
-      if (to > from) out.set(await base.read(stream, from, to - from), i * OVERLAY_BLOCK);
+      while (j < count && !m.has(first + j)) j++;
+      fromBase.push([i, j]);
       i = j;
+    }
+    const r = reader;
+    r.users++;
+    try {
+      await Promise.all([
+        ...fromLog.map(async ([i, j, at]) => {
+          const want = (j - i) * OVERLAY_BLOCK;
+          const dst = out.subarray(i * OVERLAY_BLOCK, j * OVERLAY_BLOCK);
+          let got = 0;
+          while (got < want) {
+            const { bytesRead } = await r.handle.read(dst, got, want - got, at + got);
+            if (bytesRead === 0) throw new HexzError("io", `${path}: overlay block vanished`);
+            got += bytesRead;
+          }
+        }),
+        ...fromBase.map(async ([i, j]) => {
+          const from = (first + i) * OVERLAY_BLOCK;
+          const to = Math.min(sz, (first + j) * OVERLAY_BLOCK);
+          if (to > from) out.set(await base.read(stream, from, to - from), i * OVERLAY_BLOCK);
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof HexzError) throw e;
+      throw new HexzError("io", `${path}: ${osReason(e)}`);
+    } finally {
+      r.users--;
+      if (r.retired && r.users === 0) r.handle.close().catch(() => {});
     }
     return out;
   }
@@ -454,15 +503,18 @@ async function load(
     read(s, offset, length) {
       const stream = resolveStream(s);
       range(stream, offset, length, "read");
-      return serial(async () => {
+      const go = async () => {
         if (length === 0) return new Uint8Array(0);
         if (maps[stream].size === 0) return await base.read(stream, offset, length);
         const first = Math.floor(offset / OVERLAY_BLOCK);
         const last = Math.floor((offset + length - 1) / OVERLAY_BLOCK);
-        const blocks = await readBlocks(stream, first, last - first + 1);
         const from = offset - first * OVERLAY_BLOCK;
-        return blocks.slice(from, from + length);
-      });
+        const blocks = await readBlocks(stream, first, last - first + 1);
+        return from === 0 && length === blocks.length ? blocks : blocks.slice(from, from + length);
+      };
+      // A read sees every write issued before it: behind any queued change, it waits its turn;
+      // otherwise reads run side by side.
+      return queued > 0 ? serial(go) : go();
     },
     write(s, offset, data) {
       writable();
@@ -571,13 +623,21 @@ async function load(
             }
           }
           await next.sync();
-          await Deno.rename(tempPath, path);
+          const nextReader = await openHandle(tempPath, "r");
+          try {
+            await Deno.rename(tempPath, path);
+          } catch (e) {
+            await nextReader.close();
+            throw e;
+          }
           syncDir(dirOf(path));
           try {
             file.close();
           } catch { /* closed */ }
           file = next;
           next = null;
+          retire(reader);
+          reader = { handle: nextReader, users: 0, retired: false };
           maps[0] = newMaps[0];
           maps[1] = newMaps[1];
           fileEnd = at;
@@ -602,6 +662,7 @@ async function load(
       try {
         file.close();
       } catch { /* closed */ }
+      if (!reader.retired) retire(reader);
     },
   };
   if (created) await self.flush();
