@@ -566,9 +566,8 @@ async function onTerminal(args: string[], answers: [RegExp, string][]) {
   }
 }
 
-Deno.test({
+Deno.test(needs(["script"], {
   name: "encrypt: the CLI asks for the password on a terminal without echoing it",
-  ...needs("script"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -600,7 +599,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("encrypt: random byte flips give an error or the right data, never a crash", async () => {
   const [dir, done] = await tempDir();
@@ -631,9 +630,8 @@ Deno.test("encrypt: random byte flips give an error or the right data, never a c
   }
 });
 
-Deno.test({
+Deno.test(needs(["script"], {
   name: "encrypt: verify asks for the password on a terminal for a full check",
-  ...needs("script"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -655,4 +653,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

@@ -50,9 +50,8 @@ async function cmp(a: string, b: string): Promise<boolean> {
   return (await new Deno.Command("cmp", { args: [a, b], stdout: "null" }).output()).success;
 }
 
-Deno.test({
+Deno.test(needs(["curl", "cmp"], {
   name: "serveHttp answers curl: ranges, suffix, open end, 416, HEAD, whole body, ETag, 304",
-  ...needs("curl", "cmp"),
   async fn() {
     const [dir, cleanup] = await tempDir();
     // Random data then zeros: several 1 MiB pieces, and blocks of both kinds.
@@ -144,11 +143,10 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["curl"], {
   name: "serveHttp publishes each regular file of a directory archive under /files/",
-  ...needs("curl"),
   async fn() {
     const [dir, cleanup] = await tempDir();
     const big = pseudoRandom(300_000, 3);
@@ -190,7 +188,7 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
 /** Reads stderr of a running process until a full line has arrived. */
 async function firstLine(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
@@ -205,9 +203,8 @@ async function firstLine(reader: ReadableStreamDefaultReader<Uint8Array>): Promi
   return text.split("\n")[0];
 }
 
-Deno.test({
+Deno.test(needs(["curl"], {
   name: "hexz serve runs until SIGTERM, says where it listens, serves curl, exits 0",
-  ...needs("curl"),
   async fn() {
     const [dir, cleanup] = await tempDir();
     // Larger than the socket buffers, so an answer nobody reads stays under way.
@@ -261,7 +258,7 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
 Deno.test("hexz serve rejects flags that do not go together (exit 2)", async () => {
   const [dir, cleanup] = await tempDir();

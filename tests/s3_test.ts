@@ -34,9 +34,8 @@ async function aws(
   return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
 }
 
-Deno.test({
+Deno.test(needs(["aws"], {
   name: "aws s3api get-object with a range, head-object and list-objects-v2 against --s3",
-  ...needs("aws"),
   async fn() {
     const [dir, cleanup] = await tempDir();
     const big = pseudoRandom(700_000, 5);
@@ -201,7 +200,7 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
 Deno.test("S3 bucket names: defaults from the archive name, invalid names refused", () => {
   assertEquals(defaultBucketName("/srv/VM_Disk.hxz"), "vm-disk");

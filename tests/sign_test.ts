@@ -65,9 +65,8 @@ function flipped(bytes: Uint8Array, at: number): Uint8Array {
   return c;
 }
 
-Deno.test({
+Deno.test(needs(["openssl"], {
   name: "keygen, sign and verify round trip through the CLI; openssl reads both keys",
-  ...needs("openssl"),
   async fn() {
     const [dir, done] = await tempDir();
     try {
@@ -120,7 +119,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("signing again replaces that key's trailer; another key adds its own", async () => {
   const [dir, done] = await tempDir();
@@ -149,9 +148,8 @@ Deno.test("signing again replaces that key's trailer; another key adds its own",
   }
 });
 
-Deno.test({
+Deno.test(needs(["openssl"], {
   name: "openssl verifies our signature over the documented message",
-  ...needs("openssl"),
   async fn() {
     const [dir, done] = await tempDir();
     try {
@@ -194,11 +192,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["openssl"], {
   name: "a signature made by openssl, put into a trailer, verifies with ours",
-  ...needs("openssl"),
   async fn() {
     const [dir, done] = await tempDir();
     try {
@@ -262,7 +259,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("flipping one byte in any region of a signed archive makes verify fail", async () => {
   const [dir, done] = await tempDir();
