@@ -45,3 +45,25 @@ export class Prng {
     return out;
   }
 }
+
+/** Random, zero-filled, short-period and text-like regions in random order and sizes. */
+export function mixedBytes(rng: Prng, n: number): Uint8Array {
+  const d = new Uint8Array(n);
+  for (let at = 0; at < n;) {
+    const len = Math.min(n - at, 1 + rng.int(rng.bool() ? 300 : 200_000));
+    const kind = rng.int(4);
+    if (kind === 0) d.set(rng.bytes(len), at);
+    else if (kind === 1) d.fill(0, at, at + len);
+    else if (kind === 2) {
+      const period = 1 + rng.int(16);
+      for (let i = 0; i < len; i++) d[at + i] = (i % period) * 17;
+    } else {
+      const words = ["hexz ", "block ", "chunk ", "gear ", "\n", "0123 "];
+      for (let i = 0; i < len;) {
+        for (const c of words[rng.int(words.length)]) if (i < len) d[at + i++] = c.charCodeAt(0);
+      }
+    }
+    at += len;
+  }
+  return d;
+}
