@@ -69,6 +69,7 @@ Deno.test(`property: random archives read back at random offsets, extract and ch
   const rng = new Prng(SEED);
   const [dir, done] = await tempDir();
   try {
+    const seenKinds = { zero: 0, dedup: 0, cdc: 0, memory: 0 };
     for (let c = 0; c < 14; c++) {
       const what = `seed ${SEED} case ${c}`;
       const chunking = randomChunking(rng);
@@ -126,6 +127,8 @@ Deno.test(`property: random archives read back at random offsets, extract and ch
             else (seen.add(key(ch)), fresh++);
           }
           const r = inspect(a).streams[s];
+          seenKinds.zero += zero;
+          seenKinds.dedup += dedup;
           assertEquals([r.blocks, r.zeroBlocks, r.dedupBlocks, r.dataBlocks], [
             cs.length,
             zero,
@@ -140,7 +143,11 @@ Deno.test(`property: random archives read back at random offsets, extract and ch
       } finally {
         a.close();
       }
+      if (chunking.kind === "cdc") seenKinds.cdc++;
+      if (memory) seenKinds.memory++;
     }
+    // The cases covered what they are for (else change the seed's case mix).
+    assert(Object.values(seenKinds).every((n) => n > 0), JSON.stringify(seenKinds));
   } finally {
     await done();
   }
@@ -173,8 +180,9 @@ Deno.test(`property: random edit chains pack thin, read back, and diff as their 
   const rng = new Prng(SEED + 1);
   const [dir, done] = await tempDir();
   try {
+    let parentBlocks = 0;
     for (let c = 0; c < 5; c++) {
-      const what = `seed ${SEED + 1} chain ${c}`;
+      const what = `seed ${SEED} chain ${c}`;
       const chunking = rng.bool()
         ? { kind: "fixed" as const, size: rng.pick([1024, 4096, 16384]) }
         : { kind: "cdc" as const, params: { min: 2048, avg: 8192, max: 32768 } };
@@ -220,6 +228,7 @@ Deno.test(`property: random edit chains pack thin, read back, and diff as their 
             `${what} v${v}: kinds`,
           );
           if (v === 0) assertEquals(r.parentBlocks, 0);
+          parentBlocks += r.parentBlocks;
           // diff against the previous version, from the chunks.
           if (v > 0) {
             const prev = await open(paths[v - 1]);
@@ -269,6 +278,7 @@ Deno.test(`property: random edit chains pack thin, read back, and diff as their 
         `${what}: CLI extract`,
       );
     }
+    assert(parentBlocks > 0, `seed ${SEED}: no chain took a block from its parent`);
   } finally {
     await done();
   }
