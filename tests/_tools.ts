@@ -111,10 +111,36 @@ function loopAvailable(): boolean {
   return Deno.uid() === 0 && run("losetup", ["-f"]).ok;
 }
 
-/** A fresh temporary directory, removed by the returned function. */
-export async function tempDir(prefix = "hexz-test-"): Promise<[string, () => Promise<void>]> {
+/** Anything a test opens and must close: archives, overlays, servers, files. */
+export interface Closeable {
+  close(): unknown;
+}
+
+/**
+ * A fresh temporary directory and the function that removes it. The third element, `keep`,
+ * registers something to close first (`const a = keep(await open(p))`), so what a test opened is
+ * closed even when an assertion fails half-way; closing what the test already closed is
+ * harmless.
+ */
+export async function tempDir(
+  prefix = "hexz-test-",
+): Promise<[string, () => Promise<void>, <T extends Closeable>(r: T) => T]> {
   const dir = await Deno.makeTempDir({ prefix });
-  return [dir, () => Deno.remove(dir, { recursive: true }).catch(() => {})];
+  const open: Closeable[] = [];
+  const keep = <T extends Closeable>(r: T): T => {
+    open.push(r);
+    return r;
+  };
+  const done = async () => {
+    for (const r of open.reverse()) {
+      try {
+        await r.close();
+      } catch { /* already closed */ }
+    }
+    open.length = 0;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  return [dir, done, keep];
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), for reproducible test data. */

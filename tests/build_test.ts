@@ -84,7 +84,7 @@ Deno.test("build and extractTree round-trip a tree with symlinks, empty files, o
 });
 
 Deno.test("extractTree gives the same tree by every path: codecs, holes, dictionary, encrypted, thin, remote, --force", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const src = `${dir}/src`;
     await Deno.mkdir(src);
@@ -127,7 +127,7 @@ Deno.test("extractTree gives the same tree by every path: codecs, holes, diction
     // Thin: a changed tree on the lz4 one, its unchanged blocks read from the parent.
     await Deno.writeFile(`${src}/etc/hostname`, new TextEncoder().encode("changed\n"));
     await Deno.utime(`${src}/etc/hostname`, 1_600_000_000, 1_600_000_000.5);
-    const base = await open(`${dir}/l.hxz`);
+    const base = keep(await open(`${dir}/l.hxz`));
     await build({ source: src, output: `${dir}/t.hxz`, base, basePath: `${dir}/l.hxz` });
     base.close();
     const thin = await open(`${dir}/t.hxz`);

@@ -80,13 +80,13 @@ Deno.test("misses are read here while the disk is fast, on the I/O threads once 
 });
 
 Deno.test("an archive opened with cachedRead reads, verifies and follows parents the same", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const v1 = pseudoRandom(1_000_000, 8);
     const v2 = v1.slice();
     v2.set(pseudoRandom(50_000, 9), 400_000);
     const p1 = await packBytes(dir, v1, { compression: "zstd" });
-    const b = await open(p1);
+    const b = keep(await open(p1));
     const p2 = await packBytes(dir, v2, { base: b, basePath: p1 });
     b.close();
     let calls = 0;

@@ -213,13 +213,13 @@ Deno.test("encrypt: no plaintext, file name or plain block hash appears in the a
 });
 
 Deno.test("encrypt: a thin archive on an encrypted parent keeps dedup and needs the same password", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const v1 = pseudoRandom(8 * MiB, 21);
     const v2 = v1.slice();
     v2.set(pseudoRandom(256 * KiB, 22), 3 * MiB);
     const p1 = await pack(dir, v1, { compression: "zstd", cdc: true, encrypt: FAST });
-    const base = await open(p1, { password: FAST.password });
+    const base = keep(await open(p1, { password: FAST.password }));
     let p2: string, p3: string;
     try {
       // Inherited: no `encrypt` given, and still encrypted in the parent's chain.
@@ -387,7 +387,7 @@ Deno.test("encrypt: inspect shows only the parameters the archive's KDF has", as
 });
 
 Deno.test("encrypt: changed header, page or block bytes are detected with the password", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const disk = sampleDisk();
     const path = await pack(dir, disk, { encrypt: FAST });
@@ -419,7 +419,7 @@ Deno.test("encrypt: changed header, page or block bytes are detected with the pa
     rehash(tampered);
     (await open(memorySource(tampered, "t.hxz"))).close();
     // A changed page or block ciphertext.
-    const a = await open(path, { password: FAST.password });
+    const a = keep(await open(path, { password: FAST.password }));
     const pageAt = a.pages[0].offset + 100;
     const blockAt = (await a.block("disk", 0)).entry.location + 40;
     a.close();

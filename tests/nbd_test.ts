@@ -586,11 +586,11 @@ Deno.test(needs(QEMU, {
 Deno.test(needs(QEMU, {
   name: "serveNbd refuses reads longer than 32 MiB, even inside the export",
   async fn() {
-    const [dir, done] = await tempDir("hexz-nbd-");
+    const [dir, done, keep] = await tempDir("hexz-nbd-");
     const disk = new Uint8Array(40 * MiB);
     disk.set(pseudoRandom(1000, 12), 32 * MiB - 500);
-    const archive = await open(await packBytes(dir, disk));
-    const server = await serveNbd(archive, { socket: `${dir}/big.sock`, readOnly: true });
+    const archive = keep(await open(await packBytes(dir, disk)));
+    const server = keep(await serveNbd(archive, { socket: `${dir}/big.sock`, readOnly: true }));
     const a = await rawConnect(`${dir}/big.sock`);
     try {
       await a.hello(3);
@@ -626,10 +626,10 @@ Deno.test("serveNbd refuses a writable export without an overlay", async () => {
 Deno.test(needs(QEMU, {
   name: "serveNbd: an export whose size is not a multiple of 512 converts exactly",
   async fn() {
-    const [dir, cleanup] = await tempDir("hexz-nbd-");
+    const [dir, cleanup, keep] = await tempDir("hexz-nbd-");
     const img = pseudoRandom(3_000_000, 21);
     const path = await packBytes(dir, img);
-    const archive = await open(path);
+    const archive = keep(await open(path));
     const server = await serveNbd(archive, { socket: `${dir}/s.sock`, readOnly: true });
     try {
       const conv = await run(
@@ -815,17 +815,17 @@ Deno.test(needs(QEMU, {
 }));
 
 Deno.test("block status over an overlay with thousands of writes stays within 4096 descriptors", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   const MiB = 1 << 20;
   const path = await packBytes(dir, new Uint8Array(40 * MiB)); // all zero blocks
-  const archive = await open(path);
+  const archive = keep(await open(path));
   const ovPath = `${dir}/o.hxo`;
-  const ov = await openOverlay(ovPath, archive, { create: true });
+  const ov = keep(await openOverlay(ovPath, archive, { create: true }));
   for (let i = 0; i < 2200; i++) await ov.write("disk", i * 8192, new Uint8Array([1]));
   await ov.flush();
   ov.close?.();
   const sock = `${dir}/bs.sock`;
-  const server = await serveNbd(archive, { socket: sock, readOnly: true, overlay: ovPath });
+  const server = keep(await serveNbd(archive, { socket: sock, readOnly: true, overlay: ovPath }));
   const a = await rawConnect(sock);
   try {
     await a.hello(3);

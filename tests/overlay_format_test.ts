@@ -202,7 +202,7 @@ Deno.test(needs(["qemu-io"], {
 }));
 
 Deno.test("overlay: a torn last record is dropped; damage before the end is refused", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const disk = pseudoRandom(64 * BLOCK, 71);
     await Deno.writeFile(`${dir}/d.img`, disk);
@@ -210,7 +210,7 @@ Deno.test("overlay: a torn last record is dropped; damage before the end is refu
     const baseBytes = await Deno.readFile(`${dir}/b.hxz`);
     const archive = await open(`${dir}/b.hxz`);
     try {
-      const ov = await openOverlay(`${dir}/o.hxo`, archive, { create: true });
+      const ov = keep(await openOverlay(`${dir}/o.hxo`, archive, { create: true }));
       await ov.write("disk", 0, new Uint8Array(2 * BLOCK).fill(1));
       await ov.write("disk", 10 * BLOCK, new Uint8Array(BLOCK).fill(2));
       await ov.flush();
@@ -243,7 +243,7 @@ Deno.test("overlay: a torn last record is dropped; damage before the end is refu
       }
       // A writable open cuts the torn tail, so the next record follows intact ones.
       const torn = await variant("torn.hxo", concat(good, second.subarray(0, 100)));
-      const w = await openOverlay(torn, archive);
+      const w = keep(await openOverlay(torn, archive));
       await w.write("disk", 20 * BLOCK, new Uint8Array(BLOCK).fill(3));
       await w.flush();
       w.close();

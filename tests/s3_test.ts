@@ -37,7 +37,7 @@ async function aws(
 Deno.test(needs(["aws"], {
   name: "aws s3api get-object with a range, head-object and list-objects-v2 against --s3",
   async fn() {
-    const [dir, cleanup] = await tempDir();
+    const [dir, cleanup, keep] = await tempDir();
     const big = pseudoRandom(700_000, 5);
     await Deno.mkdir(`${dir}/src/sub`, { recursive: true });
     await Deno.writeFile(`${dir}/src/sub/big.bin`, big);
@@ -45,7 +45,7 @@ Deno.test(needs(["aws"], {
     await Deno.writeTextFile(`${dir}/src/z.txt`, "zed\n");
     await Deno.writeFile(`${dir}/mem`, pseudoRandom(4096, 8));
     await build({ source: `${dir}/src`, output: `${dir}/My_Tree.hxz`, memory: `${dir}/mem` });
-    const a = await open(`${dir}/My_Tree.hxz`);
+    const a = keep(await open(`${dir}/My_Tree.hxz`));
     const server = await serveHttp(a, { port: 0, s3: true });
     const ep = `http://127.0.0.1:${server.addr.port}`;
     try {
