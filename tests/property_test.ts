@@ -3,9 +3,20 @@
  * the seed and the case). Random inputs and options go through pack, random-offset reads,
  * extract and check; random edit chains through thin packs; and diff's figures are compared
  * with what the inputs' chunks say, computed here without our code (fixed slices, or FastCDC as
- * docs/CHUNKING.md defines it in tests/_fastcdc_spec.ts).
+ * docs/CHUNKING.md defines it in tests/_fastcdc_spec.ts); random overlay writes against a plain
+ * buffer, through reopens and both kinds of commit.
  */
-import { type CdcParams, check, diff, extract, inspect, open, pack } from "../mod.ts";
+import {
+  type CdcParams,
+  check,
+  commitOverlay,
+  diff,
+  extract,
+  inspect,
+  open,
+  openOverlay,
+  pack,
+} from "../mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
@@ -279,6 +290,79 @@ Deno.test(`property: random edit chains pack thin, read back, and diff as their 
       );
     }
     assert(parentBlocks > 0, `seed ${SEED}: no chain took a block from its parent`);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test(`property: random overlay writes, zeroes and reopens read as a plain buffer does, and commit (seed ${SEED})`, async () => {
+  const rng = new Prng(SEED + 2);
+  const [dir, done, keep] = await tempDir();
+  try {
+    for (let c = 0; c < 3; c++) {
+      const what = `seed ${SEED} overlay case ${c}`;
+      const streams = [
+        mixedBytes(rng, rng.range(1, 600_000)),
+        mixedBytes(rng, rng.range(1, 100_000)),
+      ];
+      await Deno.writeFile(`${dir}/d`, streams[0]);
+      await Deno.writeFile(`${dir}/m`, streams[1]);
+      const chunking = randomChunking(rng);
+      await pack({
+        output: `${dir}/b${c}.hxz`,
+        disk: `${dir}/d`,
+        memory: `${dir}/m`,
+        ...packChunking(chunking),
+        compression: rng.pick(["lz4", "zstd"] as const),
+      });
+      const base = keep(await open(`${dir}/b${c}.hxz`));
+      const model = streams.map((s) => s.slice());
+      const path = `${dir}/o${c}.hxo`;
+      let ov = keep(await openOverlay(path, base, { create: true }));
+      for (let op = 0; op < 60; op++) {
+        const s = rng.int(2);
+        const size = model[s].length;
+        const at = rng.int(size);
+        const len = Math.min(size - at, rng.bool() ? rng.range(1, 300) : rng.range(1, 70_000));
+        const kind = rng.int(10);
+        if (kind < 5) {
+          const data = rng.bool() ? rng.bytes(len) : new Uint8Array(len);
+          await ov.write(s, at, data);
+          model[s].set(data, at);
+        } else if (kind < 8) {
+          await ov.writeZeroes(s, at, len);
+          model[s].fill(0, at, at + len);
+        } else if (kind === 8) {
+          await ov.flush();
+        } else {
+          await ov.flush();
+          ov.close();
+          ov = keep(await openOverlay(path, base));
+        }
+        const off = rng.int(size), n = rng.int(size - off + 1);
+        assertBytesEqual(
+          await ov.read(s, off, n),
+          model[s].subarray(off, off + n),
+          `${what} op ${op}: read`,
+        );
+      }
+      await ov.flush();
+      for (const s of [0, 1]) {
+        assertBytesEqual(await ov.read(s, 0, model[s].length), model[s], `${what}: stream ${s}`);
+      }
+      for (const mode of ["thin", "flatten"] as const) {
+        const out = `${dir}/c${c}-${mode}.hxz`;
+        await commitOverlay(base, ov, { output: out, mode });
+        const a = keep(await open(out));
+        for (const s of [0, 1]) {
+          assertBytesEqual(await a.read(s, 0, a.size(s)), model[s], `${what}: ${mode} commit ${s}`);
+        }
+        await check(a);
+        a.close();
+      }
+      ov.close();
+      base.close();
+    }
   } finally {
     await done();
   }
