@@ -426,3 +426,72 @@ Deno.test("encryption spec: wrong password, tampered ciphertext, tampered header
     await done();
   }
 });
+
+Deno.test("encryption spec: KDF fields outside FORMAT.md's bounds are refused before any KDF runs", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/d.img`, sample());
+    const password = "pw";
+    const kdf = { name: "argon2id" as const, memoryKiB: 64, iterations: 1, parallelism: 1 };
+    await pack({ output: `${dir}/a.hxz`, disk: `${dir}/d.img`, encrypt: { password, kdf } });
+    const good = await Deno.readFile(`${dir}/a.hxz`);
+    const { blake3 } = await import("hash-wasm");
+    /** The archive with its KDF field rewritten (and the header checksum made right again). */
+    const withKdf = async (name: string, set: (f: DataView, b: Uint8Array) => void) => {
+      const b = good.slice();
+      const field = b.subarray(1008, 1056);
+      set(new DataView(b.buffer, 1008, 48), field);
+      b.set(unhex(await blake3(b.subarray(0, 4064))), 4064);
+      await Deno.writeFile(`${dir}/${name}.hxz`, b);
+      return `${dir}/${name}.hxz`;
+    };
+    // [algorithm, version, memory KiB, passes or iterations, lanes]
+    const argon = (m: number, t: number, p: number) => (f: DataView) => {
+      f.setUint8(0, 1), f.setUint8(1, 0x13);
+      f.setUint32(4, m, true), f.setUint32(8, t, true), f.setUint32(12, p, true);
+    };
+    const pbkdf2 = (m: number, t: number, p: number, v = 0) => (f: DataView) => {
+      f.setUint8(0, 2), f.setUint8(1, v);
+      f.setUint32(4, m, true), f.setUint32(8, t, true), f.setUint32(12, p, true);
+    };
+    const refused: [string, (f: DataView, b: Uint8Array) => void][] = [
+      ["argon2id 0 lanes", argon(64, 1, 0)],
+      ["argon2id 65 lanes", argon(65 * 8, 1, 65)],
+      ["argon2id 0 passes", argon(64, 0, 1)],
+      ["argon2id 65 passes", argon(64, 65, 1)],
+      ["argon2id below 8 KiB a lane", argon(8 * 4 - 1, 1, 4)],
+      ["argon2id above 1 GiB", argon(1024 * 1024 + 1, 1, 1)],
+      ["argon2id version 0x10", (f, b) => (argon(64, 1, 1)(f), b[1] = 0x10)],
+      ["pbkdf2 0 iterations", pbkdf2(0, 0, 0)],
+      ["pbkdf2 above 50,000,000", pbkdf2(0, 50_000_001, 0)],
+      ["pbkdf2 with memory", pbkdf2(1, 1000, 0)],
+      ["pbkdf2 with lanes", pbkdf2(0, 1000, 1)],
+      ["pbkdf2 version 1", pbkdf2(0, 1000, 0, 1)],
+      ["unknown algorithm 3", (f, b) => (argon(64, 1, 1)(f), b[0] = 3)],
+      ["non-zero bytes 2..4", (f, b) => (argon(64, 1, 1)(f), b[2] = 1)],
+      ["non-zero reserved tail", (f, b) => (argon(64, 1, 1)(f), b[47] = 1)],
+    ];
+    for (const [what, set] of refused) {
+      const path = await withKdf("bad", set);
+      const started = performance.now();
+      const e = await assertRejects(() => open(path, { password }), HexzError);
+      assert(!/wrong password/.test(e.message), `${what}: ${e.message}`);
+      assert(performance.now() - started < 5000, `${what}: took ${performance.now() - started} ms`);
+    }
+    // At the edges, inside: the KDF runs (with other parameters, so another key: wrong
+    // password), the field itself is accepted.
+    for (
+      const [what, set] of [
+        ["argon2id 64 lanes at 8 KiB each", argon(512, 1, 64)],
+        ["argon2id 64 passes", argon(8, 64, 1)],
+        ["pbkdf2 1 iteration", pbkdf2(0, 1, 0)],
+      ] as const
+    ) {
+      const path = await withKdf("edge", set);
+      const e = await assertRejects(() => open(path, { password }), HexzError);
+      assertMatch(e.message, /wrong password/, what);
+    }
+  } finally {
+    await done();
+  }
+});
