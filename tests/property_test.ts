@@ -16,6 +16,7 @@ import {
   open,
   openOverlay,
   pack,
+  serveHttp,
 } from "../mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { assertBytesEqual } from "./_archive.ts";
@@ -362,6 +363,70 @@ Deno.test(`property: random overlay writes, zeroes and reopens read as a plain b
       }
       ov.close();
       base.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test(`property: random HTTP ranges of a served archive answer as RFC 9110 says (seed ${SEED})`, async () => {
+  const rng = new Prng(SEED + 3);
+  const [dir, done, keep] = await tempDir();
+  try {
+    for (let c = 0; c < 3; c++) {
+      const what = `seed ${SEED} http case ${c}`;
+      const disk = mixedBytes(rng, rng.range(1, 2_000_000));
+      await Deno.writeFile(`${dir}/d`, disk);
+      const chunking = randomChunking(rng);
+      await pack({
+        output: `${dir}/h${c}.hxz`,
+        disk: `${dir}/d`,
+        ...packChunking(chunking),
+        compression: rng.pick(["lz4", "zstd"] as const),
+      });
+      const a = keep(await open(`${dir}/h${c}.hxz`));
+      const server = await serveHttp(a, { port: 0 });
+      try {
+        const url = `http://127.0.0.1:${server.addr.port}/disk`;
+        const size = disk.length;
+        for (let i = 0; i < 30; i++) {
+          const first = rng.int(size + 2);
+          const form = rng.int(3);
+          let range: string, want: [number, number] | null;
+          if (form === 0) {
+            const last = first + rng.int(rng.bool() ? 1000 : size);
+            range = `bytes=${first}-${last}`;
+            want = first < size ? [first, Math.min(last, size - 1)] : null;
+          } else if (form === 1) {
+            range = `bytes=${first}-`;
+            want = first < size ? [first, size - 1] : null;
+          } else {
+            const n = 1 + rng.int(size + 10);
+            range = `bytes=-${n}`;
+            want = [Math.max(0, size - n), size - 1];
+          }
+          const r = await fetch(url, { headers: { range } });
+          const body = new Uint8Array(await r.arrayBuffer());
+          if (!want) {
+            assertEquals(
+              [r.status, r.headers.get("content-range")],
+              [416, `bytes */${size}`],
+              `${what}: ${range}`,
+            );
+            continue;
+          }
+          assertEquals(r.status, 206, `${what}: ${range}`);
+          assertEquals(
+            r.headers.get("content-range"),
+            `bytes ${want[0]}-${want[1]}/${size}`,
+            `${what}: ${range}`,
+          );
+          assertBytesEqual(body, disk.subarray(want[0], want[1] + 1), `${what}: ${range}`);
+        }
+      } finally {
+        await server.shutdown();
+        a.close();
+      }
     }
   } finally {
     await done();
