@@ -4,7 +4,7 @@
  * extract and check; random edit chains through thin packs; and diff's figures are compared
  * with what the inputs' chunks say, computed here without our code (fixed slices, or FastCDC as
  * docs/CHUNKING.md defines it in tests/_fastcdc_spec.ts); random overlay writes against a plain
- * buffer, through reopens and both kinds of commit.
+ * buffer, through reopens and both kinds of commit; random HTTP ranges and `hexz cat` ranges.
  */
 import {
   type CdcParams,
@@ -428,6 +428,61 @@ Deno.test(`property: random HTTP ranges of a served archive answer as RFC 9110 s
         a.close();
       }
     }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test(`property: hexz cat prints the bytes at random offsets and lengths (seed ${SEED})`, async () => {
+  const rng = new Prng(SEED + 4);
+  const [dir, done] = await tempDir();
+  try {
+    const streams = [
+      mixedBytes(rng, rng.range(100_000, 6_000_000)),
+      rng.bytes(rng.range(1, 90_000)),
+    ];
+    await Deno.writeFile(`${dir}/d`, streams[0]);
+    await Deno.writeFile(`${dir}/m`, streams[1]);
+    await pack({
+      output: `${dir}/c.hxz`,
+      disk: `${dir}/d`,
+      memory: `${dir}/m`,
+      ...packChunking(randomChunking(rng)),
+    });
+    for (let i = 0; i < 6; i++) {
+      const s = i % 3 === 2 ? 1 : 0;
+      const size = streams[s].length;
+      // Offsets in whole KiB are written as "NK", the others in bytes.
+      const off = rng.bool() ? rng.int(Math.floor(size / 1024) + 1) * 1024 : rng.int(size + 1);
+      const len = rng.int(3) === 0 ? undefined : rng.int(size - off + 1);
+      const args = [
+        "cat",
+        `${dir}/c.hxz`,
+        "--offset",
+        off % 1024 === 0 && off ? `${off / 1024}K` : String(off),
+      ];
+      if (len !== undefined) args.push("--length", String(len));
+      if (s === 1) args.push("--memory");
+      const r = await hexz(args);
+      const what = `seed ${SEED}: ${args.slice(2).join(" ")}`;
+      assertEquals([r.code, r.err], [0, ""], what);
+      assertBytesEqual(
+        r.stdout,
+        streams[s].subarray(off, len === undefined ? size : off + len),
+        what,
+      );
+    }
+    // One byte past the end: refused, nothing written.
+    const r = await hexz([
+      "cat",
+      `${dir}/c.hxz`,
+      "--offset",
+      String(streams[0].length),
+      "--length",
+      "1",
+    ]);
+    assertEquals([r.code, r.stdout.length], [2, 0]);
+    assertEquals(r.err.split("\n").length, 2, r.err); // one line
   } finally {
     await done();
   }
