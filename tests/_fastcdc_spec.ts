@@ -27,16 +27,18 @@ export const GEAR = specGear();
 
 // --- "Masks": one bits at positions 31 - floor(j * 32 / k) ------------------------------------
 
-/** The mask as a list of bit positions (so no 32-bit sign questions arise). */
-function spread(k: number): number[] {
-  const bits: number[] = [];
-  for (let j = 0; j < k; j++) bits.push(31 - Math.floor((j * 32) / k));
-  return bits;
+/** The mask, as an unsigned number: the sum of 2^position over its one bits. */
+function spread(k: number): number {
+  const bits = new Set<number>();
+  for (let j = 0; j < k; j++) bits.add(31 - Math.floor((j * 32) / k));
+  let mask = 0;
+  for (const b of bits) mask += 2 ** b;
+  return mask;
 }
 
-/** fp & mask == 0, with fp an unsigned 32-bit number and the mask a list of bit positions. */
-function clear(fp: number, mask: number[]): boolean {
-  return mask.every((bit) => Math.floor(fp / 2 ** bit) % 2 === 0);
+/** fp & mask == 0 (JavaScript's & works on the same 32 bits of both unsigned values). */
+function clear(fp: number, mask: number): boolean {
+  return (fp & mask) === 0;
 }
 
 export interface Params {
