@@ -74,6 +74,9 @@ Deno.test("versioning: reserved fields FORMAT.md says must be zero are refused w
       header(1263),
       entryByte(20),
       entryByte(23),
+      // "Integers written u64 must be below 2^53": the top byte of a creation time that no
+      // other rule bounds.
+      { what: "created at >= 2^53", at: () => 47 },
     ];
     for (const p of places) {
       const f = good.slice();
