@@ -129,13 +129,6 @@ export async function archiveToTar(
   expectArchive(a, "archiveToTar");
   expectOptions(opts, "archiveToTar", true);
   expectString(opts.output, "archiveToTar: output");
-  const entries = await fileTable(a);
-  if (!entries) {
-    throw new HexzError(
-      "unsupported",
-      `${a.source.name}: holds no file tree (a disk image): use 'hexz extract' for its stream`,
-    );
-  }
   const sharded = opts.shards || opts.shardSize !== undefined;
   if (sharded && !isShardPattern(opts.output)) {
     throw new HexzError(
@@ -147,6 +140,13 @@ export async function archiveToTar(
     opts.shardSize !== undefined && !(Number.isSafeInteger(opts.shardSize) && opts.shardSize > 0)
   ) {
     throw new HexzError("usage", `shard size must be a positive number of bytes`);
+  }
+  const entries = await fileTable(a);
+  if (!entries) {
+    throw new HexzError(
+      "unsupported",
+      `${a.source.name}: holds no file tree (a disk image): use 'hexz extract' for its stream`,
+    );
   }
   const shards = opts.shardSize !== undefined
     ? cutBySize(entries, opts.shardSize)
