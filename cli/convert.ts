@@ -101,6 +101,13 @@ async function toArchive(inputs: string[], output: string, o: Record<string, any
       });
     },
   );
+  if (trainDictionary && res.header.dictionary.length === 0) {
+    info(
+      "hexz: note: --train-dict stored no dictionary: too few samples were usable, or none " +
+        "made held-out samples smaller",
+      !!o.silent,
+    );
+  }
   info(
     `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
       formatSize(res.outputBytes)

@@ -361,3 +361,48 @@ Deno.test({
     }
   },
 });
+
+Deno.test("convert: shards interrupted by SIGINT leave neither temporaries nor finished shards", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    Deno.mkdirSync(`${dir}/src`);
+    for (let i = 0; i < 24; i++) {
+      // Varied but compressible bytes: gzip -9 takes its time over them.
+      const b = pseudoRandom(2 << 20, i + 1).map((x) => x & 0x3f);
+      Deno.writeFileSync(`${dir}/src/f${String(i).padStart(2, "0")}.bin`, b);
+    }
+    await ok(["build", `${dir}/src`, `${dir}/a.hxz`]);
+    Deno.mkdirSync(`${dir}/out`);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-q",
+        ...PERMS,
+        new URL("../cli.ts", import.meta.url).pathname,
+        "convert",
+        `${dir}/a.hxz`,
+        `${dir}/out/cut-%d.tar.gz`,
+        "--shard-size",
+        "3M",
+        "--level",
+        "9",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const err = new Response(child.stderr).text();
+    // Two shards finished, the third being written: then interrupt.
+    for (let i = 0; i < 3000; i++) {
+      if (Deno.readDirSync(`${dir}/out`).some((e) => e.name.startsWith("cut-2."))) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert(Deno.readDirSync(`${dir}/out`).some((e) => e.name === "cut-0.tar.gz"));
+    child.kill("SIGINT");
+    const status = await child.status;
+    assertEquals(status.code, 130, await err);
+    assertMatch(await err, /hexz: interrupted/);
+    assertEquals(leftovers(`${dir}/out`, []), []);
+  } finally {
+    await done();
+  }
+});

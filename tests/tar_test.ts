@@ -3,7 +3,7 @@
  * the real GNU tar: what it writes we read the same, what we write it reads the same.
  */
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
-import { extractTree, HexzError, open, tarToArchive } from "../mod.ts";
+import { extractTree, fileTable, HexzError, open, tarToArchive } from "../mod.ts";
 import { entryHeader, padded, type TarHeaderInput } from "../core/tar/writer.ts";
 import { decodePax, encodePax } from "../core/tar/pax.ts";
 import { memberPath, readTar, type TarEntry } from "../core/tar/reader.ts";
@@ -267,6 +267,75 @@ Deno.test("tar tree: a file replacing a directory that is not empty is refused",
       /r\.tar: "d": would replace a directory that is not empty/,
     );
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["r.tar"]);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("tar tree: PAX globals apply to later entries; a hard link to a symlink is a copy", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const g = encodePax([["uid", "4242"], ["mtime", "1700000000.5"]]);
+    const bytes = writeTar([
+      { ...file("PaxHeaders/global", g), type: "file" },
+      file("a", enc.encode("a")),
+      { ...file("s", new Uint8Array(0)), type: "symlink", target: "a", data: undefined },
+      { ...file("h", new Uint8Array(0)), type: "hardlink", target: "s", data: undefined },
+    ]);
+    bytes[156] = "g".charCodeAt(0);
+    const h = bytes.subarray(0, 512);
+    h.fill(0x20, 148, 156);
+    h.set(enc.encode(h.reduce((a, b) => a + b, 0).toString(8).padStart(6, "0") + "\0 "), 148);
+    const ours = await readAll(bytes);
+    assertEquals(ours.map((e) => [e.path, e.uid, e.mtimeMs]), [
+      ["a", 4242, 1_700_000_000_500],
+      ["s", 4242, 1_700_000_000_500],
+      ["h", 4242, 1_700_000_000_500],
+    ]);
+    Deno.writeFileSync(`${dir}/g.tar`, bytes);
+    await tarToArchive({ inputs: [`${dir}/g.tar`], output: `${dir}/g.hxz`, workers: 1 });
+    const a = await open(`${dir}/g.hxz`);
+    try {
+      const t = await fileTable(a);
+      assertEquals(t!.map((e) => [e.path, e.type, e.target, e.uid]), [
+        ["a", "file", "", 4242],
+        ["s", "symlink", "a", 4242],
+        ["h", "symlink", "a", 4242],
+      ]);
+    } finally {
+      a.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("tar tree: nothing under a symlink, names that are not UTF-8 refused", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const under = writeTar([
+      { ...file("s", new Uint8Array(0)), type: "symlink", target: "/etc", data: undefined },
+      file("s/passwd", enc.encode("x")),
+    ]);
+    const latin1 = writeTar([file("caf\u00e9", enc.encode("x"))]);
+    latin1.set([0x63, 0x61, 0x66, 0xe9, 0], 0); // "café" in Latin-1
+    const h = latin1.subarray(0, 512);
+    h.fill(0x20, 148, 156);
+    h.set(enc.encode(h.reduce((a, b) => a + b, 0).toString(8).padStart(6, "0") + "\0 "), 148);
+    for (
+      const [name, bytes, re] of [
+        ["under", under, /"s\/passwd": lies under "s", which is not a directory/],
+        ["latin1", latin1, /name at byte 0 is not valid UTF-8/],
+      ] as const
+    ) {
+      Deno.writeFileSync(`${dir}/${name}.tar`, bytes);
+      await assertRejects(
+        () => tarToArchive({ inputs: [`${dir}/${name}.tar`], output: `${dir}/o.hxz`, workers: 1 }),
+        HexzError,
+        re,
+      );
+    }
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["latin1.tar", "under.tar"]);
   } finally {
     await done();
   }

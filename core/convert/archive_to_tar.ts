@@ -15,6 +15,7 @@ import type { FileEntry } from "../format/filetable.ts";
 import type { Archive } from "../read/archive.ts";
 import { fileTable } from "../read/files.ts";
 import { type AtomicFile, createAtomicFile, writeAll } from "../io/atomic.ts";
+import { trackTemporary } from "../io/temporaries.ts";
 import { compress, type TarCompression } from "../tar/compression.ts";
 import { END_OF_ARCHIVE, entryHeader, padded } from "../tar/writer.ts";
 import { BLOCK } from "../tar/header.ts";
@@ -171,6 +172,7 @@ export async function archiveToTar(
   const total = entries.reduce((s, e) => s + (e.type === "file" && !e.hardLinkTo ? e.size : 0), 0);
   let done = 0;
   const written: AtomicFile[] = [];
+  const untrack: (() => void)[] = [];
   let current: AtomicFile | null = null;
   try {
     for (let i = 0; i < shards.length; i++) {
@@ -190,12 +192,17 @@ export async function archiveToTar(
       await current.commit();
       written.push(current);
       current = null;
+      // Until the last shard is in place, the finished ones count as temporaries too: an
+      // interrupted run (cli/interrupt.ts) leaves no partial set of shards.
+      if (sharded) untrack.push(trackTemporary(names[i], "file"));
     }
   } catch (e) {
     await current?.abort();
-    // No partial set of shards is left behind either.
+    // Nor does a failed one.
     for (const w of written) await Deno.remove(w.path).catch(() => {});
     throw e;
+  } finally {
+    for (const u of untrack) u();
   }
   return { outputs: names, entries: entries.length, bytes: total };
 }
