@@ -340,3 +340,38 @@ Deno.test("tar tree: nothing under a symlink, names that are not UTF-8 refused",
     await done();
   }
 });
+
+Deno.test("archiveToTar and tarToArchive: wrong values are usage errors naming them", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    Deno.mkdirSync(`${dir}/src`);
+    Deno.writeFileSync(`${dir}/src/f`, enc.encode("f"));
+    const { build, archiveToTar } = await import("../mod.ts");
+    await build({ source: `${dir}/src`, output: `${dir}/a.hxz`, workers: 1 });
+    const a = await open(`${dir}/a.hxz`);
+    try {
+      await assertRejects(
+        // deno-lint-ignore no-explicit-any
+        () => archiveToTar(a, { output: `${dir}/x.tar`, compression: "bz2" as any }),
+        HexzError,
+        /compression "bz2" is not none, gzip or zstd/,
+      );
+      await assertRejects(
+        () => archiveToTar(a, { output: `${dir}/x.tar`, shardSize: 1000 }),
+        HexzError,
+        /shards need an output pattern with one %d/,
+      );
+    } finally {
+      a.close();
+    }
+    await assertRejects(
+      // deno-lint-ignore no-explicit-any
+      () => tarToArchive({ inputs: "x.tar" as any, output: `${dir}/b.hxz` }),
+      HexzError,
+      /inputs must be a non-empty list of paths/,
+    );
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.hxz", "src"]);
+  } finally {
+    await done();
+  }
+});

@@ -130,6 +130,13 @@ export async function archiveToTar(
   expectArchive(a, "archiveToTar");
   expectOptions(opts, "archiveToTar", true);
   expectString(opts.output, "archiveToTar: output");
+  const kind = opts.compression ?? "none";
+  if (!["none", "gzip", "zstd"].includes(kind)) {
+    throw new HexzError(
+      "usage",
+      `archiveToTar: compression ${JSON.stringify(kind)} is not none, gzip or zstd`,
+    );
+  }
   const sharded = opts.shards || opts.shardSize !== undefined;
   if (sharded && !isShardPattern(opts.output)) {
     throw new HexzError(
@@ -182,7 +189,7 @@ export async function archiveToTar(
           done += n;
           opts.onProgress?.(done, total);
         }),
-        opts.compression ?? "none",
+        kind,
         opts.level,
       );
       for await (const c of chunks) {
