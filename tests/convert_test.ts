@@ -406,3 +406,44 @@ Deno.test("convert: shards interrupted by SIGINT leave neither temporaries nor f
     await done();
   }
 });
+
+Deno.test({
+  name: "convert: a tar from a pipe, and a tar to a pipe, as tar and zstd pipe them",
+  ...needs("tar", "zstd", "sh"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src`);
+      makeTree(`${dir}/src`);
+      const cli = `'${Deno.execPath()}' run -q ${PERMS.join(" ")} '${
+        new URL("../cli.ts", import.meta.url).pathname
+      }'`;
+      await run("sh", [
+        "-c",
+        `tar -C '${dir}/src' --format=pax -cf - . | zstd -c | ${cli} convert - '${dir}/p.hxz'`,
+      ]);
+      await ok(["extract", `${dir}/p.hxz`, `${dir}/out`]);
+      const want = await snapshot(`${dir}/src`);
+      assertEquals(await snapshot(`${dir}/out`), want);
+      Deno.mkdirSync(`${dir}/x`);
+      await run("sh", [
+        "-c",
+        `${cli} convert '${dir}/p.hxz' - --to tar.zst | tar --zstd -x -C '${dir}/x'`,
+      ]);
+      assertEquals(await snapshot(`${dir}/x`), want);
+      // The metadata names the input "stdin".
+      const meta = await run("deno", [
+        "eval",
+        `import { open } from "${new URL("../mod.ts", import.meta.url)}";
+         const a = await open("${dir}/p.hxz"); console.log(JSON.stringify(await a.metadata()));`,
+      ]);
+      assertEquals(JSON.parse(meta).tar.inputs[0].name, "stdin");
+      // An archive is not written to a pipe.
+      const r = await hexz(["convert", `${dir}/p.tar`, "-", "--to", "hxz"]);
+      assertEquals(r.code, 2);
+      assertMatch(r.err, /cannot write to standard output: an archive is read at random/);
+    } finally {
+      await done();
+    }
+  },
+});
