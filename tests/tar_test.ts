@@ -8,6 +8,7 @@ import { entryHeader, padded, type TarHeaderInput } from "../core/tar/writer.ts"
 import { decodePax, encodePax } from "../core/tar/pax.ts";
 import { memberPath, readTar, type TarEntry } from "../core/tar/reader.ts";
 import { byteReader } from "../core/tar/byte_reader.ts";
+import { tarTree } from "../core/convert/tar_tree.ts";
 import { parseNumber } from "../core/tar/header.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 import { run, snapshot } from "./_tree.ts";
@@ -374,4 +375,63 @@ Deno.test("archiveToTar and tarToArchive: wrong values are usage errors naming t
   } finally {
     await done();
   }
+});
+
+Deno.test({
+  name: "tar reader: mutated GNU and PAX tars end in HexzError or entries, never another error",
+  ...needs("tar"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src/d`, { recursive: true });
+      Deno.writeFileSync(`${dir}/src/d/${"n".repeat(120)}`, pseudoRandom(3000, 2));
+      Deno.symlinkSync("d", `${dir}/src/s`);
+      Deno.linkSync(`${dir}/src/d/${"n".repeat(120)}`, `${dir}/src/h`);
+      let x = 2463534242;
+      const rnd = (n: number) => {
+        x ^= x << 13;
+        x >>>= 0;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        x >>>= 0;
+        return x % n;
+      };
+      const outcomes = new Map<string, number>();
+      for (const format of ["gnu", "pax"]) {
+        await run("tar", ["-C", `${dir}/src`, `--format=${format}`, "-cf", `${dir}/t.tar`, "."]);
+        const orig = Deno.readFileSync(`${dir}/t.tar`);
+        for (let i = 0; i < 1500; i++) {
+          const b = orig.slice(0, rnd(4) === 0 ? rnd(orig.length) : orig.length);
+          for (let k = 1 + rnd(6); k > 0; k--) b[rnd(Math.min(b.length, 5120)) || 0] = rnd(256);
+          let outcome = "ok";
+          try {
+            const tree = tarTree();
+            const chunks = (async function* () {
+              yield b;
+            })();
+            for await (const e of readTar(byteReader(chunks), "m.tar")) {
+              if (tree.add(e, 0, e.name)) {
+                const buf = new Uint8Array(4096);
+                while ((await e.content.read(buf)) !== null) { /* read it all */ }
+              }
+            }
+            tree.finish(1);
+          } catch (e) {
+            if (!(e instanceof HexzError)) throw new Error(`case ${format} ${i}: ${e}`);
+            outcome = e.code;
+          }
+          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        }
+      }
+      // Both kinds of ending happened: the mutations reached the headers and spared some.
+      assert(
+        (outcomes.get("corrupt") ?? 0) > 100 && (outcomes.get("ok") ?? 0) > 100,
+        [
+          ...outcomes,
+        ].join(),
+      );
+    } finally {
+      await done();
+    }
+  },
 });
