@@ -409,7 +409,7 @@ Deno.test("convert: shards interrupted by SIGINT leave neither temporaries nor f
 
 Deno.test({
   name: "convert: a tar from a pipe, and a tar to a pipe, as tar and zstd pipe them",
-  ...needs("tar", "zstd", "sh"),
+  ...needs("tar", "zstd", "gzip", "sh"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -431,6 +431,15 @@ Deno.test({
         `${cli} convert '${dir}/p.hxz' - --to tar.zst | tar --zstd -x -C '${dir}/x'`,
       ]);
       assertEquals(await snapshot(`${dir}/x`), want);
+      // The compression is found even when the pipe hands over its first byte alone (after
+      // the CLI has started: the pause is longer than its start-up).
+      await run("sh", ["-c", `tar -C '${dir}/src' -cf - . | gzip -c > '${dir}/g.tgz'`]);
+      await run("sh", [
+        "-c",
+        `(head -c 1 '${dir}/g.tgz'; sleep 2; tail -c +2 '${dir}/g.tgz') | ${cli} convert - '${dir}/g.hxz'`,
+      ]);
+      await ok(["extract", `${dir}/g.hxz`, `${dir}/g-out`]);
+      assertEquals(await snapshot(`${dir}/g-out`, true), await snapshot(`${dir}/src`, true));
       // The metadata names the input "stdin".
       const meta = await run("deno", [
         "eval",

@@ -99,14 +99,26 @@ async function* tarEntries(
   const raw = typeof input === "string"
     ? fileChunks(input, onRead)
     : streamChunks(input.stream, onRead);
-  const first = await raw.next();
-  const head = first.done ? new Uint8Array(0) : first.value;
+  // The first bytes tell the compression; a pipe may hand them over a few at a time.
+  const firsts: Uint8Array[] = [];
+  let have = 0;
+  while (have < 8) {
+    const r = await raw.next();
+    if (r.done) break;
+    firsts.push(r.value);
+    have += r.value.length;
+  }
+  const head = new Uint8Array(Math.min(have, 8));
+  for (let i = 0, at = 0; at < head.length; i++) {
+    head.set(firsts[i].subarray(0, head.length - at), at);
+    at += Math.min(firsts[i].length, head.length - at);
+  }
   if (head.length >= 4 && MAGIC.every((b, i) => head[i] === b)) {
     throw new HexzError("usage", `${path}: is a hexz archive, not a tar`);
   }
   const kind = detectCompression(head, path);
   const all = (async function* () {
-    if (!first.done) yield head;
+    yield* firsts;
     yield* raw;
   })();
   yield* readTar(byteReader(decompress(all, kind, path)), path);
