@@ -456,3 +456,41 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "convert: damaged gzip and zstd inputs are refused by their checksums, with one line",
+  ...needs("tar", "gzip", "zstd"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src`);
+      Deno.writeFileSync(`${dir}/src/a.bin`, pseudoRandom(200_000, 4));
+      await run("tar", ["-C", `${dir}/src`, "-cf", `${dir}/t.tar`, "."]);
+      await run("gzip", ["-k", `${dir}/t.tar`]);
+      await run("zstd", ["-q", `${dir}/t.tar`]);
+      // gzip: the CRC in the last 8 bytes, read only after the tar's end-of-archive marker.
+      const gz = Deno.readFileSync(`${dir}/t.tar.gz`);
+      gz[gz.length - 6] ^= 0xff;
+      Deno.writeFileSync(`${dir}/crc.tar.gz`, gz);
+      // zstd: a byte in the middle of the frame.
+      const zs = Deno.readFileSync(`${dir}/t.tar.zst`);
+      zs[zs.length >> 1] ^= 0xff;
+      Deno.writeFileSync(`${dir}/mid.tar.zst`, zs);
+      for (const [name, re] of [["crc.tar.gz", /gzip data is damaged/], ["mid.tar.zst", /zstd/]]) {
+        const gnu = await new Deno.Command("tar", { args: ["-tf", `${dir}/${name}`] }).output();
+        assert(!gnu.success, `GNU tar accepts ${name}`);
+        const r = await hexz(["convert", `${dir}/${name}`, `${dir}/out.hxz`]);
+        assertEquals(r.code, 1, `${name}: ${r.err}`);
+        assertEquals(r.err.trim().split("\n").length, 1, `${name}: ${r.err}`);
+        assertMatch(r.err, /^hexz: /);
+        assertMatch(r.err, re as RegExp);
+      }
+      assertEquals(
+        leftovers(dir, ["src", "t.tar", "t.tar.gz", "t.tar.zst", "crc.tar.gz", "mid.tar.zst"]),
+        [],
+      );
+    } finally {
+      await done();
+    }
+  },
+});

@@ -121,7 +121,11 @@ async function* tarEntries(
     yield* firsts;
     yield* raw;
   })();
-  yield* readTar(byteReader(decompress(all, kind, path)), path);
+  const r = byteReader(decompress(all, kind, path));
+  yield* readTar(r, path);
+  // Read to the end: the decompressor checks its checksum (gzip's CRC; zstd's, when the
+  // frame has one) only there, and it is what covers the contents, which tar does not.
+  while ((await r.skip(1 << 20)) > 0) { /* padding after the end-of-archive marker */ }
 }
 
 /** Samples for a dictionary: the first block of the files of the tars (a first pass). */
