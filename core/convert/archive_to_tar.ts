@@ -21,6 +21,7 @@ import { END_OF_ARCHIVE, entryHeader, padded } from "../tar/writer.ts";
 import { BLOCK } from "../tar/header.ts";
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 
+/** What `archiveToTar` writes, and how. */
 export interface ArchiveToTarOptions {
   /** The tar to write; with shards, a pattern with one `%d` (or `%06d`...) for the number. */
   output: string;
@@ -40,9 +41,11 @@ export interface ArchiveToTarOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What `archiveToTar` wrote. */
 export interface ArchiveToTarResult {
   /** The files written, in order. */
   outputs: string[];
+  /** Entries of the file table, all of them written. */
   entries: number;
   /** Content bytes. */
   bytes: number;
