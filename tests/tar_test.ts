@@ -482,3 +482,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "tar reader: GNU tar's v7, oldgnu and ustar formats convert too",
+  ...needs("tar"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src/d`, { recursive: true });
+      Deno.writeFileSync(`${dir}/src/d/a`, pseudoRandom(70_000, 8));
+      Deno.symlinkSync("d/a", `${dir}/src/s`);
+      Deno.linkSync(`${dir}/src/d/a`, `${dir}/src/h`);
+      Deno.chmodSync(`${dir}/src/d/a`, 0o600);
+      const want = await snapshot(`${dir}/src`, true);
+      const { check } = await import("../mod.ts");
+      for (const format of ["v7", "oldgnu", "ustar"]) {
+        await run("tar", [
+          "-C",
+          `${dir}/src`,
+          `--format=${format}`,
+          "-cf",
+          `${dir}/${format}.tar`,
+          ".",
+        ]);
+        const out = `${dir}/${format}.hxz`;
+        await tarToArchive({ inputs: [`${dir}/${format}.tar`], output: out, workers: 1 });
+        const a = await open(out);
+        try {
+          const r = await check(a); // throws on any damage
+          assertEquals([r.sections, r.bytes], [2, 70_000]); // file table and metadata
+          await extractTree(a, `${dir}/out-${format}`);
+        } finally {
+          a.close();
+        }
+        assertEquals(await snapshot(`${dir}/out-${format}`, true), want, format);
+      }
+    } finally {
+      await done();
+    }
+  },
+});
