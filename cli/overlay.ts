@@ -1,5 +1,10 @@
 import { Command } from "./command.ts";
-import { openOverlay, OVERLAY_BLOCK, readOverlayHeader } from "../core/overlay/overlay.ts";
+import {
+  compactOverlay,
+  openOverlay,
+  OVERLAY_BLOCK,
+  readOverlayHeader,
+} from "../core/overlay/overlay.ts";
 import { formatUuid } from "../core/format/header.ts";
 import { STREAMS } from "../core/format/constants.ts";
 import { HexzError } from "../core/errors.ts";
@@ -30,9 +35,16 @@ export function overlayCommand(): Command {
     )
     .option("--blocks", "list the changed 4 KiB block ranges")
     .option("--files", "directory archives: list the files whose contents changed")
+    .option(
+      "--compact",
+      "first rewrite the file with only each block's latest content (not while it is in use)",
+    )
     .option("--json", "machine-readable output")
     .addOption(passwordFileOption())
-    .addHelpText("after", "\nExample:\n  hexz overlay vm.hxo --base vm.hxz --blocks")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  hexz overlay vm.hxo --base vm.hxz --blocks\n  hexz overlay vm.hxo --compact",
+    )
     .action(async (path: string, o) => {
       if (o.base === undefined) {
         if (!path.endsWith(".hxo")) {
@@ -47,6 +59,7 @@ export function overlayCommand(): Command {
         prompt: !!o.files,
       });
       try {
+        const compacted = o.compact ? await compactOverlay(path, base) : null;
         const ov = await openOverlay(path, base, { readOnly: true });
         try {
           const st = ov.stats();
@@ -72,6 +85,7 @@ export function overlayCommand(): Command {
                   base: formatUuid(head.baseUuid),
                   records: st.records,
                   fileSize: st.fileSize,
+                  compactSize: st.compactSize,
                   streams,
                   files,
                 },
@@ -80,6 +94,9 @@ export function overlayCommand(): Command {
               ),
             );
             return;
+          }
+          if (compacted) {
+            out(`compacted: ${formatSize(compacted.before)} -> ${formatSize(compacted.after)}`);
           }
           out(`overlay: ${path} (${formatSize(st.fileSize)}, ${plural(st.records, "record")})`);
           out(`base: ${o.base} (uuid ${formatUuid(head.baseUuid)})`);
