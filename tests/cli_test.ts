@@ -303,10 +303,7 @@ Deno.test("library pack names sizes it refuses with their units", async () => {
   try {
     await image(dir);
     const cases: [Partial<Parameters<typeof pack>[0]>, RegExp][] = [
-      [
-        { blockSize: 3072 },
-        /^block size must be a power of two between 1 KiB and 16 MiB, got 3 KiB$/,
-      ],
+      [{ blockSize: 512 }, /^block size must be between 1 KiB and 16 MiB, got 512 B$/],
       [{ blockSize: 32 << 20 }, /got 32 MiB$/],
       [{ cdc: { min: 16384, avg: 3072, max: 131072 } }, /got min 16 KiB, avg 3 KiB, max 128 KiB/],
     ];

@@ -167,14 +167,12 @@ export function chunkSpec(opts: PackOptions): ChunkSpec {
     return { kind: "cdc", params };
   }
   const size = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-  if (
-    !Number.isInteger(size) || size < MIN_BLOCK_SIZE || size > MAX_BLOCK_SIZE ||
-    (size & (size - 1)) !== 0
-  ) {
+  // The format takes any size in range; the command line asks for a power of two.
+  if (!Number.isInteger(size) || size < MIN_BLOCK_SIZE || size > MAX_BLOCK_SIZE) {
     throw new HexzError(
       "usage",
-      `block size must be a power of two between 1 KiB and 16 MiB, got ${
-        Number.isInteger(size) ? exactSize(size) : size
+      `block size must be between 1 KiB and 16 MiB, got ${
+        Number.isInteger(size) && size > 0 ? exactSize(size) : size
       }`,
     );
   }
