@@ -4,7 +4,8 @@ import { fileOutput, info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { packSession } from "./pack_session.ts";
 import { createProgress } from "./progress.ts";
-import { formatRatio, formatSize, optionalInteger, parseSize } from "./units.ts";
+import { formatRatio, formatSize, optionalInteger, parseBlockSize, parseSize } from "./units.ts";
+import { checkCombination } from "./pack.ts";
 
 const FORMATS = ["tar", "tar.gz", "tar.zst", "hxz"] as const;
 type Format = typeof FORMATS[number];
@@ -38,7 +39,7 @@ export function convertCommand(): Command {
     .option("--block-size <size>", "to .hxz: fixed block size, 1K-16M (default 64K)")
     .option("--cdc", "to .hxz: content-defined chunking (FastCDC, 16/64/128 KiB)")
     .option("--train-dict", "to .hxz: train a zstd dictionary on the files (a first pass)")
-    .option("--dict-size <size>", "dictionary size limit with --train-dict", "110K")
+    .option("--dict-size <size>", "with --train-dict: dictionary size limit (default 110K)")
     .option("--workers <n>", "to .hxz: hash and compress in N threads (default: the cores)")
     .option(
       "--shard-size <size>",
@@ -84,11 +85,14 @@ Examples:
 // deno-lint-ignore no-explicit-any
 async function toArchive(inputs: string[], output: string, o: Record<string, any>) {
   if (o.shardSize !== undefined) throw usage("--shard-size applies to tar output");
+  checkCombination(o);
   const compression = parseCodecName(o.compression ?? "lz4");
   const level = optionalInteger(o.level, "--level");
   const workers = optionalInteger(o.workers, "--workers");
-  const blockSize = o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined;
-  const trainDictionary = o.trainDict ? { maxSize: parseSize(o.dictSize, "--dict-size") } : false;
+  const blockSize = o.blockSize ? parseBlockSize(o.blockSize, "--block-size") : undefined;
+  const trainDictionary = o.trainDict
+    ? { maxSize: parseSize(o.dictSize ?? "110K", "--dict-size") }
+    : false;
   const stdin = { name: "stdin", stream: Deno.stdin.readable };
   const res = await packSession(
     "convert",
@@ -138,7 +142,7 @@ async function toTar(
   if (inputs.length !== 1) {
     throw usage(`converting to ${format} takes one archive, got ${inputs.length} inputs`);
   }
-  for (const flag of ["blockSize", "cdc", "trainDict", "workers", "message"]) {
+  for (const flag of ["blockSize", "cdc", "trainDict", "dictSize", "workers", "message"]) {
     if (o[flag] !== undefined) {
       const name = flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
       throw usage(`--${name} applies to .hxz output`);
