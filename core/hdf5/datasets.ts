@@ -1,0 +1,351 @@
+/**
+ * An HDF5 file as a list of datasets, each a virtual file: its path (the group path), numpy
+ * dtype, shape, byte size, simple attributes as JSON, and its row-major bytes. Groups are
+ * walked depth first from the root, names sorted; a group reached twice (hard links can make
+ * cycles) is walked once. Datasets this reader cannot give the bytes of (see
+ * docs/HDF5.md) are listed under `skipped` with the reason; a damaged file is an error.
+ *
+ * @module
+ */
+import { HexzError } from "../errors.ts";
+import type { ByteSource } from "../io/source.ts";
+import { bad, UNDEF } from "./cursor.ts";
+import { type H5File, openH5 } from "./h5file.ts";
+import { findMessage, type Message, MSG, readObjectHeader } from "./object_header.ts";
+import { parseDatatype } from "./datatype.ts";
+import { parseDataspace } from "./dataspace.ts";
+import { type Layout, parseLayout } from "./layout.ts";
+import { type Filter, parseFilters, SUPPORTED, unfilter } from "./filters.ts";
+import { parseFill } from "./fill.ts";
+import { parseAttribute } from "./attribute.ts";
+import { globalHeap } from "./heap.ts";
+import { groupLinks, isGroup } from "./link.ts";
+import { gridOf, listChunks } from "./chunks.ts";
+
+export interface Hdf5Dataset {
+  /** The dataset's path from the root group, without a leading slash: "model/layer1/weight". */
+  path: string;
+  /** numpy's dtype string: "<f4", "|i1", "|b1", "|S10". */
+  dtype: string;
+  shape: number[];
+  /** Bytes of the row-major array: elements times element size. */
+  size: number;
+  layout: "compact" | "contiguous" | "chunked";
+  /** Chunked datasets: the chunk shape and the filters' names, in pipeline order. */
+  chunks?: number[];
+  filters?: string[];
+  /** Simple attributes (numbers, booleans, strings and lists of them). */
+  attributes: Record<string, unknown>;
+  /**
+   * Contiguous datasets whose storage is allocated: where their bytes lie in the HDF5 file
+   * (absolute offset, `size` bytes), readable as they are.
+   */
+  fileOffset?: number;
+  /** The row-major bytes, in order, in pieces (each valid until the next is asked for). */
+  read(): AsyncGenerator<Uint8Array>;
+}
+
+export interface Hdf5Group {
+  /** "" for the root group. */
+  path: string;
+  attributes: Record<string, unknown>;
+}
+
+export interface Hdf5Listing {
+  /** The superblock version (0-3). */
+  superblock: number;
+  groups: Hdf5Group[];
+  datasets: Hdf5Dataset[];
+  /** Datasets, groups and links left out, each with the reason. */
+  skipped: { path: string; reason: string }[];
+  close(): void;
+}
+
+/** The most groups and datasets one file may have here. */
+const MAX_OBJECTS = 1_000_000;
+/** The most bytes assembled at once from one row of chunks. */
+export const MAX_SLAB = 1 << 30;
+/** Contiguous data is read in pieces of this size. */
+const PIECE = 4 << 20;
+
+/**
+ * Lists the groups and datasets of the HDF5 file in `src`. The bytes are read from `src`
+ * when asked for: keep it open until done (`close` closes it).
+ */
+export async function listHdf5(src: ByteSource): Promise<Hdf5Listing> {
+  const f = await openH5(src);
+  const heap = globalHeap(f);
+  const out: Hdf5Listing = {
+    superblock: f.sb.version,
+    groups: [],
+    datasets: [],
+    skipped: [],
+    close: () => src.close(),
+  };
+  const walked = new Set<number>();
+  let objects = 0;
+  const visit = async (at: number, path: string, depth: number): Promise<void> => {
+    if (++objects > MAX_OBJECTS) bad(src.name, `more than ${MAX_OBJECTS} objects`);
+    const what = `${src.name}: ${path ? `'/${path}'` : "root group"}`;
+    const msgs = await readObjectHeader(f, at, what);
+    if (isGroup(msgs)) {
+      if (walked.has(at)) return; // a hard link to a group already walked
+      walked.add(at);
+      if (depth > 256) bad(what, "groups nested more than 256 deep");
+      let links;
+      try {
+        links = await groupLinks(f, msgs, what);
+      } catch (e) {
+        if (e instanceof HexzError && e.code === "unsupported" && path) {
+          out.skipped.push({ path, reason: e.message.slice(what.length + 2) });
+          return;
+        }
+        throw e;
+      }
+      out.groups.push({ path, attributes: await attributes(f, msgs, heap, what) });
+      links.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+      for (const l of links) {
+        const p = path ? `${path}/${l.name}` : l.name;
+        if (!l.name || l.name === "." || l.name === ".." || /[/\\\0]/.test(l.name)) {
+          out.skipped.push({
+            path: p,
+            reason: `the name ${JSON.stringify(l.name)} cannot be a file name`,
+          });
+        } else if (l.kind !== "hard") {
+          out.skipped.push({ path: p, reason: `${l.kind} link (not followed)` });
+        } else {
+          await visit(l.address, p, depth + 1);
+        }
+      }
+      return;
+    }
+    if (!msgs.some((m) => m.type === MSG.layout)) {
+      out.skipped.push({ path, reason: "neither a group nor a dataset (a committed datatype?)" });
+      return;
+    }
+    try {
+      out.datasets.push(await describe(f, msgs, path, what, heap));
+    } catch (e) {
+      if (!(e instanceof HexzError && e.code === "unsupported")) throw e;
+      out.skipped.push({
+        path,
+        reason: e.message.startsWith(what) ? e.message.slice(what.length + 2) : e.message,
+      });
+    }
+  };
+  try {
+    await visit(f.sb.root, "", 0);
+  } catch (e) {
+    src.close();
+    throw e;
+  }
+  return out;
+}
+
+async function attributes(
+  f: H5File,
+  msgs: Message[],
+  heap: ReturnType<typeof globalHeap>,
+  what: string,
+): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const m of msgs) {
+    if (m.type !== MSG.attribute || m.flags & 0x02) continue;
+    const a = await parseAttribute(f, f.over(m.data, `${what}: attribute`), heap);
+    if (a.value !== undefined) out[a.name] = a.value;
+  }
+  return out;
+}
+
+function need(m: Message | undefined, what: string, name: string): Message {
+  if (!m) bad(what, `dataset without a ${name} message`);
+  return m;
+}
+
+async function describe(
+  f: H5File,
+  msgs: Message[],
+  path: string,
+  what: string,
+  heap: ReturnType<typeof globalHeap>,
+): Promise<Hdf5Dataset> {
+  const type = parseDatatype(
+    f.over(need(findMessage(msgs, MSG.datatype, what), what, "datatype").data, `${what}: datatype`),
+  );
+  const space = parseDataspace(
+    f.over(
+      need(findMessage(msgs, MSG.dataspace, what), what, "dataspace").data,
+      `${what}: dataspace`,
+    ),
+  );
+  const layout = parseLayout(
+    f.over(need(findMessage(msgs, MSG.layout, what), what, "layout").data, `${what}: layout`),
+  );
+  if (type.dtype === null) {
+    throw new HexzError("unsupported", `${what}: the ${type.reason} is not supported`);
+  }
+  if (space.isNull) {
+    throw new HexzError("unsupported", `${what}: a null dataspace (no data) is not supported`);
+  }
+  if (findMessage(msgs, MSG.externalFiles, what)) {
+    throw new HexzError("unsupported", `${what}: data in external files is not supported`);
+  }
+  const pipeline = findMessage(msgs, MSG.filters, what);
+  const filters = pipeline ? parseFilters(f.over(pipeline.data, `${what}: filter pipeline`)) : [];
+  for (const flt of filters) {
+    if (!SUPPORTED.has(flt.id)) {
+      throw new HexzError("unsupported", `${what}: the ${flt.name} filter is not supported`);
+    }
+  }
+  const fillMsg = findMessage(msgs, MSG.fill, what) ?? findMessage(msgs, MSG.fillOld, what);
+  let fill = fillMsg
+    ? parseFill(f.over(fillMsg.data, `${what}: fill value`), fillMsg.type === MSG.fillOld)
+    : null;
+  if (fill && fill.length !== type.size) fill = null;
+  const size = space.count * type.size;
+  if (!Number.isSafeInteger(size)) bad(what, "too large");
+  const base = {
+    path,
+    dtype: type.dtype,
+    shape: space.shape,
+    size,
+    attributes: await attributes(f, msgs, heap, what),
+  };
+  if (layout.class === "compact") {
+    if (layout.data.length < size) {
+      bad(what, `compact data of ${layout.data.length} bytes, not ${size}`);
+    }
+    const data = layout.data.slice(0, size);
+    return {
+      ...base,
+      layout: "compact",
+      read: async function* () {
+        yield data;
+      },
+    };
+  }
+  if (layout.class === "contiguous") {
+    const at = f.abs(layout.address);
+    if (at === UNDEF) {
+      return { ...base, layout: "contiguous", read: () => fillPieces(size, fill, type.size) };
+    }
+    if (layout.size < size) bad(what, `contiguous storage of ${layout.size} bytes, not ${size}`);
+    if (at + size > f.src.size) {
+      bad(what, `${size} bytes at ${at} lie outside the file (${f.src.size} bytes)`);
+    }
+    return {
+      ...base,
+      layout: "contiguous",
+      fileOffset: at,
+      read: async function* () {
+        for (let o = 0; o < size; o += PIECE) {
+          yield await f.read(at + o, Math.min(PIECE, size - o), what);
+        }
+      },
+    };
+  }
+  return chunked(f, base, layout, type.size, fill, filters, what);
+}
+
+function chunked(
+  f: H5File,
+  base: Omit<Hdf5Dataset, "layout" | "read">,
+  layout: Extract<Layout, { class: "chunked" }>,
+  es: number,
+  fill: Uint8Array | null,
+  filters: Filter[],
+  what: string,
+): Hdf5Dataset {
+  const { shape, size } = base;
+  const chunk = layout.chunk;
+  if (chunk.length !== shape.length) {
+    bad(what, `chunks of rank ${chunk.length} for a dataset of rank ${shape.length}`);
+  }
+  if (chunk.some((d) => d < 1)) bad(what, `chunk shape ${chunk.join("x")}`);
+  if (layout.elementSize !== es) bad(what, `chunk element size ${layout.elementSize}, not ${es}`);
+  const chunkBytes = chunk.reduce((a, b) => a * b, es);
+  if (chunkBytes > 2 ** 32) bad(what, `chunks of ${chunkBytes} bytes (at most 4 GiB)`);
+  const rowBytes = shape.slice(1).reduce((a, b) => a * b, es);
+  const slabMax = Math.min(chunk[0], shape[0] ?? 0) * rowBytes;
+  if (slabMax > MAX_SLAB) {
+    throw new HexzError(
+      "unsupported",
+      `${what}: a row of chunks is ${slabMax} bytes, more than the ${MAX_SLAB} assembled at once`,
+    );
+  }
+  return {
+    ...base,
+    layout: "chunked",
+    chunks: chunk,
+    filters: filters.map((x) => x.name),
+    read: async function* () {
+      if (size === 0) return;
+      const records = await listChunks(f, layout, shape, chunkBytes, what);
+      const rows = gridOf(shape, chunk)[0];
+      const byRow: (typeof records)[] = Array.from({ length: rows }, () => []);
+      for (const r of records) byRow[r.offsets[0] / chunk[0]].push(r);
+      for (let row = 0; row < rows; row++) {
+        const n = Math.min(chunk[0], shape[0] - row * chunk[0]);
+        const slab = new Uint8Array(n * rowBytes);
+        fillPattern(slab, fill, es);
+        for (const r of byRow[row]) {
+          const w = `${what}: chunk at [${r.offsets.join(",")}]`;
+          const stored = await f.read(r.address, r.size, w);
+          const data = filters.length
+            ? unfilter(filters, r.filterMask, stored, chunkBytes, w)
+            : stored;
+          if (data.length !== chunkBytes) bad(w, `${data.length} bytes, not ${chunkBytes}`);
+          place(slab, data, shape, chunk, r.offsets, es);
+        }
+        yield slab;
+      }
+    },
+  };
+}
+
+/** Copies the part of a chunk (at `offsets`) that lies inside the dataset into its row slab
+ * (which starts at the chunk's first row). */
+function place(
+  slab: Uint8Array,
+  data: Uint8Array,
+  shape: number[],
+  chunk: number[],
+  offsets: number[],
+  es: number,
+) {
+  const rank = shape.length;
+  const extent = chunk.map((c, d) => Math.min(c, shape[d] - offsets[d]));
+  const run = extent[rank - 1] * es;
+  // Strides in elements, of the dataset (its slab) and of the chunk.
+  const ds = new Array<number>(rank), cs = new Array<number>(rank);
+  ds[rank - 1] = cs[rank - 1] = 1;
+  for (let d = rank - 2; d >= 0; d--) {
+    ds[d] = ds[d + 1] * shape[d + 1];
+    cs[d] = cs[d + 1] * chunk[d + 1];
+  }
+  const idx = new Array<number>(rank).fill(0);
+  while (true) {
+    let src = 0, dst = rank === 1 ? 0 : offsets[rank - 1];
+    for (let d = 0; d < rank - 1; d++) {
+      src += idx[d] * cs[d];
+      dst += (d === 0 ? idx[0] : offsets[d] + idx[d]) * ds[d];
+    }
+    slab.set(data.subarray(src * es, src * es + run), dst * es);
+    let d = rank - 2;
+    while (d >= 0 && ++idx[d] === extent[d]) idx[d--] = 0;
+    if (d < 0) break;
+  }
+}
+
+function fillPattern(buf: Uint8Array, fill: Uint8Array | null, es: number) {
+  if (!fill || fill.every((b) => b === 0) || buf.length === 0) return;
+  buf.set(fill.subarray(0, Math.min(es, buf.length)));
+  for (let n = es; n < buf.length; n *= 2) buf.copyWithin(n, 0, Math.min(n, buf.length - n));
+}
+
+async function* fillPieces(size: number, fill: Uint8Array | null, es: number) {
+  const piece = Math.max(es, Math.floor(PIECE / es) * es);
+  const buf = new Uint8Array(Math.min(size, piece));
+  fillPattern(buf, fill, es);
+  for (let o = 0; o < size; o += buf.length) yield buf.subarray(0, Math.min(buf.length, size - o));
+}

@@ -1,0 +1,126 @@
+/**
+ * Fractal heaps ("FRHP"): where a group in dense storage keeps its link messages. This
+ * reader resolves managed objects in a root direct block or in the direct blocks of the root
+ * indirect block (enough for tens of thousands of links), and tiny objects (stored in the
+ * heap ID itself). Huge objects, filtered heaps and nested indirect blocks are refused.
+ *
+ * @module
+ */
+import { HexzError } from "../errors.ts";
+import { bad, UNDEF } from "./cursor.ts";
+import type { H5File } from "./h5file.ts";
+
+export interface FractalHeap {
+  /** The object a heap ID names. */
+  get(id: Uint8Array): Promise<Uint8Array>;
+}
+
+const bitsOf = (n: number) => {
+  let b = 0;
+  while (2 ** (b + 1) <= n) b++;
+  return b;
+};
+
+export async function openFractalHeap(f: H5File, at: number, what: string): Promise<FractalHeap> {
+  const o = f.sb.offsetSize, l = f.sb.lengthSize;
+  const w = `${what}: fractal heap`;
+  const h = await f.cursor(at, 26 + 12 * l + 3 * o, w);
+  h.signature("FRHP");
+  if (h.u8() !== 0) bad(w, "unknown version");
+  h.u16(); // heap ID length
+  const filterLength = h.u16();
+  const flags = h.u8();
+  const maxManaged = h.u32();
+  h.length(); // next huge object ID
+  h.address(); // huge object B-tree
+  h.length(); // free space in managed blocks
+  h.address(); // free-space manager
+  h.length(); // managed space
+  h.length(); // allocated managed space
+  h.length(); // direct block allocation iterator
+  h.length(); // managed objects
+  h.length(); // huge object size
+  h.length(); // huge objects
+  h.length(); // tiny object size
+  h.length(); // tiny objects
+  const width = h.u16();
+  const startSize = h.length("starting block size");
+  const maxDirect = h.length("maximum direct block size");
+  const maxHeapBits = h.u16();
+  h.u16(); // starting rows of the root indirect block
+  const root = f.abs(h.address("root block"));
+  const rows = h.u16();
+  if (filterLength) {
+    throw new HexzError("unsupported", `${w}: filtered fractal heaps are not supported`);
+  }
+  if (
+    width < 1 || width > 65536 || startSize < 16 || maxDirect < startSize ||
+    maxDirect > 1 << 30 || maxHeapBits < 8 || maxHeapBits > 64 || rows > 64
+  ) {
+    bad(w, "implausible doubling table");
+  }
+  const offsetSize = Math.ceil(maxHeapBits / 8);
+  const lengthSize = Math.min(
+    Math.ceil(bitsOf(maxDirect) / 8),
+    Math.floor(bitsOf(maxManaged) / 8) + 1,
+  );
+  const checked = (flags & 2) !== 0;
+  /** Direct blocks: heap offset, size, address. */
+  const blocks: [number, number, number][] = [];
+  if (root !== UNDEF) {
+    if (rows === 0) blocks.push([0, startSize, root]);
+    else {
+      const iw = `${w}: root indirect block`;
+      const sizes: number[] = [];
+      for (let r = 0; r < rows; r++) sizes.push(r < 2 ? startSize : startSize * 2 ** (r - 1));
+      const directRows = sizes.filter((s) => s <= maxDirect).length;
+      if (directRows < rows) {
+        throw new HexzError("unsupported", `${w}: nested indirect blocks are not supported`);
+      }
+      const c = await f.cursor(root, 5 + o + offsetSize + rows * width * o + 4, iw);
+      c.signature("FHIB");
+      if (c.u8() !== 0) bad(iw, "unknown version");
+      if (f.abs(c.address()) !== at) bad(iw, "does not point back at its heap");
+      c.skip(offsetSize);
+      let off = 0;
+      for (let r = 0; r < rows; r++) {
+        for (let col = 0; col < width; col++) {
+          const a = f.abs(c.address());
+          if (a !== UNDEF) blocks.push([off, sizes[r], a]);
+          off += sizes[r];
+        }
+      }
+    }
+  }
+  const cache = new Map<number, Uint8Array>();
+  return {
+    async get(id) {
+      const c = f.over(id, `${w}: heap ID`);
+      const b0 = c.u8();
+      if (b0 >> 6 !== 0) bad(c.what, `version ${b0 >> 6}`);
+      const type = (b0 >> 4) & 3;
+      if (type === 2) return c.take((b0 & 0x0f) + 1);
+      if (type !== 0) throw new HexzError("unsupported", `${w}: huge objects are not supported`);
+      const offset = c.uint(offsetSize, "object offset");
+      const length = c.uint(lengthSize, "object length");
+      const blk = blocks.find(([s, n]) => offset >= s && offset < s + n);
+      if (!blk) bad(w, `object at heap offset ${offset} is in no direct block`);
+      const [start, size, addr] = blk;
+      let data = cache.get(addr);
+      if (!data) {
+        const bw = `${w}: direct block at ${addr}`;
+        const d = await f.cursor(addr, size, bw);
+        d.signature("FHDB");
+        if (d.u8() !== 0) bad(bw, "unknown version");
+        if (f.abs(d.address()) !== at) bad(bw, "does not point back at its heap");
+        d.skip(offsetSize);
+        if (checked) d.u32(); // the checksum (over the block with this field zeroed) is not checked
+        data = d.bytes;
+        cache.set(addr, data);
+      }
+      const pos = offset - start;
+      if (pos + length > size) bad(w, `object of ${length} bytes at ${offset} runs past its block`);
+      return data.subarray(pos, pos + length);
+    },
+  };
+}

@@ -1,0 +1,86 @@
+"""Writes the HDF5 files tests/hdf5_test.ts reads, with h5py, into the directory argv[1]:
+for each libver ("earliest", h5py's default; "v108"; "latest") a file <libver>.h5 with the
+same datasets, and for every dataset outside skip/, <libver>/<path>.bin with numpy's
+tobytes() of it. manifest.json has each dataset's dtype and shape as numpy sees them, and
+where the first chunk of chunked/gzip lies in the file."""
+import json, os, sys
+import h5py
+import numpy as np
+
+out = sys.argv[1]
+manifest = {}
+rng = np.random.default_rng(7)
+
+
+def compact(f, name, arr):
+    tid = h5py.h5t.py_create(arr.dtype)
+    space = h5py.h5s.create_simple(arr.shape)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.COMPACT)
+    ds = h5py.h5d.create(f.id, name.encode(), tid, space, dcpl=dcpl)
+    ds.write(h5py.h5s.ALL, h5py.h5s.ALL, arr)
+
+
+for libver in ["earliest", "v108", "latest"]:
+    path = os.path.join(out, f"{libver}.h5")
+    with h5py.File(path, "w", libver=libver) as f:
+        f.attrs["title"] = "test file"
+        f.attrs["version"] = 3
+        f["ints/i1"] = np.arange(-50, 50, dtype="i1")
+        f["ints/u2"] = np.arange(1000, dtype="<u2")
+        f["ints/be_i4"] = np.arange(-300, 300, dtype=">i4").reshape(20, 30)
+        f["ints/i8"] = np.array([2**60, -(2**40), 5], dtype="<i8")
+        f["floats/f4"] = rng.standard_normal((100, 37)).astype("<f4")
+        f["floats/f8"] = rng.standard_normal(333)
+        f["floats/f2"] = rng.standard_normal(64).astype("<f2")
+        f["bool"] = rng.integers(0, 2, 77).astype(bool)
+        f["strings"] = np.array([b"alpha", b"be", b"gamma-long"], dtype="S10")
+        f["scalar"] = np.float64(3.25)
+        f.create_dataset("empty", shape=(0, 4), dtype="f4")
+        f.create_dataset("unwritten", shape=(10, 3), dtype="i2", fillvalue=-2)
+        w = f.create_dataset("model/layer1/weight", data=rng.standard_normal((16, 8)).astype("f4"))
+        w.attrs["scale"] = 0.5
+        w.attrs["name"] = "first layer"
+        w.attrs["dims"] = np.array([16, 8], dtype="i4")
+        w.attrs["trainable"] = True
+        w.attrs["tag"] = np.bytes_(b"fixed")
+        f["model/layer1/bias"] = np.zeros(8, dtype="f4") + 0.25
+        f["model/layer2/weight"] = rng.standard_normal((8, 4)).astype("f4")
+        f["model"].attrs["epochs"] = 12
+        compact(f, "compact", np.arange(24, dtype="<i2").reshape(4, 6))
+        f.create_dataset("chunked/plain", data=rng.integers(0, 1000, (30, 23)).astype("i4"), chunks=(7, 5))
+        f.create_dataset("chunked/gzip", data=rng.integers(0, 50, (50, 40)).astype("i4"), chunks=(16, 16),
+                         compression="gzip", shuffle=True, fletcher32=True)
+        f.create_dataset("chunked/gzip3d", data=rng.standard_normal((9, 10, 11)), chunks=(4, 3, 5),
+                         compression="gzip", compression_opts=9)
+        f.create_dataset("chunked/one_d", data=np.arange(1001, dtype="u8"), chunks=(100,), shuffle=True)
+        f.create_dataset("chunked/whole", data=np.arange(60, dtype="f4").reshape(6, 10), chunks=(6, 10),
+                         compression="gzip")
+        m = f.create_dataset("chunked/missing", shape=(40, 40), dtype="f4", chunks=(10, 10), fillvalue=-7)
+        m[0:10, 0:10] = 1.5
+        m[25:35, 5:15] = rng.standard_normal((10, 10))
+        f.create_dataset("chunked/resizable", data=np.arange(10), chunks=(5,), maxshape=(None,))
+        f.create_dataset("chunked/many", data=np.arange(3000, dtype="i2"), chunks=(2,))
+        # What is skipped, with the reason the test expects.
+        f["skip/compound"] = np.zeros(3, dtype=[("a", "i4"), ("b", "f8")])
+        f.create_dataset("skip/vlen", data=["one", "two"], dtype=h5py.string_dtype())
+        f["skip/soft"] = h5py.SoftLink("/floats/f4")
+    datasets = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if not isinstance(obj, h5py.Dataset) or name.startswith("skip/"):
+                return
+            arr = obj[()]
+            arr = np.asarray(arr)
+            dest = os.path.join(out, libver, name + ".bin")
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb") as g:
+                g.write(arr.tobytes())
+            datasets[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape)}
+        f.visititems(visit)
+        info = f["chunked/gzip"].id.get_chunk_info(0)
+        chunk = {"offset": info.byte_offset, "size": info.size}
+    manifest[libver] = {"datasets": datasets, "gzip_chunk": chunk}
+
+with open(os.path.join(out, "manifest.json"), "w") as g:
+    json.dump(manifest, g, indent=1)
