@@ -56,6 +56,8 @@ interface Argument {
   help: string;
   required: boolean;
   defaultValue?: string;
+  /** `<name...>`: takes the rest of the arguments (only last), the action gets an array. */
+  variadic?: boolean;
 }
 
 /** What an action receives after its positional arguments: option values by key. */
@@ -81,11 +83,13 @@ export class Command {
     return this;
   }
 
-  /** `<name>` is required, `[name]` optional (only after the required ones). */
+  /** `<name>` is required, `[name]` optional (only after the required ones); `<name...>`
+   * takes every argument left (at least one), as an array. */
   argument(spec: string, help: string, defaultValue?: string): this {
-    const m = /^([<[])([a-z-]+)[>\]]$/.exec(spec);
+    const m = /^([<[])([a-z-]+)(\.\.\.)?[>\]]$/.exec(spec);
     if (!m) throw new Error(`bad argument: ${spec}`);
-    this.args.push({ name: m[2], help, required: m[1] === "<", defaultValue });
+    const variadic = !!m[3];
+    this.args.push({ name: m[2], help, required: m[1] === "<", defaultValue, variadic });
     return this;
   }
 
@@ -126,7 +130,10 @@ export class Command {
 
   /** `extract [options] <archive> <output>` */
   get usage(): string {
-    const args = this.args.map((a) => a.required ? `<${a.name}>` : `[${a.name}]`);
+    const args = this.args.map((a) => {
+      const n = a.variadic ? `${a.name}...` : a.name;
+      return a.required ? `<${n}>` : `[${n}]`;
+    });
     return [this.name, this.options.length ? "[options]" : "", ...args].filter(Boolean).join(" ");
   }
 }
@@ -207,7 +214,7 @@ export function commandHelp(c: Command, program: string): string {
 export function parseCommand(
   c: Command,
   args: string[],
-): { positional: string[]; flags: Flags; help: boolean } {
+): { positional: (string | string[])[]; flags: Flags; help: boolean } {
   const flags: Flags = {};
   const positional: string[] = [];
   const byLong = new Map(c.options.map((o) => [o.long, o]));
@@ -266,6 +273,14 @@ export function parseCommand(
   const need = c.args.filter((a) => a.required).length;
   if (positional.length < need) {
     throw usage(`missing required argument '${c.args[positional.length].name}'`);
+  }
+  const last = c.args[c.args.length - 1];
+  if (last?.variadic) {
+    return {
+      positional: [...positional.slice(0, c.args.length - 1), positional.slice(c.args.length - 1)],
+      flags,
+      help: false,
+    };
   }
   if (positional.length > c.args.length) {
     throw usage(

@@ -133,3 +133,17 @@ Deno.test("command line: any argv parses or is a usage error, never anything els
     }
   }
 });
+
+Deno.test("command line: a variadic last argument takes the rest as an array", () => {
+  const c = new Command("convert").argument("<paths...>", "inputs, then the output")
+    .option("-f, --force", "overwrite");
+  assertEquals(parseCommand(c, ["a.tar", "-f", "b.tar", "c.hxz"]).positional, [[
+    "a.tar",
+    "b.tar",
+    "c.hxz",
+  ]]);
+  assertEquals(parseCommand(c, ["only"]).positional, [["only"]]);
+  const e = assertThrows(() => parseCommand(c, ["-f"]), HexzError) as HexzError;
+  assertMatch(e.message, /missing required argument 'paths'/);
+  assertMatch(commandHelp(c, "hexz"), /Usage: hexz convert \[options\] <paths\.\.\.>/);
+});
