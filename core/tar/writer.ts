@@ -2,7 +2,7 @@
  * Writing tar entries: POSIX ustar headers, with a PAX extended header in front of an entry
  * whose name, link name, size, owner or time ustar cannot hold (a name over 100 bytes that no
  * split into prefix and name fits, sizes from 8 GiB, times before 1970 or with milliseconds).
- * GNU tar, bsdtar and Python's tarfile read them all.
+ * GNU tar reads them all (tests/tar_test.ts).
  *
  * @module
  */
