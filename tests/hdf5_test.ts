@@ -9,6 +9,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { type Hdf5Metadata, HexzError, listHdf5, memorySource, open, packHdf5 } from "../mod.ts";
 import { findFile, readFile } from "../core/read/files.ts";
 import { needs, tempDir } from "./_tools.ts";
+import { hexz } from "./_cli.ts";
 
 /** A python3 that imports h5py (Debian's is /usr/bin/python3; PATH may have another). */
 function h5python(): string | null {
@@ -314,6 +315,59 @@ Deno.test({
         theirs.filter((t) => !skipped.includes(t.split(" ")[0])).sort(),
         libver,
       );
+    }
+  },
+});
+
+Deno.test({
+  name: "hexz convert model.h5 out.hxz, then hexz cat --file gives numpy's bytes",
+  ...needsH5py,
+  fn: async () => {
+    const { dir } = await files();
+    const [out, cleanup] = await tempDir();
+    try {
+      const r = await hexz([
+        "convert",
+        `${dir}/latest.h5`,
+        `${out}/m.hxz`,
+        "--compression",
+        "zstd",
+      ]);
+      assertEquals(r.code, 0, r.err);
+      assertMatch(r.err, /hexz: warning: skip\/compound: skipped \(the compound datatype/);
+      assertMatch(r.err, /m\.hxz: 23 datasets \(4 skipped\), /);
+      for (const p of ["chunked/gzip", "chunked/missing", "model/layer1/weight", "compact"]) {
+        const c = await hexz(["cat", `${out}/m.hxz`, "--file", p]);
+        assertEquals(c.code, 0, c.err);
+        assertEquals(c.stdout, await Deno.readFile(`${dir}/latest/${p}.bin`), p);
+      }
+      const c = await hexz([
+        "cat",
+        `${out}/m.hxz`,
+        "--file",
+        "floats/f8",
+        "--offset",
+        "8",
+        "--length",
+        "16",
+      ]);
+      assertEquals(c.stdout, (await Deno.readFile(`${dir}/latest/floats/f8.bin`)).subarray(8, 24));
+      // A damaged file: one line, exit 1, nothing left behind.
+      const bytes = await Deno.readFile(`${dir}/earliest.h5`);
+      await Deno.writeFile(`${out}/cut.h5`, bytes.subarray(0, 20000));
+      const bad = await hexz(["convert", `${out}/cut.h5`, `${out}/cut.hxz`]);
+      assertEquals(bad.code, 1);
+      assertMatch(bad.err, /^hexz: \S*cut\.h5: .*lie outside the file \(20000 bytes\)\n$/);
+      assertEquals([...Deno.readDirSync(out)].map((e) => e.name).sort(), ["cut.h5", "m.hxz"]);
+      const two = await hexz(["convert", `${dir}/latest.h5`, `${dir}/v108.h5`, `${out}/x.hxz`]);
+      assertEquals([two.code, two.err], [
+        2,
+        "hexz: an HDF5 file converts on its own: got 2 inputs\n",
+      ]);
+      const dict = await hexz(["convert", `${dir}/latest.h5`, `${out}/x.hxz`, "--train-dict"]);
+      assertEquals([dict.code, dict.err], [2, "hexz: --train-dict applies to tar inputs\n"]);
+    } finally {
+      await cleanup();
     }
   },
 });

@@ -112,7 +112,7 @@ export async function listHdf5(src: ByteSource): Promise<Hdf5Listing> {
             reason: `the name ${JSON.stringify(l.name)} cannot be a file name`,
           });
         } else if (l.kind !== "hard") {
-          out.skipped.push({ path: p, reason: `${l.kind} link (not followed)` });
+          out.skipped.push({ path: p, reason: `a ${l.kind} link, not followed` });
         } else {
           await visit(l.address, p, depth + 1);
         }
