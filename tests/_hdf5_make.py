@@ -59,7 +59,27 @@ for libver in ["earliest", "v108", "latest"]:
         m = f.create_dataset("chunked/missing", shape=(40, 40), dtype="f4", chunks=(10, 10), fillvalue=-7)
         m[0:10, 0:10] = 1.5
         m[25:35, 5:15] = rng.standard_normal((10, 10))
-        f.create_dataset("chunked/resizable", data=np.arange(10), chunks=(5,), maxshape=(None,))
+        # Resizable: with libver 'latest' an extensible array (one unlimited dimension, also
+        # not the first) or a v2 B-tree (two) indexes the chunks; a fixed array when the
+        # maximum shape is larger than the shape but limited.
+        r = f.create_dataset("chunked/resizable", data=np.arange(100), chunks=(5,), maxshape=(None,))
+        r.resize((2000,))
+        r[1500:1700] = 7
+        f.create_dataset("chunked/grow_rows", data=rng.standard_normal((30, 20)).astype("f4"), chunks=(4, 6),
+                         maxshape=(None, 20), compression="gzip")
+        f.create_dataset("chunked/grow_cols", data=np.arange(600, dtype="i2").reshape(20, 30), chunks=(4, 6),
+                         maxshape=(20, None))
+        f.create_dataset("chunked/grow_both", data=np.arange(600, dtype="i2").reshape(30, 20), chunks=(4, 6),
+                         maxshape=(None, None), shuffle=True, compression="gzip", fletcher32=True)
+        f.create_dataset("chunked/grow_both_plain", data=np.arange(600, dtype="<u4").reshape(30, 20),
+                         chunks=(4, 6), maxshape=(None, None))
+        f.create_dataset("chunked/max_larger", data=np.arange(80, dtype="i4").reshape(10, 8), chunks=(4, 4),
+                         maxshape=(20, 8))
+        # Chunks past index 131056 of an extensible array lie in paged data blocks.
+        sparse = f.create_dataset("chunked/sparse", shape=(0,), dtype="u1", chunks=(1,), maxshape=(None,))
+        sparse.resize((140000,))
+        sparse[0:40] = 3
+        sparse[135000:135020] = np.arange(20)
         f.create_dataset("chunked/many", data=np.arange(3000, dtype="i2"), chunks=(2,))
         # What is skipped, with the reason the test expects.
         f["skip/compound"] = np.zeros(3, dtype=[("a", "i4"), ("b", "f8")])

@@ -60,10 +60,9 @@ async function bytesOf(pieces: AsyncGenerator<Uint8Array>): Promise<Uint8Array> 
   return out;
 }
 
-/** What each file leaves out (the extensible array index is not read yet). */
-function expectedSkips(libver: string): string[] {
-  const skips = ["skip/compound", "skip/soft", "skip/vlen"];
-  return libver === "latest" ? ["chunked/resizable", ...skips] : skips;
+/** What each file leaves out. */
+function expectedSkips(_libver: string): string[] {
+  return ["skip/compound", "skip/soft", "skip/vlen"];
 }
 
 for (const libver of LIBVERS) {
@@ -160,10 +159,13 @@ Deno.test({
       let failed = 0, cuts = 0;
       for (let n = 0; n < bytes.length; n += n < 4096 ? 97 : 1499) {
         cuts++;
-        if ((await readAll(bytes.subarray(0, n))) !== "ok") failed++;
+        const r = await readAll(bytes.subarray(0, n));
+        if (r !== "ok") failed++;
+        // The first half holds metadata every listing reads.
+        else assert(n > bytes.length / 2, `${libver} cut at ${n} of ${bytes.length} was read`);
       }
-      // The last bytes of an h5py file are data or metadata: every cut loses something.
-      assertEquals(failed, cuts, libver);
+      // Only the data of skipped datasets (never read) may be lost without an error.
+      assert(failed >= cuts - 2, `${libver}: ${failed} of ${cuts} cuts failed`);
     }
     const e = await readAll(new Uint8Array(5000).fill(7));
     assert(e !== "ok");
@@ -299,7 +301,7 @@ Deno.test({
         assert(m, `h5ls line ${line}`);
         if (m[2] === "Group" && m[1]) theirs.push(`${m[1]}/`);
         if (m[3] !== undefined) {
-          const shape = m[3] === "SCALAR" ? "" : m[3].replace(/\/\S+/g, "").replace(/ /g, "");
+          const shape = m[3] === "SCALAR" ? "" : m[3].replace(/\/[^,]+/g, "").replace(/ /g, "");
           theirs.push(`${m[1]} ${shape}`);
         }
       }
@@ -335,7 +337,7 @@ Deno.test({
       ]);
       assertEquals(r.code, 0, r.err);
       assertMatch(r.err, /hexz: warning: skip\/compound: skipped \(the compound datatype/);
-      assertMatch(r.err, /m\.hxz: 23 datasets \(4 skipped\), /);
+      assertMatch(r.err, /m\.hxz: 30 datasets \(3 skipped\), /);
       for (const p of ["chunked/gzip", "chunked/missing", "model/layer1/weight", "compact"]) {
         const c = await hexz(["cat", `${out}/m.hxz`, "--file", p]);
         assertEquals(c.code, 0, c.err);

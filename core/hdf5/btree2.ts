@@ -25,20 +25,21 @@ function checksum(c: Cursor, what: string) {
   if (lookup3(c.bytes.subarray(0, end)) !== c.u32()) bad(what, "checksum mismatch");
 }
 
-/** Every record of the version 2 B-tree at `at` (absolute), in key order. */
+/** Every record of the version 2 B-tree at `at` (absolute), in key order, and the tree's
+ * record type, which must be one of `types`. */
 export async function btree2Records(
   f: H5File,
   at: number,
-  type: number,
+  types: number[],
   what: string,
-): Promise<Uint8Array[]> {
+): Promise<{ type: number; records: Uint8Array[] }> {
   const o = f.sb.offsetSize;
   const w = `${what}: v2 B-tree header`;
   const h = await f.cursor(at, 16 + o + 2 + f.sb.lengthSize + 4, w);
   h.signature("BTHD");
   if (h.u8() !== 0) bad(w, "unknown version");
-  const t = h.u8();
-  if (t !== type) bad(w, `type ${t}, expected ${type}`);
+  const type = h.u8();
+  if (!types.includes(type)) bad(w, `record type ${type}, expected ${types.join(" or ")}`);
   const nodeSize = h.u32(), recordSize = h.u16(), depth = h.u16();
   h.skip(2);
   const root = f.abs(h.address());
@@ -61,7 +62,7 @@ export async function btree2Records(
     cumSize[d] = encSize(cumMax[d]);
   }
   const out: Uint8Array[] = [];
-  if (total === 0) return out;
+  if (total === 0) return { type, records: out };
   const seen = new Set<number>();
   const visit = async (node: number, d: number, count: number): Promise<void> => {
     const nw = `${what}: v2 B-tree node at ${node}`;
@@ -92,5 +93,5 @@ export async function btree2Records(
   };
   await visit(root, depth, rootCount);
   if (out.length !== total) bad(w, `${out.length} records where the header says ${total}`);
-  return out;
+  return { type, records: out };
 }

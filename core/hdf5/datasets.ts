@@ -244,12 +244,13 @@ async function describe(
       },
     };
   }
-  return chunked(f, base, layout, type.size, fill, filters, what);
+  return chunked(f, base, space.maxShape, layout, type.size, fill, filters, what);
 }
 
 function chunked(
   f: H5File,
   base: Omit<Hdf5Dataset, "layout" | "read">,
+  maxShape: number[],
   layout: Extract<Layout, { class: "chunked" }>,
   es: number,
   fill: Uint8Array | null,
@@ -280,22 +281,30 @@ function chunked(
     filters: filters.map((x) => x.name),
     read: async function* () {
       if (size === 0) return;
-      const records = await listChunks(f, layout, shape, chunkBytes, what);
+      const records = await listChunks(f, layout, shape, maxShape, chunkBytes, what);
       const rows = gridOf(shape, chunk)[0];
-      const byRow: (typeof records)[] = Array.from({ length: rows }, () => []);
-      for (const r of records) byRow[r.offsets[0] / chunk[0]].push(r);
-      for (let row = 0; row < rows; row++) {
-        const n = Math.min(chunk[0], shape[0] - row * chunk[0]);
+      const byRow = new Map<number, typeof records>();
+      for (const r of records) {
+        const k = r.offsets[0] / chunk[0];
+        byRow.set(k, [...byRow.get(k) ?? [], r]);
+      }
+      // Several rows of chunks at a time when they are small, up to about PIECE bytes.
+      const step = Math.max(1, Math.floor(PIECE / (chunk[0] * rowBytes)));
+      for (let row = 0; row < rows; row += step) {
+        const first = row * chunk[0];
+        const n = Math.min(step * chunk[0], shape[0] - first);
         const slab = new Uint8Array(n * rowBytes);
         fillPattern(slab, fill, es);
-        for (const r of byRow[row]) {
-          const w = `${what}: chunk at [${r.offsets.join(",")}]`;
-          const stored = await f.read(r.address, r.size, w);
-          const data = filters.length
-            ? unfilter(filters, r.filterMask, stored, chunkBytes, w)
-            : stored;
-          if (data.length !== chunkBytes) bad(w, `${data.length} bytes, not ${chunkBytes}`);
-          place(slab, data, shape, chunk, r.offsets, es);
+        for (let k = row; k < Math.min(rows, row + step); k++) {
+          for (const r of byRow.get(k) ?? []) {
+            const w = `${what}: chunk at [${r.offsets.join(",")}]`;
+            const stored = await f.read(r.address, r.size, w);
+            const data = filters.length
+              ? unfilter(filters, r.filterMask, stored, chunkBytes, w)
+              : stored;
+            if (data.length !== chunkBytes) bad(w, `${data.length} bytes, not ${chunkBytes}`);
+            place(slab, data, shape, chunk, r.offsets, first, es);
+          }
         }
         yield slab;
       }
@@ -303,14 +312,15 @@ function chunked(
   };
 }
 
-/** Copies the part of a chunk (at `offsets`) that lies inside the dataset into its row slab
- * (which starts at the chunk's first row). */
+/** Copies the part of a chunk (at `offsets`) that lies inside the dataset into a slab of
+ * whole rows that starts at row `first`. */
 function place(
   slab: Uint8Array,
   data: Uint8Array,
   shape: number[],
   chunk: number[],
   offsets: number[],
+  first: number,
   es: number,
 ) {
   const rank = shape.length;
@@ -325,10 +335,11 @@ function place(
   }
   const idx = new Array<number>(rank).fill(0);
   while (true) {
-    let src = 0, dst = rank === 1 ? 0 : offsets[rank - 1];
+    // Element offsets in the chunk and in the slab (whose row 0 is the dataset's row `first`).
+    let src = 0, dst = offsets[rank - 1] - (rank === 1 ? first : 0);
     for (let d = 0; d < rank - 1; d++) {
       src += idx[d] * cs[d];
-      dst += (d === 0 ? idx[0] : offsets[d] + idx[d]) * ds[d];
+      dst += (offsets[d] + idx[d] - (d === 0 ? first : 0)) * ds[d];
     }
     slab.set(data.subarray(src * es, src * es + run), dst * es);
     let d = rank - 2;

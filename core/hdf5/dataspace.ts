@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { bad, type Cursor } from "./cursor.ts";
+import { bad, Cursor, UNDEF } from "./cursor.ts";
 
 export interface Dataspace {
   /** Dimensions, outermost first; [] for a scalar. */
@@ -13,6 +13,8 @@ export interface Dataspace {
   isNull: boolean;
   /** Element count (1 for a scalar, 0 for null). */
   count: number;
+  /** The dimensions the dataset may grow to (-1: unlimited); `shape` when not given. */
+  maxShape: number[];
 }
 
 /** HDF5 allows at most 32 dimensions. */
@@ -29,11 +31,22 @@ export function parseDataspace(c: Cursor): Dataspace {
   else isNull = c.u8() === 2;
   const shape: number[] = [];
   for (let i = 0; i < rank; i++) shape.push(c.length("a dimension"));
-  if (flags & 1) c.skip(rank * c.lengthSize); // maximum dimensions (all ones: unlimited)
+  // Maximum dimensions: all ones is unlimited (read as an address to see that).
+  const maxShape: number[] = [];
+  for (let i = 0; i < rank && flags & 1; i++) {
+    const m = new Cursor(c.take(c.lengthSize), c.what, c.lengthSize).address("a maximum dimension");
+    if (m !== UNDEF && m < shape[i]) bad(c.what, `dimension ${i} is larger than its maximum`);
+    maxShape.push(m === UNDEF ? -1 : m);
+  }
   let count = isNull ? 0 : 1;
   for (const d of shape) {
     count *= d;
     if (!Number.isSafeInteger(count)) bad(c.what, `shape ${shape.join("x")} is too large`);
   }
-  return { shape: isNull ? [] : shape, isNull, count };
+  return {
+    shape: isNull ? [] : shape,
+    isNull,
+    count,
+    maxShape: isNull ? [] : flags & 1 ? maxShape : shape,
+  };
 }

@@ -1,9 +1,9 @@
 /**
  * The data layout message (0x08), versions 3 and 4: where a dataset's elements are. Compact
  * (in the header), contiguous (one range of the file), or chunked with its chunk index: a
- * version 1 B-tree (layout version 3), or one of version 4's single chunk, implicit and fixed
- * array indexes. Virtual datasets, layout versions 1-2 and the extensible array and version
- * 2 B-tree indexes are refused with a reason.
+ * version 1 B-tree (layout version 3), or one of version 4's single chunk, implicit, fixed
+ * array, extensible array and version 2 B-tree indexes. Virtual datasets and layout versions
+ * 1-2 are refused with a reason.
  *
  * @module
  */
@@ -14,21 +14,14 @@ export type ChunkIndex =
   | { type: "btree1"; address: number }
   | { type: "single"; address: number; filteredSize?: number; filterMask?: number }
   | { type: "implicit"; address: number }
-  | { type: "fixed-array"; address: number };
+  | { type: "fixed-array"; address: number }
+  | { type: "extensible-array"; address: number }
+  | { type: "btree2"; address: number };
 
 export type Layout =
   | { class: "compact"; data: Uint8Array }
   | { class: "contiguous"; address: number; size: number }
   | { class: "chunked"; chunk: number[]; elementSize: number; index: ChunkIndex };
-
-const INDEX_NAMES = [
-  "",
-  "single chunk",
-  "implicit",
-  "fixed array",
-  "extensible array",
-  "v2 B-tree",
-];
 
 function unsupported(what: string, reason: string): never {
   throw new HexzError("unsupported", `${what}: ${reason} is not supported`);
@@ -87,8 +80,12 @@ export function parseLayout(c: Cursor): Layout {
   } else if (type === 3) {
     c.u8(); // page bits (the array's header has them too)
     index = { type: "fixed-array", address: c.address() };
-  } else if (type === 4 || type === 5) {
-    unsupported(what, `the ${INDEX_NAMES[type]} chunk index (a resizable dataset)`);
+  } else if (type === 4) {
+    c.skip(5); // the array's parameters (its header has them too)
+    index = { type: "extensible-array", address: c.address() };
+  } else if (type === 5) {
+    c.skip(6); // node size, split and merge percentages (the tree's header has them too)
+    index = { type: "btree2", address: c.address() };
   } else {
     bad(what, `unknown chunk index type ${type}`);
   }

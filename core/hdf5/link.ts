@@ -51,7 +51,8 @@ export async function groupLinks(f: H5File, msgs: Message[], what: string): Prom
       if (index === UNDEF) bad(c.what, "dense storage without a name index");
       const heap = await openFractalHeap(f, heapAt, what);
       const links: Link[] = [];
-      for (const rec of await btree2Records(f, index, 5, `${what}: link name index`)) {
+      const { records } = await btree2Records(f, index, [5], `${what}: link name index`);
+      for (const rec of records) {
         links.push(parseLink(f, await heap.get(rec.subarray(4)), what));
       }
       return links;
