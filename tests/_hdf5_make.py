@@ -44,7 +44,9 @@ for libver in ["earliest", "v108", "latest"]:
         w.attrs["dims"] = np.array([16, 8], dtype="i4")
         w.attrs["trainable"] = True
         w.attrs["tag"] = np.bytes_(b"fixed")
-        f["model/layer1/bias"] = np.zeros(8, dtype="f4") + 0.25
+        b = f.create_dataset("model/layer1/bias", data=np.zeros(8, dtype="f4") + 0.25)
+        for i in range(12):  # more than 8: dense attribute storage with libver 'latest'
+            b.attrs[f"a{i:02d}"] = i * 1.5
         f["model/layer2/weight"] = rng.standard_normal((8, 4)).astype("f4")
         f["model"].attrs["epochs"] = 12
         compact(f, "compact", np.arange(24, dtype="<i2").reshape(4, 6))

@@ -105,6 +105,13 @@ for (const libver of LIBVERS) {
           trainable: true,
           tag: "fixed",
         });
+        // Twelve attributes: dense storage (a fractal heap) with libver 'latest'.
+        assertEquals(
+          byPath["model/layer1/bias"].attributes,
+          Object.fromEntries(
+            Array.from({ length: 12 }, (_, i) => [`a${`${i}`.padStart(2, "0")}`, i * 1.5]),
+          ),
+        );
         assertEquals(l.groups.find((g) => g.path === "")?.attributes, {
           title: "test file",
           version: 3,

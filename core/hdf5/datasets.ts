@@ -21,6 +21,8 @@ import { parseAttribute } from "./attribute.ts";
 import { globalHeap } from "./heap.ts";
 import { groupLinks, isGroup } from "./link.ts";
 import { gridOf, listChunks } from "./chunks.ts";
+import { openFractalHeap } from "./fractal_heap.ts";
+import { btree2Records } from "./btree2.ts";
 
 export interface Hdf5Dataset {
   /** The dataset's path from the root group, without a leading slash: "model/layer1/weight". */
@@ -149,10 +151,27 @@ async function attributes(
   what: string,
 ): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  for (const m of msgs) {
-    if (m.type !== MSG.attribute || m.flags & 0x02) continue;
-    const a = await parseAttribute(f, f.over(m.data, `${what}: attribute`), heap);
+  const add = async (data: Uint8Array) => {
+    const a = await parseAttribute(f, f.over(data, `${what}: attribute`), heap);
     if (a.value !== undefined) out[a.name] = a.value;
+  };
+  for (const m of msgs) {
+    if (m.type === MSG.attribute && !(m.flags & 0x02)) await add(m.data);
+  }
+  // Dense storage (more than 8 attributes with libver 'latest'): attribute messages in a
+  // fractal heap, found through the name index (a v2 B-tree of type 8 records: heap ID first).
+  const info = msgs.find((m) => m.type === MSG.attributeInfo);
+  if (info) {
+    const c = f.over(info.data, `${what}: attribute info message`);
+    if (c.u8() !== 0) bad(c.what, "unknown version");
+    if (c.u8() & 1) c.skip(2);
+    const heapAt = f.abs(c.address("fractal heap address"));
+    const index = f.abs(c.address("name index address"));
+    if (heapAt !== UNDEF && index !== UNDEF) {
+      const fh = await openFractalHeap(f, heapAt, `${what}: attributes`);
+      const { records } = await btree2Records(f, index, [8], `${what}: attribute name index`);
+      for (const r of records) await add(await fh.get(r.subarray(0, 8)));
+    }
   }
   return out;
 }
