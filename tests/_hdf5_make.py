@@ -104,5 +104,13 @@ for libver in ["earliest", "v108", "latest"]:
         chunk = {"offset": info.byte_offset, "size": info.size}
     manifest[libver] = {"datasets": datasets, "gzip_chunk": chunk}
 
+# A user block before the superblock (addresses are then relative to the superblock's place).
+for libver in ["earliest", "latest"]:
+    with h5py.File(os.path.join(out, f"userblock-{libver}.h5"), "w", libver=libver, userblock_size=1024) as f:
+        f["a/x"] = np.arange(300, dtype="<i4")
+        f.create_dataset("a/y", data=np.arange(300, dtype="<f8"), chunks=(64,), compression="gzip")
+    with open(os.path.join(out, f"userblock-{libver}.h5"), "r+b") as g:
+        g.write(b"a user block, not HDF5")
+
 with open(os.path.join(out, "manifest.json"), "w") as g:
     json.dump(manifest, g, indent=1)

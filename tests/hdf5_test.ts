@@ -380,3 +380,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "listHdf5 finds the superblock after a user block",
+  ...needsH5py,
+  fn: async () => {
+    const { dir } = await files();
+    for (const libver of ["earliest", "latest"]) {
+      const l = await listHdf5(memorySource(await Deno.readFile(`${dir}/userblock-${libver}.h5`)));
+      try {
+        assertEquals(l.datasets.map((d) => d.path), ["a/x", "a/y"]);
+        const x = new Int32Array(Array.from({ length: 300 }, (_, i) => i));
+        const y = new Float64Array(Array.from({ length: 300 }, (_, i) => i));
+        assertEquals(await bytesOf(l.datasets[0].read()), new Uint8Array(x.buffer));
+        assertEquals(await bytesOf(l.datasets[1].read()), new Uint8Array(y.buffer));
+      } finally {
+        l.close();
+      }
+    }
+  },
+});

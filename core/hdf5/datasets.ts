@@ -114,7 +114,10 @@ export async function listHdf5(src: ByteSource): Promise<Hdf5Listing> {
             reason: `the name ${JSON.stringify(l.name)} cannot be a file name`,
           });
         } else if (l.kind !== "hard") {
-          out.skipped.push({ path: p, reason: `a ${l.kind} link, not followed` });
+          out.skipped.push({
+            path: p,
+            reason: `${l.kind === "soft" ? "a soft" : "an external"} link, not followed`,
+          });
         } else {
           await visit(l.address, p, depth + 1);
         }
@@ -168,9 +171,14 @@ async function attributes(
     const heapAt = f.abs(c.address("fractal heap address"));
     const index = f.abs(c.address("name index address"));
     if (heapAt !== UNDEF && index !== UNDEF) {
-      const fh = await openFractalHeap(f, heapAt, `${what}: attributes`);
-      const { records } = await btree2Records(f, index, [8], `${what}: attribute name index`);
-      for (const r of records) await add(await fh.get(r.subarray(0, 8)));
+      try {
+        const fh = await openFractalHeap(f, heapAt, `${what}: attributes`);
+        const { records } = await btree2Records(f, index, [8], `${what}: attribute name index`);
+        for (const r of records) await add(await fh.get(r.subarray(0, 8)));
+      } catch (e) {
+        // A heap this reader cannot follow costs the attributes, not the data.
+        if (!(e instanceof HexzError && e.code === "unsupported")) throw e;
+      }
     }
   }
   return out;

@@ -8,6 +8,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { bad, UNDEF } from "./cursor.ts";
+import { lookup3 } from "./checksum.ts";
 import type { H5File } from "./h5file.ts";
 
 export interface FractalHeap {
@@ -90,6 +91,8 @@ export async function openFractalHeap(f: H5File, at: number, what: string): Prom
           off += sizes[r];
         }
       }
+      const end = c.pos;
+      if (lookup3(c.bytes.subarray(0, end)) !== c.u32()) bad(iw, "checksum mismatch");
     }
   }
   const cache = new Map<number, Uint8Array>();

@@ -28,6 +28,13 @@ export const MSG = {
   attributeInfo: 0x15,
 } as const;
 
+const NAMES: Record<number, string> = {
+  [MSG.dataspace]: "dataspace",
+  [MSG.datatype]: "datatype",
+  [MSG.fill]: "fill value",
+  [MSG.filters]: "filter pipeline",
+};
+
 export interface Message {
   type: number;
   /** Bit 1: the message is shared (stored elsewhere); this reader refuses those. */
@@ -144,7 +151,8 @@ export function findMessage(msgs: Message[], type: number, what: string): Messag
   if (m && m.flags & 0x02) {
     throw new HexzError(
       "unsupported",
-      `${what}: shared (committed) message of type ${type} is not supported`,
+      `${what}: a shared ${NAMES[type] ?? `message (type ${type})`} (a committed datatype) ` +
+        "is not supported",
     );
   }
   return m;
