@@ -320,6 +320,13 @@ function chunked(
       for (let row = 0; row < rows; row += step) {
         const first = row * chunk[0];
         const n = Math.min(step * chunk[0], shape[0] - first);
+        let any = false;
+        for (let k = row; k < Math.min(rows, row + step) && !any; k++) any = byRow.has(k);
+        if (!any) {
+          // No chunk was ever written here: the fill value, without assembling anything.
+          yield* fillPieces(n * rowBytes, fill, es);
+          continue;
+        }
         const slab = new Uint8Array(n * rowBytes);
         fillPattern(slab, fill, es);
         for (let k = row; k < Math.min(rows, row + step); k++) {

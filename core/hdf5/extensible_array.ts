@@ -10,7 +10,7 @@
  */
 import { lookup3 } from "./checksum.ts";
 import { bad, type Cursor, UNDEF } from "./cursor.ts";
-import type { H5File } from "./h5file.ts";
+import { type H5File, MAX_METADATA } from "./h5file.ts";
 import type { ArrayEntry } from "./fixed_array.ts";
 
 function checked(c: Cursor, start: number, what: string) {
@@ -135,6 +135,7 @@ export async function extensibleArray(
     if (sblks[s] === UNDEF || first0 >= maxIndex) continue;
     const sw = `${what}: extensible array secondary block at ${sblks[s]}`;
     const { ndblks, nelmts } = sblk[u];
+    if (nelmts * es > MAX_METADATA) bad(sw, `data blocks of ${nelmts} entries`);
     const npages = nelmts > pageElmts ? nelmts / pageElmts : 0;
     // Each data block has ceil(npages / 8) bytes of bitmap; its bits are read as one run
     // (block k's page p is bit k * npages + p), as HDF5's H5EA__lookup_elmt does.
