@@ -84,7 +84,17 @@ for libver in ["earliest", "v108", "latest"]:
         sparse[135000:135020] = np.arange(20)
         f.create_dataset("chunked/many", data=np.arange(3000, dtype="i2"), chunks=(2,))
         # What is skipped, with the reason the test expects.
-        f["skip/compound"] = np.zeros(3, dtype=[("a", "i4"), ("b", "f8")])
+        rec = np.zeros(5, dtype=[("id", "<i4"), ("score", "<f8"), ("tag", "S3"), ("ok", "?")])
+        rec["id"] = np.arange(5)
+        rec["score"] = np.linspace(0, 1, 5)
+        rec["tag"] = [b"a", b"bb", b"ccc", b"d", b""]
+        rec["ok"] = [True, False, True, True, False]
+        f["compound"] = rec
+        f.create_dataset("compound_chunked", data=np.tile(rec, 40), chunks=(16,), compression="gzip",
+                         shuffle=True)
+        f["opaque"] = np.frombuffer(b"abcdefgh" * 4, dtype="V8")
+        f["skip/compound"] = np.zeros(3, dtype=[("a", "i4"), ("b", [("x", "f4"), ("y", "f4")])])
+        f["skip/subarray"] = np.zeros(3, dtype=[("a", "i4"), ("b", "f4", (3,))])
         f.create_dataset("skip/vlen", data=["one", "two"], dtype=h5py.string_dtype())
         f["skip/soft"] = h5py.SoftLink("/floats/f4")
     datasets = {}
@@ -99,6 +109,9 @@ for libver in ["earliest", "v108", "latest"]:
             with open(dest, "wb") as g:
                 g.write(arr.tobytes())
             datasets[name] = {"dtype": arr.dtype.str, "shape": list(arr.shape)}
+            if arr.dtype.fields:
+                datasets[name]["fields"] = [{"name": k, "dtype": v[0].str, "offset": v[1]}
+                                            for k, v in arr.dtype.fields.items()]
         f.visititems(visit)
         info = f["chunked/gzip"].id.get_chunk_info(0)
         chunk = {"offset": info.byte_offset, "size": info.size}

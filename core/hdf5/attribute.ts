@@ -39,7 +39,8 @@ export async function parseAttribute(
   const what = `${c.what} '${name}'`;
   const type = parseDatatype(f.over(typeBytes, what));
   const space = parseDataspace(f.over(spaceBytes, what));
-  if (type.kind === "other" || space.count > MAX_ELEMENTS) return { name, value: undefined };
+  const simple = ["int", "uint", "float", "bool", "string", "vlen-string"].includes(type.kind);
+  if (!simple || space.count > MAX_ELEMENTS) return { name, value: undefined };
   const data = c.take(Math.min(c.left, space.count * type.size));
   if (data.length < space.count * type.size) bad(what, "data is truncated");
   const values: unknown[] = [];

@@ -12,7 +12,7 @@ import type { ByteSource } from "../io/source.ts";
 import { bad, UNDEF } from "./cursor.ts";
 import { type H5File, openH5 } from "./h5file.ts";
 import { findMessage, type Message, MSG, readObjectHeader } from "./object_header.ts";
-import { parseDatatype } from "./datatype.ts";
+import { type Field, parseDatatype } from "./datatype.ts";
 import { parseDataspace } from "./dataspace.ts";
 import { type Layout, parseLayout } from "./layout.ts";
 import { type Filter, parseFilters, SUPPORTED, unfilter } from "./filters.ts";
@@ -27,8 +27,11 @@ import { btree2Records } from "./btree2.ts";
 export interface Hdf5Dataset {
   /** The dataset's path from the root group, without a leading slash: "model/layer1/weight". */
   path: string;
-  /** numpy's dtype string: "<f4", "|i1", "|b1", "|S10". */
+  /** numpy's dtype string: "<f4", "|i1", "|b1", "|S10"; "|V" and the size for opaque and
+   * compound types. */
   dtype: string;
+  /** Compound types: each member's name, dtype and byte offset in the element. */
+  fields?: Field[];
   shape: number[];
   /** Bytes of the row-major array: elements times element size. */
   size: number;
@@ -234,6 +237,7 @@ async function describe(
   const base = {
     path,
     dtype: type.dtype,
+    ...(type.fields ? { fields: type.fields } : {}),
     shape: space.shape,
     size,
     attributes: await attributes(f, msgs, heap, what),

@@ -1,15 +1,34 @@
 /**
  * The datatype message (0x03): what one element is. Integers, IEEE floats, fixed-length
  * strings and h5py's booleans (an enum of int8 with FALSE = 0 and TRUE = 1) map to numpy
- * dtype strings ("<f4", "|i1", "|S10", "|b1"); other enums map to their base integer type.
- * Everything else (compound, array, reference, opaque, bitfield, time, variable-length) has a
- * `reason` instead of a dtype: such datasets are listed as skipped, not guessed at.
+ * dtype strings ("<f4", "|i1", "|S10", "|b1"); other enums map to their base integer type;
+ * opaque types and compounds of those are "|V" and their size, a compound with its `fields` as
+ * numpy's `dtype.fields` has them. Everything else (array, reference, bitfield, time,
+ * variable-length, compounds holding them or other compounds) has a `reason` instead of a
+ * dtype: such datasets are listed as skipped, not guessed at. Every type's properties are
+ * consumed, so the cursor is left after it.
  *
  * @module
  */
 import { bad, type Cursor } from "./cursor.ts";
 
-export type TypeKind = "int" | "uint" | "float" | "bool" | "string" | "vlen-string" | "other";
+export type TypeKind =
+  | "int"
+  | "uint"
+  | "float"
+  | "bool"
+  | "string"
+  | "vlen-string"
+  | "compound"
+  | "opaque"
+  | "other";
+
+/** A member of a compound type, as numpy's `dtype.fields` has it. */
+export interface Field {
+  name: string;
+  dtype: string;
+  offset: number;
+}
 
 export interface Datatype {
   kind: TypeKind;
@@ -23,6 +42,8 @@ export interface Datatype {
   padding?: number;
   /** Strings: 0 ASCII, 1 UTF-8. */
   charset?: number;
+  /** Compound types: the members (numpy's dtype is then "|V" and the size). */
+  fields?: Field[];
 }
 
 const CLASS_NAMES = [
@@ -49,8 +70,7 @@ const IEEE: Record<number, [number, number, number]> = {
   8: [52, 11, 1023],
 };
 
-/** Parses a datatype at the cursor (which is left after it, for the types that have an end
- * this reader knows: all but compound, array and reference). */
+/** Parses a datatype at the cursor, which is left after it. */
 export function parseDatatype(c: Cursor): Datatype {
   const what = c.what;
   const b0 = c.u8();
@@ -132,6 +152,51 @@ export function parseDatatype(c: Cursor): Datatype {
       }
       return { ...base };
     }
+    case 6: {
+      // Members: name (padded to 8 bytes before version 3), offset, (version 1: an array
+      // description), type.
+      const members = bits0 | (bits1 << 8);
+      const fields: Field[] = [];
+      let reason: string | undefined;
+      const offsetWidth = version >= 3 ? Math.floor(Math.floor(Math.log2(size)) / 8) + 1 : 4;
+      for (let i = 0; i < members; i++) {
+        const start = c.pos;
+        while (c.u8() !== 0) { /* the name's bytes */ }
+        const name = new TextDecoder().decode(c.bytes.subarray(start, c.pos - 1));
+        if (version < 3) c.skip((8 - ((c.pos - start) % 8)) % 8);
+        const offset = c.uint(offsetWidth, "member offset");
+        if (version === 1) {
+          const rank = c.u8();
+          c.skip(3 + 4 + 4 + 16);
+          if (rank) reason ??= `compound datatype with an array member '${name}'`;
+        }
+        const t = parseDatatype(c);
+        if (offset + t.size > size) bad(what, `compound member '${name}' lies outside its type`);
+        if (t.dtype === null || t.fields) {
+          reason ??= `compound datatype with a member '${name}' of ${
+            t.fields ? "compound datatype" : t.reason
+          }`;
+        } else fields.push({ name, dtype: t.dtype, offset });
+      }
+      if (reason) return other(reason);
+      return { kind: "compound", size, littleEndian: le, dtype: `|V${size}`, fields };
+    }
+    case 5:
+      c.skip(bits0); // the ASCII tag, padded
+      return { kind: "opaque", size, littleEndian: le, dtype: `|V${size}` };
+    case 2:
+      c.skip(2); // precision
+      return other("time datatype");
+    case 4:
+      c.skip(4); // offset, precision
+      return other("bitfield datatype");
+    case 10: {
+      const rank = c.u8();
+      if (version < 3) c.skip(3);
+      c.skip(4 * rank * (version < 3 ? 2 : 1));
+      parseDatatype(c);
+      return other("array datatype");
+    }
     case 9: {
       const isString = (bits0 & 0x0f) === 1;
       if (isString) {
@@ -146,6 +211,7 @@ export function parseDatatype(c: Cursor): Datatype {
           charset: bits1 & 0x0f,
         };
       }
+      parseDatatype(c);
       return other("variable-length sequence datatype");
     }
     default:

@@ -45,6 +45,8 @@ export interface Hdf5Metadata {
   /** Archive path -> what the file holds. */
   datasets: Record<string, {
     dtype: string;
+    /** Compound types: numpy's `dtype.fields`, as a list. */
+    fields?: Hdf5Dataset["fields"];
     shape: number[];
     layout: Hdf5Dataset["layout"];
     chunks?: number[];
@@ -62,6 +64,7 @@ export function hdf5Metadata(source: string, l: Hdf5Listing): Hdf5Metadata {
   for (const d of l.datasets) {
     datasets[d.path] = {
       dtype: d.dtype,
+      ...(d.fields ? { fields: d.fields } : {}),
       shape: d.shape,
       layout: d.layout,
       ...(d.chunks ? { chunks: d.chunks, filters: d.filters } : {}),
