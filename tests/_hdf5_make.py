@@ -93,6 +93,8 @@ for libver in ["earliest", "v108", "latest"]:
         f.create_dataset("compound_chunked", data=np.tile(rec, 40), chunks=(16,), compression="gzip",
                          shuffle=True)
         f["opaque"] = np.frombuffer(b"abcdefgh" * 4, dtype="V8")
+        f["types/half"] = np.dtype("<f2")  # a committed datatype, used by a dataset
+        f.create_dataset("committed", data=np.arange(12, dtype="<f2"), dtype=f["types/half"])
         f["skip/compound"] = np.zeros(3, dtype=[("a", "i4"), ("b", [("x", "f4"), ("y", "f4")])])
         f["skip/subarray"] = np.zeros(3, dtype=[("a", "i4"), ("b", "f4", (3,))])
         f.create_dataset("skip/vlen", data=["one", "two"], dtype=h5py.string_dtype())

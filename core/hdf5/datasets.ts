@@ -11,7 +11,7 @@ import { HexzError } from "../errors.ts";
 import type { ByteSource } from "../io/source.ts";
 import { bad, UNDEF } from "./cursor.ts";
 import { type H5File, openH5 } from "./h5file.ts";
-import { findMessage, type Message, MSG, readObjectHeader } from "./object_header.ts";
+import { findMessage, findShared, type Message, MSG, readObjectHeader } from "./object_header.ts";
 import { type Field, parseDatatype } from "./datatype.ts";
 import { parseDataspace } from "./dataspace.ts";
 import { type Layout, parseLayout } from "./layout.ts";
@@ -128,7 +128,11 @@ export async function listHdf5(src: ByteSource): Promise<Hdf5Listing> {
       return;
     }
     if (!msgs.some((m) => m.type === MSG.layout)) {
-      out.skipped.push({ path, reason: "neither a group nor a dataset (a committed datatype?)" });
+      const committed = msgs.some((m) => m.type === MSG.datatype);
+      out.skipped.push({
+        path,
+        reason: committed ? "a committed datatype, not data" : "neither a group nor a dataset",
+      });
       return;
     }
     try {
@@ -200,7 +204,10 @@ async function describe(
   heap: ReturnType<typeof globalHeap>,
 ): Promise<Hdf5Dataset> {
   const type = parseDatatype(
-    f.over(need(findMessage(msgs, MSG.datatype, what), what, "datatype").data, `${what}: datatype`),
+    f.over(
+      need(await findShared(f, msgs, MSG.datatype, what), what, "datatype").data,
+      `${what}: datatype`,
+    ),
   );
   const space = parseDataspace(
     f.over(

@@ -145,6 +145,35 @@ function parseV2(
   }
 }
 
+/**
+ * The message of `type`, where a shared one (bit 1 of its flags) is replaced by the message
+ * it refers to in another object's header: a committed datatype, as `h5py` makes with
+ * `f["t"] = np.dtype(...)`. Messages shared through the file's shared message heap are refused.
+ */
+export async function findShared(
+  f: H5File,
+  msgs: Message[],
+  type: number,
+  what: string,
+): Promise<Message | undefined> {
+  const m = msgs.find((m) => m.type === type);
+  if (!m || !(m.flags & 0x02)) return m;
+  const c = f.over(m.data, `${what}: shared ${NAMES[type] ?? "message"}`);
+  const version = c.u8(), kind = c.u8();
+  if (version === 1) c.skip(6);
+  else if (version === 3 && kind !== 2) {
+    throw new HexzError(
+      "unsupported",
+      `${what}: a ${NAMES[type] ?? "message"} in the shared message heap is not supported`,
+    );
+  } else if (version !== 2 && version !== 3) bad(c.what, `unknown version ${version}`);
+  const at = f.abs(c.address("object header"));
+  const target = (await readObjectHeader(f, at, `${what}: committed ${NAMES[type] ?? "object"}`))
+    .find((t) => t.type === type);
+  if (!target || target.flags & 0x02) bad(c.what, "refers to no such message");
+  return target;
+}
+
 /** The one message of `type`, or undefined; a shared one is refused. */
 export function findMessage(msgs: Message[], type: number, what: string): Message | undefined {
   const m = msgs.find((m) => m.type === type);
