@@ -5,11 +5,13 @@
  * and 3, link messages, dense groups, single-chunk and fixed-array indexes); damaged files
  * fail with one-line HexzErrors. Needs python3 with h5py (Debian: python3-h5py).
  */
-import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
 import { type Hdf5Metadata, HexzError, listHdf5, memorySource, open, packHdf5 } from "../mod.ts";
 import { findFile, readFile } from "../core/read/files.ts";
 import { needs, tempDir } from "./_tools.ts";
 import { hexz } from "./_cli.ts";
+import { Cursor } from "../core/hdf5/cursor.ts";
+import { parseDatatype } from "../core/hdf5/datatype.ts";
 
 /** A python3 that imports h5py (Debian's is /usr/bin/python3; PATH may have another). */
 function h5python(): string | null {
@@ -407,4 +409,14 @@ Deno.test({
       }
     }
   },
+});
+
+Deno.test("parseDatatype refuses types nested past its limit instead of exhausting the stack", () => {
+  // An array type (class 10, version 3) of one dimension of 1, whose base is another, 10,000
+  // times over: 13 bytes each.
+  const one = [0x3a, 0, 0, 0, 4, 0, 0, 0, 1, 1, 0, 0, 0];
+  const bytes = new Uint8Array(one.length * 10000);
+  for (let i = 0; i < 10000; i++) bytes.set(one, i * one.length);
+  const c = new Cursor(bytes, "t.h5: '/x': datatype");
+  assertThrows(() => parseDatatype(c), HexzError, /datatypes nested more than 32 deep/);
 });

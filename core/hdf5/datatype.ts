@@ -60,6 +60,10 @@ const CLASS_NAMES = [
   "array",
 ];
 
+/** How deep types may nest (compound in array in compound ...); HDF5 sets no limit, but a
+ * hostile file must not exhaust the stack. */
+const MAX_NESTING = 32;
+
 /** The most bytes one element may have (numpy's own limit is 2^31). */
 const MAX_ELEMENT = 1 << 30;
 
@@ -71,8 +75,9 @@ const IEEE: Record<number, [number, number, number]> = {
 };
 
 /** Parses a datatype at the cursor, which is left after it. */
-export function parseDatatype(c: Cursor): Datatype {
+export function parseDatatype(c: Cursor, depth = 0): Datatype {
   const what = c.what;
+  if (depth > MAX_NESTING) bad(what, `datatypes nested more than ${MAX_NESTING} deep`);
   const b0 = c.u8();
   const cls = b0 & 0x0f, version = b0 >> 4;
   if (version < 1 || version > 5) bad(what, `datatype version ${version}`);
@@ -131,7 +136,7 @@ export function parseDatatype(c: Cursor): Datatype {
       };
     case 8: {
       const members = bits0 | (bits1 << 8);
-      const base = parseDatatype(c);
+      const base = parseDatatype(c, depth + 1);
       const names: string[] = [];
       for (let i = 0; i < members; i++) {
         const start = c.pos;
@@ -170,7 +175,7 @@ export function parseDatatype(c: Cursor): Datatype {
           c.skip(3 + 4 + 4 + 16);
           if (rank) reason ??= `compound datatype with an array member '${name}'`;
         }
-        const t = parseDatatype(c);
+        const t = parseDatatype(c, depth + 1);
         if (offset + t.size > size) bad(what, `compound member '${name}' lies outside its type`);
         if (t.dtype === null || t.fields) {
           reason ??= `compound datatype with a member '${name}' of ${
@@ -194,13 +199,13 @@ export function parseDatatype(c: Cursor): Datatype {
       const rank = c.u8();
       if (version < 3) c.skip(3);
       c.skip(4 * rank * (version < 3 ? 2 : 1));
-      parseDatatype(c);
+      parseDatatype(c, depth + 1);
       return other("array datatype");
     }
     case 9: {
       const isString = (bits0 & 0x0f) === 1;
       if (isString) {
-        parseDatatype(c); // the base type (a character)
+        parseDatatype(c, depth + 1); // the base type (a character)
         return {
           kind: "vlen-string",
           size,
@@ -211,7 +216,7 @@ export function parseDatatype(c: Cursor): Datatype {
           charset: bits1 & 0x0f,
         };
       }
-      parseDatatype(c);
+      parseDatatype(c, depth + 1);
       return other("variable-length sequence datatype");
     }
     default:
