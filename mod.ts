@@ -77,9 +77,11 @@ export {
   isShardPattern,
   sampleKey,
   shardName,
+  tarStream,
 } from "./core/convert/archive_to_tar.ts";
 export type {
   TarShards,
+  TarStream,
   TarToArchiveOptions,
   TarToArchiveResult,
 } from "./core/convert/tar_to_archive.ts";

@@ -22,7 +22,10 @@ function formatOf(path: string): Format | null {
 export function convertCommand(): Command {
   return new Command("convert").writesOutput()
     .description("tar, tar.gz, tar.zst, WebDataset shards and HDF5 to an archive, and back")
-    .argument("<paths...>", "inputs, then the output (format from its name, or --to)")
+    .argument(
+      "<paths...>",
+      "inputs, then the output (format from its name, or --to); - is stdin, or stdout for a tar",
+    )
     .addOption(new Option("--to <format>", "output format").choices(FORMATS))
     .addOption(
       new Option("--compression <codec>", "to .hxz: block codec (default lz4)").choices([
@@ -53,6 +56,8 @@ Examples:
   hexz convert shard-000.tar shard-001.tar train.hxz     # one tree; shard ends recorded
   hexz convert model.h5 model.hxz                       # one file per HDF5 dataset
   hexz convert train.hxz train.tar.zst
+  curl -s https://host/data.tar.gz | hexz convert - data.hxz
+  hexz convert data.hxz - | tar -x -C ./data
   hexz convert train.hxz out-%06d.tar --shard-size 1G    # samples are never split
   hexz convert train.hxz shard-%03d.tar                  # the shards it was made from`,
     )
@@ -60,8 +65,12 @@ Examples:
       if (paths.length < 2) throw usage("give the inputs, then the output");
       const output = paths[paths.length - 1];
       const inputs = paths.slice(0, -1);
-      fileOutput(output, "convert writes files");
-      const format = (o.to as Format | undefined) ?? formatOf(output);
+      if (inputs.filter((p) => p === "-").length > 1) throw usage("standard input ('-') twice");
+      // A tar to standard output (`- | tar x`); an archive is read at random, so never.
+      const format = (o.to as Format | undefined) ?? (output === "-" ? "tar" : formatOf(output));
+      if (format === "hxz") {
+        fileOutput(output, "an archive is read at random, so it is written to a file");
+      }
       if (!format) {
         throw usage(
           `${output}: cannot tell the format from the name (.hxz, .tar, .tar.gz, .tar.zst): ` +
@@ -89,6 +98,7 @@ async function toArchive(inputs: string[], output: string, o: Record<string, any
     if (trainDictionary) throw usage("--train-dict applies to tar inputs");
     return await fromHdf5(inputs[0], output, o, { compression, level, workers, blockSize });
   }
+  const stdin = { name: "stdin", stream: Deno.stdin.readable };
   const res = await packSession(
     "convert",
     o,
@@ -97,7 +107,7 @@ async function toArchive(inputs: string[], output: string, o: Record<string, any
       const { tarToArchive } = await import("../mod.ts");
       return await tarToArchive({
         ...session,
-        inputs,
+        inputs: inputs.map((p) => p === "-" ? stdin : p),
         output,
         compression,
         level,
@@ -110,6 +120,13 @@ async function toArchive(inputs: string[], output: string, o: Record<string, any
       });
     },
   );
+  if (trainDictionary && res.header.dictionary.length === 0) {
+    info(
+      "hexz: note: --train-dict stored no dictionary: too few samples were usable, or none " +
+        "made held-out samples smaller",
+      !!o.silent,
+    );
+  }
   info(
     `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
       formatSize(res.outputBytes)
@@ -122,6 +139,7 @@ async function toArchive(inputs: string[], output: string, o: Record<string, any
 
 /** HDF5 by its name (.h5, .hdf5, .he5) or its signature at offset 0. */
 function isHdf5(path: string): boolean {
+  if (path === "-") return false; // standard input is read as a tar
   if (/\.(h5|hdf5|he5)$/i.test(path)) return true;
   try {
     const f = Deno.openSync(path);
@@ -196,12 +214,28 @@ async function toTar(
   }
   const level = optionalInteger(o.level, "--level");
   const shardSize = o.shardSize !== undefined ? parseSize(o.shardSize, "--shard-size") : undefined;
-  const { archiveToTar, isShardPattern } = await import("../mod.ts");
+  const compression = format === "tar.gz" ? "gzip" : format === "tar.zst" ? "zstd" : "none";
   const progress = createProgress("convert", !!o.silent);
+  if (output === "-") {
+    if (shardSize !== undefined) throw usage("--shard-size writes files: give an output pattern");
+    if (Deno.stdout.isTerminal()) {
+      throw usage("refusing to write a tar to a terminal (redirect it, or give a file)");
+    }
+    const { tarStream } = await import("../mod.ts");
+    await withArchive(inputs[0], async (a) => {
+      for await (
+        const c of await tarStream(a, { compression, level, onProgress: progress.update })
+      ) {
+        for (let at = 0; at < c.length;) at += Deno.stdout.writeSync(c.subarray(at));
+      }
+    }, { passwordFile: o.passwordFile }).finally(() => progress.finish());
+    return;
+  }
+  const { archiveToTar, isShardPattern } = await import("../mod.ts");
   const res = await withArchive(inputs[0], (a) =>
     archiveToTar(a, {
       output,
-      compression: format === "tar.gz" ? "gzip" : format === "tar.zst" ? "zstd" : "none",
+      compression,
       level,
       shardSize,
       shards: shardSize === undefined && isShardPattern(output),

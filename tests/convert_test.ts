@@ -361,3 +361,136 @@ Deno.test({
     }
   },
 });
+
+Deno.test("convert: shards interrupted by SIGINT leave neither temporaries nor finished shards", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    Deno.mkdirSync(`${dir}/src`);
+    for (let i = 0; i < 24; i++) {
+      // Varied but compressible bytes: gzip -9 takes its time over them.
+      const b = pseudoRandom(2 << 20, i + 1).map((x) => x & 0x3f);
+      Deno.writeFileSync(`${dir}/src/f${String(i).padStart(2, "0")}.bin`, b);
+    }
+    await ok(["build", `${dir}/src`, `${dir}/a.hxz`]);
+    Deno.mkdirSync(`${dir}/out`);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-q",
+        ...PERMS,
+        new URL("../cli.ts", import.meta.url).pathname,
+        "convert",
+        `${dir}/a.hxz`,
+        `${dir}/out/cut-%d.tar.gz`,
+        "--shard-size",
+        "3M",
+        "--level",
+        "9",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const err = new Response(child.stderr).text();
+    // Two shards finished, the third being written: then interrupt.
+    for (let i = 0; i < 3000; i++) {
+      if (Deno.readDirSync(`${dir}/out`).some((e) => e.name.startsWith("cut-2."))) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert(Deno.readDirSync(`${dir}/out`).some((e) => e.name === "cut-0.tar.gz"));
+    child.kill("SIGINT");
+    const status = await child.status;
+    assertEquals(status.code, 130, await err);
+    assertMatch(await err, /hexz: interrupted/);
+    assertEquals(leftovers(`${dir}/out`, []), []);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test({
+  name: "convert: a tar from a pipe, and a tar to a pipe, as tar and zstd pipe them",
+  ...needs("tar", "zstd", "gzip", "sh"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src`);
+      makeTree(`${dir}/src`);
+      const cli = `'${Deno.execPath()}' run -q ${PERMS.join(" ")} '${
+        new URL("../cli.ts", import.meta.url).pathname
+      }'`;
+      await run("sh", [
+        "-c",
+        `tar -C '${dir}/src' --format=pax -cf - . | zstd -c | ${cli} convert - '${dir}/p.hxz'`,
+      ]);
+      await ok(["extract", `${dir}/p.hxz`, `${dir}/out`]);
+      const want = await snapshot(`${dir}/src`);
+      assertEquals(await snapshot(`${dir}/out`), want);
+      Deno.mkdirSync(`${dir}/x`);
+      await run("sh", [
+        "-c",
+        `${cli} convert '${dir}/p.hxz' - --to tar.zst | tar --zstd -x -C '${dir}/x'`,
+      ]);
+      assertEquals(await snapshot(`${dir}/x`), want);
+      // The compression is found even when the pipe hands over its first byte alone (after
+      // the CLI has started: the pause is longer than its start-up).
+      await run("sh", ["-c", `tar -C '${dir}/src' -cf - . | gzip -c > '${dir}/g.tgz'`]);
+      await run("sh", [
+        "-c",
+        `(head -c 1 '${dir}/g.tgz'; sleep 2; tail -c +2 '${dir}/g.tgz') | ${cli} convert - '${dir}/g.hxz'`,
+      ]);
+      await ok(["extract", `${dir}/g.hxz`, `${dir}/g-out`]);
+      assertEquals(await snapshot(`${dir}/g-out`, true), await snapshot(`${dir}/src`, true));
+      // The metadata names the input "stdin".
+      const meta = await run("deno", [
+        "eval",
+        `import { open } from "${new URL("../mod.ts", import.meta.url)}";
+         const a = await open("${dir}/p.hxz"); console.log(JSON.stringify(await a.metadata()));`,
+      ]);
+      assertEquals(JSON.parse(meta).tar.inputs[0].name, "stdin");
+      // An archive is not written to a pipe.
+      const r = await hexz(["convert", `${dir}/p.tar`, "-", "--to", "hxz"]);
+      assertEquals(r.code, 2);
+      assertMatch(r.err, /cannot write to standard output: an archive is read at random/);
+    } finally {
+      await done();
+    }
+  },
+});
+
+Deno.test({
+  name: "convert: damaged gzip and zstd inputs are refused by their checksums, with one line",
+  ...needs("tar", "gzip", "zstd"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src`);
+      Deno.writeFileSync(`${dir}/src/a.bin`, pseudoRandom(200_000, 4));
+      await run("tar", ["-C", `${dir}/src`, "-cf", `${dir}/t.tar`, "."]);
+      await run("gzip", ["-k", `${dir}/t.tar`]);
+      await run("zstd", ["-q", `${dir}/t.tar`]);
+      // gzip: the CRC in the last 8 bytes, read only after the tar's end-of-archive marker.
+      const gz = Deno.readFileSync(`${dir}/t.tar.gz`);
+      gz[gz.length - 6] ^= 0xff;
+      Deno.writeFileSync(`${dir}/crc.tar.gz`, gz);
+      // zstd: a byte in the middle of the frame.
+      const zs = Deno.readFileSync(`${dir}/t.tar.zst`);
+      zs[zs.length >> 1] ^= 0xff;
+      Deno.writeFileSync(`${dir}/mid.tar.zst`, zs);
+      for (const [name, re] of [["crc.tar.gz", /gzip data is damaged/], ["mid.tar.zst", /zstd/]]) {
+        const gnu = await new Deno.Command("tar", { args: ["-tf", `${dir}/${name}`] }).output();
+        assert(!gnu.success, `GNU tar accepts ${name}`);
+        const r = await hexz(["convert", `${dir}/${name}`, `${dir}/out.hxz`]);
+        assertEquals(r.code, 1, `${name}: ${r.err}`);
+        assertEquals(r.err.trim().split("\n").length, 1, `${name}: ${r.err}`);
+        assertMatch(r.err, /^hexz: /);
+        assertMatch(r.err, re as RegExp);
+      }
+      assertEquals(
+        leftovers(dir, ["src", "t.tar", "t.tar.gz", "t.tar.zst", "crc.tar.gz", "mid.tar.zst"]),
+        [],
+      );
+    } finally {
+      await done();
+    }
+  },
+});

@@ -3,11 +3,12 @@
  * the real GNU tar: what it writes we read the same, what we write it reads the same.
  */
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
-import { extractTree, HexzError, open, tarToArchive } from "../mod.ts";
+import { extractTree, fileTable, HexzError, open, tarToArchive } from "../mod.ts";
 import { entryHeader, padded, type TarHeaderInput } from "../core/tar/writer.ts";
 import { decodePax, encodePax } from "../core/tar/pax.ts";
 import { memberPath, readTar, type TarEntry } from "../core/tar/reader.ts";
 import { byteReader } from "../core/tar/byte_reader.ts";
+import { tarTree } from "../core/convert/tar_tree.ts";
 import { parseNumber } from "../core/tar/header.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 import { run, snapshot } from "./_tree.ts";
@@ -270,4 +271,167 @@ Deno.test("tar tree: a file replacing a directory that is not empty is refused",
   } finally {
     await done();
   }
+});
+
+Deno.test("tar tree: PAX globals apply to later entries; a hard link to a symlink is a copy", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const g = encodePax([["uid", "4242"], ["mtime", "1700000000.5"]]);
+    const bytes = writeTar([
+      { ...file("PaxHeaders/global", g), type: "file" },
+      file("a", enc.encode("a")),
+      { ...file("s", new Uint8Array(0)), type: "symlink", target: "a", data: undefined },
+      { ...file("h", new Uint8Array(0)), type: "hardlink", target: "s", data: undefined },
+    ]);
+    bytes[156] = "g".charCodeAt(0);
+    const h = bytes.subarray(0, 512);
+    h.fill(0x20, 148, 156);
+    h.set(enc.encode(h.reduce((a, b) => a + b, 0).toString(8).padStart(6, "0") + "\0 "), 148);
+    const ours = await readAll(bytes);
+    assertEquals(ours.map((e) => [e.path, e.uid, e.mtimeMs]), [
+      ["a", 4242, 1_700_000_000_500],
+      ["s", 4242, 1_700_000_000_500],
+      ["h", 4242, 1_700_000_000_500],
+    ]);
+    Deno.writeFileSync(`${dir}/g.tar`, bytes);
+    await tarToArchive({ inputs: [`${dir}/g.tar`], output: `${dir}/g.hxz`, workers: 1 });
+    const a = await open(`${dir}/g.hxz`);
+    try {
+      const t = await fileTable(a);
+      assertEquals(t!.map((e) => [e.path, e.type, e.target, e.uid]), [
+        ["a", "file", "", 4242],
+        ["s", "symlink", "a", 4242],
+        ["h", "symlink", "a", 4242],
+      ]);
+    } finally {
+      a.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("tar tree: nothing under a symlink, names that are not UTF-8 refused", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const under = writeTar([
+      { ...file("s", new Uint8Array(0)), type: "symlink", target: "/etc", data: undefined },
+      file("s/passwd", enc.encode("x")),
+    ]);
+    const latin1 = writeTar([file("caf\u00e9", enc.encode("x"))]);
+    latin1.set([0x63, 0x61, 0x66, 0xe9, 0], 0); // "café" in Latin-1
+    const h = latin1.subarray(0, 512);
+    h.fill(0x20, 148, 156);
+    h.set(enc.encode(h.reduce((a, b) => a + b, 0).toString(8).padStart(6, "0") + "\0 "), 148);
+    for (
+      const [name, bytes, re] of [
+        ["under", under, /"s\/passwd": lies under "s", which is not a directory/],
+        ["latin1", latin1, /name at byte 0 is not valid UTF-8/],
+      ] as const
+    ) {
+      Deno.writeFileSync(`${dir}/${name}.tar`, bytes);
+      await assertRejects(
+        () => tarToArchive({ inputs: [`${dir}/${name}.tar`], output: `${dir}/o.hxz`, workers: 1 }),
+        HexzError,
+        re,
+      );
+    }
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["latin1.tar", "under.tar"]);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("archiveToTar and tarToArchive: wrong values are usage errors naming them", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    Deno.mkdirSync(`${dir}/src`);
+    Deno.writeFileSync(`${dir}/src/f`, enc.encode("f"));
+    const { build, archiveToTar } = await import("../mod.ts");
+    await build({ source: `${dir}/src`, output: `${dir}/a.hxz`, workers: 1 });
+    const a = await open(`${dir}/a.hxz`);
+    try {
+      await assertRejects(
+        // deno-lint-ignore no-explicit-any
+        () => archiveToTar(a, { output: `${dir}/x.tar`, compression: "bz2" as any }),
+        HexzError,
+        /compression "bz2" is not none, gzip or zstd/,
+      );
+      await assertRejects(
+        () => archiveToTar(a, { output: `${dir}/x.tar`, shardSize: 1000 }),
+        HexzError,
+        /shards need an output pattern with one %d/,
+      );
+    } finally {
+      a.close();
+    }
+    await assertRejects(
+      // deno-lint-ignore no-explicit-any
+      () => tarToArchive({ inputs: "x.tar" as any, output: `${dir}/b.hxz` }),
+      HexzError,
+      /inputs must be a non-empty list of paths/,
+    );
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.hxz", "src"]);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test({
+  name: "tar reader: mutated GNU and PAX tars end in HexzError or entries, never another error",
+  ...needs("tar"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src/d`, { recursive: true });
+      Deno.writeFileSync(`${dir}/src/d/${"n".repeat(120)}`, pseudoRandom(3000, 2));
+      Deno.symlinkSync("d", `${dir}/src/s`);
+      Deno.linkSync(`${dir}/src/d/${"n".repeat(120)}`, `${dir}/src/h`);
+      let x = 2463534242;
+      const rnd = (n: number) => {
+        x ^= x << 13;
+        x >>>= 0;
+        x ^= x >>> 17;
+        x ^= x << 5;
+        x >>>= 0;
+        return x % n;
+      };
+      const outcomes = new Map<string, number>();
+      for (const format of ["gnu", "pax"]) {
+        await run("tar", ["-C", `${dir}/src`, `--format=${format}`, "-cf", `${dir}/t.tar`, "."]);
+        const orig = Deno.readFileSync(`${dir}/t.tar`);
+        for (let i = 0; i < 1500; i++) {
+          const b = orig.slice(0, rnd(4) === 0 ? rnd(orig.length) : orig.length);
+          for (let k = 1 + rnd(6); k > 0; k--) b[rnd(Math.min(b.length, 5120)) || 0] = rnd(256);
+          let outcome = "ok";
+          try {
+            const tree = tarTree();
+            const chunks = (async function* () {
+              yield b;
+            })();
+            for await (const e of readTar(byteReader(chunks), "m.tar")) {
+              if (tree.add(e, 0, e.name)) {
+                const buf = new Uint8Array(4096);
+                while ((await e.content.read(buf)) !== null) { /* read it all */ }
+              }
+            }
+            tree.finish(1);
+          } catch (e) {
+            if (!(e instanceof HexzError)) throw new Error(`case ${format} ${i}: ${e}`);
+            outcome = e.code;
+          }
+          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        }
+      }
+      // Both kinds of ending happened: the mutations reached the headers and spared some.
+      assert(
+        (outcomes.get("corrupt") ?? 0) > 100 && (outcomes.get("ok") ?? 0) > 100,
+        [
+          ...outcomes,
+        ].join(),
+      );
+    } finally {
+      await done();
+    }
+  },
 });

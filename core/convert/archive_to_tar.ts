@@ -15,6 +15,7 @@ import type { FileEntry } from "../format/filetable.ts";
 import type { Archive } from "../read/archive.ts";
 import { fileTable } from "../read/files.ts";
 import { type AtomicFile, createAtomicFile, writeAll } from "../io/atomic.ts";
+import { trackTemporary } from "../io/temporaries.ts";
 import { compress, type TarCompression } from "../tar/compression.ts";
 import { END_OF_ARCHIVE, entryHeader, padded } from "../tar/writer.ts";
 import { BLOCK } from "../tar/header.ts";
@@ -121,6 +122,55 @@ async function cutAsRecorded(a: Archive, entries: FileEntry[]): Promise<FileEntr
   return counts.map((n) => entries.slice(at, at += n));
 }
 
+/** The file table of `a`, or an error saying it has none. */
+async function treeOf(a: Archive): Promise<FileEntry[]> {
+  const entries = await fileTable(a);
+  if (!entries) {
+    throw new HexzError(
+      "unsupported",
+      `${a.source.name}: holds no file tree (a disk image): use 'hexz extract' for its stream`,
+    );
+  }
+  return entries;
+}
+
+function checkCompression(kind: string): TarCompression {
+  if (!["none", "gzip", "zstd"].includes(kind)) {
+    throw new HexzError(
+      "usage",
+      `archiveToTar: compression ${JSON.stringify(kind)} is not none, gzip or zstd`,
+    );
+  }
+  return kind as TarCompression;
+}
+
+/**
+ * The archive's tree as the bytes of one tar (compressed as asked), made as they are read: for
+ * a pipe or a network answer, where `archiveToTar` writes files.
+ */
+export async function tarStream(
+  a: Archive,
+  opts: Pick<ArchiveToTarOptions, "compression" | "level" | "onProgress"> = {},
+): Promise<AsyncIterable<Uint8Array>> {
+  expectArchive(a, "tarStream");
+  expectOptions(opts, "tarStream");
+  const kind = checkCompression(opts.compression ?? "none");
+  const entries = await treeOf(a);
+  const total = contentBytes(entries);
+  let done = 0;
+  return compress(
+    shardChunks(a, entries, (n) => {
+      done += n;
+      opts.onProgress?.(done, total);
+    }),
+    kind,
+    opts.level,
+  );
+}
+
+const contentBytes = (entries: FileEntry[]) =>
+  entries.reduce((s, e) => s + (e.type === "file" && !e.hardLinkTo ? e.size : 0), 0);
+
 /** Writes the archive's tree as a tar, or as shards. */
 export async function archiveToTar(
   a: Archive,
@@ -129,6 +179,7 @@ export async function archiveToTar(
   expectArchive(a, "archiveToTar");
   expectOptions(opts, "archiveToTar", true);
   expectString(opts.output, "archiveToTar: output");
+  const kind = checkCompression(opts.compression ?? "none");
   const sharded = opts.shards || opts.shardSize !== undefined;
   if (sharded && !isShardPattern(opts.output)) {
     throw new HexzError(
@@ -141,13 +192,7 @@ export async function archiveToTar(
   ) {
     throw new HexzError("usage", `shard size must be a positive number of bytes`);
   }
-  const entries = await fileTable(a);
-  if (!entries) {
-    throw new HexzError(
-      "unsupported",
-      `${a.source.name}: holds no file tree (a disk image): use 'hexz extract' for its stream`,
-    );
-  }
+  const entries = await treeOf(a);
   const shards = opts.shardSize !== undefined
     ? cutBySize(entries, opts.shardSize)
     : opts.shards
@@ -168,9 +213,10 @@ export async function archiveToTar(
       }
     }
   }
-  const total = entries.reduce((s, e) => s + (e.type === "file" && !e.hardLinkTo ? e.size : 0), 0);
+  const total = contentBytes(entries);
   let done = 0;
   const written: AtomicFile[] = [];
+  const untrack: (() => void)[] = [];
   let current: AtomicFile | null = null;
   try {
     for (let i = 0; i < shards.length; i++) {
@@ -180,7 +226,7 @@ export async function archiveToTar(
           done += n;
           opts.onProgress?.(done, total);
         }),
-        opts.compression ?? "none",
+        kind,
         opts.level,
       );
       for await (const c of chunks) {
@@ -190,12 +236,17 @@ export async function archiveToTar(
       await current.commit();
       written.push(current);
       current = null;
+      // Until the last shard is in place, the finished ones count as temporaries too: an
+      // interrupted run (cli/interrupt.ts) leaves no partial set of shards.
+      if (sharded) untrack.push(trackTemporary(names[i], "file"));
     }
   } catch (e) {
     await current?.abort();
-    // No partial set of shards is left behind either.
+    // Nor does a failed one.
     for (const w of written) await Deno.remove(w.path).catch(() => {});
     throw e;
+  } finally {
+    for (const u of untrack) u();
   }
   return { outputs: names, entries: entries.length, bytes: total };
 }

@@ -26,9 +26,16 @@ import { decompress, detectCompression } from "../tar/compression.ts";
 import { readTar, type TarEntry } from "../tar/reader.ts";
 import { tarTree } from "./tar_tree.ts";
 
+/** A tar that is not a file: a pipe, a download. `name` names it in messages and metadata. */
+export interface TarStream {
+  name: string;
+  stream: AsyncIterable<Uint8Array>;
+}
+
 export interface TarToArchiveOptions extends Omit<PackOptions, "disk" | "memory" | "fileTable"> {
-  /** The tars, in order (several: WebDataset shards, one tree). */
-  inputs: string[];
+  /** The tars, in order (several: WebDataset shards, one tree): paths, or streams (read once,
+   * so not with `trainDictionary`). */
+  inputs: (string | TarStream)[];
 }
 
 export interface TarToArchiveResult extends PackResult {
@@ -73,24 +80,59 @@ async function* fileChunks(path: string, onRead: (n: number) => void) {
   }
 }
 
-/** The entries of the tar at `path`, decompressed as detected. */
-async function* tarEntries(path: string, onRead: (n: number) => void): AsyncGenerator<TarEntry> {
-  const raw = fileChunks(path, onRead);
-  const first = await raw.next();
-  const head = first.done ? new Uint8Array(0) : first.value;
+/** The bytes of a stream, counted. */
+async function* streamChunks(s: AsyncIterable<Uint8Array>, onRead: (n: number) => void) {
+  for await (const c of s) {
+    onRead(c.length);
+    yield c;
+  }
+}
+
+const nameOf = (input: string | TarStream) => typeof input === "string" ? input : input.name;
+
+/** The entries of a tar, decompressed as detected. */
+async function* tarEntries(
+  input: string | TarStream,
+  onRead: (n: number) => void,
+): AsyncGenerator<TarEntry> {
+  const path = nameOf(input);
+  const raw = typeof input === "string"
+    ? fileChunks(input, onRead)
+    : streamChunks(input.stream, onRead);
+  // The first bytes tell the compression; a pipe may hand them over a few at a time.
+  const firsts: Uint8Array[] = [];
+  let have = 0;
+  while (have < 8) {
+    const r = await raw.next();
+    if (r.done) break;
+    firsts.push(r.value);
+    have += r.value.length;
+  }
+  const head = new Uint8Array(Math.min(have, 8));
+  for (let i = 0, at = 0; at < head.length; i++) {
+    head.set(firsts[i].subarray(0, head.length - at), at);
+    at += Math.min(firsts[i].length, head.length - at);
+  }
   if (head.length >= 4 && MAGIC.every((b, i) => head[i] === b)) {
     throw new HexzError("usage", `${path}: is a hexz archive, not a tar`);
   }
   const kind = detectCompression(head, path);
   const all = (async function* () {
-    if (!first.done) yield head;
+    yield* firsts;
     yield* raw;
   })();
-  yield* readTar(byteReader(decompress(all, kind, path)), path);
+  const r = byteReader(decompress(all, kind, path));
+  yield* readTar(r, path);
+  // Read to the end: the decompressor checks its checksum (gzip's CRC; zstd's, when the
+  // frame has one) only there, and it is what covers the contents, which tar does not.
+  while ((await r.skip(1 << 20)) > 0) { /* padding after the end-of-archive marker */ }
 }
 
 /** Samples for a dictionary: the first block of the files of the tars (a first pass). */
-async function tarSamples(inputs: string[], blockSize: number): Promise<Uint8Array[]> {
+async function tarSamples(
+  inputs: (string | TarStream)[],
+  blockSize: number,
+): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   let total = 0;
   for (const path of inputs) {
@@ -117,9 +159,21 @@ export async function tarToArchive(opts: TarToArchiveOptions): Promise<TarToArch
     checkPackOptions(opts, "tarToArchive");
     if (
       !Array.isArray(opts.inputs) || opts.inputs.length === 0 ||
-      opts.inputs.some((p) => typeof p !== "string")
+      opts.inputs.some((p) =>
+        typeof p !== "string" &&
+        !(typeof p?.name === "string" && typeof p?.stream?.[Symbol.asyncIterator] === "function")
+      )
     ) {
-      throw new HexzError("usage", "tarToArchive: inputs must be a non-empty list of paths");
+      throw new HexzError(
+        "usage",
+        "tarToArchive: inputs must be a non-empty list of paths or { name, stream }",
+      );
+    }
+    if (opts.trainDictionary && opts.inputs.some((p) => typeof p !== "string")) {
+      throw new HexzError(
+        "usage",
+        "--train-dict reads the tars twice: give files, not a stream",
+      );
     }
     return await convert(opts);
   } finally {
@@ -131,6 +185,7 @@ async function convert(opts: TarToArchiveOptions): Promise<TarToArchiveResult> {
   const { inputs } = opts;
   let total = 0;
   for (const path of inputs) {
+    if (typeof path !== "string") continue; // a stream: its size is not known
     try {
       const st = Deno.statSync(path);
       if (!st.isFile) throw new HexzError("usage", `${path}: not a regular file`);
@@ -157,7 +212,7 @@ async function convert(opts: TarToArchiveOptions): Promise<TarToArchiveResult> {
   const blocks = async function* () {
     for (let i = 0; i < inputs.length; i++) {
       for await (const e of tarEntries(inputs[i], onRead)) {
-        if (tree.add(e, i, `${inputs[i]}: ${JSON.stringify(e.name)}`)) {
+        if (tree.add(e, i, `${nameOf(inputs[i])}: ${JSON.stringify(e.name)}`)) {
           yield* splitter.split(e.content);
         }
       }
@@ -166,7 +221,10 @@ async function convert(opts: TarToArchiveOptions): Promise<TarToArchiveResult> {
   let packOpts: PackOptions = {
     ...opts,
     onProgress: undefined,
-    readsFrom: [...(opts.readsFrom ?? []), ...inputs],
+    readsFrom: [
+      ...(opts.readsFrom ?? []),
+      ...inputs.filter((p): p is string => typeof p === "string"),
+    ],
   };
   if (opts.trainDictionary) {
     const size = spec.kind === "fixed" ? spec.size : spec.params.avg;
@@ -183,7 +241,7 @@ async function convert(opts: TarToArchiveOptions): Promise<TarToArchiveResult> {
   packOpts.fileTable = () => encodeFileTable(finish());
   packOpts.lateMetadata = () => {
     const tar: TarShards = {
-      inputs: inputs.map((p, i) => ({ name: basename(p), entries: table.perInput[i] })),
+      inputs: inputs.map((p, i) => ({ name: basename(nameOf(p)), entries: table.perInput[i] })),
     };
     return base && typeof base === "object" && !Array.isArray(base)
       ? { ...base, tar }

@@ -7,7 +7,8 @@
  * @module
  */
 import { constants as zlib, createGzip, createZstdCompress, createZstdDecompress } from "node:zlib";
-import { Duplex } from "node:stream";
+import type { Transform } from "node:stream";
+import { once } from "node:events";
 import { HexzError } from "../errors.ts";
 
 export type TarCompression = "none" | "gzip" | "zstd";
@@ -34,8 +35,40 @@ export function detectCompression(head: Uint8Array, name: string): TarCompressio
   return "none";
 }
 
-function nodeTransform(z: Duplex): TransformStream<Uint8Array, Uint8Array> {
-  return Duplex.toWeb(z) as unknown as TransformStream<Uint8Array, Uint8Array>;
+/**
+ * `chunks` through a node:zlib transform. Its errors (damaged input) end the iteration as
+ * exceptions. Deno 2.9.6's streaming zstd does not emit them as 'error' events: it throws
+ * them from a callback, where they would end the process with a stack trace ("Uncaught Error:
+ * Zstd decompress error: ..."), so while the transform runs such errors are caught as the
+ * runtime reports them and handed to the stream.
+ */
+async function* throughNode(
+  chunks: AsyncIterable<Uint8Array>,
+  z: Transform,
+): AsyncGenerator<Uint8Array> {
+  const onUncaught = (ev: ErrorEvent) => {
+    if (!/^Zstd (de)?compress error/.test(String(ev.error?.message ?? ""))) return;
+    ev.preventDefault();
+    z.destroy(ev.error);
+  };
+  globalThis.addEventListener("error", onUncaught);
+  const feed = (async () => {
+    try {
+      for await (const c of chunks) {
+        if (!z.write(c)) await once(z, "drain");
+      }
+      z.end();
+    } catch (e) {
+      z.destroy(e as Error);
+    }
+  })();
+  try {
+    for await (const out of z) yield out as Uint8Array;
+  } finally {
+    z.destroy();
+    await feed;
+    globalThis.removeEventListener("error", onUncaught);
+  }
 }
 
 /** The decompressed bytes of `chunks`; `name` names the input in errors. */
@@ -48,12 +81,11 @@ export async function* decompress(
     yield* chunks;
     return;
   }
-  const source = ReadableStream.from(chunks);
-  const out = source.pipeThrough(
-    kind === "gzip"
-      ? new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>
-      : nodeTransform(createZstdDecompress()),
-  );
+  const out = kind === "gzip"
+    ? ReadableStream.from(chunks).pipeThrough(
+      new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+    )
+    : throughNode(chunks, createZstdDecompress());
   try {
     for await (const c of out) yield c;
   } catch (e) {
@@ -80,12 +112,13 @@ export function compress(
     if (!Number.isInteger(l) || l < 1 || l > 9) {
       throw new HexzError("usage", `--level: gzip output takes levels 1-9, got ${l}`);
     }
-    return ReadableStream.from(chunks).pipeThrough(nodeTransform(createGzip({ level: l })));
+    return throughNode(chunks, createGzip({ level: l }));
   }
   if (!Number.isInteger(l) || l < 1 || l > 19) {
     throw new HexzError("usage", `--level: zstd output takes levels 1-19, got ${l}`);
   }
-  return ReadableStream.from(chunks).pipeThrough(
-    nodeTransform(createZstdCompress({ params: { [zlib.ZSTD_c_compressionLevel]: l } })),
+  return throughNode(
+    chunks,
+    createZstdCompress({ params: { [zlib.ZSTD_c_compressionLevel]: l } }),
   );
 }

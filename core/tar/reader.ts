@@ -52,8 +52,8 @@ function text(b: Uint8Array, what: string): string {
 
 /**
  * `name` as GNU tar extracts it: leading `/` removed, empty and `.` components dropped; a `..`
- * component is refused (GNU tar skips such members; converting silently without one would
- * lose data).
+ * component is refused (GNU tar skips such a member and fails at the end; converting
+ * without it would lose data silently).
  */
 export function memberPath(name: string, what: string): string {
   const parts = name.split("/").filter((c) => c !== "" && c !== ".");
