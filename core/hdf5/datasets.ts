@@ -66,6 +66,8 @@ export interface Hdf5Listing {
   close(): void;
 }
 
+/** The longest path an archive's file table keeps. */
+const MAX_PATH = 4096;
 /** The most groups and datasets one file may have here. */
 const MAX_OBJECTS = 1_000_000;
 /** The most bytes assembled at once from one row of chunks. */
@@ -115,6 +117,11 @@ export async function listHdf5(src: ByteSource): Promise<Hdf5Listing> {
           out.skipped.push({
             path: p,
             reason: `the name ${JSON.stringify(l.name)} cannot be a file name`,
+          });
+        } else if (new TextEncoder().encode(p).length > MAX_PATH) {
+          out.skipped.push({
+            path: p,
+            reason: `a path longer than ${MAX_PATH} bytes`,
           });
         } else if (l.kind !== "hard") {
           out.skipped.push({
