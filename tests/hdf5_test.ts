@@ -194,7 +194,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "listHdf5 checks fletcher32 and the superblock checksum",
+  name: "listHdf5 checks fletcher32, the superblock and fractal heap checksums",
   ...needsH5py,
   fn: async () => {
     const { dir, manifest } = await files();
@@ -206,6 +206,14 @@ Deno.test({
       assert(e !== "ok", libver);
       assertMatch(e.message, /'\/chunked\/gzip': chunk at \[0,0\]: fletcher32 checksum mismatch$/);
     }
+    // A link in the root group's fractal heap (dense storage): its direct block's checksum.
+    const heap = await Deno.readFile(`${dir}/latest.h5`);
+    const fhdb = new TextDecoder("latin1").decode(heap).indexOf("FHDB");
+    assert(fhdb > 0, "no fractal heap direct block in latest.h5");
+    heap[fhdb + 40] ^= 0x20;
+    const h = await readAll(heap);
+    assert(h !== "ok");
+    assertMatch(h.message, /fractal heap: direct block at \d+: checksum mismatch$/);
     const latest = await Deno.readFile(`${dir}/latest.h5`);
     latest[20] ^= 1;
     const e = await readAll(latest);

@@ -169,8 +169,13 @@ async function attributes(
 ): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   const add = async (data: Uint8Array) => {
-    const a = await parseAttribute(f, f.over(data, `${what}: attribute`), heap);
-    if (a.value !== undefined) out[a.name] = a.value;
+    try {
+      const a = await parseAttribute(f, f.over(data, `${what}: attribute`), heap);
+      if (a.value !== undefined) out[a.name] = a.value;
+    } catch (e) {
+      // An attribute this reader cannot take is left out, like one that is not simple.
+      if (!(e instanceof HexzError && e.code === "unsupported")) throw e;
+    }
   };
   for (const m of msgs) {
     if (m.type === MSG.attribute && !(m.flags & 0x02)) await add(m.data);

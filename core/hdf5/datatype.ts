@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { HexzError } from "../errors.ts";
 import { bad, type Cursor } from "./cursor.ts";
 
 export type TypeKind =
@@ -64,8 +65,9 @@ const CLASS_NAMES = [
  * hostile file must not exhaust the stack. */
 const MAX_NESTING = 32;
 
-/** The most bytes one element may have (numpy's own limit is 2^31). */
-const MAX_ELEMENT = 1 << 30;
+/** The most bytes one element may have here (a larger type is refused, so that a fill value
+ * or a row of one element never makes a huge allocation). */
+const MAX_ELEMENT = 16 << 20;
 
 /** IEEE layouts: size -> [mantissa bits, exponent bits, bias]. */
 const IEEE: Record<number, [number, number, number]> = {
@@ -84,7 +86,13 @@ export function parseDatatype(c: Cursor, depth = 0): Datatype {
   const bits0 = c.u8(), bits1 = c.u8();
   c.u8();
   const size = c.u32();
-  if (size === 0 || size > MAX_ELEMENT) bad(what, `datatype of ${size} bytes`);
+  if (size === 0) bad(what, "datatype of 0 bytes");
+  if (size > MAX_ELEMENT) {
+    throw new HexzError(
+      "unsupported",
+      `${what}: a datatype of ${size} bytes (more than ${MAX_ELEMENT}) is not supported`,
+    );
+  }
   const le = (bits0 & 1) === 0;
   const order = size === 1 ? "|" : le ? "<" : ">";
   const other = (reason: string): Datatype => ({

@@ -117,7 +117,14 @@ export async function openFractalHeap(f: H5File, at: number, what: string): Prom
         if (d.u8() !== 0) bad(bw, "unknown version");
         if (f.abs(d.address()) !== at) bad(bw, "does not point back at its heap");
         d.skip(offsetSize);
-        if (checked) d.u32(); // the checksum (over the block with this field zeroed) is not checked
+        if (checked) {
+          // Over the whole block, with the checksum's own four bytes taken as zeros.
+          const at = d.pos;
+          const stored = d.u32();
+          const copy = d.bytes.slice();
+          copy.fill(0, at, at + 4);
+          if (lookup3(copy) !== stored) bad(bw, "checksum mismatch");
+        }
         data = d.bytes;
         cache.set(addr, data);
       }
