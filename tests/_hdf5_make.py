@@ -99,6 +99,7 @@ for libver in ["earliest", "v108", "latest"]:
         f["skip/subarray"] = np.zeros(3, dtype=[("a", "i4"), ("b", "f4", (3,))])
         f.create_dataset("skip/vlen", data=["one", "two"], dtype=h5py.string_dtype())
         f["skip/soft"] = h5py.SoftLink("/floats/f4")
+        f["skip/again"] = f["model/layer2"]  # a hard link to a group: walked once
         f["skip/" + "n" * 5000] = np.arange(3)  # a path the file table cannot keep
     datasets = {}
     with h5py.File(path, "r") as f:

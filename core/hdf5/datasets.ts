@@ -80,7 +80,13 @@ const PIECE = 4 << 20;
  * when asked for: keep it open until done (`close` closes it).
  */
 export async function listHdf5(src: ByteSource): Promise<Hdf5Listing> {
-  const f = await openH5(src);
+  let f: H5File;
+  try {
+    f = await openH5(src);
+  } catch (e) {
+    src.close();
+    throw e;
+  }
   const heap = globalHeap(f);
   const out: Hdf5Listing = {
     superblock: f.sb.version,
@@ -89,15 +95,20 @@ export async function listHdf5(src: ByteSource): Promise<Hdf5Listing> {
     skipped: [],
     close: () => src.close(),
   };
-  const walked = new Set<number>();
+  /** Groups walked: object header -> path. */
+  const walked = new Map<number, string>();
   let objects = 0;
   const visit = async (at: number, path: string, depth: number): Promise<void> => {
     if (++objects > MAX_OBJECTS) bad(src.name, `more than ${MAX_OBJECTS} objects`);
     const what = `${src.name}: ${path ? `'/${path}'` : "root group"}`;
     const msgs = await readObjectHeader(f, at, what);
     if (isGroup(msgs)) {
-      if (walked.has(at)) return; // a hard link to a group already walked
-      walked.add(at);
+      const first = walked.get(at);
+      if (first !== undefined) {
+        out.skipped.push({ path, reason: `another name of the group '/${first}', walked once` });
+        return;
+      }
+      walked.set(at, path);
       if (depth > 256) bad(what, "groups nested more than 256 deep");
       let links;
       try {
@@ -134,6 +145,7 @@ export async function listHdf5(src: ByteSource): Promise<Hdf5Listing> {
       }
       return;
     }
+    if (!path) bad(what, "is not a group");
     if (!msgs.some((m) => m.type === MSG.layout)) {
       const committed = msgs.some((m) => m.type === MSG.datatype);
       out.skipped.push({
