@@ -26,6 +26,9 @@ for libver in ["earliest", "v108", "latest"]:
     with h5py.File(path, "w", libver=libver) as f:
         f.attrs["title"] = "test file"
         f.attrs["version"] = 3
+        # As Keras writes its checkpoints: a long JSON string, and a list of fixed-length names.
+        f.attrs["model_config"] = json.dumps({"layers": [{"name": f"dense_{i}", "units": i} for i in range(300)]})
+        f.attrs["weight_names"] = np.array([b"dense/kernel:0", b"dense/bias:0"])
         f["ints/i1"] = np.arange(-50, 50, dtype="i1")
         f["ints/u2"] = np.arange(1000, dtype="<u2")
         f["ints/be_i4"] = np.arange(-300, 300, dtype=">i4").reshape(20, 30)
