@@ -70,6 +70,7 @@ export {
   findFile,
   readFile,
 } from "./core/read/files.ts";
+export { selectEntries } from "./core/read/select.ts";
 export type { FileEntry } from "./core/format/filetable.ts";
 export {
   type ArchiveToTarOptions,
@@ -87,6 +88,9 @@ export type {
 } from "./core/convert/tar_to_archive.ts";
 export type { TarCompression } from "./core/tar/compression.ts";
 export {
+  AUTO_COMPACT_DEAD_BYTES,
+  compactOverlay,
+  type CompactResult,
   openOverlay,
   type Overlay,
   OVERLAY_BLOCK,

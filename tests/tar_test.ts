@@ -435,3 +435,90 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "shards by size: PAX headers and hard-link copies count, every shard within the limit",
+  ...needs("tar"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src`);
+      for (let i = 0; i < 12; i++) {
+        // One component of 150 bytes: no prefix split fits, so each needs a PAX header.
+        const name = `${String(i).padStart(2, "0")}${"x".repeat(148)}`;
+        Deno.writeFileSync(`${dir}/src/${name}.bin`, pseudoRandom(1500 + 300 * i, i + 1));
+        Deno.writeFileSync(`${dir}/src/${name}.txt`, enc.encode(`${i}`));
+        if (i % 3 === 2) Deno.linkSync(`${dir}/src/${name}.bin`, `${dir}/src/${name}.zlink`);
+      }
+      const { build, archiveToTar } = await import("../mod.ts");
+      await build({ source: `${dir}/src`, output: `${dir}/a.hxz`, workers: 1 });
+      const a = await open(`${dir}/a.hxz`);
+      let outputs: string[];
+      try {
+        ({ outputs } = await archiveToTar(a, { output: `${dir}/s-%02d.tar`, shardSize: 9000 }));
+      } finally {
+        a.close();
+      }
+      assert(outputs.length >= 4, `${outputs.length} shards`);
+      Deno.mkdirSync(`${dir}/x`);
+      for (const o of outputs) {
+        const size = Deno.statSync(o).size;
+        const keys = new Set(
+          (await run("tar", ["-tf", o])).trim().split("\n").map((m) => m.slice(0, m.indexOf("."))),
+        );
+        assert(size <= 9000 || keys.size === 1, `${o}: ${size} bytes, ${keys.size} samples`);
+        await run("tar", ["-C", `${dir}/x`, "-xf", o]);
+      }
+      // Every file is there with its content (links across shards are copies).
+      const content = async (root: string) => {
+        const s = await snapshot(root);
+        return Object.fromEntries(
+          Object.entries(s).map(([p, v]) => [p, v.split(" ").slice(3, 5).join(" ")]),
+        );
+      };
+      assertEquals(await content(`${dir}/x`), await content(`${dir}/src`));
+    } finally {
+      await done();
+    }
+  },
+});
+
+Deno.test({
+  name: "tar reader: GNU tar's v7, oldgnu and ustar formats convert too",
+  ...needs("tar"),
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src/d`, { recursive: true });
+      Deno.writeFileSync(`${dir}/src/d/a`, pseudoRandom(70_000, 8));
+      Deno.symlinkSync("d/a", `${dir}/src/s`);
+      Deno.linkSync(`${dir}/src/d/a`, `${dir}/src/h`);
+      Deno.chmodSync(`${dir}/src/d/a`, 0o600);
+      const want = await snapshot(`${dir}/src`, true);
+      const { check } = await import("../mod.ts");
+      for (const format of ["v7", "oldgnu", "ustar"]) {
+        await run("tar", [
+          "-C",
+          `${dir}/src`,
+          `--format=${format}`,
+          "-cf",
+          `${dir}/${format}.tar`,
+          ".",
+        ]);
+        const out = `${dir}/${format}.hxz`;
+        await tarToArchive({ inputs: [`${dir}/${format}.tar`], output: out, workers: 1 });
+        const a = await open(out);
+        try {
+          const r = await check(a); // throws on any damage
+          assertEquals([r.sections, r.bytes], [2, 70_000]); // file table and metadata
+          await extractTree(a, `${dir}/out-${format}`);
+        } finally {
+          a.close();
+        }
+        assertEquals(await snapshot(`${dir}/out-${format}`, true), want, format);
+      }
+    } finally {
+      await done();
+    }
+  },
+});

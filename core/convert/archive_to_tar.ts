@@ -21,6 +21,7 @@ import { END_OF_ARCHIVE, entryHeader, padded } from "../tar/writer.ts";
 import { BLOCK } from "../tar/header.ts";
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 
+/** What `archiveToTar` writes, and how. */
 export interface ArchiveToTarOptions {
   /** The tar to write; with shards, a pattern with one `%d` (or `%06d`...) for the number. */
   output: string;
@@ -40,9 +41,11 @@ export interface ArchiveToTarOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** What `archiveToTar` wrote. */
 export interface ArchiveToTarResult {
   /** The files written, in order. */
   outputs: string[];
+  /** Entries of the file table, all of them written. */
   entries: number;
   /** Content bytes. */
   bytes: number;
@@ -69,26 +72,54 @@ export function isShardPattern(pattern: string): boolean {
   return (pattern.replace(/%%/g, "").match(/%0?\d*d/g) ?? []).length === 1;
 }
 
-/** Bytes an entry takes in a tar, PAX headers aside. */
-function tarBytes(e: FileEntry): number {
-  return BLOCK + (e.type === "file" && !e.hardLinkTo ? padded(e.size) : 0);
+/** The header blocks of `e` in a tar, as a hard link to `linkTo` or with its own content. */
+function headerOf(e: FileEntry, linkTo: string | undefined): Uint8Array {
+  const type = e.type === "file" ? (linkTo !== undefined ? "hardlink" : "file") : e.type;
+  return entryHeader({
+    path: e.path,
+    type,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    mtimeMs: e.mtimeMs,
+    size: type === "file" ? e.size : 0,
+    target: linkTo ?? e.target,
+  });
 }
 
-/** Cuts `entries` into shards of at most `limit` tar bytes, samples whole. */
+/**
+ * Cuts `entries` into shards of at most `limit` bytes of tar (headers, PAX headers, content,
+ * padding and the end-of-archive marker), samples whole. A file's content counts once per
+ * shard, in the shard where its first name is (its other names there are links).
+ */
 export function cutBySize(entries: FileEntry[], limit: number): FileEntry[][] {
   const shards: FileEntry[][] = [];
   let cur: FileEntry[] = [], curBytes = 0;
+  let ids = new Map<string, string>();
+  /** The bytes of entries [i, j) added to a shard whose files are `have`; adds them. */
+  const measure = (i: number, j: number, have: Map<string, string>) => {
+    let bytes = 0;
+    for (const e of entries.slice(i, j)) {
+      const id = e.type === "file" ? e.hardLinkTo || e.path : "";
+      const linkTo = id ? have.get(id) : undefined;
+      if (id && linkTo === undefined) have.set(id, e.path);
+      bytes += headerOf(e, linkTo).length + (id && linkTo === undefined ? padded(e.size) : 0);
+    }
+    return bytes;
+  };
   for (let i = 0; i < entries.length;) {
     const key = sampleKey(entries[i].path);
-    let j = i, bytes = 0;
-    while (j < entries.length && sampleKey(entries[j].path) === key) {
-      bytes += tarBytes(entries[j++]);
-    }
-    if (cur.length && curBytes + bytes + 2 * BLOCK > limit) {
+    let j = i;
+    while (j < entries.length && sampleKey(entries[j].path) === key) j++;
+    const trial = new Map(ids);
+    let bytes = measure(i, j, trial);
+    if (cur.length && curBytes + bytes + END_OF_ARCHIVE.length > limit) {
       shards.push(cur);
       cur = [];
       curBytes = 0;
-    }
+      ids = new Map();
+      bytes = measure(i, j, ids);
+    } else ids = trial;
     cur.push(...entries.slice(i, j));
     curBytes += bytes;
     i = j;
@@ -298,18 +329,8 @@ async function* shardChunks(
     const id = e.type === "file" ? e.hardLinkTo || e.path : "";
     const linkTo = id ? first.get(id) : undefined;
     if (id && linkTo === undefined) first.set(id, e.path);
-    const type = e.type === "file" ? (linkTo !== undefined ? "hardlink" : "file") : e.type;
-    const size = type === "file" ? e.size : 0;
-    yield entryHeader({
-      path: e.path,
-      type,
-      mode: e.mode,
-      uid: e.uid,
-      gid: e.gid,
-      mtimeMs: e.mtimeMs,
-      size,
-      target: linkTo ?? e.target,
-    });
+    const size = e.type === "file" && linkTo === undefined ? e.size : 0;
+    yield headerOf(e, linkTo);
     for (let off = 0; off < size; off += PIECE) {
       const n = Math.min(PIECE, size - off);
       yield await a.read("disk", e.offset + off, n);

@@ -28,16 +28,20 @@ import { tarTree } from "./tar_tree.ts";
 
 /** A tar that is not a file: a pipe, a download. `name` names it in messages and metadata. */
 export interface TarStream {
+  /** How messages and the metadata name it ("stdin"). */
   name: string;
+  /** The tar's bytes (compressed or not), read once. */
   stream: AsyncIterable<Uint8Array>;
 }
 
+/** `build`'s options, with tars for the directory. */
 export interface TarToArchiveOptions extends Omit<PackOptions, "disk" | "memory" | "fileTable"> {
   /** The tars, in order (several: WebDataset shards, one tree): paths, or streams (read once,
    * so not with `trainDictionary`). */
   inputs: (string | TarStream)[];
 }
 
+/** What `tarToArchive` made. */
 export interface TarToArchiveResult extends PackResult {
   /** Entries in the file table. */
   entries: number;
@@ -45,6 +49,7 @@ export interface TarToArchiveResult extends PackResult {
 
 /** What the metadata records under `tar`: each input's name and its number of table entries. */
 export interface TarShards {
+  /** Each input in order: its file name (without directories), its table entries. */
   inputs: { name: string; entries: number }[];
 }
 

@@ -3,8 +3,8 @@
  * extraction by GNU tar: a later entry for the same path replaces the earlier one (a
  * directory over a directory only updates its attributes; a non-empty directory is never
  * replaced), missing parent directories are created, and a hard link names an earlier member.
- * Regular files are given their place in the disk stream as they come (`add` returns it); the
- * content of a replaced file stays in the stream, unreferenced. See docs/TAR.md.
+ * Regular files are given their place in the disk stream as they come (`add` says when one
+ * does); the content of a replaced file stays in the stream, unreferenced. See docs/TAR.md.
  *
  * @module
  */
@@ -29,8 +29,6 @@ export interface TarTree {
   add(e: TarEntry, input: number, what: string): boolean;
   /** The table, in order, and how many of its entries came from each input. */
   finish(inputs: number): { entries: FileEntry[]; perInput: number[] };
-  /** Bytes of content placed so far. */
-  readonly offset: number;
 }
 
 const enc = new TextEncoder();
@@ -84,9 +82,6 @@ export function tarTree(): TarTree {
   };
 
   return {
-    get offset() {
-      return offset;
-    },
     add(e, input, what) {
       if (e.path === "") return false; // the root ("./"): not listed in a file table
       const path = e.path;

@@ -11,6 +11,7 @@ import type { Transform } from "node:stream";
 import { once } from "node:events";
 import { HexzError } from "../errors.ts";
 
+/** The compressions a tar is read and written with. */
 export type TarCompression = "none" | "gzip" | "zstd";
 
 /** What the first bytes of a file say it is compressed with; other compressors are refused. */
