@@ -132,5 +132,14 @@ for libver in ["earliest", "latest"]:
     with open(os.path.join(out, f"userblock-{libver}.h5"), "r+b") as g:
         g.write(b"a user block, not HDF5")
 
+# A group of 30,000 links: its fractal heap has indirect blocks inside indirect blocks.
+with h5py.File(os.path.join(out, "biggroup.h5"), "w", libver="latest") as f:
+    f["x"] = np.arange(3)
+    g = f.create_group("many")
+    for i in range(30000):
+        g[f"link_{i:06d}"] = h5py.SoftLink("/x")
+    for i in range(5):
+        g[f"z{i}"] = np.full(4, i, dtype="<i2")
+
 with open(os.path.join(out, "manifest.json"), "w") as g:
     json.dump(manifest, g, indent=1)

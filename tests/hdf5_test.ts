@@ -442,3 +442,35 @@ Deno.test("parseDatatype refuses types nested past its limit instead of exhausti
   const c = new Cursor(bytes, "t.h5: '/x': datatype");
   assertThrows(() => parseDatatype(c), HexzError, /datatypes nested more than 32 deep/);
 });
+
+Deno.test({
+  name: "listHdf5 reads a group of 30,000 links (nested fractal heap indirect blocks)",
+  ...needsH5py,
+  fn: async () => {
+    const { dir } = await files();
+    const l = await listHdf5(memorySource(await Deno.readFile(`${dir}/biggroup.h5`)));
+    try {
+      assertEquals(l.skipped.length, 30000);
+      assertEquals(l.skipped[29999], {
+        path: "many/link_029999",
+        reason: "a soft link, not followed",
+      });
+      assertEquals(l.datasets.map((d) => d.path), [
+        "many/z0",
+        "many/z1",
+        "many/z2",
+        "many/z3",
+        "many/z4",
+        "x",
+      ]);
+      for (let i = 0; i < 5; i++) {
+        assertEquals(
+          await bytesOf(l.datasets[i].read()),
+          new Uint8Array(new Int16Array(4).fill(i).buffer),
+        );
+      }
+    } finally {
+      l.close();
+    }
+  },
+});

@@ -1,8 +1,9 @@
 /**
- * Fractal heaps ("FRHP"): where a group in dense storage keeps its link messages. This
- * reader resolves managed objects in a root direct block or in the direct blocks of the root
- * indirect block (enough for tens of thousands of links), and tiny objects (stored in the
- * heap ID itself). Huge objects, filtered heaps and nested indirect blocks are refused.
+ * Fractal heaps ("FRHP"): where a group in dense storage keeps its link messages, and an
+ * object its attributes. This reader resolves managed objects in direct blocks ("FHDB") found
+ * from the root through indirect blocks ("FHIB", nested as deep as the heap grows; each met
+ * once), and tiny objects (stored in the heap ID itself). Huge objects and filtered heaps are
+ * refused.
  *
  * @module
  */
@@ -16,11 +17,13 @@ export interface FractalHeap {
   get(id: Uint8Array): Promise<Uint8Array>;
 }
 
-const bitsOf = (n: number) => {
+const isPow2 = (n: number) => n > 0 && 2 ** bitsOf(n) === n;
+
+function bitsOf(n: number): number {
   let b = 0;
   while (2 ** (b + 1) <= n) b++;
   return b;
-};
+}
 
 export async function openFractalHeap(f: H5File, at: number, what: string): Promise<FractalHeap> {
   const o = f.sb.offsetSize, l = f.sb.lengthSize;
@@ -68,33 +71,48 @@ export async function openFractalHeap(f: H5File, at: number, what: string): Prom
   const checked = (flags & 2) !== 0;
   /** Direct blocks: heap offset, size, address. */
   const blocks: [number, number, number][] = [];
+  if (!isPow2(width) || !isPow2(startSize) || !isPow2(maxDirect)) {
+    bad(w, "doubling table sizes are not powers of 2");
+  }
+  /** Bytes of each block in row `r` of an indirect block. */
+  const rowSize = (r: number) => r < 2 ? startSize : startSize * 2 ** (r - 1);
+  /** The rows whose blocks are direct (larger ones are indirect blocks themselves). */
+  const directRows = bitsOf(maxDirect) - bitsOf(startSize) + 2;
+  const firstRowBits = bitsOf(startSize) + bitsOf(width);
+  const seen = new Set<number>();
+  /** Collects the direct blocks under the indirect block at `addr`, which starts at heap
+   * offset `start` and has `nrows` rows. */
+  const indirect = async (addr: number, start: number, nrows: number): Promise<void> => {
+    const iw = `${w}: indirect block at ${addr}`;
+    if (seen.has(addr)) bad(iw, "met twice");
+    seen.add(addr);
+    if (nrows < 1 || nrows > 64) bad(iw, `${nrows} rows`);
+    const c = await f.cursor(addr, 5 + o + offsetSize + nrows * width * o + 4, iw);
+    c.signature("FHIB");
+    if (c.u8() !== 0) bad(iw, "unknown version");
+    if (f.abs(c.address()) !== at) bad(iw, "does not point back at its heap");
+    if (c.uint(offsetSize, "block offset") !== start) bad(iw, "block offset is not its place");
+    const children: [number, number, number][] = [];
+    let off = start;
+    for (let r = 0; r < nrows; r++) {
+      for (let col = 0; col < width; col++) {
+        const a = f.abs(c.address());
+        if (a !== UNDEF) {
+          if (r < directRows) blocks.push([off, rowSize(r), a]);
+          else children.push([a, off, bitsOf(rowSize(r)) - firstRowBits + 1]);
+        }
+        off += rowSize(r);
+      }
+    }
+    const end = c.pos;
+    if (lookup3(c.bytes.subarray(0, end)) !== c.u32()) bad(iw, "checksum mismatch");
+    for (const [a, s, n] of children) await indirect(a, s, n);
+  };
   if (root !== UNDEF) {
     if (rows === 0) blocks.push([0, startSize, root]);
-    else {
-      const iw = `${w}: root indirect block`;
-      const sizes: number[] = [];
-      for (let r = 0; r < rows; r++) sizes.push(r < 2 ? startSize : startSize * 2 ** (r - 1));
-      const directRows = sizes.filter((s) => s <= maxDirect).length;
-      if (directRows < rows) {
-        throw new HexzError("unsupported", `${w}: nested indirect blocks are not supported`);
-      }
-      const c = await f.cursor(root, 5 + o + offsetSize + rows * width * o + 4, iw);
-      c.signature("FHIB");
-      if (c.u8() !== 0) bad(iw, "unknown version");
-      if (f.abs(c.address()) !== at) bad(iw, "does not point back at its heap");
-      c.skip(offsetSize);
-      let off = 0;
-      for (let r = 0; r < rows; r++) {
-        for (let col = 0; col < width; col++) {
-          const a = f.abs(c.address());
-          if (a !== UNDEF) blocks.push([off, sizes[r], a]);
-          off += sizes[r];
-        }
-      }
-      const end = c.pos;
-      if (lookup3(c.bytes.subarray(0, end)) !== c.u32()) bad(iw, "checksum mismatch");
-    }
+    else await indirect(root, 0, rows);
   }
+  blocks.sort((a, b) => a[0] - b[0]);
   const cache = new Map<number, Uint8Array>();
   return {
     async get(id) {
@@ -106,7 +124,14 @@ export async function openFractalHeap(f: H5File, at: number, what: string): Prom
       if (type !== 0) throw new HexzError("unsupported", `${w}: huge objects are not supported`);
       const offset = c.uint(offsetSize, "object offset");
       const length = c.uint(lengthSize, "object length");
-      const blk = blocks.find(([s, n]) => offset >= s && offset < s + n);
+      // The last block starting at or before the offset (blocks are sorted and disjoint).
+      let lo = 0, hi = blocks.length - 1, k = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (blocks[mid][0] <= offset) (k = mid), (lo = mid + 1);
+        else hi = mid - 1;
+      }
+      const blk = k >= 0 && offset < blocks[k][0] + blocks[k][1] ? blocks[k] : undefined;
       if (!blk) bad(w, `object at heap offset ${offset} is in no direct block`);
       const [start, size, addr] = blk;
       let data = cache.get(addr);
