@@ -189,7 +189,7 @@ Deno.test("cli help, version and misspellings", async () => {
   const help = r.out;
   assertEquals((await hexz(["help"])).out, help);
   r = await hexz(["help", "extract"]);
-  assertMatch(r.out, /^Usage: hexz extract \[options\] <archive> <output>\n/);
+  assertMatch(r.out, /^Usage: hexz extract \[options\] <archive> <output> \[paths\.\.\.\]\n/);
   assertMatch(r.out, /\n {2}-f, --force +overwrite an existing output\n/);
   r = await hexz(["--version"]);
   assertEquals([r.code, r.out], [0, `hexz ${VERSION}\n`]);
