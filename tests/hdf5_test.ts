@@ -8,7 +8,7 @@
 import { assert, assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
 import { type Hdf5Metadata, HexzError, listHdf5, memorySource, open, packHdf5 } from "../mod.ts";
 import { findFile, readFile } from "../core/read/files.ts";
-import { needs, tempDir } from "./_tools.ts";
+import { needs, type Requirement, tempDir } from "./_tools.ts";
 import { hexz } from "./_cli.ts";
 import { Cursor } from "../core/hdf5/cursor.ts";
 import { parseDatatype } from "../core/hdf5/datatype.ts";
@@ -25,12 +25,8 @@ function h5python(): string | null {
 }
 
 const PY = h5python();
-if (!PY) {
-  console.error(
-    "\n!!! SKIP: missing python3 with h5py (apt-get install python3-h5py; see .ci/run) !!!\n",
-  );
-}
-const needsH5py = { ignore: !PY };
+/** What every test here needs: a python3 that imports h5py, to write the files. */
+const H5PY: Requirement = { what: "python3 with h5py (python3-h5py)", met: () => PY !== null };
 const LIBVERS = ["earliest", "v108", "latest"] as const;
 const SUPERBLOCK = { earliest: 0, v108: 2, latest: 3 };
 
@@ -79,9 +75,8 @@ function expectedSkips(_libver: string): string[] {
 }
 
 for (const libver of LIBVERS) {
-  Deno.test({
+  Deno.test(needs([H5PY], {
     name: `listHdf5 gives numpy's bytes of every dataset (libver ${libver})`,
-    ...needsH5py,
     fn: async () => {
       const { dir, manifest } = await files();
       const l = await listHdf5(memorySource(await Deno.readFile(`${dir}/${libver}.h5`)));
@@ -150,7 +145,7 @@ for (const libver of LIBVERS) {
         l.close();
       }
     },
-  });
+  }));
 }
 
 /** Lists and reads every dataset of `bytes`: "ok", or the HexzError it fails with (any other
@@ -174,9 +169,8 @@ async function readAll(bytes: Uint8Array): Promise<"ok" | HexzError> {
   }
 }
 
-Deno.test({
+Deno.test(needs([H5PY], {
   name: "listHdf5 refuses truncated files with one-line errors",
-  ...needsH5py,
   fn: async () => {
     const { dir } = await files();
     for (const libver of LIBVERS) {
@@ -196,11 +190,10 @@ Deno.test({
     assert(e !== "ok");
     assertMatch(e.message, /^t\.h5: not an HDF5 file/);
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs([H5PY], {
   name: "listHdf5 checks fletcher32, the superblock and fractal heap checksums",
-  ...needsH5py,
   fn: async () => {
     const { dir, manifest } = await files();
     for (const libver of LIBVERS) {
@@ -225,11 +218,10 @@ Deno.test({
     assert(e !== "ok");
     assertEquals(e.message, "t.h5: superblock: checksum mismatch");
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs([H5PY], {
   name: "listHdf5 survives corrupted bytes: a HexzError or the data, never a crash or a hang",
-  ...needsH5py,
   fn: async () => {
     const { dir } = await files();
     let x = 12345;
@@ -249,11 +241,10 @@ Deno.test({
       assert(errors > 0, `${libver}: no corruption was noticed`);
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs([H5PY], {
   name: "packHdf5 stores each dataset as a file at its group path, with the dtypes in metadata",
-  ...needsH5py,
   fn: async () => {
     const { dir, manifest } = await files();
     const [out, cleanup] = await tempDir();
@@ -322,11 +313,10 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs([H5PY, "h5ls"], {
   name: "listHdf5 finds the groups and datasets h5ls finds, with the same shapes",
-  ...(PY ? needs("h5ls") : needsH5py),
   fn: async () => {
     const { dir } = await files();
     for (const libver of LIBVERS) {
@@ -358,11 +348,10 @@ Deno.test({
       );
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs([H5PY], {
   name: "hexz convert model.h5 out.hxz, then hexz cat --file gives numpy's bytes",
-  ...needsH5py,
   fn: async () => {
     const { dir } = await files();
     const [out, cleanup] = await tempDir();
@@ -411,11 +400,10 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs([H5PY], {
   name: "listHdf5 finds the superblock after a user block",
-  ...needsH5py,
   fn: async () => {
     const { dir } = await files();
     for (const libver of ["earliest", "latest"]) {
@@ -431,7 +419,7 @@ Deno.test({
       }
     }
   },
-});
+}));
 
 Deno.test("parseDatatype refuses types nested past its limit instead of exhausting the stack", () => {
   // An array type (class 10, version 3) of one dimension of 1, whose base is another, 10,000
@@ -443,9 +431,8 @@ Deno.test("parseDatatype refuses types nested past its limit instead of exhausti
   assertThrows(() => parseDatatype(c), HexzError, /datatypes nested more than 32 deep/);
 });
 
-Deno.test({
+Deno.test(needs([H5PY], {
   name: "listHdf5 reads a group of 30,000 links (nested fractal heap indirect blocks)",
-  ...needsH5py,
   fn: async () => {
     const { dir } = await files();
     const l = await listHdf5(memorySource(await Deno.readFile(`${dir}/biggroup.h5`)));
@@ -473,4 +460,4 @@ Deno.test({
       l.close();
     }
   },
-});
+}));
