@@ -305,6 +305,11 @@ Deno.test(needs([H5PY], {
         }
       }
       await assertRejects(
+        () => packHdf5({ source: `${dir}/latest.h5`, output: `${out}/x.hxz`, metadata: "note" }),
+        HexzError,
+        /metadata must be an object/,
+      );
+      await assertRejects(
         () => packHdf5({ source: `${out}/earliest.hxz`, output: `${out}/x.hxz` }),
         HexzError,
         /earliest\.hxz: not an HDF5 file/,

@@ -120,6 +120,10 @@ function datasetInput(d: Hdf5Dataset): SequentialInput {
 export async function packHdf5(opts: PackHdf5Options): Promise<PackHdf5Result> {
   checkPackOptions(opts, "packHdf5");
   expectString(opts.source, "packHdf5: source", "an HDF5 file");
+  const m = opts.metadata;
+  if (m !== undefined && (m === null || typeof m !== "object" || Array.isArray(m))) {
+    throw new HexzError("usage", "packHdf5: metadata must be an object (hdf5 is added to it)");
+  }
   try {
     return await packListing(opts);
   } finally {
@@ -178,7 +182,7 @@ async function packListing(opts: PackHdf5Options): Promise<PackHdf5Result> {
         ...opts,
         readsFrom: [...(opts.readsFrom ?? []), opts.source],
         metadata: {
-          ...(opts.metadata as Record<string, unknown> ?? {}),
+          ...(opts.metadata as Record<string, unknown> | undefined),
           hdf5: hdf5Metadata(opts.source, listing),
         },
         fileTable: () => encodeFileTable(entries.map((e) => e.entry)),
