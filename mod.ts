@@ -132,6 +132,7 @@ export {
 export { VERSION } from "./core/version.ts";
 /** HDF5 files read by our own reader (docs/HDF5.md): datasets as virtual files. */
 export {
+  type Field as Hdf5Field,
   type Hdf5Dataset,
   type Hdf5Group,
   type Hdf5Listing,

@@ -13,6 +13,8 @@ import { bad, UNDEF } from "./cursor.ts";
 import { type H5File, openH5 } from "./h5file.ts";
 import { findMessage, findShared, type Message, MSG, readObjectHeader } from "./object_header.ts";
 import { type Field, parseDatatype } from "./datatype.ts";
+
+export type { Field };
 import { parseDataspace } from "./dataspace.ts";
 import { type Layout, parseLayout } from "./layout.ts";
 import { type Filter, parseFilters, SUPPORTED, unfilter } from "./filters.ts";
@@ -24,6 +26,7 @@ import { gridOf, listChunks } from "./chunks.ts";
 import { openFractalHeap } from "./fractal_heap.ts";
 import { btree2Records } from "./btree2.ts";
 
+/** One dataset of an HDF5 file, as a virtual file. */
 export interface Hdf5Dataset {
   /** The dataset's path from the root group, without a leading slash: "model/layer1/weight". */
   path: string;
@@ -32,12 +35,15 @@ export interface Hdf5Dataset {
   dtype: string;
   /** Compound types: each member's name, dtype and byte offset in the element. */
   fields?: Field[];
+  /** Dimensions, outermost first; [] for a scalar. */
   shape: number[];
   /** Bytes of the row-major array: elements times element size. */
   size: number;
+  /** Where HDF5 keeps the elements: in the header, in one range of the file, or in chunks. */
   layout: "compact" | "contiguous" | "chunked";
-  /** Chunked datasets: the chunk shape and the filters' names, in pipeline order. */
+  /** Chunked datasets: the chunk shape. */
   chunks?: number[];
+  /** Chunked datasets: the filters' names, in pipeline order ("shuffle", "deflate" ...). */
   filters?: string[];
   /** Simple attributes (numbers, booleans, strings and lists of them). */
   attributes: Record<string, unknown>;
@@ -50,19 +56,25 @@ export interface Hdf5Dataset {
   read(): AsyncGenerator<Uint8Array>;
 }
 
+/** One group of an HDF5 file. */
 export interface Hdf5Group {
-  /** "" for the root group. */
+  /** The group's path from the root, without a leading slash; "" for the root group. */
   path: string;
+  /** Simple attributes (numbers, booleans, strings and lists of them). */
   attributes: Record<string, unknown>;
 }
 
+/** What `listHdf5` found in a file. */
 export interface Hdf5Listing {
   /** The superblock version (0-3). */
   superblock: number;
+  /** The groups walked, depth first, names sorted; the root first. */
   groups: Hdf5Group[];
+  /** The datasets whose bytes can be read, in the same order. */
   datasets: Hdf5Dataset[];
   /** Datasets, groups and links left out, each with the reason. */
   skipped: { path: string; reason: string }[];
+  /** Closes the byte source the datasets read from. */
   close(): void;
 }
 

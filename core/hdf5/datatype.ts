@@ -26,8 +26,11 @@ export type TypeKind =
 
 /** A member of a compound type, as numpy's `dtype.fields` has it. */
 export interface Field {
+  /** The member's name. */
   name: string;
+  /** Its numpy dtype string. */
   dtype: string;
+  /** Its byte offset in the element. */
   offset: number;
 }
 

@@ -22,6 +22,7 @@ import {
   packStreams,
 } from "./pack.ts";
 
+/** What `packHdf5` takes: `pack`'s options, with an HDF5 file as the source. */
 export interface PackHdf5Options extends Omit<PackOptions, "disk" | "memory" | "fileTable"> {
   /** The HDF5 file to pack. */
   source: string;
@@ -29,9 +30,11 @@ export interface PackHdf5Options extends Omit<PackOptions, "disk" | "memory" | "
   onWarning?: (message: string) => void;
 }
 
+/** What `packHdf5` did: `pack`'s result and the counts of datasets. */
 export interface PackHdf5Result extends PackResult {
-  /** Datasets packed, and what was left out. */
+  /** Datasets packed. */
   datasets: number;
+  /** Datasets, groups and links left out (each reported to `onWarning`). */
   skipped: number;
 }
 
@@ -39,20 +42,16 @@ export interface PackHdf5Result extends PackResult {
 export interface Hdf5Metadata {
   /** The HDF5 file's name (without its directory). */
   source: string;
+  /** The superblock version (0-3). */
   superblock: number;
   /** Group path ("" for the root) -> its attributes, for groups that have any. */
   groups: Record<string, Record<string, unknown>>;
   /** Archive path -> what the file holds. */
-  datasets: Record<string, {
-    dtype: string;
-    /** Compound types: numpy's `dtype.fields`, as a list. */
-    fields?: Hdf5Dataset["fields"];
-    shape: number[];
-    layout: Hdf5Dataset["layout"];
-    chunks?: number[];
-    filters?: string[];
-    attributes: Record<string, unknown>;
-  }>;
+  datasets: Record<
+    string,
+    Pick<Hdf5Dataset, "dtype" | "fields" | "shape" | "layout" | "chunks" | "filters" | "attributes">
+  >;
+  /** What was left out, and why. */
   skipped: { path: string; reason: string }[];
 }
 
