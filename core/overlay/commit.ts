@@ -6,13 +6,13 @@
  * @module
  */
 import { splitBlocks } from "../chunk/split.ts";
-import { CODEC, type CodecName, STREAMS } from "../format/constants.ts";
+import { STREAMS } from "../format/constants.ts";
 import { chunkSpec, type PackOptions, type PackResult, packStreams } from "../pack/pack.ts";
 import { archivePaths } from "../read/parent.ts";
-import { carriedSections, chunkingOf } from "../pack/repack.ts";
+import { carriedSections, chunkingOf, codecOf, keptEncryption } from "../pack/repack.ts";
 import type { Archive } from "../read/archive.ts";
 import type { Overlay } from "./overlay.ts";
-import { expectArchive, expectOptions, expectString } from "../args.ts";
+import { definedOptions, expectArchive, expectOptions, expectString } from "../args.ts";
 
 export interface CommitOptions
   extends Omit<PackOptions, "disk" | "memory" | "base" | "basePath" | "cdc"> {
@@ -22,10 +22,14 @@ export interface CommitOptions
   basePath?: string;
 }
 
-function codecName(id: number): CodecName {
-  return id === CODEC.lz4 ? "lz4" : id === CODEC.none ? "none" : "zstd";
-}
-
+/**
+ * Writes `base` with `overlay`'s writes applied as a new archive at `opts.output`. Unless
+ * `opts` says otherwise (an option given as undefined counts as not given), it keeps the
+ * base's codec, level, message, file table and metadata; a thin child is chunked and encrypted
+ * like its base, and a flattened copy keeps the base's chunking (unless `blockSize` is given)
+ * and encryption: an encrypted base (opened with its password) gives an archive encrypted with
+ * the same password, or with `encrypt`'s.
+ */
 export async function commitOverlay(
   base: Archive,
   overlay: Overlay,
@@ -36,12 +40,16 @@ export async function commitOverlay(
   expectOptions(opts, "commitOverlay: options", true);
   expectString(opts.output, "commitOverlay: output");
   const thin = (opts.mode ?? "thin") === "thin";
+  // What is not given (or given as undefined) is the base's: codec, level, message, chunking
+  // and, flattened, encryption (a thin child is always encrypted like its base).
+  const given = definedOptions(opts);
   const packOpts: PackOptions = {
-    compression: codecName(base.header.codec),
-    level: base.header.codec === CODEC.none ? undefined : base.header.level,
+    ...codecOf(base, given.compression),
     message: base.header.message,
     ...(thin ? {} : chunkingOf(base)),
-    ...opts,
+    ...(thin ? {} : { encrypt: given.encrypt ?? keptEncryption(base) }),
+    ...given,
+    output: opts.output,
     // A directory archive stays one: the overlay changed bytes, not where files lie.
     ...await carriedSections(base, opts),
     base: thin ? base : undefined,
