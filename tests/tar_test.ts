@@ -11,6 +11,7 @@ import { byteReader } from "../core/tar/byte_reader.ts";
 import { tarTree } from "../core/convert/tar_tree.ts";
 import { parseNumber } from "../core/tar/header.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+import { encodeFileTable } from "../core/format/filetable.ts";
 import { run, snapshot } from "./_tree.ts";
 
 const enc = new TextEncoder();
@@ -515,3 +516,49 @@ Deno.test(needs(["tar"], {
     }
   },
 }));
+
+Deno.test("names and owners a file table cannot hold are refused by name, in a short line", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const base = { type: "file" as const, mode: 0o644, uid: 0, gid: 0, mtimeMs: 0, size: 3 };
+    const data = enc.encode("abc");
+    const long = Array.from({ length: 22_000 }, () => "abc").join("/"); // 87,999 bytes
+    const cases: [string, (TarHeaderInput & { data?: Uint8Array })[], RegExp][] = [
+      [
+        "long path",
+        [{ ...base, path: long, data }],
+        /"(abc\/){49}a\.\.\.": a name longer than 4096 bytes$/,
+      ],
+      [
+        "big uid",
+        [{ ...base, path: "f", uid: 2 ** 33, data }],
+        /"f": uid or gid does not fit in 32 bits$/,
+      ],
+    ];
+    for (const [what, entries, message] of cases) {
+      const input = `${dir}/in.tar`;
+      await Deno.writeFile(input, writeTar(entries));
+      const e = await assertRejects(
+        () => tarToArchive({ inputs: [input], output: `${dir}/out.hxz` }),
+        HexzError,
+      );
+      assertMatch(e.message, message, `${what}: ${e.message.slice(-300)}`);
+      assert(e.message.length < 400, `${what}: ${e.message.length} characters`);
+      assertEquals([...Deno.readDirSync(dir)].map((x) => x.name), ["in.tar"], what);
+    }
+    // The table's encoder itself refuses what its fields cannot hold (other callers).
+    const entry = { ...base, path: "f", offset: 0, target: "" };
+    assertThrows(
+      () => encodeFileTable([{ ...entry, path: long }]),
+      HexzError,
+      /path longer than 65535 bytes$/,
+    );
+    assertThrows(
+      () => encodeFileTable([{ ...entry, gid: -1 }]),
+      HexzError,
+      /^f: gid -1 does not fit in 32 bits$/,
+    );
+  } finally {
+    await done();
+  }
+});

@@ -23,7 +23,7 @@ import {
 } from "../pack/pack.ts";
 import { byteReader } from "../tar/byte_reader.ts";
 import { decompress, detectCompression } from "../tar/compression.ts";
-import { readTar, type TarEntry } from "../tar/reader.ts";
+import { readTar, shortName, type TarEntry } from "../tar/reader.ts";
 import { tarTree } from "./tar_tree.ts";
 
 /** A tar that is not a file: a pipe, a download. `name` names it in messages and metadata. */
@@ -217,7 +217,7 @@ async function convert(opts: TarToArchiveOptions): Promise<TarToArchiveResult> {
   const blocks = async function* () {
     for (let i = 0; i < inputs.length; i++) {
       for await (const e of tarEntries(inputs[i], onRead)) {
-        if (tree.add(e, i, `${nameOf(inputs[i])}: ${JSON.stringify(e.name)}`)) {
+        if (tree.add(e, i, `${nameOf(inputs[i])}: ${JSON.stringify(shortName(e.name))}`)) {
           yield* splitter.split(e.content);
         }
       }

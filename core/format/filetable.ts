@@ -82,6 +82,20 @@ export function encodeFileTable(entries: FileEntry[]): Uint8Array {
   let off = HEAD;
   entries.forEach((e, i) => {
     const [name, target] = names[i];
+    // Fields too small for what is given would be written wrapped: a table that reads back
+    // as something else. Refused instead, naming the entry.
+    const shown = e.path.length > 80 ? `${e.path.slice(0, 77)}...` : e.path;
+    if (name.length > 0xffff || target.length > 0xffff) {
+      throw new HexzError(
+        "usage",
+        `${shown}: ${name.length > 0xffff ? "path" : "link target"} longer than 65535 bytes`,
+      );
+    }
+    for (const [id, v] of [["uid", e.uid], ["gid", e.gid]] as const) {
+      if (!isLink(e) && !(Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+        throw new HexzError("usage", `${shown}: ${id} ${v} does not fit in 32 bits`);
+      }
+    }
     dv.setUint16(off + 2, name.length, true);
     dv.setUint16(off + 40, target.length, true);
     if (isLink(e)) dv.setUint8(off, HARD_LINK); // with no attributes of its own: all zero

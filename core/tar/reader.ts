@@ -42,6 +42,11 @@ const MAX_META = 1024 * 1024;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** A member name as errors show it: a hostile one may be megabytes long. */
+export function shortName(name: string): string {
+  return name.length > 200 ? `${name.slice(0, 197)}...` : name;
+}
+
 function text(b: Uint8Array, what: string): string {
   try {
     return utf8.decode(b);
@@ -155,7 +160,10 @@ export async function* readTar(r: ByteReader, file: string): AsyncGenerator<TarE
     }
     const records = new Map([...global, ...(pax ?? [])]);
     const name = records.get("path") ?? text(longName ?? h.name, `${file}: name at byte ${at}`);
-    const what = `${file}: ${JSON.stringify(name)}`;
+    // Named in errors, shortened: a hostile name may be megabytes long.
+    const what = `${file}: ${
+      JSON.stringify(name.length > 200 ? `${name.slice(0, 197)}...` : name)
+    }`;
     let type: TarEntryType | undefined = TYPES[t];
     if (type === "file" && h.format === "v7" && name.endsWith("/")) type = "dir";
     if (t === "V") {
