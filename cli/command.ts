@@ -56,6 +56,8 @@ interface Argument {
   help: string;
   required: boolean;
   defaultValue?: string;
+  /** The last argument may take all the rest (`[args...]`), as an array. */
+  variadic?: boolean;
 }
 
 /** What an action receives after its positional arguments: option values by key. */
@@ -81,11 +83,18 @@ export class Command {
     return this;
   }
 
-  /** `<name>` is required, `[name]` optional (only after the required ones). */
+  /** `<name>` is required, `[name]` optional (only after the required ones); `[name...]`,
+   * last, takes all the remaining arguments as an array. */
   argument(spec: string, help: string, defaultValue?: string): this {
-    const m = /^([<[])([a-z-]+)[>\]]$/.exec(spec);
+    const m = /^([<[])([a-z-]+)(\.\.\.)?[>\]]$/.exec(spec);
     if (!m) throw new Error(`bad argument: ${spec}`);
-    this.args.push({ name: m[2], help, required: m[1] === "<", defaultValue });
+    this.args.push({
+      name: m[2],
+      help,
+      required: m[1] === "<",
+      defaultValue,
+      variadic: !!m[3],
+    });
     return this;
   }
 
@@ -126,7 +135,10 @@ export class Command {
 
   /** `extract [options] <archive> <output>` */
   get usage(): string {
-    const args = this.args.map((a) => a.required ? `<${a.name}>` : `[${a.name}]`);
+    const args = this.args.map((a) => {
+      const name = a.variadic ? `${a.name}...` : a.name;
+      return a.required ? `<${name}>` : `[${name}]`;
+    });
     return [this.name, this.options.length ? "[options]" : "", ...args].filter(Boolean).join(" ");
   }
 }
@@ -207,7 +219,7 @@ export function commandHelp(c: Command, program: string): string {
 export function parseCommand(
   c: Command,
   args: string[],
-): { positional: string[]; flags: Flags; help: boolean } {
+): { positional: (string | string[])[]; flags: Flags; help: boolean } {
   const flags: Flags = {};
   const positional: string[] = [];
   const byLong = new Map(c.options.map((o) => [o.long, o]));
@@ -267,11 +279,15 @@ export function parseCommand(
   if (positional.length < need) {
     throw usage(`missing required argument '${c.args[positional.length].name}'`);
   }
+  // A variadic last argument takes what is left over, as one array.
+  const rest = c.args.at(-1)?.variadic ? positional.splice(c.args.length - 1) : null;
   if (positional.length > c.args.length) {
     throw usage(
       `too many arguments for '${c.name}': expected ${c.args.length}, got ${positional.length}`,
     );
   }
-  for (let i = positional.length; i < c.args.length; i++) positional.push(c.args[i].defaultValue!);
-  return { positional, flags, help: false };
+  for (let i = positional.length; i < c.args.length - (rest ? 1 : 0); i++) {
+    positional.push(c.args[i].defaultValue!);
+  }
+  return { positional: rest ? [...positional, rest] : positional, flags, help: false };
 }
