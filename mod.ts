@@ -81,6 +81,19 @@ export {
   type MountedArchive,
 } from "./serve/mount.ts";
 export { unmountFuse as unmount } from "./ffi/fuse_session.ts";
+/** VMs: boot an archive's disk in QEMU with writes in an overlay (resuming a saved state). */
+export {
+  type BootInfo,
+  type BootOptions,
+  type BootResult,
+  bootVm,
+  type VmInfo,
+  vmInfoPath,
+} from "./vm/boot.ts";
+/** The QEMU machine a VM runs as, and which accelerator works on this host. */
+export { type Accel, chooseAccel, type VmConfig } from "./vm/qemu.ts";
+/** A small QMP client (QEMU's control protocol) over a Unix socket. */
+export { connectQmp, type Qmp, type QmpConnectOptions, type QmpEvent } from "./vm/qmp.ts";
 export { inspectArchive as inspect, type InspectReport } from "./core/read/inspect.ts";
 export { checkArchive as check, type CheckReport } from "./core/read/check.ts";
 export { type ExtractOptions, extractStream as extract } from "./core/read/extract.ts";

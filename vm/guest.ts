@@ -51,7 +51,8 @@ export function findKernel(): GuestKernel | null {
   return null;
 }
 
-const INIT = `#!/bin/busybox sh
+/** The start of an initramfs /init: busybox's applets, /proc, /dev, the modules, /dev/vda. */
+export const INIT_PRELUDE = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mkdir -p /proc /sys /dev /newroot
 mount -t proc proc /proc
@@ -59,7 +60,9 @@ mount -t devtmpfs dev /dev
 for m in /lib/modules/*.ko; do insmod "$m" || echo "HEXZ-GUEST: insmod $m failed"; done
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-if ! mount -t ext4 -o ro /dev/vda /newroot; then
+`;
+
+const INIT = `${INIT_PRELUDE}if ! mount -t ext4 -o ro /dev/vda /newroot; then
   echo "HEXZ-GUEST: cannot mount /dev/vda"
   poweroff -f
 fi
@@ -67,14 +70,22 @@ umount /proc
 exec switch_root /newroot /sbin/init
 `;
 
-/** Writes `initrd.gz` into `dir` and returns its path. */
-export async function buildInitramfs(dir: string, k: GuestKernel): Promise<string> {
+/**
+ * Writes `initrd.gz` into `dir` and returns its path. Its /init (a busybox shell script) loads
+ * the modules from /lib/modules/*.ko; the default one then mounts /dev/vda read-only and runs
+ * its /sbin/init; `init` replaces it (`INIT_PRELUDE` loads the modules and waits for the disk).
+ */
+export async function buildInitramfs(
+  dir: string,
+  k: GuestKernel,
+  init: string = INIT,
+): Promise<string> {
   const entries: CpioEntry[] = [
     { name: "bin", mode: 0o40755 },
     { name: "lib", mode: 0o40755 },
     { name: "lib/modules", mode: 0o40755 },
     { name: "bin/busybox", mode: 0o100755, data: await Deno.readFile("/bin/busybox") },
-    { name: "init", mode: 0o100755, data: new TextEncoder().encode(INIT) },
+    { name: "init", mode: 0o100755, data: new TextEncoder().encode(init) },
   ];
   // Numbered so the shell glob loads them in dependency order.
   for (const [i, m] of MODULES.entries()) {
