@@ -7,7 +7,15 @@
  */
 import { splitBlocks } from "../chunk/split.ts";
 import { CODEC, type CodecName, STREAMS } from "../format/constants.ts";
-import { chunkSpec, type PackOptions, type PackResult, packStreams } from "../pack/pack.ts";
+import {
+  chunkSpec,
+  type PackOptions,
+  type PackResult,
+  packStreams,
+  type StreamInput,
+} from "../pack/pack.ts";
+import { syncReads } from "../pack/input.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { archivePaths } from "../read/parent.ts";
 import { carriedSections, chunkingOf } from "../pack/repack.ts";
 import type { Archive } from "../read/archive.ts";
@@ -20,6 +28,9 @@ export interface CommitOptions
   mode?: "thin" | "flatten";
   /** Path recorded for the base in a thin child (default: the base's own name). */
   basePath?: string;
+  /** A file whose bytes become the memory stream, instead of the overlay's (a VM's saved
+   * state: vm/snap.ts). */
+  memory?: string;
 }
 
 function codecName(id: number): CodecName {
@@ -36,12 +47,19 @@ export async function commitOverlay(
   expectOptions(opts, "commitOverlay: options", true);
   expectString(opts.output, "commitOverlay: output");
   const thin = (opts.mode ?? "thin") === "thin";
+  // An option given as undefined means "not given": the base's value stays.
+  const given = Object.fromEntries(
+    Object.entries(opts).filter(([, v]) => v !== undefined),
+  ) as CommitOptions;
+  const baseCodec = codecName(base.header.codec);
+  const sameCodec = (given.compression ?? baseCodec) === baseCodec;
   const packOpts: PackOptions = {
-    compression: codecName(base.header.codec),
-    level: base.header.codec === CODEC.none ? undefined : base.header.level,
+    compression: baseCodec,
+    // The base's level is for its codec; another codec starts from its own default.
+    level: base.header.codec === CODEC.none || !sameCodec ? undefined : base.header.level,
     message: base.header.message,
     ...(thin ? {} : chunkingOf(base)),
-    ...opts,
+    ...given,
     // A directory archive stays one: the overlay changed bytes, not where files lie.
     ...await carriedSections(base, opts),
     base: thin ? base : undefined,
@@ -51,9 +69,33 @@ export async function commitOverlay(
   };
   if (!thin && opts.blockSize) packOpts.cdc = false;
   const spec = chunkSpec(packOpts);
-  const inputs = STREAMS.map((name, id) => ({ name, id }))
-    .filter(({ id }) => overlay.size(id) > 0)
+  let memory: Deno.FsFile | null = null;
+  let memorySize = 0;
+  if (opts.memory !== undefined) {
+    expectString(opts.memory, "commitOverlay: memory");
+    try {
+      memory = await Deno.open(opts.memory, { read: true });
+      memorySize = (await memory.stat()).size;
+    } catch (e) {
+      memory?.close();
+      throw new HexzError(
+        e instanceof Deno.errors.NotFound ? "not-found" : "io",
+        `${opts.memory}: ${osReason(e)}`,
+      );
+    }
+    packOpts.readsFrom = [...packOpts.readsFrom!, opts.memory];
+  }
+  const inputs: StreamInput[] = STREAMS.map((name, id) => ({ name, id }))
+    .filter(({ id }) => memory && id === 1 ? memorySize > 0 : overlay.size(id) > 0)
     .map(({ name, id }) => {
+      if (memory && id === 1) {
+        return {
+          name,
+          size: memorySize,
+          blocks: splitBlocks(syncReads(memory), spec),
+          file: opts.memory,
+        };
+      }
       let pos = 0;
       const size = overlay.size(id);
       return {
@@ -70,5 +112,9 @@ export async function commitOverlay(
         }, spec),
       };
     });
-  return await packStreams(packOpts, inputs);
+  try {
+    return await packStreams(packOpts, inputs);
+  } finally {
+    memory?.close();
+  }
 }
