@@ -90,6 +90,8 @@ export {
   type VmInfo,
   vmInfoPath,
 } from "./vm/boot.ts";
+/** Snapshot a VM that `bootVm` runs (disk, RAM and device state) into a thin archive. */
+export { readVmInfo, type SnapOptions, type SnapResult, snapVm } from "./vm/snap.ts";
 /** The QEMU machine a VM runs as, and which accelerator works on this host. */
 export { type Accel, chooseAccel, type VmConfig } from "./vm/qemu.ts";
 /** A small QMP client (QEMU's control protocol) over a Unix socket. */

@@ -39,6 +39,7 @@ const COMMANDS: [string, () => Promise<Command>][] = [
   ["mount", async () => (await import("./mount.ts")).mountCommand()],
   ["unmount", async () => (await import("./mount.ts")).unmountCommand()],
   ["boot", async () => (await import("./boot.ts")).bootCommand()],
+  ["snap", async () => (await import("./snap.ts")).snapCommand()],
   ["doctor", async () => (await import("./doctor.ts")).doctorCommand()],
   ["bench", async () => (await import("./bench.ts")).benchCommand()],
 ];

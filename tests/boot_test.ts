@@ -6,39 +6,8 @@
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+import { hexz, vmRequirements } from "./_vm.ts";
 import { buildInitramfs, buildRootDisk, findKernel, INIT_PRELUDE } from "../vm/guest.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-
-export function vmRequirements(): { ignore: boolean } {
-  const tools = needs("qemu-system-x86_64", "mkfs.ext4", "debugfs", "/bin/busybox");
-  if (tools.ignore) return tools;
-  if (!findKernel()) {
-    console.error("\n!!! SKIP: no kernel with modules in /boot (apt linux-image-amd64) !!!\n");
-    return { ignore: true };
-  }
-  return tools;
-}
-
-export async function hexz(
-  args: string[],
-  timeoutMs = 180_000,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "--allow-all", CLI, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  try {
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function sha256Hex(b: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>));

@@ -316,6 +316,9 @@ async function loadState(
     if (Date.now() > deadline) throw new HexzError("io", "QEMU took over 120 s to load the state");
     await delay(50);
   }
+  // A state saved from a stopped VM (as snapVm saves it) loads paused: booting runs it.
+  const st = await qmp.execute("query-status") as { running?: boolean };
+  if (!st?.running) await qmp.execute("cont");
 }
 
 /** Removes a socket file nobody listens on; refuses a live socket or any other file. */
