@@ -10,23 +10,7 @@ import { bootVm } from "../vm/boot.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { parseCount, parseSize } from "./units.ts";
-
-/** Ends the VM (cleanly: QEMU stops on SIGTERM) when hexz itself is told to stop. */
-function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
-  const ac = new AbortController();
-  const installed: Deno.Signal[] = [];
-  const handler = () => ac.abort();
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    try {
-      Deno.addSignalListener(sig, handler);
-      installed.push(sig);
-    } catch { /* not on this platform */ }
-  }
-  return {
-    signal: ac.signal,
-    dispose: () => installed.forEach((s) => Deno.removeSignalListener(s, handler)),
-  };
-}
+import { abortOnInterrupt } from "./interrupt.ts";
 
 export function bootCommand(): Command {
   return new Command("boot")
@@ -75,7 +59,7 @@ export function bootCommand(): Command {
       if (cpus === 0) throw new HexzError("usage", "--cpus: must be at least 1");
       const timeout = o.timeout !== undefined ? parseCount(o.timeout, "--timeout") : undefined;
       const overlay = o.overlay ?? `${file}.hxo`;
-      const stop = abortOnSignals();
+      const stop = abortOnInterrupt(false);
       try {
         return await withArchive(file, async (archive) => {
           if (archive.header.encryption && !archive.keys) {

@@ -22,6 +22,7 @@ import {
   DEFAULT_MACHINE,
   DEFAULT_MEMORY_MIB,
   qemuArgs,
+  startQemu,
   VM_METADATA_KEY,
   type VmConfig,
 } from "./qemu.ts";
@@ -181,54 +182,13 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
       nographic: !!o.nographic,
       incoming: resume,
     });
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command(o.qemu ?? "qemu-system-x86_64", {
-        args,
-        stdin: o.stdio === "null" ? "null" : "inherit",
-        stdout: o.stdio === "null" ? "null" : "inherit",
-        stderr: "inherit",
-      }).spawn();
-    } catch (e) {
-      throw new HexzError(
-        e instanceof Deno.errors.NotFound ? "not-found" : "io",
-        `cannot start ${o.qemu ?? "qemu-system-x86_64"}: ${osReason(e)}` +
-          (e instanceof Deno.errors.NotFound ? " (apt install qemu-system-x86)" : ""),
-      );
-    }
-    const status = child.status;
-    let timedOut = false;
-    const stop = () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      const t = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* gone */ }
-      }, 5000);
-      status.finally(() => clearTimeout(t));
-    };
+    const vm = startQemu(args, o);
+    const status = vm.status;
     cleanups.push(async () => {
       // Whatever failed, QEMU does not outlive the boot.
-      let exited = false;
-      status.then(() => exited = true);
-      await delay(0);
-      if (!exited) stop();
-      await status;
+      await vm.end();
       if (o.qmp !== undefined) await Deno.remove(o.qmp).catch(() => {});
     });
-    const timer = o.timeoutMs !== undefined
-      ? setTimeout(() => {
-        timedOut = true;
-        stop();
-      }, o.timeoutMs)
-      : undefined;
-    cleanups.push(() => clearTimeout(timer));
-    const onAbort = () => stop();
-    o.signal?.addEventListener("abort", onAbort);
-    cleanups.push(() => o.signal?.removeEventListener("abort", onAbort));
-    if (o.signal?.aborted) stop();
 
     const qmp = await connectQmp(ctl, { retry: true, giveUp: status }).catch(async (e) => {
       const s = await Promise.race([status, delay(100).then(() => null)]);
@@ -237,19 +197,23 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
     });
     cleanups.push(() => qmp.close());
     if (resume) await loadState(archive, qmp, `${dir}/incoming.sock`, status);
-    const info: BootInfo = { accel, reason, resumed: resume, pid: child.pid, qmp: o.qmp };
+    const info: BootInfo = { accel, reason, resumed: resume, pid: vm.pid, qmp: o.qmp };
     if (o.qmp !== undefined) {
-      const vm: VmInfo = {
+      const described: VmInfo = {
         archive: await Deno.realPath(o.archivePath ?? archive.source.name)
           .catch(() => o.archivePath ?? archive.source.name),
         overlay: await Deno.realPath(o.overlay),
         config,
-        pid: child.pid,
+        pid: vm.pid,
       };
       const path = vmInfoPath(o.qmp);
       const f = await createAtomicFile(path, true);
       try {
-        await writeAll(f.file, new TextEncoder().encode(JSON.stringify(vm, null, 2) + "\n"), path);
+        await writeAll(
+          f.file,
+          new TextEncoder().encode(JSON.stringify(described, null, 2) + "\n"),
+          path,
+        );
         await f.commit();
       } finally {
         await f.abort();
@@ -258,7 +222,7 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
     }
     o.onStart?.(info);
     const s = await status;
-    return { ...info, code: s.code, timedOut };
+    return { ...info, code: s.code, timedOut: vm.timedOut() };
   } finally {
     await cleanUp();
   }

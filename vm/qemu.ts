@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { HexzError } from "../core/errors.ts";
+import { HexzError, osReason } from "../core/errors.ts";
 
 /** The machine a VM runs as: what must be the same when a saved state is loaded. */
 export interface VmConfig {
@@ -115,4 +115,83 @@ export function qemuArgs(c: VmConfig, o: QemuArgsOptions): string[] {
   else args.push("-serial", "mon:stdio");
   if (o.incoming) args.push("-incoming", "defer");
   return [...args, ...c.extra];
+}
+
+export interface StartQemuOptions {
+  /** The QEMU binary (default qemu-system-x86_64). */
+  qemu?: string;
+  /** QEMU's stdin and stdout (default "inherit": the caller's terminal); stderr is inherited. */
+  stdio?: "inherit" | "null";
+  /** Stop QEMU after this long (default: never). */
+  timeoutMs?: number;
+  /** Aborting it stops QEMU. */
+  signal?: AbortSignal;
+}
+
+/** A QEMU process. */
+export interface RunningQemu {
+  pid: number;
+  /** Settles with QEMU's exit status once it has ended. */
+  status: Promise<Deno.CommandStatus>;
+  /** Whether it was stopped because `timeoutMs` passed. */
+  timedOut(): boolean;
+  /** Stops QEMU if it still runs and resolves once it is gone; drops the timer and listener. */
+  end(): Promise<void>;
+}
+
+/**
+ * Starts QEMU with `args`. Stopping it (timeout, abort, `end`) sends SIGTERM, on which QEMU
+ * ends cleanly, and SIGKILL if it is still there 5 s later.
+ */
+export function startQemu(args: string[], o: StartQemuOptions = {}): RunningQemu {
+  const bin = o.qemu ?? "qemu-system-x86_64";
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(bin, {
+      args,
+      stdin: o.stdio === "null" ? "null" : "inherit",
+      stdout: o.stdio === "null" ? "null" : "inherit",
+      stderr: "inherit",
+    }).spawn();
+  } catch (e) {
+    const missing = e instanceof Deno.errors.NotFound;
+    throw new HexzError(
+      missing ? "not-found" : "io",
+      `cannot start ${bin}: ${osReason(e)}` + (missing ? " (apt install qemu-system-x86)" : ""),
+    );
+  }
+  let exited = false;
+  let timedOut = false;
+  const status = child.status.finally(() => exited = true);
+  const stop = () => {
+    if (exited) return;
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    const t = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 5000);
+    status.finally(() => clearTimeout(t));
+  };
+  const timer = o.timeoutMs !== undefined
+    ? setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, o.timeoutMs)
+    : undefined;
+  o.signal?.addEventListener("abort", stop);
+  if (o.signal?.aborted) stop();
+  return {
+    pid: child.pid,
+    status,
+    timedOut: () => timedOut,
+    async end() {
+      stop();
+      await status;
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", stop);
+    },
+  };
 }
