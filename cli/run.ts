@@ -40,6 +40,7 @@ const COMMANDS: [string, () => Promise<Command>][] = [
   ["unmount", async () => (await import("./mount.ts")).unmountCommand()],
   ["boot", async () => (await import("./boot.ts")).bootCommand()],
   ["snap", async () => (await import("./snap.ts")).snapCommand()],
+  ["install", async () => (await import("./install.ts")).installCommand()],
   ["doctor", async () => (await import("./doctor.ts")).doctorCommand()],
   ["bench", async () => (await import("./bench.ts")).benchCommand()],
 ];

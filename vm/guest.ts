@@ -181,3 +181,54 @@ export async function bootGuest(
     clearTimeout(timer);
   }
 }
+
+/** Where Debian's isolinux package keeps the boot loader and its library. */
+const ISOLINUX = "/usr/lib/ISOLINUX/isolinux.bin";
+const LDLINUX = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
+
+/**
+ * Writes a BIOS-bootable ISO image `installer.iso` into `dir` (isolinux, then the kernel with
+ * an initramfs whose /init is `init`, console on ttyS0) and returns its path: a stand-in for an
+ * installer. Needs xorriso and Debian's isolinux and syslinux-common.
+ */
+export async function buildIso(dir: string, k: GuestKernel, init: string): Promise<string> {
+  const root = await Deno.makeTempDir({ dir, prefix: "iso-" });
+  try {
+    await Deno.mkdir(`${root}/isolinux`);
+    await Deno.copyFile(ISOLINUX, `${root}/isolinux/isolinux.bin`);
+    await Deno.copyFile(LDLINUX, `${root}/isolinux/ldlinux.c32`);
+    await Deno.copyFile(k.kernel, `${root}/vmlinuz`);
+    const initrd = await buildInitramfs(root, k, init);
+    await Deno.writeTextFile(
+      `${root}/isolinux/isolinux.cfg`,
+      "SERIAL 0 115200\nDEFAULT install\nPROMPT 0\nTIMEOUT 1\nLABEL install\n" +
+        `  KERNEL /vmlinuz\n  APPEND initrd=/${initrd.split("/").pop()} console=ttyS0 ` +
+        "quiet panic=-1\n",
+    );
+    const iso = `${dir}/installer.iso`;
+    const p = await new Deno.Command("xorriso", {
+      args: [
+        "-as",
+        "mkisofs",
+        "-quiet",
+        "-o",
+        iso,
+        "-b",
+        "isolinux/isolinux.bin",
+        "-c",
+        "isolinux/boot.cat",
+        "-no-emul-boot",
+        "-boot-load-size",
+        "4",
+        "-boot-info-table",
+        root,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!p.success) throw new Error(`xorriso: ${new TextDecoder().decode(p.stderr).trim()}`);
+    return iso;
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
