@@ -11,9 +11,10 @@ import { fileOutput, info } from "./common.ts";
 import { openWithPassword, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize, optionalInteger, parseCount } from "./units.ts";
+import { abortOnInterrupt, exitInterrupted } from "./interrupt.ts";
 
 export function snapCommand(): Command {
-  return new Command("snap").writesOutput()
+  return new Command("snap")
     .description("snapshot a VM started by hexz boot: its disk, RAM and device state")
     .argument("<qmp>", "the VM's QMP socket (hexz boot --qmp)")
     .argument("<output>", "archive to create (thin, on the VM's archive)")
@@ -42,6 +43,9 @@ export function snapCommand(): Command {
       const timeout = parseCount(o.timeout, "--timeout");
       const level = optionalInteger(o.level, "--level");
       const progress = createProgress("snap", !!o.silent);
+      // Interrupted, the VM is let run again before the command exits (not at once, as
+      // other commands that write files do).
+      const stop = abortOnInterrupt(false);
       try {
         const r = await snapVm(qmp, {
           output,
@@ -52,6 +56,7 @@ export function snapCommand(): Command {
           compression: o.compression ? parseCodecName(o.compression) : undefined,
           level,
           timeoutMs: timeout * 1000,
+          signal: stop.signal,
           onProgress: (p) => progress.update(p.done, p.total),
         });
         progress.finish();
@@ -60,8 +65,12 @@ export function snapCommand(): Command {
             (o.quit ? "the VM quit" : r.wasRunning ? "the VM goes on" : "the VM stays paused"),
           !!o.silent,
         );
+      } catch (e) {
+        if (stop.signal.aborted) exitInterrupted(stop.signal.reason);
+        throw e;
       } finally {
         progress.finish();
+        stop.dispose();
       }
     });
 }

@@ -33,6 +33,10 @@ export interface SnapOptions {
   level?: number;
   /** Give up saving the state after this long (default 10 minutes); the VM goes on. */
   timeoutMs?: number;
+  /** Aborting it gives up (rejecting with a HexzError "interrupted"): the VM goes on as if the
+   * snapshot had failed, and the state file is removed; the caller deletes the unfinished
+   * output (core/io/temporaries.ts) before it exits. */
+  signal?: AbortSignal;
   onProgress?: (p: PackProgress) => void;
 }
 
@@ -114,6 +118,18 @@ async function saveState(qmp: Qmp, file: string, timeoutMs: number): Promise<voi
 export async function snapVm(qmpPath: string, opts: SnapOptions): Promise<SnapResult> {
   const info = await readVmInfo(qmpPath);
   const qmp = await connectQmp(qmpPath);
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new HexzError("io", "interrupted"));
+    opts.signal?.addEventListener("abort", onAbort);
+    if (opts.signal?.aborted) onAbort();
+  });
+  aborted.catch(() => {});
+  /** `p`, unless the caller gives up first (`p` is then left to fail on its own, silently). */
+  const unlessAborted = <T>(p: Promise<T>): Promise<T> => {
+    p.catch(() => {});
+    return Promise.race([p, aborted]);
+  };
   let wasRunning = false;
   let stateFile: string | null = null;
   let untrack = () => {};
@@ -127,7 +143,7 @@ export async function snapVm(qmpPath: string, opts: SnapOptions): Promise<SnapRe
     if (wasRunning) await qmp.execute("stop");
     stateFile = `${opts.output}.tmp-state-${randomSuffix()}`;
     untrack = trackTemporary(stateFile, "file");
-    await saveState(qmp, stateFile, opts.timeoutMs ?? 600_000);
+    await unlessAborted(saveState(qmp, stateFile, opts.timeoutMs ?? 600_000));
     const stateBytes = (await Deno.stat(stateFile)).size;
     const openArchive = opts.open ??
       (async (p: string) => (await import("../net/open.ts")).open(p));
@@ -136,7 +152,7 @@ export async function snapVm(qmpPath: string, opts: SnapOptions): Promise<SnapRe
       // The VM is stopped and QEMU flushed its writes: the overlay's log is complete.
       const ov = await openOverlay(info.overlay, base, { readOnly: true, writerPaused: true });
       try {
-        const r = await commitOverlay(base, ov, {
+        const r = await unlessAborted(commitOverlay(base, ov, {
           output: opts.output,
           memory: stateFile,
           basePath: info.archive,
@@ -146,7 +162,7 @@ export async function snapVm(qmpPath: string, opts: SnapOptions): Promise<SnapRe
           level: opts.level,
           force: opts.force,
           onProgress: opts.onProgress,
-        });
+        }));
         ok = true;
         return { ...r, stateBytes, wasRunning };
       } finally {
@@ -158,7 +174,10 @@ export async function snapVm(qmpPath: string, opts: SnapOptions): Promise<SnapRe
   } finally {
     if (stateFile) await Deno.remove(stateFile).catch(() => {});
     untrack();
+    opts.signal?.removeEventListener("abort", onAbort);
     try {
+      // A migration given up on is cancelled, else QEMU would not let the VM run.
+      if (!ok) await qmp.execute("migrate_cancel").catch(() => {});
       if (opts.quit && ok) await qmp.execute("quit");
       else if (wasRunning) await qmp.execute("cont");
     } finally {
