@@ -59,8 +59,12 @@ export {
   findFile,
   readFile,
 } from "./core/read/files.ts";
+export { selectEntries } from "./core/read/select.ts";
 export type { FileEntry } from "./core/format/filetable.ts";
 export {
+  AUTO_COMPACT_DEAD_BYTES,
+  compactOverlay,
+  type CompactResult,
   openOverlay,
   type Overlay,
   OVERLAY_BLOCK,

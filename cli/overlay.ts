@@ -1,5 +1,10 @@
 import { Command } from "./command.ts";
-import { openOverlay, OVERLAY_BLOCK, readOverlayHeader } from "../core/overlay/overlay.ts";
+import {
+  compactOverlay,
+  openOverlay,
+  OVERLAY_BLOCK,
+  readOverlayHeader,
+} from "../core/overlay/overlay.ts";
 import { formatUuid } from "../core/format/header.ts";
 import { STREAMS } from "../core/format/constants.ts";
 import { HexzError } from "../core/errors.ts";
@@ -27,12 +32,20 @@ export function overlayCommand(): Command {
     .requiredOption("--base <archive>", "the archive the overlay was written on")
     .option("--blocks", "list the changed 4 KiB block ranges")
     .option("--files", "directory archives: list the files whose contents changed")
+    .option(
+      "--compact",
+      "first rewrite the file with only each block's latest content (not while it is in use)",
+    )
     .option("--json", "machine-readable output")
-    .addHelpText("after", "\nExample:\n  hexz overlay vm.hxo --base vm.hxz --blocks")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  hexz overlay vm.hxo --base vm.hxz --blocks\n  hexz overlay vm.hxo --base vm.hxz --compact",
+    )
     .action(async (path: string, o) => {
       const head = await readOverlayHeader(path);
       const base = await open(o.base);
       try {
+        const compacted = o.compact ? await compactOverlay(path, base) : null;
         const ov = await openOverlay(path, base, { readOnly: true });
         try {
           const st = ov.stats();
@@ -58,6 +71,7 @@ export function overlayCommand(): Command {
                   base: formatUuid(head.baseUuid),
                   records: st.records,
                   fileSize: st.fileSize,
+                  compactSize: st.compactSize,
                   streams,
                   files,
                 },
@@ -67,7 +81,14 @@ export function overlayCommand(): Command {
             );
             return;
           }
-          out(`overlay: ${path} (${formatSize(st.fileSize)}, ${st.records} records)`);
+          if (compacted) {
+            out(`compacted: ${formatSize(compacted.before)} -> ${formatSize(compacted.after)}`);
+          }
+          out(
+            `overlay: ${path} (${formatSize(st.fileSize)}, ${st.records} record${
+              st.records === 1 ? "" : "s"
+            })`,
+          );
           out(`base: ${o.base} (uuid ${formatUuid(head.baseUuid)})`);
           for (const s of streams) {
             if (!s.changedBlocks) continue;

@@ -78,7 +78,7 @@ try {
     const s = r.streams[0];
     console.log(
       `inspect: ${s.blocks} blocks (data ${s.dataBlocks}, zero ${s.zeroBlocks}, dedup ${s.dedupBlocks}), ` +
-        `${s.pages} index page(s), root hash ${r.rootHash.slice(0, 16)}…`,
+        `${count(s.pages, "index page")}, root hash ${r.rootHash.slice(0, 16)}…`,
     );
     let ok = 0;
     for (let i = 0; i < 200; i++) {
@@ -97,11 +97,16 @@ try {
     );
     if (!same(restored, img)) throw new Error("extracted image differs");
     const c = await check(a);
-    console.log(`check: ${c.blocks} blocks and ${c.pages} pages verified`);
+    console.log(`check: ${count(c.blocks, "block")} and ${count(c.pages, "page")} verified`);
   } finally {
     a.close();
   }
   console.log("demo: ok");
 } finally {
   await Deno.remove(dir, { recursive: true });
+}
+
+/** "1 page", "2 pages". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }

@@ -392,3 +392,140 @@ Deno.test("commit keeps the base's codec unless told otherwise; memory: a file a
     await done();
   }
 });
+
+Deno.test("compaction keeps only each block's latest content, in the same format", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const img = await baseArchive(dir);
+    const base = await open(`${dir}/base.hxz`);
+    try {
+      const path = `${dir}/o.hxo`;
+      const ov = await openOverlay(path, base, { create: true });
+      try {
+        // The same blocks rewritten again and again, then some zeroed and a partial write.
+        for (let i = 0; i < 6; i++) {
+          const data = pseudoRandom(300_000, 60 + i);
+          img.set(data, 8192);
+          await ov.write("disk", 8192, data);
+        }
+        img.fill(0, 40_960, 81_920);
+        await ov.writeZeroes("disk", 40_960, 40_960);
+        await edit(img, ov);
+        const before = ov.stats();
+        assert(before.compactSize < before.fileSize / 3, JSON.stringify(before));
+        // Reads in flight while the log is replaced finish with the right bytes.
+        const rnd = pseudoRandom(200, 75);
+        const reads = Array.from({ length: 40 }, (_, i) => {
+          const off = ((rnd[i] << 12) | (rnd[i + 1] << 4)) % img.length;
+          const len = Math.min(img.length - off, 1 + rnd[i + 2] * 300);
+          return ov.read("disk", off, len).then((b) => [off, len, b] as const);
+        });
+        const r = await ov.compact();
+        for (const [off, len, b] of await Promise.all(reads)) {
+          assertBytesEqual(b, img.subarray(off, off + len), `read at ${off} during compaction`);
+        }
+        assertEquals(r, { before: before.fileSize, after: before.compactSize });
+        assertEquals((await Deno.stat(path)).size, before.compactSize);
+        const after = ov.stats();
+        assertEquals(after.changedBlocks, before.changedBlocks);
+        assertEquals(after.zeroBlocks, before.zeroBlocks);
+        assertEquals(after.fileSize, after.compactSize);
+        assertBytesEqual(await ov.read("disk", 0, img.length), img, "after compaction");
+        // Writes go on, to the new file.
+        const more = pseudoRandom(5000, 70);
+        img.set(more, 2 * MiB + 3);
+        await ov.write("disk", 2 * MiB + 3, more);
+        await ov.flush();
+      } finally {
+        ov.close();
+      }
+      // Nothing left beside it, and a reopened log replays to the same view.
+      assertEquals(
+        [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("o.hxo")),
+        ["o.hxo"],
+      );
+      const again = await openOverlay(path, base, { readOnly: true });
+      try {
+        assertBytesEqual(await again.read("disk", 0, img.length), img, "reopened");
+      } finally {
+        again.close();
+      }
+      // A commit of the compacted overlay is the edited image.
+      const r = await hexz(["commit", `${dir}/base.hxz`, path, `${dir}/c.hxz`, "--flatten"]);
+      assertEquals(r.code, 0, r.err);
+      const c = await open(`${dir}/c.hxz`);
+      try {
+        assertBytesEqual(await c.read("disk", 0, img.length), img, "commit");
+      } finally {
+        c.close();
+      }
+    } finally {
+      base.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("a writable open compacts a mostly dead log; read-only opens and --compact", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const img = await baseArchive(dir);
+    const base = await open(`${dir}/base.hxz`);
+    try {
+      const path = `${dir}/o.hxo`;
+      const ov = await openOverlay(path, base, { create: true });
+      try {
+        // 17 rewrites of 4 MiB: 64 MiB of dead versions, far more than the live 4 MiB.
+        for (let i = 0; i < 17; i++) {
+          const data = pseudoRandom(4 * MiB, 80 + i);
+          img.set(data, 0);
+          await ov.write("disk", 0, data);
+        }
+        await ov.flush();
+      } finally {
+        ov.close();
+      }
+      const big = (await Deno.stat(path)).size;
+      assert(big > 68 * MiB, `log of ${big} bytes`);
+      // Read-only: never rewritten.
+      const ro = await openOverlay(path, base, { readOnly: true });
+      ro.close();
+      assertEquals((await Deno.stat(path)).size, big);
+      // The CLI reports what compaction would leave, and --compact does it.
+      let r = await hexz(["overlay", path, "--base", `${dir}/base.hxz`, "--json"]);
+      assertEquals(r.code, 0, r.err);
+      const report = JSON.parse(r.out);
+      assertEquals(report.fileSize, big);
+      assert(report.compactSize < 4 * MiB + 8192, r.out);
+      // Writable with autoCompact off: as it was; then on (the default): compacted.
+      (await openOverlay(path, base, { autoCompact: false })).close();
+      assertEquals((await Deno.stat(path)).size, big);
+      const rw = await openOverlay(path, base);
+      try {
+        assertEquals((await Deno.stat(path)).size, report.compactSize);
+        assertBytesEqual(await rw.read("disk", 0, img.length), img, "auto-compacted");
+      } finally {
+        rw.close();
+      }
+      // Already compact: --compact leaves the same size and says so.
+      r = await hexz(["overlay", path, "--base", `${dir}/base.hxz`, "--compact"]);
+      assertEquals(r.code, 0, r.err);
+      assertMatch(r.out, /^compacted: 4(\.\d+)? MiB -> 4(\.\d+)? MiB$/m);
+      assertMatch(r.out, /\(4(\.\d+)? MiB, 1 record\)/);
+      // Not while a writer has it.
+      const busy = await openOverlay(path, base);
+      try {
+        r = await hexz(["overlay", path, "--base", `${dir}/base.hxz`, "--compact"]);
+        assertEquals(r.code, 1);
+        assertMatch(r.err, /^hexz: .*in use/);
+      } finally {
+        busy.close();
+      }
+    } finally {
+      base.close();
+    }
+  } finally {
+    await done();
+  }
+});

@@ -181,7 +181,7 @@ export async function createAtomicFile(
 }
 
 /** fsync a directory so a rename in it is durable (best effort: some file systems refuse). */
-function syncDir(dir: string) {
+export function syncDir(dir: string) {
   try {
     const d = Deno.openSync(dir, { read: true });
     try {

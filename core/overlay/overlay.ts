@@ -15,7 +15,9 @@ import { equalBytes, getU64, isZero, setU64, view } from "../format/bytes.ts";
 import { STREAMS } from "../format/constants.ts";
 import { formatUuid } from "../format/header.ts";
 import { blake3 } from "../hash/blake3.ts";
-import { writeAll } from "../io/atomic.ts";
+import { dirOf, randomSuffix, syncDir, writeAll } from "../io/atomic.ts";
+import { trackTemporary } from "../io/temporaries.ts";
+import { type FileHandle, open as openHandle } from "node:fs/promises";
 import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts";
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 
@@ -39,6 +41,8 @@ export interface OverlayStats {
   zeroBlocks: [number, number];
   records: number;
   fileSize: number;
+  /** The file size after compaction: only each block's latest content. */
+  compactSize: number;
 }
 
 export interface Overlay {
@@ -55,7 +59,34 @@ export interface Overlay {
   /** Sorted block numbers changed in a stream. */
   changed(stream: StreamRef): number[];
   stats(): OverlayStats;
+  /**
+   * Rewrites the log with only each block's latest content (older versions of rewritten
+   * blocks are dropped), into a temporary file that replaces this one atomically. Waits for
+   * pending writes; reads and writes after it go to the new file.
+   */
+  compact(): Promise<CompactResult>;
   close(): void;
+}
+
+export interface CompactResult {
+  /** File size before and after. */
+  before: number;
+  after: number;
+}
+
+/**
+ * A writable open compacts the log when this much of it is dead (older versions of blocks
+ * written again) and dead bytes outnumber live ones: a VM rewriting the same blocks would
+ * otherwise grow its overlay without bound.
+ */
+export const AUTO_COMPACT_DEAD_BYTES = 64 * 1024 * 1024;
+
+/** The handle reads of the log go through, and how many reads are using it. */
+interface LogReader {
+  handle: FileHandle;
+  users: number;
+  /** Replaced (compaction) or closed: closed as soon as no read uses it. */
+  retired: boolean;
 }
 
 interface Slot {
@@ -75,6 +106,31 @@ function encodeOverlayHeader(base: Archive): Uint8Array {
   setU64(dv, 72, base.header.streams[1].logicalSize);
   b.set(blake3(b.subarray(0, HEADER - 32)), HEADER - 32);
   return b;
+}
+
+/** A record's 64-byte header, its checksum covering `payload` (null for a zero record). */
+function recordHeader(
+  stream: number,
+  kind: number,
+  first: number,
+  count: number,
+  seq: number,
+  payload: Uint8Array | null,
+): Uint8Array {
+  const rh = new Uint8Array(RECORD_HEADER);
+  const dv = view(rh);
+  rh.set(RECORD_MAGIC, 0);
+  dv.setUint8(4, stream);
+  dv.setUint8(5, kind);
+  setU64(dv, 8, first);
+  dv.setUint32(16, count, true);
+  setU64(dv, 24, seq);
+  const body = payload ?? new Uint8Array(0);
+  const hashed = new Uint8Array(32 + body.length);
+  hashed.set(rh.subarray(0, 32));
+  hashed.set(body, 32);
+  rh.set(blake3(hashed), 32);
+  return rh;
 }
 
 interface OverlayHeader {
@@ -139,11 +195,15 @@ export interface OverlayOpenOptions {
    * over QMP, whose NBD server wrote them): records appended later are not seen.
    */
   writerPaused?: boolean;
+  /** Compact a writable overlay on open when its log is mostly dead (default true; see
+   * AUTO_COMPACT_DEAD_BYTES). */
+  autoCompact?: boolean;
 }
 
 /**
  * Opens (or creates) the overlay at `path` on top of `base`, which must be the archive it was
- * made for. Replays the log; a torn tail record (crash) is cut off when opened writable.
+ * made for. Replays the log; a torn tail record (crash) is cut off when opened writable, and a
+ * log that is mostly dead is compacted (`autoCompact`).
  */
 export async function openOverlay(
   path: string,
@@ -181,11 +241,52 @@ export async function openOverlay(
           : `${path}: in use by another mount or NBD server; stop it first`,
       );
     }
-    return await load(path, file, base, !!opts.readOnly, created);
+    const ov = await load(path, file, base, !!opts.readOnly, created);
+    if (!opts.readOnly && opts.autoCompact !== false) {
+      const st = ov.stats();
+      const dead = st.fileSize - st.compactSize;
+      if (dead >= AUTO_COMPACT_DEAD_BYTES && dead > st.compactSize - HEADER) {
+        try {
+          await ov.compact();
+        } catch (e) {
+          ov.close();
+          throw e;
+        }
+      }
+    }
+    return ov;
   } catch (e) {
     file.close();
     throw e;
   }
+}
+
+/**
+ * Compacts the overlay at `path` (see Overlay.compact): opens it writable on `base`, which
+ * waits for no one: it fails if a mount or NBD server has it open.
+ */
+export async function compactOverlay(path: string, base: Archive): Promise<CompactResult> {
+  expectString(path, "compactOverlay");
+  expectArchive(base, "compactOverlay: base");
+  const ov = await openOverlay(path, base, { autoCompact: false });
+  try {
+    return await ov.compact();
+  } finally {
+    ov.close();
+  }
+}
+
+/** Runs of consecutive blocks of one kind, each at most one record long. */
+function liveRuns(blocks: number[], zero: (b: number) => boolean): [number, number, boolean][] {
+  const runs: [number, number, boolean][] = [];
+  for (const b of blocks) {
+    const z = zero(b);
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === b && last[2] === z && last[1] < MAX_RECORD_BLOCKS) {
+      last[1]++;
+    } else runs.push([b, 1, z]);
+  }
+  return runs;
 }
 
 async function readAt(file: Deno.FsFile, at: number, n: number): Promise<Uint8Array | null> {
@@ -202,11 +303,12 @@ async function readAt(file: Deno.FsFile, at: number, n: number): Promise<Uint8Ar
 
 async function load(
   path: string,
-  file: Deno.FsFile,
+  opened: Deno.FsFile,
   base: Archive,
   readOnly: boolean,
   created: boolean,
 ): Promise<Overlay> {
+  let file = opened; // compact() swaps in the rewritten file
   const size = (await file.stat()).size;
   const head = await readAt(file, 0, HEADER);
   if (!head) throw new HexzError("format", `${path}: not a hexz overlay (too short)`);
@@ -274,8 +376,11 @@ async function load(
   }
   let fileEnd = end;
   let chain: Promise<unknown> = Promise.resolve();
+  /** Changes (writes, flushes, compaction) queued or running: reads issued meanwhile wait. */
+  let queued = 0;
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const p = chain.then(fn);
+    queued++;
+    const p = chain.then(fn).finally(() => queued--);
     chain = p.catch(() => {});
     return p;
   };
@@ -295,28 +400,72 @@ async function load(
     }
   }
 
+  // Reads are not queued behind each other: the log's blocks are read with positional reads
+  // (pread) through a handle of their own, since the log only grows (a slot, once written,
+  // holds its bytes) until compaction replaces the file, whose old handle stays open for the
+  // reads still using it.
+  let reader: LogReader = { handle: await openHandle(path, "r"), users: 0, retired: false };
+
+  function retire(r: LogReader) {
+    r.retired = true;
+    if (r.users === 0) r.handle.close().catch(() => {});
+  }
+
+  /** Blocks [first, first+count) of a stream as the overlay shows them. */
   async function readBlocks(stream: number, first: number, count: number): Promise<Uint8Array> {
     const out = new Uint8Array(count * OVERLAY_BLOCK);
     const sz = h.sizes[stream];
+    const m = maps[stream];
+    // The plan is made at once, from one state of the map and the log it points into.
+    const fromLog: [number, number, number][] = []; // [i, j, file offset]
+    const fromBase: [number, number][] = [];
     let i = 0;
     while (i < count) {
-      const slot = maps[stream].get(first + i);
+      const slot = m.get(first + i);
       if (slot) {
-        if (slot.at >= 0) {
-          const b = await readAt(file, slot.at, OVERLAY_BLOCK);
-          if (!b) throw new HexzError("io", `${path}: overlay block vanished`);
-          out.set(b, i * OVERLAY_BLOCK);
+        if (slot.at < 0) {
+          i++;
+          continue;
         }
-        i++;
+        // Blocks written together lie together in the log: one read for the run.
+        let j = i + 1;
+        while (j < count && m.get(first + j)?.at === slot.at + (j - i) * OVERLAY_BLOCK) j++;
+        fromLog.push([i, j, slot.at]);
+        i = j;
         continue;
       }
       // A run of blocks the overlay does not have: one read from the base.
       let j = i;
-      while (j < count && !maps[stream].has(first + j)) j++;
-      const from = (first + i) * OVERLAY_BLOCK;
-      const to = Math.min(sz, (first + j) * OVERLAY_BLOCK);
-      if (to > from) out.set(await base.read(stream, from, to - from), i * OVERLAY_BLOCK);
+      while (j < count && !m.has(first + j)) j++;
+      fromBase.push([i, j]);
       i = j;
+    }
+    const r = reader;
+    r.users++;
+    try {
+      await Promise.all([
+        ...fromLog.map(async ([i, j, at]) => {
+          const want = (j - i) * OVERLAY_BLOCK;
+          const dst = out.subarray(i * OVERLAY_BLOCK, j * OVERLAY_BLOCK);
+          let got = 0;
+          while (got < want) {
+            const { bytesRead } = await r.handle.read(dst, got, want - got, at + got);
+            if (bytesRead === 0) throw new HexzError("io", `${path}: overlay block vanished`);
+            got += bytesRead;
+          }
+        }),
+        ...fromBase.map(async ([i, j]) => {
+          const from = (first + i) * OVERLAY_BLOCK;
+          const to = Math.min(sz, (first + j) * OVERLAY_BLOCK);
+          if (to > from) out.set(await base.read(stream, from, to - from), i * OVERLAY_BLOCK);
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof HexzError) throw e;
+      throw new HexzError("io", `${path}: ${osReason(e)}`);
+    } finally {
+      r.users--;
+      if (r.retired && r.users === 0) r.handle.close().catch(() => {});
     }
     return out;
   }
@@ -328,19 +477,8 @@ async function load(
     blocks: Uint8Array | null,
     count: number,
   ) {
-    const rh = new Uint8Array(RECORD_HEADER);
-    const dv = view(rh);
-    rh.set(RECORD_MAGIC, 0);
-    dv.setUint8(4, stream);
-    dv.setUint8(5, kind);
-    setU64(dv, 8, first);
-    dv.setUint32(16, count, true);
-    setU64(dv, 24, seq++);
+    const rh = recordHeader(stream, kind, first, count, seq++, blocks);
     const payload = blocks ?? new Uint8Array(0);
-    const hashed = new Uint8Array(32 + payload.length);
-    hashed.set(rh.subarray(0, 32));
-    hashed.set(payload, 32);
-    rh.set(blake3(hashed), 32);
     await file.seek(fileEnd, Deno.SeekMode.Start);
     await writeAll(file, rh, path);
     if (blocks) await writeAll(file, blocks, path);
@@ -357,6 +495,12 @@ async function load(
     if (readOnly) throw new HexzError("usage", `${path}: overlay opened read-only`);
   }
 
+  /** The latest content of a stream as records: runs of consecutive blocks of one kind. */
+  function runsOf(stream: number): [number, number, boolean][] {
+    const m = maps[stream];
+    return liveRuns([...m.keys()].sort((a, b) => a - b), (b) => m.get(b)!.at < 0);
+  }
+
   const self: Overlay = {
     path,
     baseUuid: h.baseUuid,
@@ -365,15 +509,18 @@ async function load(
     read(s, offset, length) {
       const stream = resolveStream(s);
       range(stream, offset, length, "read");
-      return serial(async () => {
+      const go = async () => {
         if (length === 0) return new Uint8Array(0);
         if (maps[stream].size === 0) return await base.read(stream, offset, length);
         const first = Math.floor(offset / OVERLAY_BLOCK);
         const last = Math.floor((offset + length - 1) / OVERLAY_BLOCK);
-        const blocks = await readBlocks(stream, first, last - first + 1);
         const from = offset - first * OVERLAY_BLOCK;
-        return blocks.slice(from, from + length);
-      });
+        const blocks = await readBlocks(stream, first, last - first + 1);
+        return from === 0 && length === blocks.length ? blocks : blocks.slice(from, from + length);
+      };
+      // A read sees every write issued before it: behind any queued change, it waits its turn;
+      // otherwise reads run side by side.
+      return queued > 0 ? serial(go) : go();
     },
     write(s, offset, data) {
       writable();
@@ -437,17 +584,91 @@ async function load(
     },
     stats() {
       const zeros = maps.map((m) => [...m.values()].filter((v) => v.at < 0).length);
+      let compactSize = HEADER;
+      for (let st = 0; st < STREAMS.length; st++) {
+        for (const [, n, zero] of runsOf(st)) {
+          compactSize += RECORD_HEADER + (zero ? 0 : n * OVERLAY_BLOCK);
+        }
+      }
       return {
         changedBlocks: [maps[0].size, maps[1].size],
         zeroBlocks: [zeros[0], zeros[1]],
         records,
         fileSize: fileEnd,
+        compactSize,
       };
+    },
+    compact() {
+      writable();
+      return serial(async () => {
+        const before = fileEnd;
+        const tempPath = `${path}.tmp-${randomSuffix()}`;
+        const untrack = trackTemporary(tempPath, "file");
+        let next: Deno.FsFile | null = null;
+        try {
+          next = await Deno.open(tempPath, { read: true, write: true, createNew: true });
+          // Locked before it is renamed into place: no one else can open it writable between
+          // the rename and our use of it.
+          if (!next.tryLockSync(true)) throw new HexzError("io", `${tempPath}: cannot lock`);
+          await writeAll(next, head, tempPath);
+          const newMaps: [Map<number, Slot>, Map<number, Slot>] = [new Map(), new Map()];
+          let at = HEADER, n = 0;
+          for (let st = 0; st < STREAMS.length; st++) {
+            for (const [first, count, zero] of runsOf(st)) {
+              const payload = zero ? null : await readBlocks(st, first, count);
+              const rh = recordHeader(st, zero ? KIND_ZERO : KIND_DATA, first, count, n, payload);
+              await writeAll(next, rh, tempPath);
+              if (payload) await writeAll(next, payload, tempPath);
+              for (let i = 0; i < count; i++) {
+                newMaps[st].set(first + i, {
+                  at: payload ? at + RECORD_HEADER + i * OVERLAY_BLOCK : -1,
+                });
+              }
+              at += RECORD_HEADER + (payload ? payload.length : 0);
+              n++;
+            }
+          }
+          await next.sync();
+          const nextReader = await openHandle(tempPath, "r");
+          try {
+            await Deno.rename(tempPath, path);
+          } catch (e) {
+            await nextReader.close();
+            throw e;
+          }
+          syncDir(dirOf(path));
+          try {
+            file.close();
+          } catch { /* closed */ }
+          file = next;
+          next = null;
+          retire(reader);
+          reader = { handle: nextReader, users: 0, retired: false };
+          maps[0] = newMaps[0];
+          maps[1] = newMaps[1];
+          fileEnd = at;
+          records = n;
+          seq = n;
+          return { before, after: at };
+        } catch (e) {
+          if (next) {
+            try {
+              next.close();
+            } catch { /* closed */ }
+            await Deno.remove(tempPath).catch(() => {});
+          }
+          if (e instanceof HexzError) throw e;
+          throw new HexzError("io", `${path}: cannot compact: ${osReason(e)}`);
+        } finally {
+          untrack();
+        }
+      });
     },
     close() {
       try {
         file.close();
       } catch { /* closed */ }
+      if (!reader.retired) retire(reader);
     },
   };
   if (created) await self.flush();

@@ -15,6 +15,7 @@ import { trackTemporary } from "../io/temporaries.ts";
 import type { Archive } from "./archive.ts";
 import { FEATURE } from "../format/constants.ts";
 import { writeFilesByBlock } from "./file_blocks.ts";
+import { selectEntries } from "./select.ts";
 import { closeSync, lchownSync, lutimesSync, openSync } from "node:fs";
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 
@@ -83,6 +84,8 @@ function lstatOrNull(p: string): Deno.FileInfo | null {
 
 export interface ExtractTreeOptions {
   force?: boolean;
+  /** Restore only these paths and what is under them (selectEntries), not the whole tree. */
+  paths?: readonly string[];
   onProgress?: (done: number, total: number) => void;
   /** Threads that decode and write files, this one included (local, unencrypted archives;
    * default: one per core, started once 8 MiB has been decoded here). */
@@ -102,8 +105,13 @@ export async function extractTree(
   expectArchive(a, "extractTree");
   expectString(outDir, "extractTree: output directory");
   expectOptions(opts, "extractTree: options");
-  const t = await fileTable(a);
-  if (!t) throw new HexzError("usage", `${a.source.name}: not a directory archive`);
+  const table = await fileTable(a);
+  if (!table) throw new HexzError("usage", `${a.source.name}: not a directory archive`);
+  if (opts.paths !== undefined && !Array.isArray(opts.paths)) {
+    throw new HexzError("usage", "extractTree: paths must be an array of strings");
+  }
+  for (const p of opts.paths ?? []) expectString(p, "extractTree: path");
+  const t = opts.paths?.length ? selectEntries(table, opts.paths) : table;
   const root = outDir.replace(/\/+$/, "") || "/";
   const st = lstatOrNull(root);
   if (st && !st.isDirectory) {
