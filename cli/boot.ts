@@ -23,6 +23,7 @@ export function bootCommand(): Command {
     .option("--kernel <file>", "boot this kernel (direct Linux boot)")
     .option("--initrd <file>", "initial RAM disk for --kernel")
     .option("--append <args>", "kernel command line for --kernel")
+    .option("--fresh", "boot a snapshot's disk without loading its saved state")
     .option("--qmp <socket>", "serve QMP on this Unix socket (for hexz snap)")
     .option("--nographic", "no display: the serial console and QEMU's monitor on stdio")
     .addOption(
@@ -58,6 +59,9 @@ export function bootCommand(): Command {
       const cpus = o.cpus !== undefined ? parseCount(o.cpus, "--cpus") : undefined;
       if (cpus === 0) throw new HexzError("usage", "--cpus: must be at least 1");
       const timeout = o.timeout !== undefined ? parseCount(o.timeout, "--timeout") : undefined;
+      if (o.overlay === undefined && /^https?:\/\//i.test(file)) {
+        throw new HexzError("usage", "an archive read from a URL needs --overlay FILE.hxo");
+      }
       const overlay = o.overlay ?? `${file}.hxo`;
       const stop = abortOnInterrupt(false);
       try {
@@ -75,6 +79,7 @@ export function bootCommand(): Command {
             append: o.append,
             extra: extra.length ? extra : undefined,
             qmp: o.qmp,
+            fresh: !!o.fresh,
             nographic: !!o.nographic,
             accel: o.accel,
             timeoutMs: timeout !== undefined ? timeout * 1000 : undefined,

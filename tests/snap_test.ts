@@ -129,6 +129,23 @@ Deno.test({
       const s2 = await resumed.stop();
       vms.pop();
       assertMatch(s2.stderr, /hexz: resumed .*snap\.hxz with (tcg|kvm)/);
+
+      // --fresh boots the snapshot's disk (with its machine) without its saved state.
+      const fresh = bootInBackground([
+        `${dir}/snap.hxz`,
+        "--fresh",
+        "--overlay",
+        `${dir}/fresh.hxo`,
+        "--nographic",
+        "--timeout",
+        "300",
+      ]);
+      vms.push(fresh);
+      await fresh.until(1, 120_000);
+      assertEquals(fresh.counts()[0], 0);
+      const s3 = await fresh.stop();
+      vms.pop();
+      assertMatch(s3.stderr, /hexz: booted .*snap\.hxz with/);
     } finally {
       for (const v of vms) await v.stop().catch(() => {});
       await done();

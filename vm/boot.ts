@@ -1,9 +1,10 @@
 /**
  * Boots a VM from an archive: the archive's disk stream is served by hexz's NBD server on a
  * private Unix socket, writes go to an overlay (the archive never changes), and
- * qemu-system-x86_64 runs until the guest ends. An archive with a memory stream (made by
- * `snapVm`) is resumed: QEMU waits for a saved state, which is streamed to it from the archive
- * over a second private socket, and the guest continues where it was saved.
+ * qemu-system-x86_64 runs until the guest ends. An archive made by `snapVm` (a memory stream
+ * and the machine in its metadata) is resumed: QEMU waits for a saved state, which is streamed
+ * to it from the archive over a second private socket, and the guest continues where it was
+ * saved (unless `fresh`). Another archive's memory stream is left alone.
  *
  * While it runs, a file beside the QMP socket (`vmInfoPath`) says which archive and overlay
  * the VM runs on and with which machine, for `snapVm`.
@@ -49,6 +50,8 @@ export interface BootOptions {
   nographic?: boolean;
   /** "auto" (default): KVM where it works, else TCG. */
   accel?: Accel | "auto";
+  /** Boot the disk even when the archive holds a saved VM state (which is then not loaded). */
+  fresh?: boolean;
   /** QEMU's stdio (default "inherit": the console is the caller's terminal). */
   stdio?: "inherit" | "null";
   /** Kill QEMU after this long (default: never). */
@@ -93,23 +96,18 @@ export function vmInfoPath(qmp: string): string {
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The machine to start: the snapshot's (when resuming) with the options over it. */
-async function configFor(archive: Archive, o: BootOptions, resume: boolean): Promise<VmConfig> {
-  let saved: VmConfig | null = null;
-  if (resume) {
-    const meta = await archive.metadata();
-    const v = meta && typeof meta === "object"
-      ? (meta as Record<string, unknown>)[VM_METADATA_KEY]
-      : undefined;
-    if (v === undefined) {
-      throw new HexzError(
-        "usage",
-        `${archive.source.name}: has a memory stream but no VM metadata: not a 'hexz snap' ` +
-          "snapshot, nothing to resume",
-      );
-    }
-    saved = checkVmConfig(v, archive.source.name);
-  }
+/** The machine a snapshot (`snapVm`) recorded, or null for an archive that is not one. */
+async function savedConfig(archive: Archive): Promise<VmConfig | null> {
+  if (archive.size("memory") === 0) return null;
+  const meta = await archive.metadata();
+  const v = meta && typeof meta === "object" && !Array.isArray(meta)
+    ? (meta as Record<string, unknown>)[VM_METADATA_KEY]
+    : undefined;
+  return v === undefined ? null : checkVmConfig(v, archive.source.name);
+}
+
+/** The machine to start: the snapshot's (if any) with the options over it. */
+function configFor(saved: VmConfig | null, o: BootOptions): VmConfig {
   return {
     memoryMiB: o.memoryMiB ?? saved?.memoryMiB ?? DEFAULT_MEMORY_MIB,
     cpus: o.cpus ?? saved?.cpus ?? 1,
@@ -151,8 +149,9 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
   if (archive.size("disk") === 0) {
     throw new HexzError("usage", `${archive.source.name}: has no disk stream to boot`);
   }
-  const resume = archive.size("memory") > 0;
-  const config = await configFor(archive, o, resume);
+  const saved = await savedConfig(archive);
+  const resume = saved !== null && !o.fresh;
+  const config = configFor(saved, o);
   if (resume) await checkOverlayFresh(archive, o.overlay);
   const { accel, reason } = o.accel === undefined || o.accel === "auto"
     ? chooseAccel()
