@@ -31,8 +31,9 @@ export type Accel = "kvm" | "tcg";
 
 /**
  * `kvm` when /dev/kvm opens for reading and writing and a hardware KVM module (kvm_intel or
- * kvm_amd) is loaded, else `tcg`, with the reason. (A host whose KVM is another flavour, such
- * as kvm_pvm, opens /dev/kvm but hangs ordinary guests: checked on such a host, 2026-12.)
+ * kvm_amd) is loaded, else `tcg`, with the reason. A host whose KVM is another flavour opens
+ * /dev/kvm all the same: on one with kvm_pvm (2026-12), QEMU reported KVM enabled, but the
+ * Debian kernel got no further than "Probing EDD" in 30 s, with or without `-cpu host`.
  */
 export function chooseAccel(): { accel: Accel; reason: string } {
   try {
