@@ -25,6 +25,8 @@ const KiB = 1024;
 const CASE_TIMEOUT_MS = 3000;
 /** The watchdog kills the worker when a case shows no progress for this long (sync hang). */
 const WATCHDOG_MS = 8000;
+/** How long the worker may take to start its first case. */
+const STARTUP_MS = 60_000;
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness
@@ -639,15 +641,20 @@ if (inWorker) {
         let dog: ReturnType<typeof setTimeout> | undefined;
         const arm = () => {
           clearTimeout(dog);
+          // Before its first case the worker is still loading its modules, which takes far
+          // longer than a case when QEMU guests of other tests hold both cores: no case hangs yet.
+          const ms = current ? WATCHDOG_MS : STARTUP_MS;
           dog = setTimeout(() => {
             reject(
               new Error(
-                `case ${current?.index} (${current?.base}: ${current?.what.join("; ")}) ` +
-                  `made no progress for ${WATCHDOG_MS} ms: a synchronous hang ` +
-                  `(rerun: HEXZ_FUZZ_SEED=${seed} HEXZ_FUZZ_CASE=${current?.index})`,
+                current
+                  ? `case ${current.index} (${current.base}: ${current.what.join("; ")}) ` +
+                    `made no progress for ${WATCHDOG_MS} ms: a synchronous hang ` +
+                    `(rerun: HEXZ_FUZZ_SEED=${seed} HEXZ_FUZZ_CASE=${current.index})`
+                  : `the fuzz worker started no case within ${STARTUP_MS} ms`,
               ),
             );
-          }, WATCHDOG_MS);
+          }, ms);
         };
         w.onmessage = (e: MessageEvent<CaseMsg | DoneMsg | FailMsg>) => {
           const m = e.data;
