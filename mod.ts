@@ -18,6 +18,17 @@
  */
 import { pack as packFiles, type PackOptions, type PackResult } from "./core/pack/pack.ts";
 import { build as buildTree, type BuildOptions, type BuildResult } from "./core/pack/build.ts";
+import {
+  tarToArchive as convertTars,
+  type TarToArchiveOptions,
+  type TarToArchiveResult,
+} from "./core/convert/tar_to_archive.ts";
+import {
+  archiveToTar as writeTars,
+  type ArchiveToTarOptions,
+  type ArchiveToTarResult,
+} from "./core/convert/archive_to_tar.ts";
+import type { Archive } from "./core/read/archive.ts";
 import { findDataRanges } from "./ffi/sparse.ts";
 import { expectOptions } from "./core/args.ts";
 
@@ -61,6 +72,21 @@ export {
 } from "./core/read/files.ts";
 export { selectEntries } from "./core/read/select.ts";
 export type { FileEntry } from "./core/format/filetable.ts";
+export {
+  type ArchiveToTarOptions,
+  type ArchiveToTarResult,
+  isShardPattern,
+  sampleKey,
+  shardName,
+  tarStream,
+} from "./core/convert/archive_to_tar.ts";
+export type {
+  TarShards,
+  TarStream,
+  TarToArchiveOptions,
+  TarToArchiveResult,
+} from "./core/convert/tar_to_archive.ts";
+export type { TarCompression } from "./core/tar/compression.ts";
 export {
   AUTO_COMPACT_DEAD_BYTES,
   compactOverlay,
@@ -157,4 +183,29 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   expectOptions(opts, "build", true);
   return await buildTree({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
+}
+
+/**
+ * Converts tars (plain, gzip or zstd, found from their first bytes; ustar, GNU and PAX) into a
+ * directory archive like `build` makes, reading them as they stream (nothing is extracted).
+ * Several inputs (WebDataset shards) make one tree, entries in order, a later entry for a path
+ * replacing an earlier one; each input's share of the file table is recorded in the metadata
+ * under `tar.inputs`. Pack options are `build`'s. What is kept and refused: docs/TAR.md.
+ */
+export async function tarToArchive(opts: TarToArchiveOptions): Promise<TarToArchiveResult> {
+  expectOptions(opts, "tarToArchive", true);
+  return await convertTars(opts);
+}
+
+/**
+ * Writes the tree of a directory archive as a tar (optionally gzip or zstd) that GNU tar
+ * extracts to the same tree, or as WebDataset shards: `shardSize` (samples never split) or
+ * `shards` (where the converted tars ended), with an output pattern like `out-%06d.tar`.
+ * Archives without a file tree are refused.
+ */
+export async function archiveToTar(
+  archive: Archive,
+  opts: ArchiveToTarOptions,
+): Promise<ArchiveToTarResult> {
+  return await writeTars(archive, opts);
 }

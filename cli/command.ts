@@ -56,7 +56,7 @@ interface Argument {
   help: string;
   required: boolean;
   defaultValue?: string;
-  /** The last argument may take all the rest (`[args...]`), as an array. */
+  /** `<name...>`: takes the rest of the arguments (only last), the action gets an array. */
   variadic?: boolean;
 }
 
@@ -83,18 +83,13 @@ export class Command {
     return this;
   }
 
-  /** `<name>` is required, `[name]` optional (only after the required ones); `[name...]`,
-   * last, takes all the remaining arguments as an array. */
+  /** `<name>` is required, `[name]` optional (only after the required ones); `<name...>`
+   * takes every argument left (at least one), as an array. */
   argument(spec: string, help: string, defaultValue?: string): this {
     const m = /^([<[])([a-z-]+)(\.\.\.)?[>\]]$/.exec(spec);
     if (!m) throw new Error(`bad argument: ${spec}`);
-    this.args.push({
-      name: m[2],
-      help,
-      required: m[1] === "<",
-      defaultValue,
-      variadic: !!m[3],
-    });
+    const variadic = !!m[3];
+    this.args.push({ name: m[2], help, required: m[1] === "<", defaultValue, variadic });
     return this;
   }
 
@@ -136,8 +131,8 @@ export class Command {
   /** `extract [options] <archive> <output>` */
   get usage(): string {
     const args = this.args.map((a) => {
-      const name = a.variadic ? `${a.name}...` : a.name;
-      return a.required ? `<${name}>` : `[${name}]`;
+      const n = a.variadic ? `${a.name}...` : a.name;
+      return a.required ? `<${n}>` : `[${n}]`;
     });
     return [this.name, this.options.length ? "[options]" : "", ...args].filter(Boolean).join(" ");
   }
@@ -279,15 +274,19 @@ export function parseCommand(
   if (positional.length < need) {
     throw usage(`missing required argument '${c.args[positional.length].name}'`);
   }
-  // A variadic last argument takes what is left over, as one array.
-  const rest = c.args.at(-1)?.variadic ? positional.splice(c.args.length - 1) : null;
+  const last = c.args[c.args.length - 1];
+  if (last?.variadic) {
+    return {
+      positional: [...positional.slice(0, c.args.length - 1), positional.slice(c.args.length - 1)],
+      flags,
+      help: false,
+    };
+  }
   if (positional.length > c.args.length) {
     throw usage(
       `too many arguments for '${c.name}': expected ${c.args.length}, got ${positional.length}`,
     );
   }
-  for (let i = positional.length; i < c.args.length - (rest ? 1 : 0); i++) {
-    positional.push(c.args[i].defaultValue!);
-  }
-  return { positional: rest ? [...positional, rest] : positional, flags, help: false };
+  for (let i = positional.length; i < c.args.length; i++) positional.push(c.args[i].defaultValue!);
+  return { positional, flags, help: false };
 }

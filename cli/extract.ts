@@ -1,4 +1,5 @@
 import { Command } from "./command.ts";
+import { HexzError } from "../core/errors.ts";
 import { extractStream as extract } from "../core/read/extract.ts";
 import { extractTree, fileTable } from "../core/read/files.ts";
 import { fileOutput, info, withArchive } from "./common.ts";
@@ -11,6 +12,7 @@ export function extractCommand(): Command {
     .description("restore a stream bit for bit (zero runs become holes), or a directory tree")
     .argument("<archive>", "archive (.hxz)")
     .argument("<output>", "file to write (a directory for directory archives)")
+    .argument("[paths...]", "directory archives: restore only these paths and what is under them")
     .option("--memory", "extract the memory stream instead of the disk")
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
@@ -19,16 +21,31 @@ export function extractCommand(): Command {
     .addOption(passwordFileOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  hexz extract vm.hxz vm.img && cmp vm.img original.img\n  hexz extract rootfs.hxz ./rootfs",
+      "\nExamples:\n  hexz extract vm.hxz vm.img && cmp vm.img original.img\n  hexz extract rootfs.hxz ./rootfs\n  hexz extract rootfs.hxz ./out etc usr/bin/ls",
     )
-    .action(async (path: string, output: string, o) => {
+    .action(async (path: string, output: string, paths: string[], o) => {
       fileOutput(output, "extract writes files ('hexz cat' writes a stream to stdout)");
+      if (paths.length && (o.raw || o.memory)) {
+        throw new HexzError(
+          "usage",
+          `paths choose files of a directory archive's tree: not with ${
+            o.raw ? "--raw" : "--memory"
+          }`,
+        );
+      }
       const progress = createProgress("extract", !!o.silent);
       const msg = await withArchive(path, async (a) => {
         const onProgress = (d: number, t: number) => progress.update(d, t);
         const workers = optionalInteger(o.workers, "--workers");
-        if (!o.memory && !o.raw && await fileTable(a)) {
-          const r = await extractTree(a, output, { force: !!o.force, onProgress, workers });
+        const tree = !o.memory && !o.raw && await fileTable(a);
+        if (paths.length && !tree) {
+          throw new HexzError(
+            "usage",
+            `${path}: not a directory archive: paths cannot be chosen (it holds streams)`,
+          );
+        }
+        if (tree) {
+          const r = await extractTree(a, output, { force: !!o.force, onProgress, workers, paths });
           return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;
         }
         const r = await extract(a, output, {

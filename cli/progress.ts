@@ -22,13 +22,19 @@ export function createProgress(label: string, silent: boolean): Progress {
     update(done, total) {
       if (!enabled) return;
       const now = performance.now();
-      if (now - lastDraw < 100 && done < total) return;
+      if (now - lastDraw < 100 && (done < total || total <= 0)) return;
       lastDraw = now;
-      const frac = total > 0 ? Math.min(1, done / total) : 1;
-      const width = 24;
-      const filled = Math.round(frac * width);
       const secs = (now - start) / 1000;
       const rate = secs > 0 ? `${formatSize(done / secs)}/s` : "";
+      if (total <= 0) {
+        // An input of unknown size (a pipe): how far, not how much is left.
+        write(`\r\x1b[K${label} ${formatSize(done)}  ${rate}`);
+        drawn = true;
+        return;
+      }
+      const frac = Math.min(1, done / total);
+      const width = 24;
+      const filled = Math.round(frac * width);
       write(
         `\r\x1b[K${label} ${(frac * 100).toFixed(0).padStart(3)}% [${"=".repeat(filled)}${
           " ".repeat(width - filled)

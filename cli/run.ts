@@ -23,6 +23,7 @@ const CLI_PASSWORD = " (HEXZ_PASSWORD or --password-file)";
 const COMMANDS: [string, () => Promise<Command>][] = [
   ["pack", async () => (await import("./pack.ts")).packCommand()],
   ["build", async () => (await import("./build.ts")).buildCommand()],
+  ["convert", async () => (await import("./convert.ts")).convertCommand()],
   ["inspect", async () => (await import("./inspect.ts")).inspectCommand()],
   ["extract", async () => (await import("./extract.ts")).extractCommand()],
   ["check", async () => (await import("./check.ts")).checkCommand()],

@@ -1,22 +1,20 @@
 /**
- * Helpers for tests that run QEMU guests through the hexz command line: what they need (a loud
- * SKIP without it), and running hexz with a timeout.
+ * Helpers for tests that run QEMU guests through the hexz command line: what they need, and
+ * running hexz with a timeout.
  */
-import { needs } from "./_tools.ts";
+import type { Requirement } from "./_tools.ts";
 import { findKernel } from "../vm/guest.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
-/** Ignore (with a loud SKIP) without QEMU, mkfs.ext4, debugfs, busybox and a kernel. */
-export function vmRequirements(): { ignore: boolean } {
-  const tools = needs("qemu-system-x86_64", "mkfs.ext4", "debugfs", "/bin/busybox");
-  if (tools.ignore) return tools;
-  if (!findKernel()) {
-    console.error("\n!!! SKIP: no kernel with modules in /boot (apt linux-image-amd64) !!!\n");
-    return { ignore: true };
-  }
-  return tools;
-}
+/** What a test guest needs: QEMU, the tools that build it, and a kernel with its modules. */
+export const VM_NEEDS: Requirement[] = [
+  "qemu-system-x86_64",
+  "mkfs.ext4",
+  "debugfs",
+  "/bin/busybox",
+  { what: "a kernel with modules in /boot (linux-image-amd64)", met: () => findKernel() !== null },
+];
 
 /** Runs the hexz CLI; SIGKILLed after `timeoutMs`. */
 export async function hexz(

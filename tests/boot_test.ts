@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
-import { hexz, vmRequirements } from "./_vm.ts";
+import { hexz, VM_NEEDS } from "./_vm.ts";
 import { buildInitramfs, buildRootDisk, findKernel, INIT_PRELUDE } from "../vm/guest.ts";
 
 async function sha256Hex(b: Uint8Array): Promise<string> {
@@ -25,9 +25,8 @@ poweroff -f
 `;
 }
 
-Deno.test({
+Deno.test(needs(VM_NEEDS, {
   name: "boot runs a VM from an archive; its writes go to the overlay, commit keeps them",
-  ...vmRequirements(),
   async fn() {
     const [dir, done] = await tempDir("hexz-boot-");
     try {
@@ -87,11 +86,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["qemu-system-x86_64"], {
   name: "boot refuses bad input with one line and the usage exit code",
-  ...needs("qemu-system-x86_64"),
   async fn() {
     const [dir, done] = await tempDir("hexz-boot-");
     try {
@@ -108,4 +106,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

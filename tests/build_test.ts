@@ -5,7 +5,7 @@ import { extractTree, fileTable, findFile, readFile } from "../core/read/files.t
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
 import { blake3 } from "../core/hash/blake3.ts";
 import { hexz } from "./_cli.ts";
-import { pseudoRandom, tempDir } from "./_tools.ts";
+import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 import { lchownSync, lutimesSync } from "node:fs";
 
 const KDF = { name: "argon2id" as const, memoryKiB: 256, iterations: 1, parallelism: 1 };
@@ -84,7 +84,7 @@ Deno.test("build and extractTree round-trip a tree with symlinks, empty files, o
 });
 
 Deno.test("extractTree gives the same tree by every path: codecs, holes, dictionary, encrypted, thin, remote, --force", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const src = `${dir}/src`;
     await Deno.mkdir(src);
@@ -127,7 +127,7 @@ Deno.test("extractTree gives the same tree by every path: codecs, holes, diction
     // Thin: a changed tree on the lz4 one, its unchanged blocks read from the parent.
     await Deno.writeFile(`${src}/etc/hostname`, new TextEncoder().encode("changed\n"));
     await Deno.utime(`${src}/etc/hostname`, 1_600_000_000, 1_600_000_000.5);
-    const base = await open(`${dir}/l.hxz`);
+    const base = keep(await open(`${dir}/l.hxz`));
     await build({ source: src, output: `${dir}/t.hxz`, base, basePath: `${dir}/l.hxz` });
     base.close();
     const thin = await open(`${dir}/t.hxz`);
@@ -571,37 +571,36 @@ Deno.test("build reads a tree of thousands of small files with few descriptors a
   }
 });
 
-Deno.test("setuid and setgid bits and symlink owners survive an extract as root", async () => {
-  if (Deno.uid() !== 0) {
-    console.error("SKIP: restoring owners (and so these bits after chown) needs root");
-    return;
-  }
-  const [dir, done] = await tempDir();
-  try {
-    await Deno.mkdir(`${dir}/src`);
-    await Deno.writeTextFile(`${dir}/src/su`, "#!/bin/sh\n");
-    await Deno.chmod(`${dir}/src/su`, 0o4755);
-    await Deno.writeTextFile(`${dir}/src/sg`, "x");
-    await Deno.chown(`${dir}/src/sg`, 1, 1); // first: chown clears the bit
-    await Deno.chmod(`${dir}/src/sg`, 0o2755);
-    await Deno.symlink("su", `${dir}/src/ln`);
-    lchownSync(`${dir}/src/ln`, 2, 3); // the link's own owner (Deno.chown would follow it)
-    await build({ source: `${dir}/src`, output: `${dir}/t.hxz` });
-    const a = await open(`${dir}/t.hxz`);
+Deno.test(needs(["root"], {
+  name: "setuid and setgid bits and symlink owners survive an extract as root",
+  fn: async () => {
+    const [dir, done] = await tempDir();
     try {
-      await extractTree(a, `${dir}/out`);
+      await Deno.mkdir(`${dir}/src`);
+      await Deno.writeTextFile(`${dir}/src/su`, "#!/bin/sh\n");
+      await Deno.chmod(`${dir}/src/su`, 0o4755);
+      await Deno.writeTextFile(`${dir}/src/sg`, "x");
+      await Deno.chown(`${dir}/src/sg`, 1, 1); // first: chown clears the bit
+      await Deno.chmod(`${dir}/src/sg`, 0o2755);
+      await Deno.symlink("su", `${dir}/src/ln`);
+      lchownSync(`${dir}/src/ln`, 2, 3); // the link's own owner (Deno.chown would follow it)
+      await build({ source: `${dir}/src`, output: `${dir}/t.hxz` });
+      const a = await open(`${dir}/t.hxz`);
+      try {
+        await extractTree(a, `${dir}/out`);
+      } finally {
+        a.close();
+      }
+      assertEquals((await Deno.stat(`${dir}/out/su`)).mode! & 0o7777, 0o4755);
+      const sg = await Deno.stat(`${dir}/out/sg`);
+      assertEquals([sg.mode! & 0o7777, sg.uid, sg.gid], [0o2755, 1, 1]);
+      const ln = await Deno.lstat(`${dir}/out/ln`);
+      assertEquals([ln.uid, ln.gid], [2, 3]);
     } finally {
-      a.close();
+      await done();
     }
-    assertEquals((await Deno.stat(`${dir}/out/su`)).mode! & 0o7777, 0o4755);
-    const sg = await Deno.stat(`${dir}/out/sg`);
-    assertEquals([sg.mode! & 0o7777, sg.uid, sg.gid], [0o2755, 1, 1]);
-    const ln = await Deno.lstat(`${dir}/out/ln`);
-    assertEquals([ln.uid, ln.gid], [2, 3]);
-  } finally {
-    await done();
-  }
-});
+  },
+}));
 
 Deno.test("build refuses a name that extraction would refuse, before packing anything", async () => {
   const [dir, done] = await tempDir();

@@ -189,7 +189,7 @@ Deno.test("cli help, version and misspellings", async () => {
   const help = r.out;
   assertEquals((await hexz(["help"])).out, help);
   r = await hexz(["help", "extract"]);
-  assertMatch(r.out, /^Usage: hexz extract \[options\] <archive> <output>\n/);
+  assertMatch(r.out, /^Usage: hexz extract \[options\] <archive> <output> \[paths\.\.\.\]\n/);
   assertMatch(r.out, /\n {2}-f, --force +overwrite an existing output\n/);
   r = await hexz(["--version"]);
   assertEquals([r.code, r.out], [0, `hexz ${VERSION}\n`]);
@@ -213,7 +213,7 @@ Deno.test("cli help, version and misspellings", async () => {
 Deno.test("cli --help shows an example for every command", async () => {
   const list = (await hexz(["--help"])).out.split("Commands:\n")[1];
   const commands = [...list.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]);
-  assertEquals(commands.length, 22, list);
+  assertEquals(commands.length, 23, list);
   for (const cmd of commands) {
     const r = await hexz([cmd, "--help"]);
     assertEquals(r.code, 0, r.err);

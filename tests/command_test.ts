@@ -134,7 +134,7 @@ Deno.test("command line: any argv parses or is a usage error, never anything els
   }
 });
 
-Deno.test("command line: a variadic last argument takes the rest, -- and all, as an array", () => {
+Deno.test("command line: an optional variadic argument takes what follows --, or nothing", () => {
   const c = new Command("boot")
     .argument("<archive>", "archive")
     .argument("[qemu-args...]", "more")
@@ -146,4 +146,18 @@ Deno.test("command line: a variadic last argument takes the rest, -- and all, as
   r = parseCommand(c, ["vm.hxz"]);
   assertEquals(r.positional, ["vm.hxz", []]);
   assertThrows(() => parseCommand(c, []), HexzError, /missing required argument 'archive'/);
+});
+
+Deno.test("command line: a variadic last argument takes the rest as an array", () => {
+  const c = new Command("convert").argument("<paths...>", "inputs, then the output")
+    .option("-f, --force", "overwrite");
+  assertEquals(parseCommand(c, ["a.tar", "-f", "b.tar", "c.hxz"]).positional, [[
+    "a.tar",
+    "b.tar",
+    "c.hxz",
+  ]]);
+  assertEquals(parseCommand(c, ["only"]).positional, [["only"]]);
+  const e = assertThrows(() => parseCommand(c, ["-f"]), HexzError) as HexzError;
+  assertMatch(e.message, /missing required argument 'paths'/);
+  assertMatch(commandHelp(c, "hexz"), /Usage: hexz convert \[options\] <paths\.\.\.>/);
 });

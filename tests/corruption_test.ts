@@ -44,7 +44,7 @@ function flip(bytes: Uint8Array, at: number): Uint8Array {
 }
 
 Deno.test("corruption in each kind of record gets its specific error", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const { bytes } = await sample(dir);
     const h = decodeHeader(bytes.subarray(0, HEADER_SIZE), bytes.length);
@@ -64,7 +64,7 @@ Deno.test("corruption in each kind of record gets its specific error", async () 
       assertMatch(e.code, /corrupt/);
     }
     // A block payload: find the first data block through the format layer.
-    const a = await open(await sample(dir).then((s) => s.path));
+    const a = keep(await open(await sample(dir).then((s) => s.path)));
     let loc = -1;
     let index = -1;
     for await (const b of a.blocks("disk")) {
@@ -146,11 +146,11 @@ Deno.test("a directory archive whose header drops the file table flag is refused
   }
 });
 
-Deno.test("random byte flips anywhere give an error or correct data, never a crash", async () => {
-  const [dir, done] = await tempDir();
+Deno.test("random byte flips anywhere are caught by check, and reads give an error or correct data", async () => {
+  const [dir, done, keep] = await tempDir();
   try {
     const { path, bytes } = await sample(dir, 0.75);
-    const a0 = await open(path);
+    const a0 = keep(await open(path));
     const good = await readAll(a0, "disk");
     a0.close();
     const rnd = pseudoRandom(4 * 200, 23);
@@ -174,6 +174,9 @@ Deno.test("random byte flips anywhere give an error or correct data, never a cra
       } catch (e) {
         if (!(e instanceof HexzError)) throw e;
       }
+      // The root hash commits to every byte of the archive (FORMAT.md, "Hash chain"), so the
+      // full check finds every flip, wherever it landed.
+      await damage(dir, copy, "flip-check");
     }
   } finally {
     await done();
@@ -181,11 +184,11 @@ Deno.test("random byte flips anywhere give an error or correct data, never a cra
 });
 
 Deno.test("check on several threads names the first damaged block, as one thread does", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     // 10 MiB of 64 KiB zstd blocks: 160 blocks, three jobs of 4 MiB.
     const path = await packBytes(dir, pseudoRandom(10 * 1024 * 1024, 23), { compression: "zstd" });
-    const a = await open(path);
+    const a = keep(await open(path));
     const late = (await a.block("disk", 150)).entry.location;
     const early = (await a.block("disk", 20)).entry.location;
     a.close();

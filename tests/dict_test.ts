@@ -171,10 +171,9 @@ Deno.test("pack with a trained dictionary: smaller, round-trips, decodes with th
   }
 });
 
-Deno.test({
+Deno.test(needs(["zstd"], {
   name:
     "dictionary blocks decode with zstd -D; on synthetic logs our gain stays >= 85% of zstd --train's",
-  ...needs("zstd"),
   async fn() {
     const [dir, done] = await tempDir();
     try {
@@ -218,7 +217,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("a damaged dictionary section is caught before any block decodes", async () => {
   const [dir, done] = await tempDir();

@@ -43,7 +43,7 @@ async function extractAlone(archive: string, out: string, workers: number): Prom
 }
 
 Deno.test("parallel extract equals serial extract: lz4, zstd, raw, CDC, thin chains, dictionaries", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     // 9 MB of data: by default workers start part way through (START_WORKERS_AFTER).
     const v1 = image(12_000_001, 1);
@@ -56,11 +56,11 @@ Deno.test("parallel extract equals serial extract: lz4, zstd, raw, CDC, thin cha
     const zstd = await packBytes(dir, v1, { compression: "zstd", blockSize: 256 * 1024 });
     const raw = await packBytes(dir, v1, { compression: "none" });
     const cdc = await packBytes(dir, v1, { compression: "zstd", cdc: true });
-    const a1 = await open(cdc);
+    const a1 = keep(await open(cdc));
     const thin = await packBytes(dir, v2, { base: a1, basePath: cdc });
     a1.close();
     // A chain of two: v3 on v2 on v1, each storing only what changed.
-    const a2 = await open(thin);
+    const a2 = keep(await open(thin));
     const thin2 = await packBytes(dir, v3, { base: a2, basePath: thin, compression: "lz4" });
     a2.close();
     const dict = await packBytes(dir, v1, {
@@ -77,7 +77,7 @@ Deno.test("parallel extract equals serial extract: lz4, zstd, raw, CDC, thin cha
     const t2 = t1.slice();
     t2.set(pseudoRandom(100_000, 11), 5_000_000);
     const text = await packBytes(dir, t1, { compression: "zstd" });
-    const ta = await open(text);
+    const ta = keep(await open(text));
     assert(ta.header.streams[0].storedBytes < 4 * 1024 * 1024, "compressible");
     const textThin = await packBytes(dir, t2, { base: ta, basePath: text });
     ta.close();
@@ -112,10 +112,10 @@ Deno.test("parallel extract equals serial extract: lz4, zstd, raw, CDC, thin cha
 });
 
 Deno.test("parallel extract reports a damaged block as corrupt and leaves no output", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const p = await packBytes(dir, image(4_000_000, 2));
-    const a = await open(p);
+    const a = keep(await open(p));
     const b = await a.block("disk", 5);
     a.close();
     const bytes = await Deno.readFile(p);
@@ -139,13 +139,13 @@ Deno.test("parallel extract reports a damaged block as corrupt and leaves no out
 });
 
 Deno.test("parallel extract of a thin archive reports a damaged parent block by its name", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const v1 = image(4_000_000, 3);
     const v2 = v1.slice();
     v2.set(pseudoRandom(10_000, 4), 0);
     const base = await packBytes(dir, v1, { compression: "zstd" });
-    const a1 = await open(base);
+    const a1 = keep(await open(base));
     const b = await a1.block("disk", 50);
     const thin = await packBytes(dir, v2, { base: a1, basePath: base });
     a1.close();

@@ -5,47 +5,9 @@ import { toHex } from "../core/hash/blake3.ts";
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { tempDir } from "./_tools.ts";
+import { GOLDEN_OPTIONS, goldenInput } from "./_golden.ts";
 
 const VEC = new URL("./vectors/", import.meta.url).pathname;
-
-/** The input of the golden vector: one of each block kind, and a short last block. */
-export function goldenInput(): { disk: Uint8Array; memory: Uint8Array } {
-  const disk = new Uint8Array(4 * 1024 + 904);
-  for (let i = 0; i < 1024; i++) disk[i] = (i * 7 + 3) & 0xff; // block 0: data
-  // block 1: zero
-  disk.set(disk.subarray(0, 1024), 2048); // block 2: dedup of block 0
-  disk.set(new TextEncoder().encode("hexz golden vector\n".repeat(54)).subarray(0, 1024), 3072);
-  for (let i = 4096; i < disk.length; i++) disk[i] = i & 0xff; // block 4: 904 bytes
-  const memory = new TextEncoder().encode("memory stream of the golden vector\n".repeat(3));
-  return { disk, memory };
-}
-
-export const GOLDEN_OPTIONS = {
-  compression: "none" as const,
-  blockSize: 1024,
-  uuid: new Uint8Array([
-    0x6f,
-    0x1e,
-    0x3a,
-    0x52,
-    0x0b,
-    0x7c,
-    0x4d,
-    0x21,
-    0x9a,
-    0x10,
-    0x55,
-    0x44,
-    0x33,
-    0x22,
-    0x11,
-    0x00,
-  ]),
-  createdAtMs: Date.UTC(2026, 10, 22, 12, 0, 0),
-  toolVersion: "hexz golden",
-  message: "golden vector v1",
-  metadata: { purpose: "docs/FORMAT.md golden vector" },
-};
 
 Deno.test("golden vector: packing its input reproduces the committed archive byte for byte", async () => {
   const [dir, done] = await tempDir();

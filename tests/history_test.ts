@@ -26,14 +26,14 @@ async function packFile(dir: string, name: string, data: Uint8Array, base?: stri
 }
 
 Deno.test("diff figures match known edits", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const v1 = pseudoRandom(64 * B, 61);
     const v2 = v1.slice();
     for (const i of [3, 10, 11, 40, 63]) v2.set(pseudoRandom(B, 100 + i), i * B); // 5 rewritten
     v2.fill(0, 20 * B, 22 * B); // 2 zeroed
-    const a = await open(await packFile(dir, "v1", v1));
-    const b = await open(await packFile(dir, "v2", v2));
+    const a = keep(await open(await packFile(dir, "v1", v1)));
+    const b = keep(await open(await packFile(dir, "v2", v2)));
     const r = await diffArchives(a, b);
     assertEquals(r.b.uniqueBlocks, 5);
     assertEquals(r.b.uniqueBytes, 5 * B);
@@ -144,12 +144,12 @@ Deno.test("ls --json gives null, not empty or zero values, for a file that is no
 });
 
 Deno.test("cli commit turns an overlay into a thin archive; overlay --blocks lists changes", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const data = pseudoRandom(16 * B, 64);
     const base = await packFile(dir, "base", data);
-    const a = await open(base);
-    const ov = await openOverlay(`${dir}/w.hxo`, a, { create: true });
+    const a = keep(await open(base));
+    const ov = keep(await openOverlay(`${dir}/w.hxo`, a, { create: true }));
     await ov.write("disk", 5 * 4096 + 1, new Uint8Array(3 * 4096).fill(0xee));
     await ov.flush();
     ov.close();

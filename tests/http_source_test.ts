@@ -181,14 +181,14 @@ Deno.test("a 64 MiB archive by URL: inspect and a 4 KiB read transfer little; fu
   }
 });
 Deno.test("a thin archive by URL finds its parent relative to its own URL", async () => {
-  const [dir, cleanup] = await tempDir();
+  const [dir, cleanup, keep] = await tempDir();
   const base = pseudoRandom(3 * MiB, 31);
   const child = base.slice();
   child.set(pseudoRandom(100_000, 32), MiB);
   const parentPath = await packBytes(dir, base);
   await Deno.mkdir(`${dir}/site/base`, { recursive: true });
   await Deno.rename(parentPath, `${dir}/site/base/parent.hxz`);
-  const parent = await open(`${dir}/site/base/parent.hxz`);
+  const parent = keep(await open(`${dir}/site/base/parent.hxz`));
   // Packed beside where it is served, with the base named by a relative path (as on the
   // command line): it is recorded relative to the child's directory, "base/parent.hxz".
   const basePath = relative(Deno.cwd(), `${dir}/site/base/parent.hxz`);

@@ -50,17 +50,16 @@ async function cmp(a: string, b: string): Promise<boolean> {
   return (await new Deno.Command("cmp", { args: [a, b], stdout: "null" }).output()).success;
 }
 
-Deno.test({
+Deno.test(needs(["curl", "cmp"], {
   name: "serveHttp answers curl: ranges, suffix, open end, 416, HEAD, whole body, ETag, 304",
-  ...needs("curl", "cmp"),
   async fn() {
-    const [dir, cleanup] = await tempDir();
+    const [dir, cleanup, keep] = await tempDir();
     // Random data then zeros: several 1 MiB pieces, and blocks of both kinds.
     const disk = new Uint8Array(5 * 1024 * 1024 + 12345);
     disk.set(pseudoRandom(3 * 1024 * 1024, 7));
     const memory = pseudoRandom(100_000, 9);
     const path = await packBytes(dir, disk, { compression: "zstd" }, memory);
-    const a = await open(path);
+    const a = keep(await open(path));
     const server = await serveHttp(a, { port: 0 });
     try {
       const base = `http://127.0.0.1:${server.addr.port}`;
@@ -144,13 +143,12 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["curl"], {
   name: "serveHttp publishes each regular file of a directory archive under /files/",
-  ...needs("curl"),
   async fn() {
-    const [dir, cleanup] = await tempDir();
+    const [dir, cleanup, keep] = await tempDir();
     const big = pseudoRandom(300_000, 3);
     await Deno.mkdir(`${dir}/src/sub dir`, { recursive: true });
     await Deno.writeTextFile(`${dir}/src/hello.txt`, "hello\n");
@@ -158,7 +156,7 @@ Deno.test({
     await Deno.writeFile(`${dir}/src/empty`, new Uint8Array(0));
     await Deno.symlink("hello.txt", `${dir}/src/link`);
     await build({ source: `${dir}/src`, output: `${dir}/t.hxz` });
-    const a = await open(`${dir}/t.hxz`);
+    const a = keep(await open(`${dir}/t.hxz`));
     const ac = new AbortController();
     let listened = 0;
     const server = await serveHttp(a, {
@@ -190,7 +188,7 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
 /** Reads stderr of a running process until a full line has arrived. */
 async function firstLine(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
@@ -205,9 +203,8 @@ async function firstLine(reader: ReadableStreamDefaultReader<Uint8Array>): Promi
   return text.split("\n")[0];
 }
 
-Deno.test({
+Deno.test(needs(["curl"], {
   name: "hexz serve runs until SIGTERM, says where it listens, serves curl, exits 0",
-  ...needs("curl"),
   async fn() {
     const [dir, cleanup] = await tempDir();
     // Larger than the socket buffers, so an answer nobody reads stays under way.
@@ -261,7 +258,7 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
 Deno.test("hexz serve rejects flags that do not go together (exit 2)", async () => {
   const [dir, cleanup] = await tempDir();
@@ -284,16 +281,16 @@ Deno.test("hexz serve rejects flags that do not go together (exit 2)", async () 
 });
 
 Deno.test("a damaged block: a small range is a 500 with one report, never a 206 without a body", async () => {
-  const [dir, cleanup] = await tempDir();
+  const [dir, cleanup, keep] = await tempDir();
   const disk = pseudoRandom(16 << 20, 21);
   const path = await packBytes(dir, disk, { compression: "none" });
-  const good = await open(path);
+  const good = keep(await open(path));
   const b = await good.block("disk", 160); // the block at 10 MiB
   good.close();
   const bytes = await Deno.readFile(path);
   bytes[b.entry.location + 100] ^= 0x20;
   await Deno.writeFile(path, bytes);
-  const a = await open(path);
+  const a = keep(await open(path));
   const reports: string[] = [];
   const server = await serveHttp(a, { port: 0, onError: (e) => reports.push(String(e)) });
   try {

@@ -6,17 +6,14 @@
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { needs, tempDir } from "./_tools.ts";
 import { buildIso, findKernel, INIT_PRELUDE } from "../vm/guest.ts";
-import { hexz, vmRequirements } from "./_vm.ts";
+import { hexz, VM_NEEDS } from "./_vm.ts";
 
-function requirements(): { ignore: boolean } {
-  const vm = vmRequirements();
-  if (vm.ignore) return vm;
-  return needs(
-    "xorriso",
-    "/usr/lib/ISOLINUX/isolinux.bin",
-    "/usr/lib/syslinux/modules/bios/ldlinux.c32",
-  );
-}
+const INSTALL_NEEDS = [
+  ...VM_NEEDS,
+  "xorriso",
+  "/usr/lib/ISOLINUX/isolinux.bin",
+  "/usr/lib/syslinux/modules/bios/ldlinux.c32",
+];
 
 /** The installer: a line at 1 MiB and one in the last sector of the disk, then power off. */
 function installer(marker: string): string {
@@ -36,9 +33,8 @@ async function leftovers(dir: string): Promise<string[]> {
   return names;
 }
 
-Deno.test({
+Deno.test(needs(INSTALL_NEEDS, {
   name: "install boots an installer ISO on an empty disk and packs the disk it wrote",
-  ...requirements(),
   async fn() {
     const [dir, done] = await tempDir("hexz-install-");
     try {
@@ -77,11 +73,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(INSTALL_NEEDS, {
   name: "install stopped before the VM powers off writes nothing and leaves no disk",
-  ...requirements(),
   async fn() {
     const [dir, done] = await tempDir("hexz-install-");
     try {
@@ -107,4 +102,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

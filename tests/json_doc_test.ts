@@ -55,11 +55,11 @@ async function json(args: string[]): Promise<unknown> {
 }
 
 Deno.test("docs/JSON.md names exactly the fields of inspect --json", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const data = pseudoRandom(200_000, 71);
     const plain = await packBytes(dir, data, { cdc: true });
-    const base = await open(plain);
+    const base = keep(await open(plain));
     const thin = await packBytes(dir, data.map((x, i) => i < 1000 ? x ^ 1 : x), {
       cdc: true,
       base,
@@ -107,11 +107,11 @@ Deno.test("docs/JSON.md names exactly the fields of inspect --json", async () =>
 });
 
 Deno.test("docs/JSON.md names exactly the fields of ls --json", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const data = pseudoRandom(100_000, 72);
     await pack({ output: `${dir}/v1.hxz`, disk: await write(`${dir}/v1.img`, data) });
-    const v1 = await open(`${dir}/v1.hxz`);
+    const v1 = keep(await open(`${dir}/v1.hxz`));
     await pack({
       output: `${dir}/v2.hxz`,
       disk: await write(`${dir}/v2.img`, data.map((x, i) => i < 10 ? 0 : x)),
@@ -130,7 +130,7 @@ Deno.test("docs/JSON.md names exactly the fields of ls --json", async () => {
 });
 
 Deno.test("docs/JSON.md names exactly the fields of predict, diff and overlay --json", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const data = pseudoRandom(200_000, 73);
     await write(`${dir}/v1.img`, data);
@@ -153,8 +153,8 @@ Deno.test("docs/JSON.md names exactly the fields of predict, diff and overlay --
     await Deno.mkdir(`${dir}/tree`);
     await write(`${dir}/tree/f.bin`, data);
     assertEquals((await hexz(["build", `${dir}/tree`, `${dir}/t.hxz`, "-q"])).code, 0);
-    const base = await open(`${dir}/t.hxz`);
-    const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
+    const base = keep(await open(`${dir}/t.hxz`));
+    const ov = keep(await openOverlay(`${dir}/t.hxo`, base, { create: true }));
     await ov.write("disk", 5000, new Uint8Array([1, 2, 3]));
     await ov.flush();
     ov.close();

@@ -11,13 +11,8 @@ import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const dec = new TextDecoder();
 
-function needsRoot(): { ignore: boolean } {
-  const tools = needs("/dev/fuse", "fusermount3", "cmp", "dd", "sha256sum");
-  if (tools.ignore) return tools;
-  const root = Deno.uid() === 0;
-  if (!root) console.error("\n!!! SKIP: hexz mount needs root (mount(2) of a FUSE device) !!!\n");
-  return { ignore: !root };
-}
+/** hexz mount does mount(2) of /dev/fuse (root); the mounts are read with these tools. */
+const MOUNT = ["fuse", "cmp", "dd", "sha256sum"];
 
 interface Server {
   child: Deno.ChildProcess;
@@ -125,9 +120,8 @@ function diskImage(): Uint8Array {
   return disk;
 }
 
-Deno.test({
+Deno.test(needs(MOUNT, {
   name: "mount serves disk and memory byte for byte, read-only; unmount ends the server",
-  ...needsRoot(),
   async fn() {
     const [dir, done] = await tempDir();
     const mnt = `${await Deno.realPath(dir)}/mnt`;
@@ -178,12 +172,11 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(MOUNT, {
   name:
     "mount shows a directory archive's tree with modes, times, symlinks and hard links; SIGTERM unmounts",
-  ...needsRoot(),
   async fn() {
     const [dir, done] = await tempDir();
     const root = await Deno.realPath(dir);
@@ -242,11 +235,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(MOUNT, {
   name: "mount --rw keeps writes in the overlay across remounts (and --daemon)",
-  ...needsRoot(),
   async fn() {
     const [dir, done] = await tempDir();
     const mnt = `${await Deno.realPath(dir)}/mnt`;
@@ -314,11 +306,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(MOUNT, {
   name: "mount and unmount errors are one line; a dead mount is reported and detached",
-  ...needsRoot(),
   async fn() {
     const [dir, done] = await tempDir();
     const mnt = `${await Deno.realPath(dir)}/mnt`;
@@ -367,11 +358,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(MOUNT, {
   name: "mount reads an archive from a URL (HTTP range requests)",
-  ...needsRoot(),
   async fn() {
     const [dir, done] = await tempDir();
     const mnt = `${await Deno.realPath(dir)}/mnt`;
@@ -413,4 +403,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

@@ -13,7 +13,7 @@ import { commitOverlay } from "../core/overlay/commit.ts";
 import { serveNbd } from "../serve/nbd.ts";
 
 const MiB = 1024 * 1024;
-const QEMU = needs("qemu-img", "qemu-io", "cmp");
+const QEMU = ["qemu-img", "qemu-io", "cmp"];
 
 /** 8 MiB of random data, zero runs, a repeated byte and a repeated phrase. */
 function testImage(): Uint8Array {
@@ -92,9 +92,8 @@ async function fixture(): Promise<Fixture> {
   };
 }
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name: "serveNbd serves the disk to qemu-img and qemu-io over a Unix socket",
-  ...QEMU,
   async fn() {
     const f = await fixture();
     const sock = `${f.dir}/nbd.sock`;
@@ -150,7 +149,7 @@ Deno.test({
     }
     assert(!(await exists(sock)), "close() removes the socket file");
   },
-});
+}));
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -161,9 +160,8 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name: "serveNbd serves over TCP and a read-only export refuses writes",
-  ...QEMU,
   async fn() {
     const f = await fixture();
     const server = await serveNbd(f.archive, { port: 0, readOnly: true });
@@ -195,11 +193,10 @@ Deno.test({
       await f.done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name: "serveNbd writes to an overlay that survives a restart and commits",
-  ...QEMU,
   async fn() {
     const f = await fixture();
     const sock = `${f.dir}/rw.sock`;
@@ -263,7 +260,7 @@ Deno.test({
       await f.done();
     }
   },
-});
+}));
 
 // ---- A hand-written NBD client, for what qemu never sends. ----
 
@@ -415,9 +412,8 @@ const ERR_UNKNOWN = 0x80000006;
 const READ = 0, WRITE = 1, DISC = 2, FLUSH = 3, WRITE_ZEROES = 6;
 const EPERM = 1, EINVAL = 22, ENOSPC = 28;
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name: "serveNbd answers bad options and requests with NBD errors and keeps serving",
-  ...QEMU,
   async fn() {
     const f = await fixture();
     const sock = `${f.dir}/raw.sock`;
@@ -539,11 +535,10 @@ Deno.test({
       await f.done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name: "serveNbd bounds-checks writes on a writable export",
-  ...QEMU,
   async fn() {
     const f = await fixture();
     const sock = `${f.dir}/rw.sock`;
@@ -586,17 +581,16 @@ Deno.test({
       await f.done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name: "serveNbd refuses reads longer than 32 MiB, even inside the export",
-  ...QEMU,
   async fn() {
-    const [dir, done] = await tempDir("hexz-nbd-");
+    const [dir, done, keep] = await tempDir("hexz-nbd-");
     const disk = new Uint8Array(40 * MiB);
     disk.set(pseudoRandom(1000, 12), 32 * MiB - 500);
-    const archive = await open(await packBytes(dir, disk));
-    const server = await serveNbd(archive, { socket: `${dir}/big.sock`, readOnly: true });
+    const archive = keep(await open(await packBytes(dir, disk)));
+    const server = keep(await serveNbd(archive, { socket: `${dir}/big.sock`, readOnly: true }));
     const a = await rawConnect(`${dir}/big.sock`);
     try {
       await a.hello(3);
@@ -614,7 +608,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("serveNbd refuses a writable export without an overlay", async () => {
   const f = await fixture();
@@ -629,14 +623,13 @@ Deno.test("serveNbd refuses a writable export without an overlay", async () => {
   }
 });
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name: "serveNbd: an export whose size is not a multiple of 512 converts exactly",
-  ...QEMU,
   async fn() {
-    const [dir, cleanup] = await tempDir("hexz-nbd-");
+    const [dir, cleanup, keep] = await tempDir("hexz-nbd-");
     const img = pseudoRandom(3_000_000, 21);
     const path = await packBytes(dir, img);
-    const archive = await open(path);
+    const archive = keep(await open(path));
     const server = await serveNbd(archive, { socket: `${dir}/s.sock`, readOnly: true });
     try {
       const conv = await run(
@@ -660,12 +653,11 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name:
     "serveNbd structured replies: zero blocks as holes, base:allocation block status, DF and REQ_ONE",
-  ...QEMU,
   async fn() {
     const f = await fixture();
     const sock = `${f.dir}/structured.sock`;
@@ -771,11 +763,10 @@ Deno.test({
       await f.done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(QEMU, {
   name: "qemu-img map and convert over NBD see zero blocks as holes, and overlay writes as data",
-  ...QEMU,
   async fn() {
     const f = await fixture();
     const sock = `${f.dir}/map.sock`;
@@ -821,20 +812,20 @@ Deno.test({
       await f.done();
     }
   },
-});
+}));
 
 Deno.test("block status over an overlay with thousands of writes stays within 4096 descriptors", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   const MiB = 1 << 20;
   const path = await packBytes(dir, new Uint8Array(40 * MiB)); // all zero blocks
-  const archive = await open(path);
+  const archive = keep(await open(path));
   const ovPath = `${dir}/o.hxo`;
-  const ov = await openOverlay(ovPath, archive, { create: true });
+  const ov = keep(await openOverlay(ovPath, archive, { create: true }));
   for (let i = 0; i < 2200; i++) await ov.write("disk", i * 8192, new Uint8Array([1]));
   await ov.flush();
   ov.close?.();
   const sock = `${dir}/bs.sock`;
-  const server = await serveNbd(archive, { socket: sock, readOnly: true, overlay: ovPath });
+  const server = keep(await serveNbd(archive, { socket: sock, readOnly: true, overlay: ovPath }));
   const a = await rawConnect(sock);
   try {
     await a.hello(3);

@@ -10,7 +10,7 @@ import {
   pack,
 } from "../mod.ts";
 import { hexz } from "./_cli.ts";
-import { pseudoRandom, tempDir } from "./_tools.ts";
+import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 
 /** Runs `fn`, which must fail with a HexzError matching `re`; returns nothing. */
 async function refused(fn: () => Promise<unknown>, re: RegExp) {
@@ -114,63 +114,61 @@ Deno.test("an output is never one of its inputs, nor a device, directory or link
   }
 });
 
-Deno.test("a full disk is one line naming the output, and leaves nothing behind", async () => {
-  if (Deno.uid() !== 0) {
-    console.error("SKIP: mounting a small tmpfs needs root");
-    return;
-  }
-  const [dir, done] = await tempDir();
-  const small = `${dir}/small`;
-  await Deno.mkdir(small);
-  const m = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small],
-    stderr: "piped",
-  }).output();
-  if (m.code !== 0) {
-    console.error(`SKIP: cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
-    await done();
-    return;
-  }
-  try {
-    await Deno.writeFile(`${dir}/img`, pseudoRandom(3_000_000, 5));
-    await pack({ output: `${dir}/s.hxz`, disk: `${dir}/img`, compression: "none" });
-    for (
-      const [args, name] of [
-        [["pack", `${small}/x.hxz`, "--disk", `${dir}/img`, "--compression", "none"], "x.hxz"],
-        [["extract", `${dir}/s.hxz`, `${small}/x.img`], "x.img"],
-        [["extract", `${dir}/s.hxz`, `${small}/y.img`, "--workers", "2"], "y.img"],
-      ] as const
-    ) {
-      const r = await hexz([...args]);
-      assertEquals(r.code, 1, r.err);
-      assertEquals(r.err, `hexz: ${small}/${name}: cannot write: No space left on device\n`);
-      assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], args.join(" "));
+Deno.test(needs(["tmpfs"], {
+  name: "a full disk is one line naming the output, and leaves nothing behind",
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    const small = `${dir}/small`;
+    await Deno.mkdir(small);
+    const m = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small],
+      stderr: "piped",
+    }).output();
+    if (m.code !== 0) {
+      await done();
+      throw new Error(`cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
     }
-    // A directory tree that does not fit: no half tree, into a new directory or into the
-    // (empty) mount point itself; one that fits lands in the mount point.
-    await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
-    await Deno.writeFile(`${dir}/tree/a.txt`, new TextEncoder().encode("a\n"));
-    await Deno.writeFile(`${dir}/tree/sub/big`, pseudoRandom(2_000_000, 6));
-    await build({ source: `${dir}/tree`, output: `${dir}/t.hxz`, compression: "none" });
-    for (const out of [`${small}/t`, small]) {
-      const r = await hexz(["extract", `${dir}/t.hxz`, out]);
-      assertEquals(r.code, 1, r.err);
-      assertMatch(r.err, /^hexz: .*: No space left on device\n$/);
-      assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], out);
+    try {
+      await Deno.writeFile(`${dir}/img`, pseudoRandom(3_000_000, 5));
+      await pack({ output: `${dir}/s.hxz`, disk: `${dir}/img`, compression: "none" });
+      for (
+        const [args, name] of [
+          [["pack", `${small}/x.hxz`, "--disk", `${dir}/img`, "--compression", "none"], "x.hxz"],
+          [["extract", `${dir}/s.hxz`, `${small}/x.img`], "x.img"],
+          [["extract", `${dir}/s.hxz`, `${small}/y.img`, "--workers", "2"], "y.img"],
+        ] as const
+      ) {
+        const r = await hexz([...args]);
+        assertEquals(r.code, 1, r.err);
+        assertEquals(r.err, `hexz: ${small}/${name}: cannot write: No space left on device\n`);
+        assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], args.join(" "));
+      }
+      // A directory tree that does not fit: no half tree, into a new directory or into the
+      // (empty) mount point itself; one that fits lands in the mount point.
+      await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
+      await Deno.writeFile(`${dir}/tree/a.txt`, new TextEncoder().encode("a\n"));
+      await Deno.writeFile(`${dir}/tree/sub/big`, pseudoRandom(2_000_000, 6));
+      await build({ source: `${dir}/tree`, output: `${dir}/t.hxz`, compression: "none" });
+      for (const out of [`${small}/t`, small]) {
+        const r = await hexz(["extract", `${dir}/t.hxz`, out]);
+        assertEquals(r.code, 1, r.err);
+        assertMatch(r.err, /^hexz: .*: No space left on device\n$/);
+        assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], out);
+      }
+      await Deno.remove(`${dir}/tree/sub/big`);
+      await build({ source: `${dir}/tree`, output: `${dir}/t.hxz`, force: true });
+      const r = await hexz(["extract", `${dir}/t.hxz`, small, "-q"]);
+      assertEquals([r.code, r.err], [0, ""]);
+      assertEquals([...Deno.readDirSync(small)].map((e) => e.name).sort(), ["a.txt", "sub"]);
+      assertEquals(await Deno.readTextFile(`${small}/a.txt`), "a\n");
+    } finally {
+      await new Deno.Command("umount", { args: [small] }).output();
+      await done();
     }
-    await Deno.remove(`${dir}/tree/sub/big`);
-    await build({ source: `${dir}/tree`, output: `${dir}/t.hxz`, force: true });
-    const r = await hexz(["extract", `${dir}/t.hxz`, small, "-q"]);
-    assertEquals([r.code, r.err], [0, ""]);
-    assertEquals([...Deno.readDirSync(small)].map((e) => e.name).sort(), ["a.txt", "sub"]);
-    assertEquals(await Deno.readTextFile(`${small}/a.txt`), "a\n");
-  } finally {
-    await new Deno.Command("umount", { args: [small] }).output();
-    await done();
-  }
-});
+  },
+}));
 
-Deno.test("pack takes regular files and block devices; other inputs are refused without waiting", async () => {
+Deno.test("pack refuses inputs that are neither regular files nor block devices, without waiting", async () => {
   const [dir, done] = await tempDir();
   try {
     const cases: [string, RegExp][] = [
@@ -178,35 +176,43 @@ Deno.test("pack takes regular files and block devices; other inputs are refused 
       ["/proc/self/status", /reports 0 bytes but has data/],
     ];
     const fifo = await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
-    if (fifo.code === 0) cases.push([`${dir}/fifo`, /fifo: not a regular file or a block device/]);
+    assertEquals(fifo.code, 0, "mkfifo");
+    cases.push([`${dir}/fifo`, /fifo: not a regular file or a block device/]);
     for (const [input, re] of cases) {
       // A FIFO with no writer would block an open: the check comes before it (no hang).
       const r = await hexz(["pack", `${dir}/x.hxz`, "--disk", input], { perms: ["--allow-all"] });
       assertEquals(r.code, 2, r.err);
       assertMatch(r.err, re);
     }
-    // A block device: a loop device over a file, where this machine has them (root).
-    await Deno.writeFile(`${dir}/backing`, pseudoRandom(3 << 20, 8));
-    const lo = await new Deno.Command("losetup", {
-      args: ["-f", "--show", `${dir}/backing`],
-      stdout: "piped",
-      stderr: "piped",
-    }).output().catch(() => null);
-    if (!lo || lo.code !== 0) {
-      console.error("SKIP: no loop device here (losetup needs root and /dev/loop*)");
-      return;
-    }
-    const dev = new TextDecoder().decode(lo.stdout).trim();
-    try {
-      let r = await hexz(["pack", `${dir}/b.hxz`, "--disk", dev], { perms: ["--allow-all"] });
-      assertEquals(r.code, 0, r.err);
-      r = await hexz(["extract", `${dir}/b.hxz`, `${dir}/b.raw`, "-q"]);
-      assertEquals(r.code, 0, r.err);
-      assertEquals(await Deno.readFile(`${dir}/b.raw`), await Deno.readFile(`${dir}/backing`));
-    } finally {
-      await new Deno.Command("losetup", { args: ["-d", dev] }).output();
-    }
   } finally {
     await done();
   }
 });
+
+Deno.test(needs(["loop"], {
+  name: "pack takes a block device (a loop device over a file)",
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      await Deno.writeFile(`${dir}/backing`, pseudoRandom(3 << 20, 8));
+      const lo = await new Deno.Command("losetup", {
+        args: ["-f", "--show", `${dir}/backing`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(lo.code, 0, new TextDecoder().decode(lo.stderr));
+      const dev = new TextDecoder().decode(lo.stdout).trim();
+      try {
+        let r = await hexz(["pack", `${dir}/b.hxz`, "--disk", dev], { perms: ["--allow-all"] });
+        assertEquals(r.code, 0, r.err);
+        r = await hexz(["extract", `${dir}/b.hxz`, `${dir}/b.raw`, "-q"]);
+        assertEquals(r.code, 0, r.err);
+        assertEquals(await Deno.readFile(`${dir}/b.raw`), await Deno.readFile(`${dir}/backing`));
+      } finally {
+        await new Deno.Command("losetup", { args: ["-d", dev] }).output();
+      }
+    } finally {
+      await done();
+    }
+  },
+}));

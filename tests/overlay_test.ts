@@ -47,11 +47,11 @@ async function edit(img: Uint8Array, ov: Awaited<ReturnType<typeof openOverlay>>
 }
 
 Deno.test("overlay reads merge its writes with the base, at any alignment", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const img = await baseArchive(dir);
-    const base = await open(`${dir}/base.hxz`);
-    const ov = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+    const base = keep(await open(`${dir}/base.hxz`));
+    const ov = keep(await openOverlay(`${dir}/o.hxo`, base, { create: true }));
     await edit(img, ov);
     assertBytesEqual(await ov.read("disk", 0, img.length), img, "merged view");
     const rnd = pseudoRandom(600, 54);
@@ -70,7 +70,7 @@ Deno.test("overlay reads merge its writes with the base, at any alignment", asyn
     await ov.flush();
     ov.close();
     // Reopened: the same view (the log was replayed).
-    const again = await openOverlay(`${dir}/o.hxo`, base);
+    const again = keep(await openOverlay(`${dir}/o.hxo`, base));
     assertBytesEqual(await again.read("disk", 0, img.length), img, "after reopen");
     again.close();
     base.close();
@@ -80,11 +80,11 @@ Deno.test("overlay reads merge its writes with the base, at any alignment", asyn
 });
 
 Deno.test("overlay survives a torn last record: flushed writes stay, the torn tail is cut", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const img = await baseArchive(dir);
-    const base = await open(`${dir}/base.hxz`);
-    const ov = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+    const base = keep(await open(`${dir}/base.hxz`));
+    const ov = keep(await openOverlay(`${dir}/o.hxo`, base, { create: true }));
     await ov.write("disk", 0, pseudoRandom(8192, 55));
     await ov.flush();
     const good = await ov.read("disk", 0, img.length);
@@ -94,27 +94,27 @@ Deno.test("overlay survives a torn last record: flushed writes stay, the torn ta
     // Simulate a crash in the middle of writing the second record.
     const size = (await Deno.stat(`${dir}/o.hxo`)).size;
     await Deno.truncate(`${dir}/o.hxo`, size - 5000);
-    const re = await openOverlay(`${dir}/o.hxo`, base);
+    const re = keep(await openOverlay(`${dir}/o.hxo`, base));
     assertBytesEqual(await re.read("disk", 0, img.length), good, "state before the torn write");
     assertEquals(re.stats().records, 1);
     // New writes append after the intact records.
     await re.write("disk", 2 * MiB, new Uint8Array([9, 9, 9]));
     re.close();
-    const re2 = await openOverlay(`${dir}/o.hxo`, base);
+    const re2 = keep(await openOverlay(`${dir}/o.hxo`, base));
     assertEquals([...(await re2.read("disk", 2 * MiB, 3))], [9, 9, 9]);
     assertEquals(re2.stats().records, 2);
     re2.close();
     const bytes = await Deno.readFile(`${dir}/o.hxo`);
     // Zeros after the last record (a crash after the file grew): a torn tail, cut off.
     await Deno.writeFile(`${dir}/o.hxo`, new Uint8Array([...bytes, ...new Uint8Array(1000)]));
-    const re3 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+    const re3 = keep(await openOverlay(`${dir}/o.hxo`, base, { readOnly: true }));
     assertEquals(re3.stats().records, 2);
     re3.close();
     // Part of a record header after the last record (a write cut short): a torn tail too.
     for (const n of [10, 63]) {
       const torn = new Uint8Array([...bytes, ...bytes.subarray(4096, 4096 + n)]);
       await Deno.writeFile(`${dir}/o.hxo`, torn);
-      const t = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+      const t = keep(await openOverlay(`${dir}/o.hxo`, base, { readOnly: true }));
       assertEquals(t.stats().records, 2, `${n} bytes of a header`);
       t.close();
     }
@@ -122,7 +122,7 @@ Deno.test("overlay survives a torn last record: flushed writes stay, the torn ta
     const lastDamaged = bytes.slice();
     lastDamaged[bytes.length - 10] ^= 1;
     await Deno.writeFile(`${dir}/o.hxo`, lastDamaged);
-    const re4 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+    const re4 = keep(await openOverlay(`${dir}/o.hxo`, base, { readOnly: true }));
     assertEquals(re4.stats().records, 1);
     re4.close();
     // A damaged byte in a record with others after it is damage, not a crash: replaying only
@@ -146,13 +146,13 @@ Deno.test("overlay survives a torn last record: flushed writes stay, the torn ta
 });
 
 Deno.test("overlay refuses an archive it was not made for", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     await baseArchive(dir);
-    const base = await open(`${dir}/base.hxz`);
+    const base = keep(await open(`${dir}/base.hxz`));
     (await openOverlay(`${dir}/o.hxo`, base, { create: true })).close();
     await pack({ output: `${dir}/other.hxz`, disk: `${dir}/base.img` });
-    const other = await open(`${dir}/other.hxz`);
+    const other = keep(await open(`${dir}/other.hxz`));
     const e = await assertRejects(() => openOverlay(`${dir}/o.hxo`, other), HexzError);
     assertMatch(e.message, /overlay belongs to archive/);
     other.close();
@@ -163,11 +163,11 @@ Deno.test("overlay refuses an archive it was not made for", async () => {
 });
 
 Deno.test("commit of an overlay equals packing the modified image", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const img = await baseArchive(dir);
-    const base = await open(`${dir}/base.hxz`);
-    const ov = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+    const base = keep(await open(`${dir}/base.hxz`));
+    const ov = keep(await openOverlay(`${dir}/o.hxo`, base, { create: true }));
     await edit(img, ov);
     await Deno.writeFile(`${dir}/modified.img`, img);
     const fixed = { uuid: new Uint8Array(16).fill(5), createdAtMs: 1_800_000_000_000, message: "" };
@@ -202,7 +202,7 @@ Deno.test("commit of an overlay equals packing the modified image", async () => 
 });
 
 Deno.test("overlay --files names the files of a directory archive whose contents changed", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     await Deno.mkdir(`${dir}/src/sub`, { recursive: true });
     await Deno.writeFile(`${dir}/src/a.bin`, pseudoRandom(10_000, 1));
@@ -215,7 +215,7 @@ Deno.test("overlay --files names the files of a directory archive whose contents
     try {
       const table = (await fileTable(base))!;
       const b = table.find((e) => e.path === "sub/b.bin")!;
-      const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
+      const ov = keep(await openOverlay(`${dir}/t.hxo`, base, { create: true }));
       // 3 bytes in the middle of b.bin: the whole 4 KiB block around them counts as changed,
       // and only b.bin's share of that block is reported.
       await ov.write("disk", b.offset + 5000, new Uint8Array([1, 2, 3]));
@@ -232,8 +232,8 @@ Deno.test("overlay --files names the files of a directory archive whose contents
     assertMatch(r.out, /files: 1 changed/);
     assertMatch(r.out, /sub\/b\.bin .* changed/);
     const plain = await packBytes(dir, pseudoRandom(8192, 4));
-    const p = await open(plain);
-    const ov = await openOverlay(`${dir}/p.hxo`, p, { create: true });
+    const p = keep(await open(plain));
+    const ov = keep(await openOverlay(`${dir}/p.hxo`, p, { create: true }));
     ov.close();
     p.close();
     const bad = await hexz(["overlay", `${dir}/p.hxo`, "--base", plain, "--files"]);
@@ -245,11 +245,11 @@ Deno.test("overlay --files names the files of a directory archive whose contents
 });
 
 Deno.test("an overlay has one writer at a time, and no reader (commit) while it is written", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     await baseArchive(dir);
-    const base = await open(`${dir}/base.hxz`);
-    const w = await openOverlay(`${dir}/o.hxo`, base, { create: true });
+    const base = keep(await open(`${dir}/base.hxz`));
+    const w = keep(await openOverlay(`${dir}/o.hxo`, base, { create: true }));
     await w.write("disk", 0, new Uint8Array([1, 2, 3]));
     await w.flush();
     await assertRejects(
@@ -271,12 +271,12 @@ Deno.test("an overlay has one writer at a time, and no reader (commit) while it 
     assert(await Deno.stat(`${dir}/o.hxo`), "the overlay in use is kept");
     w.close();
     // Released on close: readers share, a writer comes after them.
-    const r1 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
-    const r2 = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true });
+    const r1 = keep(await openOverlay(`${dir}/o.hxo`, base, { readOnly: true }));
+    const r2 = keep(await openOverlay(`${dir}/o.hxo`, base, { readOnly: true }));
     assertEquals([...(await r2.read("disk", 0, 3))], [1, 2, 3]);
     r1.close();
     r2.close();
-    const w2 = await openOverlay(`${dir}/o.hxo`, base);
+    const w2 = keep(await openOverlay(`${dir}/o.hxo`, base));
     w2.close();
     base.close();
   } finally {
@@ -285,7 +285,7 @@ Deno.test("an overlay has one writer at a time, and no reader (commit) while it 
 });
 
 Deno.test("commit and flatten of a directory archive keep its file table and metadata", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     await Deno.mkdir(`${dir}/src/sub`, { recursive: true });
     await Deno.writeFile(`${dir}/src/a.bin`, pseudoRandom(10_000, 1));
@@ -293,10 +293,10 @@ Deno.test("commit and flatten of a directory archive keep its file table and met
     await Deno.symlink("sub/b.bin", `${dir}/src/link`);
     const out = `${dir}/t.hxz`;
     await build({ source: `${dir}/src`, output: out, metadata: { owner: "ci", run: 7 } });
-    const base = await open(out);
+    const base = keep(await open(out));
     const table = (await fileTable(base))!;
     const b = table.find((e) => e.path === "sub/b.bin")!;
-    const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
+    const ov = keep(await openOverlay(`${dir}/t.hxo`, base, { create: true }));
     await ov.write("disk", b.offset + 100, new TextEncoder().encode("CHANGED"));
     await ov.flush();
     await commitOverlay(base, ov, { output: `${dir}/thin.hxz` });
@@ -331,7 +331,7 @@ Deno.test("commit and flatten of a directory archive keep its file table and met
 });
 
 Deno.test("flatten leaves out the figures of a dictionary it does not keep", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const text = new TextEncoder().encode(
       Array.from({ length: 40_000 }, (_, i) => `line ${i % 977} of the log, status ${i % 13}\n`)
@@ -343,7 +343,7 @@ Deno.test("flatten leaves out the figures of a dictionary it does not keep", asy
       trainDictionary: true,
       metadata: { source: "logs" },
     });
-    const src = await open(a);
+    const src = keep(await open(a));
     const meta = await src.metadata() as Record<string, unknown>;
     assert(meta.dictionary !== undefined, "the packed archive records its training");
     await flatten(src, { output: `${dir}/f.hxz`, compression: "lz4" });

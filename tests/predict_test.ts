@@ -5,7 +5,7 @@ import { predict } from "../core/pack/predict.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
 Deno.test("predict estimates close to what pack achieves, from a sample", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const MiB = 1024 * 1024;
     const img = new Uint8Array(96 * MiB); // larger than the sample: really sampled
@@ -21,7 +21,7 @@ Deno.test("predict estimates close to what pack achieves, from a sample", async 
     // Three quarters of the image are zeros (2 of every 4 MiB, then the whole second half).
     assert(Math.abs(r.zeroFraction! - 0.75) < 0.1, `zero fraction ${r.zeroFraction}`);
     await pack({ output: `${dir}/img.hxz`, disk: `${dir}/img`, compression: "zstd" });
-    const a = await open(`${dir}/img.hxz`);
+    const a = keep(await open(`${dir}/img.hxz`));
     const actual = inspect(a).fileSize;
     a.close();
     const err = Math.abs(r.zstd.bytes - actual) / actual;

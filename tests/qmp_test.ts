@@ -8,9 +8,8 @@ import { HexzError } from "../core/errors.ts";
 import { connectQmp } from "../vm/qmp.ts";
 import { checkVmConfig, qemuArgs, startQemu } from "../vm/qemu.ts";
 
-Deno.test({
+Deno.test(needs(["qemu-system-x86_64"], {
   name: "connectQmp negotiates, runs commands, reports QEMU's errors and sees it quit",
-  ...needs("qemu-system-x86_64"),
   async fn() {
     const [dir, done] = await tempDir("hexz-qmp-");
     const sock = `${dir}/q.sock`;
@@ -48,7 +47,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("connectQmp names the socket it cannot reach", async () => {
   await assertRejects(
@@ -58,17 +57,18 @@ Deno.test("connectQmp names the socket it cannot reach", async () => {
   );
 });
 
-Deno.test("startQemu stops QEMU after its timeout", {
-  ...needs("qemu-system-x86_64"),
-}, async () => {
-  const vm = startQemu(["-M", "none", "-S", "-display", "none"], {
-    stdio: "null",
-    timeoutMs: 500,
-  });
-  await vm.status;
-  assertEquals(vm.timedOut(), true);
-  await vm.end();
-});
+Deno.test(needs(["qemu-system-x86_64"], {
+  name: "startQemu stops QEMU after its timeout",
+  async fn() {
+    const vm = startQemu(["-M", "none", "-S", "-display", "none"], {
+      stdio: "null",
+      timeoutMs: 500,
+    });
+    await vm.status;
+    assertEquals(vm.timedOut(), true);
+    await vm.end();
+  },
+}));
 
 Deno.test("qemuArgs: the machine, the NBD disk, QMP sockets, then the user's arguments", () => {
   const args = qemuArgs({

@@ -152,12 +152,12 @@ Deno.test("CDC chunks survive an insertion near the start; fixed blocks do not",
 });
 
 Deno.test("library misuse: clear HexzErrors, and a block's bytes cannot be changed through readBlock", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const data = pseudoRandom(300_000, 91);
     await Deno.writeFile(`${dir}/img`, data);
     await pack({ output: `${dir}/a.hxz`, disk: `${dir}/img` });
-    const a = await open(`${dir}/a.hxz`);
+    const a = keep(await open(`${dir}/a.hxz`));
     const before = await a.read("disk", 65536, 64);
     (await a.readBlock("disk", 1)).fill(0); // the caller's copy, not the cache's
     assertEquals(await a.read("disk", 65536, 64), before);
@@ -185,11 +185,11 @@ Deno.test("library misuse: clear HexzErrors, and a block's bytes cannot be chang
 });
 
 Deno.test("library misuse: values of the wrong type are usage errors naming the call", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     await Deno.writeFile(`${dir}/img`, pseudoRandom(100_000, 92));
     await pack({ output: `${dir}/a.hxz`, disk: `${dir}/img` });
-    const a = await open(`${dir}/a.hxz`);
+    const a = keep(await open(`${dir}/a.hxz`));
     const o = { output: `${dir}/b.hxz`, disk: `${dir}/img` };
     const source = /a path, a URL or a ByteSource/;
     const cases: [() => unknown, RegExp][] = [

@@ -34,11 +34,10 @@ async function aws(
   return { code: p.code, out: dec.decode(p.stdout), err: dec.decode(p.stderr) };
 }
 
-Deno.test({
+Deno.test(needs(["aws"], {
   name: "aws s3api get-object with a range, head-object and list-objects-v2 against --s3",
-  ...needs("aws"),
   async fn() {
-    const [dir, cleanup] = await tempDir();
+    const [dir, cleanup, keep] = await tempDir();
     const big = pseudoRandom(700_000, 5);
     await Deno.mkdir(`${dir}/src/sub`, { recursive: true });
     await Deno.writeFile(`${dir}/src/sub/big.bin`, big);
@@ -46,7 +45,7 @@ Deno.test({
     await Deno.writeTextFile(`${dir}/src/z.txt`, "zed\n");
     await Deno.writeFile(`${dir}/mem`, pseudoRandom(4096, 8));
     await build({ source: `${dir}/src`, output: `${dir}/My_Tree.hxz`, memory: `${dir}/mem` });
-    const a = await open(`${dir}/My_Tree.hxz`);
+    const a = keep(await open(`${dir}/My_Tree.hxz`));
     const server = await serveHttp(a, { port: 0, s3: true });
     const ep = `http://127.0.0.1:${server.addr.port}`;
     try {
@@ -201,7 +200,7 @@ Deno.test({
       await cleanup();
     }
   },
-});
+}));
 
 Deno.test("S3 bucket names: defaults from the archive name, invalid names refused", () => {
   assertEquals(defaultBucketName("/srv/VM_Disk.hxz"), "vm-disk");

@@ -1,6 +1,7 @@
-import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
 import { build, extractTree, fileTable, HexzError, open, selectEntries } from "../mod.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
+import { hexz } from "./_cli.ts";
 
 /** path -> "d MODE" | "f MODE SIZE FIRSTBYTES NLINK" | "l TARGET", for every entry under root. */
 async function snapshot(root: string, rel = ""): Promise<Record<string, string>> {
@@ -110,6 +111,27 @@ Deno.test("extractTree of chosen paths: their subtrees, their ancestors, hard li
     } finally {
       a.close();
     }
+    // The command line: paths after the output directory.
+    let r = await hexz(["extract", `${dir}/t.hxz`, `${dir}/cli`, "usr/lib", "etc/hostname"]);
+    assertEquals(r.code, 0, r.err);
+    assertEquals(
+      Object.keys(await snapshot(`${dir}/cli`)),
+      ["etc", "etc/hostname", "usr", "usr/lib", "usr/lib/tool-link", "usr/lib/tool.so"],
+    );
+    r = await hexz(["extract", `${dir}/t.hxz`, `${dir}/cli2`, "usr/nothing"]);
+    assertEquals(r.code, 1);
+    assertEquals(r.err, "hexz: usr/nothing: not in the archive\n");
+    r = await hexz(["extract", `${dir}/t.hxz`, `${dir}/cli3`, "--raw", "usr"]);
+    assertEquals(r.code, 2);
+    assertMatch(r.err, /^hexz: .*paths.*--raw/);
+    // An image archive has no tree to choose from.
+    await Deno.writeFile(`${dir}/disk.img`, pseudoRandom(100_000, 93));
+    r = await hexz(["pack", `${dir}/img.hxz`, "--disk", `${dir}/disk.img`, "-q"]);
+    assertEquals(r.code, 0, r.err);
+    r = await hexz(["extract", `${dir}/img.hxz`, `${dir}/img-out`, "etc"]);
+    assertEquals(r.code, 2);
+    assertMatch(r.err, /^hexz: .*img\.hxz: not a directory archive: paths cannot be chosen/);
+    await assertRejects(() => Deno.lstat(`${dir}/img-out`), Deno.errors.NotFound);
   } finally {
     await done();
   }

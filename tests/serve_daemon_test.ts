@@ -32,9 +32,8 @@ async function stop(pid: number) {
   }
 }
 
-Deno.test({
+Deno.test(needs(["curl", "qemu-img"], {
   name: "serve --daemon: HTTP and NBD servers run detached until SIGTERM",
-  ...needs("curl", "qemu-img"),
   async fn() {
     const [dir, done] = await tempDir();
     const pids: number[] = [];
@@ -69,7 +68,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("serve --daemon fails with the server's own error when it cannot listen", async () => {
   const [dir, done] = await tempDir();
@@ -87,9 +86,8 @@ Deno.test("serve --daemon fails with the server's own error when it cannot liste
   }
 });
 
-Deno.test({
+Deno.test(needs(["curl"], {
   name: "serve of an encrypted archive: refused without the password, served with --password-file",
-  ...needs("curl"),
   async fn() {
     const [dir, done] = await tempDir();
     const pids: number[] = [];
@@ -123,4 +121,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

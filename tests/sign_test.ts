@@ -65,9 +65,8 @@ function flipped(bytes: Uint8Array, at: number): Uint8Array {
   return c;
 }
 
-Deno.test({
+Deno.test(needs(["openssl"], {
   name: "keygen, sign and verify round trip through the CLI; openssl reads both keys",
-  ...needs("openssl"),
   async fn() {
     const [dir, done] = await tempDir();
     try {
@@ -120,7 +119,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("signing again replaces that key's trailer; another key adds its own", async () => {
   const [dir, done] = await tempDir();
@@ -149,9 +148,8 @@ Deno.test("signing again replaces that key's trailer; another key adds its own",
   }
 });
 
-Deno.test({
+Deno.test(needs(["openssl"], {
   name: "openssl verifies our signature over the documented message",
-  ...needs("openssl"),
   async fn() {
     const [dir, done] = await tempDir();
     try {
@@ -194,11 +192,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["openssl"], {
   name: "a signature made by openssl, put into a trailer, verifies with ours",
-  ...needs("openssl"),
   async fn() {
     const [dir, done] = await tempDir();
     try {
@@ -262,10 +259,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("flipping one byte in any region of a signed archive makes verify fail", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const [key, pub] = await keygen(dir, "k");
     const path = await richArchive(dir);
@@ -273,7 +270,7 @@ Deno.test("flipping one byte in any region of a signed archive makes verify fail
     assertEquals((await hexz(["verify", pub, path])).code, 0);
     const bytes = await Deno.readFile(path);
 
-    const a = await open(path);
+    const a = keep(await open(path));
     const h = a.header;
     assert(h.dictionary.length > 0 && h.metadata.length > 0, "has a dictionary and metadata");
     assert(a.pages.length >= 3, `${a.pages.length} pages`);
@@ -380,7 +377,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 Deno.test("a thin archive's signature covers its parent's identity and blocks", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const [key, pub] = await keygen(dir, "k");
     const v1 = pseudoRandom(512 * KiB, 11);
@@ -391,7 +388,7 @@ Deno.test("a thin archive's signature covers its parent's identity and blocks", 
     const parent = `${dir}/v1.hxz`;
     const child = `${dir}/v2.hxz`;
     await pack({ output: parent, disk: `${dir}/v1.img`, compression: "lz4" });
-    const base = await open(parent);
+    const base = keep(await open(parent));
     await pack({ output: child, disk: `${dir}/v2.img`, base, basePath: parent });
     base.close();
     const parentBytes = await Deno.readFile(parent);
@@ -407,7 +404,7 @@ Deno.test("a thin archive's signature covers its parent's identity and blocks", 
 
     // A damaged block in the parent is found through the child.
     await Deno.writeFile(parent, parentBytes);
-    const pa = await open(parent);
+    const pa = keep(await open(parent));
     const b = await pa.block("disk", 0);
     pa.close();
     await Deno.writeFile(parent, flipped(parentBytes, b.entry.location + 3));
@@ -459,12 +456,12 @@ Deno.test("verify of a signed encrypted archive: --fast needs no password, a ful
 });
 
 Deno.test("sign checks the archive first: a damaged index refuses, --check full finds a damaged block, --check none signs the header", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const [priv, pub] = await keygen(dir, "k");
     const good = await richArchive(dir);
     const bytes = await Deno.readFile(good);
-    const a = await open(good);
+    const a = keep(await open(good));
     const page = a.pages[1];
     const block = await a.block("disk", 3000); // text, stored compressed
     a.close();
@@ -536,12 +533,12 @@ Deno.test("sign --only replaces damaged or foreign trailers with this key's sign
 });
 
 Deno.test("sign of an encrypted archive checks its index only with the password", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const [priv, pub] = await keygen(dir, "k");
     const p = await packBytes(dir, diskData(), { encrypt: { password: "pw-1", kdf: "pbkdf2" } });
     const bytes = await Deno.readFile(p);
-    const a = await open(p, { password: "pw-1" });
+    const a = keep(await open(p, { password: "pw-1" }));
     const page = a.pages[0];
     a.close();
     await Deno.writeFile(p, flipped(bytes, page.offset + 200));

@@ -4,9 +4,9 @@
  * SIGTERM, and `hexz boot` of the snapshot continues the count where it was, not from 0.
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { tempDir } from "./_tools.ts";
+import { needs, tempDir } from "./_tools.ts";
 import { buildInitramfs, buildRootDisk, findKernel, INIT_PRELUDE } from "../vm/guest.ts";
-import { hexz, vmRequirements } from "./_vm.ts";
+import { hexz, VM_NEEDS } from "./_vm.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -62,9 +62,8 @@ function alive(pid: number): boolean {
   }
 }
 
-Deno.test({
+Deno.test(needs(VM_NEEDS, {
   name: "snap saves a running VM; it goes on; boot of the snapshot continues its count",
-  ...vmRequirements(),
   async fn() {
     const [dir, done] = await tempDir("hexz-snap-");
     const vms: ReturnType<typeof bootInBackground>[] = [];
@@ -151,11 +150,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(VM_NEEDS, {
   name: "snap refuses a socket that no hexz boot describes",
-  ...vmRequirements(),
   async fn() {
     const [dir, done] = await tempDir("hexz-snap-");
     try {
@@ -168,4 +166,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

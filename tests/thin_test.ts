@@ -76,13 +76,13 @@ for (const cdc of [false, true]) {
 }
 
 Deno.test("thin archives: a moved parent is found beside the child, a missing one is named", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const paths = await packChain(dir, false);
     await Deno.mkdir(`${dir}/moved`);
     // Move the whole chain: parents are found beside their children by name.
     for (const p of paths) await Deno.rename(p, p.replace(dir, `${dir}/moved`));
-    const a = await open(`${dir}/moved/v3.hxz`);
+    const a = keep(await open(`${dir}/moved/v3.hxz`));
     assertBytesEqual(await readAll(a, "disk"), generations()[2]);
     a.close();
     await Deno.remove(`${dir}/moved/v1.hxz`);
@@ -116,7 +116,7 @@ Deno.test("thin archives: a replaced parent is detected, never read as data", as
 });
 
 Deno.test("thin archives: a chain copied elsewhere finds its parent beside the child when the recorded path holds another", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     // Recorded by absolute path: the copy's child first looks at the original location.
     await Deno.writeFile(`${dir}/v1.img`, pseudoRandom(300_000, 41));
@@ -125,7 +125,7 @@ Deno.test("thin archives: a chain copied elsewhere finds its parent beside the c
     await Deno.writeFile(`${dir}/v2.img`, v2);
     await Deno.mkdir(`${dir}/ch`);
     await pack({ output: `${dir}/ch/v1.hxz`, disk: `${dir}/v1.img` });
-    const base = await open(`${dir}/ch/v1.hxz`);
+    const base = keep(await open(`${dir}/ch/v1.hxz`));
     await pack({
       output: `${dir}/ch/v2.hxz`,
       disk: `${dir}/v2.img`,
@@ -163,10 +163,10 @@ Deno.test("thin archives: a chain copied elsewhere finds its parent beside the c
 });
 
 Deno.test("flatten makes a self-contained copy of a thin archive", async () => {
-  const [dir, done] = await tempDir();
+  const [dir, done, keep] = await tempDir();
   try {
     const paths = await packChain(dir, true);
-    const a = await open(paths[2]);
+    const a = keep(await open(paths[2]));
     await flatten(a, { output: `${dir}/flat.hxz`, compression: "zstd" });
     a.close();
     for (const p of paths) await Deno.remove(p);

@@ -13,15 +13,13 @@ import { serveNbd } from "../serve/nbd.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
-function requirements(): { ignore: boolean } {
-  const tools = needs("qemu-system-x86_64", "mkfs.ext4", "/bin/busybox");
-  if (tools.ignore) return tools;
-  if (!findKernel()) {
-    console.error("\n!!! SKIP: no kernel with modules in /boot (apt linux-image-amd64) !!!\n");
-    return { ignore: true };
-  }
-  return tools;
-}
+/** QEMU, the tools that build the guest, and a kernel with its modules (linux-image-amd64). */
+const GUEST = [
+  "qemu-system-x86_64",
+  "mkfs.ext4",
+  "/bin/busybox",
+  { what: "a kernel with modules in /boot", met: () => findKernel() !== null },
+];
 
 async function sha256Hex(b: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>));
@@ -47,9 +45,8 @@ function assertBooted(console: string, marker: string, sum: string) {
   assertMatch(console, new RegExp(`${sum}\\s+/payload.bin`), console.slice(-2000));
 }
 
-Deno.test({
+Deno.test(needs(GUEST, {
   name: "a VM boots from a disk served by the hexz NBD server",
-  ...requirements(),
   async fn() {
     const [dir, done] = await tempDir("hexz-vm-");
     try {
@@ -71,12 +68,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs([...GUEST, "fuse"], {
   name: "a VM boots from the disk file of a hexz FUSE mount",
-  ...requirements(),
-  ...needs("/dev/fuse", "fusermount3"),
   async fn() {
     const [dir, done] = await tempDir("hexz-vm-");
     const mnt = `${dir}/mnt`;
@@ -118,4 +113,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

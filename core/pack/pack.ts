@@ -104,6 +104,9 @@ export interface PackOptions {
   encrypt?: EncryptOptions;
   /** Directory archives: the encoded file table, asked for once every stream is consumed. */
   fileTable?: () => Uint8Array;
+  /** Instead of `metadata`: metadata known only once every stream is consumed (a converted
+   * tar's shard boundaries), asked for then. */
+  lateMetadata?: () => unknown;
   /**
    * Finds the data ranges of a sparse input file, whose holes are then taken as zeros without
    * reading them (mod.ts passes SEEK_DATA/SEEK_HOLE where FFI is allowed). The archive is the
@@ -313,6 +316,9 @@ export interface StreamInput {
   /** Instead of `file`: the regular files whose blocks, one file after another, are
    * `blocks` (a directory tree); the parallel pipeline's workers read them directly. */
   files?: () => Iterable<PipelineFile> | AsyncIterable<PipelineFile>;
+  /** The blocks decide the stream's length (a tar read as it streams): `size` is not known
+   * beforehand, so it is not checked. */
+  streamed?: boolean;
 }
 
 /** The metadata as the JSON the archive stores it in. */
@@ -470,7 +476,7 @@ async function packWith(
     };
     let inputBytes = 0;
     let lastReport = 0;
-    for (const { name, blocks, file, files, size, inHole } of inputs) {
+    for (const { name, blocks, file, files, size, inHole, streamed } of inputs) {
       const id = STREAMS.indexOf(name);
       const processed = !pool
         ? serialPipeline(blocks, compressor, isNew, inHole)
@@ -532,7 +538,7 @@ async function packWith(
         }
       }
       // An input that shrank while it was read ends early: an archive of neither version.
-      if (inputBytes - streamStart !== size) {
+      if (!streamed && inputBytes - streamStart !== size) {
         throw new HexzError(
           "io",
           `${file ?? name}: changed while being packed (${size} -> ${
@@ -542,9 +548,8 @@ async function packWith(
       }
     }
     if (opts.fileTable) await w.addSection("fileTable", opts.fileTable());
-    if (opts.metadata !== undefined) {
-      await w.addSection("metadata", metadata!);
-    }
+    const finalMetadata = opts.lateMetadata ? metadataBytes(opts.lateMetadata()) : metadata;
+    if (finalMetadata) await w.addSection("metadata", finalMetadata);
     opts.onProgress?.({
       stream: inputs[inputs.length - 1]?.name ?? "disk",
       done: inputBytes,

@@ -1,0 +1,195 @@
+/**
+ * The golden vectors in tests/vectors/ read by a parser written here from docs/FORMAT.md alone
+ * (BLAKE3 from hash-wasm, not ours), and tests/vectors/README.md's description of them checked
+ * line by line against what that parser finds. (tests/format_test.ts regenerates each vector
+ * with our writer and requires the committed bytes.)
+ */
+import { blake3 } from "hash-wasm";
+import { assert, assertEquals } from "./_assert.ts";
+import { goldenInput } from "./_golden.ts";
+
+const VEC = new URL("./vectors/", import.meta.url).pathname;
+const dec = new TextDecoder();
+
+const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
+const u16 = (b: Uint8Array, o: number) => dv(b).getUint16(o, true);
+const u32 = (b: Uint8Array, o: number) => dv(b).getUint32(o, true);
+const u64 = (b: Uint8Array, o: number) => Number(dv(b).getBigUint64(o, true));
+const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+const zero = (b: Uint8Array) => b.every((x) => x === 0);
+
+async function b3(b: Uint8Array): Promise<string> {
+  return await blake3(b);
+}
+
+/** The "Layout, as hexz reads it" block of tests/vectors/README.md. */
+async function documentedLayout(): Promise<string> {
+  const readme = await Deno.readTextFile(`${VEC}README.md`);
+  const m = readme.match(/Layout, as `hexz` reads it:\n\n```\n([\s\S]*?)```/);
+  assert(m, "README.md has the layout block");
+  return m[1];
+}
+
+Deno.test("golden vector v1-small.hxz: every field as FORMAT.md defines it, and as README.md lists it", async () => {
+  const f = await Deno.readFile(`${VEC}v1-small.hxz`);
+  const h = f.subarray(0, 4096);
+  const lines: string[] = ["header[0..96):"];
+  for (let o = 0; o < 96; o += 16) {
+    lines.push(
+      `${String(o).padStart(6)}: ${
+        [...h.subarray(o, o + 16)].map((x) => x.toString(16).padStart(2, "0")).join(" ")
+      }`,
+    );
+  }
+  // Header.
+  assertEquals(dec.decode(h.subarray(0, 4)), "HEXZ");
+  assertEquals([u16(h, 4), u16(h, 6), u32(h, 8), u32(h, 12)], [1, 0, 4096, 0]);
+  assert(zero(h.subarray(16, 24)));
+  assertEquals(hex(h.subarray(24, 40)), "6f1e3a520b7c4d219a10554433221100");
+  assertEquals(new Date(u64(h, 40)).toISOString(), "2026-11-22T12:00:00.000Z");
+  const archiveEnd = u64(h, 48);
+  assertEquals(archiveEnd, f.length, "no trailers");
+  assertEquals([h[56], h[57], h[58], u32(h, 60)], [0, 0, 0, 1024], "fixed 1 KiB, codec none");
+  const masterAt = u64(h, 80), masterLen = u64(h, 88);
+  const master = f.subarray(masterAt, masterAt + masterLen);
+  assertEquals(hex(h.subarray(96, 128)), await b3(master.subarray(0, master.length - 32)));
+  assertEquals(hex(h.subarray(96, 128)), hex(master.subarray(master.length - 32)));
+  lines.push(`master: offset ${masterAt}, length ${masterLen}`);
+  assert(zero(h.subarray(256, 304)), "no dictionary");
+  assert(zero(h.subarray(352, 448)), "no file table, reserved section");
+  assert(zero(h.subarray(448, 1264)), "no parent, no encryption");
+  assertEquals(dec.decode(h.subarray(1264, 1296)).replace(/\0+$/, ""), "hexz golden");
+  assertEquals(dec.decode(h.subarray(1298, 1298 + u16(h, 1296))), "golden vector v1");
+  assert(zero(h.subarray(2322, 4064)), "reserved 2322..4064");
+  assertEquals(hex(h.subarray(4064)), await b3(h.subarray(0, 4064)), "header checksum");
+  const readme = await Deno.readTextFile(`${VEC}README.md`);
+  assertEquals(readme.match(/root hash: `([0-9a-f]{64})`/)![1], hex(h.subarray(4064)));
+
+  // Master index and pages.
+  assertEquals(dec.decode(master.subarray(0, 4)), "HXMI");
+  assertEquals(u16(master, 4), 1);
+  const n = u32(master, 8);
+  assertEquals(master.length, 16 + 72 * n + 32);
+  const input = goldenInput();
+  const streams = [input.disk, input.memory];
+  const blockLines: string[] = [];
+  const counts = [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]; // blocks, stored, zero, dedup, parent
+  for (let i = 0; i < n; i++) {
+    const r = master.subarray(16 + 72 * i, 16 + 72 * (i + 1));
+    const [stream, count, firstBlock, firstOffset] = [r[0], u32(r, 4), u64(r, 8), u64(r, 16)];
+    const pageAt = u64(r, 24), pageLen = u32(r, 32);
+    assertEquals(pageLen, 32 + 56 * count + 32);
+    const page = f.subarray(pageAt, pageAt + pageLen);
+    assertEquals(hex(r.subarray(40, 72)), await b3(page.subarray(0, pageLen - 32)), "page hash");
+    assertEquals(hex(r.subarray(40, 72)), hex(page.subarray(pageLen - 32)));
+    assertEquals(dec.decode(page.subarray(0, 4)), "HXPG");
+    assertEquals([u16(page, 4), page[6], u32(page, 8), u64(page, 16), u64(page, 24)], [
+      1,
+      stream,
+      count,
+      firstBlock,
+      firstOffset,
+    ]);
+    lines.push(`page: stream ${stream}, ${count} entries, offset ${pageAt}, length ${pageLen}`);
+    let offset = firstOffset;
+    for (let e = 0; e < count; e++) {
+      const b = page.subarray(32 + 56 * e, 32 + 56 * (e + 1));
+      const [location, stored, logical, kind, codec, flags] = [
+        u64(b, 0),
+        u32(b, 8),
+        u32(b, 12),
+        b[16],
+        b[17],
+        b[18],
+      ];
+      assertEquals([flags, b[19], u32(b, 20)], [0, 0, 0], "flags, parent stream, reserved");
+      const want = streams[stream].subarray(offset, offset + logical);
+      assertEquals(hex(b.subarray(24, 56)), await b3(want), "block hash of the logical bytes");
+      if (kind === 1) {
+        assert(zero(want) && location === 0 && stored === 0, "zero block");
+      } else {
+        assert(kind === 0 || kind === 2, `kind ${kind}`);
+        assertEquals(stored, logical, "codec none stores the bytes as they are");
+        assertEquals(f.subarray(location, location + stored), want, "payload");
+      }
+      counts[stream][0]++;
+      if (kind === 0) counts[stream][1] += stored;
+      if (kind === 1) counts[stream][2]++;
+      if (kind === 2) counts[stream][3]++;
+      blockLines.push(
+        `${["disk", "memory"][stream]} block ${
+          firstBlock + e
+        }: offset ${offset}, kind ${kind}, codec ${codec}, location ${location}, stored ${stored}, logical ${logical}`,
+      );
+      offset += logical;
+    }
+  }
+  // Stream descriptors against what the pages hold.
+  for (const s of [0, 1]) {
+    const d = h.subarray(128 + 64 * s, 192 + 64 * s);
+    assertEquals(
+      [u64(d, 0), u64(d, 8), u64(d, 16), u64(d, 24), u64(d, 32), u64(d, 40), u64(d, 56)],
+      [streams[s].length, ...counts[s], 0],
+      `descriptor of stream ${s}`,
+    );
+  }
+  assertEquals([u32(h, 176), u32(h, 180), u32(h, 240), u32(h, 244)], [0, 1, 1, 1], "page runs");
+  // The metadata section.
+  const metaAt = u64(h, 304), metaLen = u64(h, 312);
+  const meta = f.subarray(metaAt, metaAt + metaLen);
+  assertEquals(hex(h.subarray(320, 352)), await b3(meta));
+  assertEquals(JSON.parse(dec.decode(meta)), { purpose: "docs/FORMAT.md golden vector" });
+  lines.push(...blockLines, `metadata: offset ${metaAt}, length ${metaLen}`);
+  lines.push(`archive end: ${archiveEnd}`);
+  assertEquals(lines.join("\n") + "\n", await documentedLayout());
+});
+
+Deno.test("golden vectors filetable-v1/v2.bin: sizes, versions, entries and checksums as documented", async () => {
+  for (
+    const [name, version, size, count, links] of [["v1", 1, 273, 4, 0], [
+      "v2",
+      2,
+      445,
+      7,
+      2,
+    ]] as const
+  ) {
+    const t = await Deno.readFile(`${VEC}filetable-${name}.bin`);
+    assertEquals(t.length, size, `README.md: filetable-${name}.bin is ${size} bytes`);
+    assertEquals(dec.decode(t.subarray(0, 4)), "HXFT");
+    assertEquals([u16(t, 4), u32(t, 8)], [version, count]);
+    assertEquals(hex(t.subarray(t.length - 32)), await b3(t.subarray(0, t.length - 32)));
+    const entries: { type: number; path: string; target: string; size: number; mode: number }[] =
+      [];
+    let at = 16;
+    for (let i = 0; i < count; i++) {
+      const e = t.subarray(at);
+      const pathLen = u16(e, 2), targetLen = u16(e, 40);
+      assert(zero(e.subarray(42, 48)), "reserved");
+      entries.push({
+        type: e[0],
+        mode: u32(e, 4),
+        size: u64(e, 16),
+        path: dec.decode(e.subarray(48, 48 + pathLen)),
+        target: dec.decode(e.subarray(48 + pathLen, 48 + pathLen + targetLen)),
+      });
+      at += 48 + pathLen + targetLen;
+    }
+    assertEquals(at, t.length - 32, "entries end at the checksum");
+    const summary = entries.map((e) => `${e.type} ${e.path}${e.target ? ` -> ${e.target}` : ""}`);
+    // README.md: a directory bin, a setuid bin/sh of 1,000 bytes, a symlink bin/sh.old -> sh,
+    // données.txt of 24 bytes; v2 adds bin/sh2 and usr/sh, hard links to bin/sh, in usr (0700).
+    for (const s of ["2 bin", "1 bin/sh", "3 bin/sh.old -> sh", "1 données.txt"]) {
+      assert(summary.includes(s), `${name}: ${s} in ${summary}`);
+    }
+    const sh = entries.find((e) => e.path === "bin/sh")!;
+    assertEquals([sh.size, sh.mode & 0o4000], [1000, 0o4000]);
+    assertEquals(entries.find((e) => e.path === "données.txt")!.size, 24);
+    const hard = entries.filter((e) => e.type === 4);
+    assertEquals(
+      hard.map((e) => [e.path, e.target, e.mode, e.size]).sort(),
+      links ? [["bin/sh2", "bin/sh", 0, 0], ["usr/sh", "bin/sh", 0, 0]] : [],
+    );
+    if (links) assertEquals(entries.find((e) => e.path === "usr")!.mode & 0o7777, 0o700);
+  }
+});
