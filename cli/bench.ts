@@ -1,4 +1,5 @@
 import { Command } from "./command.ts";
+import { HexzError } from "../core/errors.ts";
 import { out } from "./common.ts";
 import { createProgress } from "./progress.ts";
 import { formatSize, optionalInteger, parseSize } from "./units.ts";
@@ -18,14 +19,22 @@ export function benchCommand(): Command {
         "  hexz bench vm.img --size 256M",
     )
     .action(async (file: string | undefined, o) => {
+      const size = parseSize(o.size, "--size");
+      if (size < 1 << 20 || size > 1 << 30) {
+        throw new HexzError("usage", `--size ${o.size}: must be between 1M and 1G`);
+      }
+      const runs = optionalInteger(o.runs, "--runs");
+      if (runs !== undefined && (runs < 1 || runs > 100)) {
+        throw new HexzError("usage", `--runs ${o.runs}: must be 1..100`);
+      }
       const { bench } = await import("../diag/bench.ts");
       const progress = createProgress("bench", !!o.silent || !!o.json);
       const steps = 10;
       let done = 0;
       const r = await bench({
         file,
-        size: parseSize(o.size, "--size"),
-        runs: optionalInteger(o.runs, "--runs"),
+        size,
+        runs,
         onStep: () => progress.update(done++, steps),
       }).finally(() => progress.finish());
       if (o.json) return out(JSON.stringify(r, null, 2));

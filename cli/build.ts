@@ -4,7 +4,15 @@ import { parseCodecName } from "../core/codec/level.ts";
 import { fileOutput, info } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { packSession } from "./pack_session.ts";
-import { formatRatio, formatSize, optionalInteger, parseInteger, parseSize } from "./units.ts";
+import { HexzError } from "../core/errors.ts";
+import {
+  formatRatio,
+  formatSize,
+  optionalInteger,
+  parseBlockSize,
+  parseInteger,
+  plural,
+} from "./units.ts";
 
 export function buildCommand(): Command {
   return new Command("build").writesOutput()
@@ -56,6 +64,12 @@ Examples:
     )
     .action(async (source: string, output: string, o) => {
       fileOutput(output, "an archive is read at random, so it is written to a file");
+      if (o.compression === "none" && o.level !== undefined) {
+        throw new HexzError("usage", "--level: --compression none has no levels");
+      }
+      if (o.cdc && o.blockSize !== undefined) {
+        throw new HexzError("usage", "--block-size is for fixed blocks: it does not go with --cdc");
+      }
       const profile = getProfile(o.profile);
       const compression = o.compression ? parseCodecName(o.compression) : profile.compression;
       const level = o.level !== undefined
@@ -64,7 +78,7 @@ Examples:
       const workers = optionalInteger(o.workers, "--workers");
       // A thin archive is chunked like its base: only chunking asked for here is checked.
       const blockSize = o.blockSize
-        ? parseSize(o.blockSize, "--block-size")
+        ? parseBlockSize(o.blockSize, "--block-size")
         : o.base
         ? undefined
         : profile.blockSize;
@@ -96,7 +110,7 @@ Examples:
         },
       );
       info(
-        `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
+        `${output}: ${plural(res.entries, "entry", "entries")}, ${formatSize(res.inputBytes)} => ${
           formatSize(res.outputBytes)
         } (${
           formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)

@@ -28,6 +28,12 @@ export function catCommand(): Command {
           const what = entry.type === "dir" ? "a directory" : `a ${entry.type}`;
           throw new HexzError("usage", `${o.file}: is ${what}, not a file`);
         }
+        if (!entry && stream === "memory" && a.size("memory") === 0) {
+          throw new HexzError(
+            "not-found",
+            `${path}: has no memory stream (packed without --memory)`,
+          );
+        }
         const size = entry ? entry.size : a.size(stream);
         const length = wanted ?? Math.max(0, size - offset);
         // The whole range is checked before a byte is written.

@@ -3,7 +3,7 @@ import { checkArchive as check } from "../core/read/check.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatSize, optionalInteger } from "./units.ts";
+import { formatSize, optionalInteger, plural } from "./units.ts";
 
 export function checkCommand(): Command {
   return new Command("check")
@@ -22,9 +22,9 @@ export function checkCommand(): Command {
         { passwordFile: o.passwordFile },
       ).finally(() => progress.finish());
       info(
-        `${path}: ok (${r.blocks} blocks, ${r.pages} pages, ${r.sections} sections, ${
-          formatSize(r.bytes)
-        } verified)`,
+        `${path}: ok (${plural(r.blocks, "block")}, ${plural(r.pages, "page")}, ${
+          plural(r.sections, "section")
+        }, ${formatSize(r.bytes)} verified)`,
         !!o.silent,
       );
     });

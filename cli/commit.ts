@@ -4,9 +4,9 @@ import { openOverlay } from "../core/overlay/overlay.ts";
 import { parseCodecName } from "../core/codec/codec.ts";
 import { HexzError } from "../core/errors.ts";
 import { fileOutput, info } from "./common.ts";
-import { open } from "../net/open.ts";
+import { openWithPassword, passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatSize, optionalInteger, parseSize } from "./units.ts";
+import { formatSize, optionalInteger, parseBlockSize } from "./units.ts";
 
 export function commitCommand(): Command {
   return new Command("commit").writesOutput()
@@ -16,7 +16,7 @@ export function commitCommand(): Command {
     .argument("<output>", "archive to create")
     .option("--thin", "store only what changed, as a child of <base> (the default)")
     .option("--flatten", "write a self-contained archive")
-    .option("-m, --message <text>", "a note stored in the header")
+    .option("-m, --message <text>", "a note stored in the header (default: the base's)")
     .option("--keep-overlay", "keep the overlay file (it is deleted after a successful commit)")
     .addOption(
       new Option("--compression <codec>", "block codec (default: the base's)").choices([
@@ -25,8 +25,9 @@ export function commitCommand(): Command {
         "none",
       ]),
     )
-    .option("--level <n>", "codec level")
+    .option("--level <n>", "codec level (default: the base's, or the codec's default)")
     .option("--block-size <size>", "fixed block size for --flatten (default: the base's chunking)")
+    .addOption(passwordFileOption())
     .option("-f, --force", "overwrite an existing output")
     .option("-q, --silent", "no progress and no summary")
     .addHelpText(
@@ -41,10 +42,18 @@ export function commitCommand(): Command {
           "--block-size needs --flatten (a thin archive keeps its base's chunking)",
         );
       }
+      if (o.compression === "none" && o.level !== undefined) {
+        throw new HexzError("usage", "--level: --compression none has no levels");
+      }
       if (o.thin && o.flatten) {
         throw new HexzError("usage", "--thin and --flatten exclude each other");
       }
-      const base = await open(basePath);
+      // Every flag is checked before anything is opened.
+      const compression = o.compression ? parseCodecName(o.compression) : undefined;
+      const level = optionalInteger(o.level, "--level");
+      const blockSize = o.blockSize ? parseBlockSize(o.blockSize, "--block-size") : undefined;
+      // An encrypted base gives an archive encrypted with the same password.
+      const base = await openWithPassword(basePath, { passwordFile: o.passwordFile });
       const progress = createProgress("commit", !!o.silent);
       try {
         const ov = await openOverlay(overlayPath, base, { readOnly: true });
@@ -54,9 +63,9 @@ export function commitCommand(): Command {
             mode: o.flatten ? "flatten" : "thin",
             basePath,
             message: o.message,
-            compression: o.compression ? parseCodecName(o.compression) : undefined,
-            level: optionalInteger(o.level, "--level"),
-            blockSize: o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined,
+            compression,
+            level,
+            blockSize,
             force: !!o.force,
             onProgress: (p) => progress.update(p.done, p.total),
           });

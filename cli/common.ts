@@ -30,6 +30,20 @@ export function info(line: string, silent = false): void {
   if (!silent) Deno.stderr.writeSync(enc.encode(oneLine(line) + "\n"));
 }
 
+/**
+ * Refuses `--daemon` up front when Deno may not start the background process (no
+ * `--allow-run`), rather than failing half way with the runtime's error.
+ */
+export function checkDaemonPermission(): void {
+  const state = Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state;
+  if (state !== "granted") {
+    throw new HexzError(
+      "unsupported",
+      "--daemon starts a background process: run deno with --allow-run (or leave out --daemon)",
+    );
+  }
+}
+
 /** Opens an archive (asking for its password if needed), runs `fn`, and closes the archive
  * whatever happens. */
 export async function withArchive<T>(

@@ -1,8 +1,9 @@
 import { Command } from "./command.ts";
 import { diffArchives } from "../core/history/diff.ts";
 import { info, out } from "./common.ts";
-import { open } from "../net/open.ts";
-import { formatSize } from "./units.ts";
+import { openWithPassword, passwordFileOption } from "./password.ts";
+import { equalBytes } from "../core/format/bytes.ts";
+import { formatSize, plural } from "./units.ts";
 
 export function diffCommand(): Command {
   return new Command("diff")
@@ -10,11 +11,12 @@ export function diffCommand(): Command {
     .argument("<a>", "first archive")
     .argument("<b>", "second archive")
     .option("--json", "machine-readable output")
+    .addOption(passwordFileOption())
     .addHelpText("after", "\nExample:\n  hexz diff base-model.hxz finetune.hxz")
     .action(async (pa: string, pb: string, o) => {
-      const a = await open(pa);
+      const a = await openWithPassword(pa, { passwordFile: o.passwordFile });
       try {
-        const b = await open(pb);
+        const b = await openWithPassword(pb, { passwordFile: o.passwordFile });
         try {
           const r = await diffArchives(a, b);
           if (o.json) {
@@ -24,16 +26,21 @@ export function diffCommand(): Command {
           if (!r.sameChunking) {
             info(`hexz: note: the archives are chunked differently; few blocks can match`);
           }
+          const [ea, eb] = [a.header.encryption, b.header.encryption];
+          if ((ea || eb) && !(ea && eb && equalBytes(ea.chainSalt, eb.chainSalt))) {
+            // Encrypted block hashes are keyed per chain: equal blocks get different hashes.
+            info(`hexz: note: the archives are not encrypted in one chain; no block can match`);
+          }
           const row = (name: string, s: typeof r.a) =>
             out(
-              `${name}: ${s.blocks} blocks, ${formatSize(s.bytes)} of data (+${
+              `${name}: ${plural(s.blocks, "block")}, ${formatSize(s.bytes)} of data (+${
                 formatSize(s.zeroBytes)
               } zeros); ` +
-                `unique ${s.uniqueBlocks} blocks, ${formatSize(s.uniqueBytes)}`,
+                `unique ${plural(s.uniqueBlocks, "block")}, ${formatSize(s.uniqueBytes)}`,
             );
           row(pa, r.a);
           row(pb, r.b);
-          out(`shared: ${r.sharedBlocks} blocks, ${formatSize(r.sharedBytes)}`);
+          out(`shared: ${plural(r.sharedBlocks, "block")}, ${formatSize(r.sharedBytes)}`);
           out(
             r.changedFraction === null
               ? `changed: - (${pb} holds no data but zeros)`

@@ -5,7 +5,7 @@ import { extractTree, fileTable } from "../core/read/files.ts";
 import { fileOutput, info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
-import { formatSize, optionalInteger } from "./units.ts";
+import { formatSize, optionalInteger, plural } from "./units.ts";
 
 export function extractCommand(): Command {
   return new Command("extract").writesOutput()
@@ -46,7 +46,9 @@ export function extractCommand(): Command {
         }
         if (tree) {
           const r = await extractTree(a, output, { force: !!o.force, onProgress, workers, paths });
-          return `${output}: ${r.entries} entries, ${formatSize(r.bytes)} restored`;
+          return `${output}: ${plural(r.entries, "entry", "entries")}, ${
+            formatSize(r.bytes)
+          } restored`;
         }
         const r = await extract(a, output, {
           stream: o.memory ? "memory" : "disk",

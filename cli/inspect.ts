@@ -4,7 +4,7 @@ import { fileTable } from "../core/read/files.ts";
 import type { FileEntry } from "../core/format/filetable.ts";
 import { out, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
-import { formatRatio, formatSize } from "./units.ts";
+import { formatRatio, formatSize, plural } from "./units.ts";
 
 export function inspectCommand(): Command {
   return new Command("inspect")
@@ -62,7 +62,7 @@ function dictionaryTraining(meta: unknown): DictionaryTraining | null {
 }
 
 function printFiles(files: FileEntry[]) {
-  out(`files: ${files.length} entries`);
+  out(`files: ${plural(files.length, "entry", "entries")}`);
   for (const f of files) {
     // As tar -tv shows them: "l" and "->" for symlinks, "h" and "link to" for hard links.
     const kind = f.type === "dir" ? "d" : f.type === "symlink" ? "l" : f.hardLinkTo ? "h" : "-";

@@ -9,8 +9,9 @@ import { Command } from "./command.ts";
 import { HexzError } from "../core/errors.ts";
 import { mountAt, unmountFuse } from "../ffi/fuse_session.ts";
 import { checkMountpoint, mountArchive } from "../serve/mount.ts";
-import { info, out } from "./common.ts";
+import { checkDaemonPermission, info, out } from "./common.ts";
 import { parseCount, parseSize } from "./units.ts";
+import { passwordFileOption, passwordFor } from "./password.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const FS_TYPE = "fuse.hexz";
@@ -22,6 +23,7 @@ interface MountFlags {
   uid?: string;
   gid?: string;
   daemon?: boolean;
+  passwordFile?: string;
 }
 
 export function mountCommand(): Command {
@@ -35,6 +37,7 @@ export function mountCommand(): Command {
     .option("--uid <n>", "owner of every file")
     .option("--gid <n>", "group of every file")
     .option("--daemon", "serve in the background; return once the mount is live")
+    .addOption(passwordFileOption())
     .addHelpText(
       "after",
       "\nExample:\n  hexz mount vm.hxz /mnt/vm --daemon && cmp /mnt/vm/disk vm.img && hexz unmount /mnt/vm",
@@ -48,9 +51,12 @@ export function mountCommand(): Command {
         uid: o.uid !== undefined ? parseCount(o.uid, "--uid") : undefined,
         gid: o.gid !== undefined ? parseCount(o.gid, "--gid") : undefined,
       };
-      if (o.daemon) return await daemonize(file, mountpoint, o);
+      if (o.daemon) checkDaemonPermission();
+      const password = await passwordFor(file, o.passwordFile) ?? undefined;
+      if (o.daemon) return await daemonize(file, mountpoint, o, password);
       const m = await mountArchive(file, {
         ...opts,
+        password,
         onError: (e) => report(`hexz: ${mountpoint}: ${(e as Error).message}`),
       });
       const stop = () => void m.close().catch(() => {});
@@ -96,7 +102,12 @@ function report(line: string) {
  * Starts the same mount as a detached process and returns once the mount is live, or fails
  * with the child's own error line if it exits first.
  */
-async function daemonize(file: string, mountpoint: string, o: MountFlags): Promise<void> {
+async function daemonize(
+  file: string,
+  mountpoint: string,
+  o: MountFlags,
+  password?: string,
+): Promise<void> {
   const abs = await checkMountpoint(mountpoint);
   const flags = [
     ...(o.rw ? ["--rw"] : []),
@@ -104,10 +115,17 @@ async function daemonize(file: string, mountpoint: string, o: MountFlags): Promi
     ...(o.cacheSize ? ["--cache-size", o.cacheSize] : []),
     ...(o.uid !== undefined ? ["--uid", o.uid] : []),
     ...(o.gid !== undefined ? ["--gid", o.gid] : []),
+    ...(o.passwordFile !== undefined ? ["--password-file", o.passwordFile] : []),
   ];
+  // The detached server has no terminal: a password asked for here goes to it in its
+  // environment, as HEXZ_PASSWORD would.
+  const env: Record<string, string> = password !== undefined && o.passwordFile === undefined
+    ? { HEXZ_PASSWORD: password }
+    : {};
   const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-net"];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", ...perms, CLI, "mount", file, abs, ...flags],
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

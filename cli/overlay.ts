@@ -9,8 +9,8 @@ import { formatUuid } from "../core/format/header.ts";
 import { STREAMS } from "../core/format/constants.ts";
 import { HexzError } from "../core/errors.ts";
 import { out } from "./common.ts";
-import { open } from "../net/open.ts";
-import { formatSize } from "./units.ts";
+import { openWithPassword, passwordFileOption } from "./password.ts";
+import { formatSize, plural } from "./units.ts";
 import { fileTable } from "../core/read/files.ts";
 import { type ChangedFile, changedFiles } from "../core/overlay/changed_files.ts";
 
@@ -29,7 +29,10 @@ export function overlayCommand(): Command {
   return new Command("overlay")
     .description("show what an overlay changed")
     .argument("<overlay>", "overlay file (.hxo)")
-    .requiredOption("--base <archive>", "the archive the overlay was written on")
+    .option(
+      "--base <archive>",
+      "the archive the overlay was written on (default: vm.hxz for vm.hxo)",
+    )
     .option("--blocks", "list the changed 4 KiB block ranges")
     .option("--files", "directory archives: list the files whose contents changed")
     .option(
@@ -37,13 +40,24 @@ export function overlayCommand(): Command {
       "first rewrite the file with only each block's latest content (not while it is in use)",
     )
     .option("--json", "machine-readable output")
+    .addOption(passwordFileOption())
     .addHelpText(
       "after",
-      "\nExamples:\n  hexz overlay vm.hxo --base vm.hxz --blocks\n  hexz overlay vm.hxo --base vm.hxz --compact",
+      "\nExamples:\n  hexz overlay vm.hxo --base vm.hxz --blocks\n  hexz overlay vm.hxo --compact",
     )
     .action(async (path: string, o) => {
+      if (o.base === undefined) {
+        if (!path.endsWith(".hxo")) {
+          throw new HexzError("usage", `${path}: give --base (the archive it was written on)`);
+        }
+        o.base = path.slice(0, -4) + ".hxz";
+      }
       const head = await readOverlayHeader(path);
-      const base = await open(o.base);
+      // Only --files reads the base's contents (its file table); the rest needs its header.
+      const base = await openWithPassword(o.base, {
+        passwordFile: o.passwordFile,
+        prompt: !!o.files,
+      });
       try {
         const compacted = o.compact ? await compactOverlay(path, base) : null;
         const ov = await openOverlay(path, base, { readOnly: true });
@@ -84,16 +98,12 @@ export function overlayCommand(): Command {
           if (compacted) {
             out(`compacted: ${formatSize(compacted.before)} -> ${formatSize(compacted.after)}`);
           }
-          out(
-            `overlay: ${path} (${formatSize(st.fileSize)}, ${st.records} record${
-              st.records === 1 ? "" : "s"
-            })`,
-          );
+          out(`overlay: ${path} (${formatSize(st.fileSize)}, ${plural(st.records, "record")})`);
           out(`base: ${o.base} (uuid ${formatUuid(head.baseUuid)})`);
           for (const s of streams) {
             if (!s.changedBlocks) continue;
             out(
-              `${s.name}: ${s.changedBlocks} blocks changed (${
+              `${s.name}: ${plural(s.changedBlocks, "block")} changed (${
                 formatSize(s.changedBytes)
               }), ${s.zeroBlocks} zeroed`,
             );

@@ -4,7 +4,32 @@ import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
 import { fileOutput, info } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { packSession } from "./pack_session.ts";
-import { formatRatio, formatSize, optionalInteger, parseSize } from "./units.ts";
+import { HexzError } from "../core/errors.ts";
+import { formatRatio, formatSize, optionalInteger, parseBlockSize, parseSize } from "./units.ts";
+
+const k = (n: number) => `${n / 1024}K`;
+
+/** Refuses flags that the other flags would make pack ignore. */
+function checkCombination(o: Record<string, string | boolean | undefined>): void {
+  const refuse = (message: string) => {
+    throw new HexzError("usage", message);
+  };
+  if (o.compression === "none" && o.level !== undefined) {
+    refuse("--level: --compression none has no levels");
+  }
+  if (o.cdc && o.blockSize !== undefined) {
+    refuse("--block-size is for fixed blocks: with --cdc give --min-chunk/--avg-chunk/--max-chunk");
+  }
+  for (
+    const [key, flag] of [["minChunk", "--min-chunk"], ["avgChunk", "--avg-chunk"], [
+      "maxChunk",
+      "--max-chunk",
+    ]]
+  ) {
+    if (!o.cdc && o[key] !== undefined) refuse(`${flag} goes with --cdc`);
+  }
+  if (!o.trainDict && o.dictSize !== undefined) refuse("--dict-size goes with --train-dict");
+}
 
 export function packCommand(): Command {
   return new Command("pack").writesOutput()
@@ -20,19 +45,18 @@ export function packCommand(): Command {
     .option("--level <n>", "codec level (zstd: 1-22, default 3; lz4: acceleration, default 1)")
     .option("--block-size <size>", "fixed block size, 1K-16M (default 64K; --base: the base's)")
     .option("--cdc", "content-defined chunking (FastCDC) instead of fixed blocks")
-    .option("--min-chunk <size>", "CDC minimum chunk", `${DEFAULT_CDC.min / 1024}K`)
+    .option("--min-chunk <size>", `with --cdc: minimum chunk (default ${k(DEFAULT_CDC.min)})`)
     .option(
       "--avg-chunk <size>",
-      "CDC average chunk (a power of two)",
-      `${DEFAULT_CDC.avg / 1024}K`,
+      `with --cdc: average chunk, a power of two (default ${k(DEFAULT_CDC.avg)})`,
     )
-    .option("--max-chunk <size>", "CDC maximum chunk", `${DEFAULT_CDC.max / 1024}K`)
+    .option("--max-chunk <size>", `with --cdc: maximum chunk (default ${k(DEFAULT_CDC.max)})`)
     .option(
       "--base <archive>",
       "thin archive: store only blocks not already in this archive's chain",
     )
     .option("--train-dict", "train a zstd dictionary on samples of the input and use it")
-    .option("--dict-size <size>", "dictionary size limit with --train-dict", "110K")
+    .option("--dict-size <size>", "with --train-dict: dictionary size limit (default 110K)")
     .option("--workers <n>", "hash and compress in N threads (default: the number of cores)")
     .option("--encrypt", "encrypt with a password (AES-256-GCM; see docs/SECURITY.md)")
     .addOption(
@@ -58,19 +82,20 @@ Examples:
     )
     .action(async (output: string, o) => {
       fileOutput(output, "an archive is read at random, so it is written to a file");
+      checkCombination(o);
       const compression = parseCodecName(o.compression);
       const level = optionalInteger(o.level, "--level");
       const workers = optionalInteger(o.workers, "--workers");
-      const blockSize = o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined;
+      const blockSize = o.blockSize ? parseBlockSize(o.blockSize, "--block-size") : undefined;
       const cdc = o.cdc
         ? {
-          min: parseSize(o.minChunk, "--min-chunk"),
-          avg: parseSize(o.avgChunk, "--avg-chunk"),
-          max: parseSize(o.maxChunk, "--max-chunk"),
+          min: parseSize(o.minChunk ?? k(DEFAULT_CDC.min), "--min-chunk"),
+          avg: parseSize(o.avgChunk ?? k(DEFAULT_CDC.avg), "--avg-chunk"),
+          max: parseSize(o.maxChunk ?? k(DEFAULT_CDC.max), "--max-chunk"),
         }
         : false;
       const trainDictionary = o.trainDict
-        ? { maxSize: parseSize(o.dictSize, "--dict-size") }
+        ? { maxSize: parseSize(o.dictSize ?? "110K", "--dict-size") }
         : false;
       const res = await packSession(
         "pack",
@@ -98,7 +123,7 @@ Examples:
       if (trainDictionary && res.header.dictionary.length === 0) {
         info(
           "hexz: note: --train-dict stored no dictionary: too few samples were usable, or none " +
-            "made held-out samples smaller",
+            "saved more than its own size",
           !!o.silent,
         );
       }

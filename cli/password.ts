@@ -136,6 +136,21 @@ export async function openWithPassword(
   return await open(path, { ...base, password });
 }
 
+/**
+ * The password for `path`: given (`--password-file`, HEXZ_PASSWORD), else asked on the
+ * terminal if the archive is encrypted, else null (unencrypted, or no terminal to ask on).
+ * For commands that hand the password on (a mount, a detached server) rather than open here.
+ */
+export async function passwordFor(path: string, file?: string): Promise<string | null> {
+  const given = await givenPassword(file);
+  if (given !== null || !interactive()) return given;
+  const { open } = await import("../net/open.ts");
+  const a = await open(path, { lazyParents: true });
+  const encrypted = !!a.header.encryption;
+  a.close();
+  return encrypted ? await promptPassword(`password for ${path}: `) : null;
+}
+
 /** The flags `pack` and `build` take for encryption. */
 export interface EncryptFlags {
   encrypt?: boolean;

@@ -1,7 +1,8 @@
 import { Command } from "./command.ts";
 import { predict } from "../core/pack/predict.ts";
 import { out } from "./common.ts";
-import { formatRatio, formatSize, parseSize } from "./units.ts";
+import { HexzError } from "../core/errors.ts";
+import { formatRatio, formatSize, parseSize, plural } from "./units.ts";
 
 export function predictCommand(): Command {
   return new Command("predict")
@@ -11,14 +12,21 @@ export function predictCommand(): Command {
     .option("--json", "machine-readable output")
     .addHelpText("after", "\nExample:\n  hexz predict vm.img")
     .action(async (path: string, o) => {
-      const r = await predict(path, { sampleBytes: parseSize(o.sample, "--sample") });
+      const sampleBytes = parseSize(o.sample, "--sample");
+      if (sampleBytes < 1024 * 1024) {
+        throw new HexzError(
+          "usage",
+          `--sample ${o.sample}: must be at least 1M (one sampling window)`,
+        );
+      }
+      const r = await predict(path, { sampleBytes });
       if (o.json) {
         out(JSON.stringify(r, null, 2));
         return;
       }
       const pct = (f: number | null) => f === null ? "-" : `${(f * 100).toFixed(1)}%`;
       out(
-        `${path}: ${formatSize(r.inputBytes)} in ${r.files} file(s), sampled ${
+        `${path}: ${formatSize(r.inputBytes)} in ${plural(r.files, "file")}, sampled ${
           formatSize(r.sampledBytes)
         }`,
       );

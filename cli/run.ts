@@ -123,6 +123,12 @@ export async function run(args: string[]): Promise<number> {
       err(`hexz: ${(e as Error).message}`);
       return 1;
     }
+    // A permission Deno was not given: its own message says which flag grants it.
+    if (e instanceof Deno.errors.NotCapable) {
+      const m = String((e as Error).message).split("\n")[0].trim();
+      err(`hexz: ${m.charAt(0).toLowerCase()}${m.slice(1)}`);
+      return 1;
+    }
     // One line whatever the message (some runtime errors span several).
     const message = String((e as Error)?.message ?? e).split("\n")[0].trim();
     err(`hexz: internal error: ${message} (set HEXZ_DEBUG=1 for details)`);

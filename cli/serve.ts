@@ -10,11 +10,12 @@ import { HexzError, LOCKED } from "../core/errors.ts";
 import { serveHttp } from "../serve/http.ts";
 import { serveNbd } from "../serve/nbd.ts";
 import { defaultBucketName } from "../serve/s3.ts";
-import { type Archive, info, withArchive } from "./common.ts";
+import { type Archive, checkDaemonPermission, info, withArchive } from "./common.ts";
 import { parseCount } from "./units.ts";
 import { givenPassword, interactive, passwordFileOption, promptPassword } from "./password.ts";
 import { open } from "../net/open.ts";
 import { cachedReader } from "../ffi/cached_read.ts";
+import { defaultOverlayPath } from "../core/overlay/overlay.ts";
 
 interface ServeFlags {
   port?: string;
@@ -139,8 +140,8 @@ export function serveCommand(): Command {
     .option("--bucket <name>", "S3 bucket name (default: the archive's name)")
     .option("--nbd", "serve the disk stream over NBD instead of HTTP")
     .option("--socket <path>", "NBD: listen on this Unix socket instead of TCP")
-    .option("--overlay <file>", "NBD: overlay file that keeps writes")
-    .option("--rw", "NBD: accept writes (kept in the overlay)")
+    .option("--overlay <file>", "NBD: overlay file that keeps writes (--rw: default <archive>.hxo)")
+    .option("--rw", "NBD: accept writes, kept in the overlay (vm.hxz: vm.hxo)")
     .option("--daemon", "serve in the background; return once it listens (prints the pid)")
     .option("-q, --silent", "print nothing but errors")
     .addOption(passwordFileOption())
@@ -164,7 +165,10 @@ export function serveCommand(): Command {
       if (port !== undefined && port > 65535) {
         throw new HexzError("usage", `--port: ${port} is not a TCP port (0-65535)`);
       }
-      if (o.daemon) return await daemonize(file, o);
+      if (o.daemon) {
+        checkDaemonPermission();
+        return await daemonize(file, o);
+      }
       const onError = (e: unknown) => report(`hexz: ${(e as Error)?.message ?? e}`);
       const stop = untilSignal();
       try {
@@ -173,14 +177,19 @@ export function serveCommand(): Command {
             throw new HexzError("password", `${file}: ${LOCKED}`);
           }
           if (o.nbd) {
+            const overlay = o.overlay ?? (o.rw ? defaultOverlayPath(file) : undefined);
             const server = await serveNbd(archive, {
               socket: o.socket,
               hostname: o.socket === undefined ? o.bind : undefined,
               port: o.socket === undefined ? port : undefined,
-              overlay: o.overlay,
+              overlay,
               readOnly: !o.rw,
             });
-            info(`hexz: serving ${file} over NBD at ${server.address}`, o.silent);
+            info(
+              `hexz: serving ${file} over NBD at ${server.address}` +
+                (o.rw ? ` (writes kept in ${overlay})` : ""),
+              o.silent,
+            );
             await Promise.race([stop.signal, server.finished]);
             await server.close();
             return;

@@ -1,6 +1,8 @@
 import { Command, Option } from "./command.ts";
 import { readKeyFile, signArchive } from "../mod.ts";
 import { out } from "./common.ts";
+import { createProgress } from "./progress.ts";
+import { importPrivateKey } from "../core/sign/keys.ts";
 import { givenPassword, passwordFileOption } from "./password.ts";
 
 export function signCommand(): Command {
@@ -16,6 +18,7 @@ export function signCommand(): Command {
     )
     .option("--only", "keep only this key's signature (drops the others, damaged ones too)")
     .addOption(passwordFileOption())
+    .option("-q, --silent", "no progress (--check full reads every block)")
     .addHelpText(
       "after",
       "\nSigning again with the same key replaces its signature; other keys add theirs." +
@@ -26,11 +29,15 @@ export function signCommand(): Command {
     )
     .action(async (keyPath: string, path: string, o) => {
       const password = await givenPassword(o.passwordFile) ?? undefined;
-      const r = await signArchive(path, await readKeyFile(keyPath), {
+      const pem = await readKeyFile(keyPath);
+      await importPrivateKey(pem, keyPath); // a wrong key is named by its file, before any work
+      const progress = createProgress("check", !!o.silent);
+      const r = await signArchive(path, pem, {
         check: o.check,
         only: !!o.only,
         password,
-      });
+        onProgress: (d, t) => progress.update(d, t),
+      }).finally(() => progress.finish());
       const n = `${r.signatures} signature${r.signatures === 1 ? "" : "s"}`;
       out(`${path}: signed by key ${r.keyId} (${r.replaced ? "replaced" : "added"}; ${n})`);
     });

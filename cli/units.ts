@@ -74,3 +74,17 @@ export function parseInteger(s: string, what: string): number {
 export function optionalInteger(s: string | undefined, what: string): number | undefined {
   return s === undefined ? undefined : parseInteger(s, what);
 }
+
+/** Parses a fixed block size: a power of two from 1K to 16M, as the flag is told if not. */
+export function parseBlockSize(s: string, what: string): number {
+  const n = parseSize(s, what);
+  if (n < 1024 || n > 16 * 1024 * 1024 || (n & (n - 1)) !== 0) {
+    throw new HexzError("usage", `${what} ${s}: must be a power of two between 1K and 16M`);
+  }
+  return n;
+}
+
+/** `1 block`, `2 blocks`: a count with its noun in the right number. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

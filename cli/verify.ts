@@ -3,6 +3,8 @@ import { HexzError } from "../core/errors.ts";
 import { readKeyFile, verifyArchive } from "../core/sign/signature.ts";
 import { open } from "../net/open.ts";
 import { out } from "./common.ts";
+import { createProgress } from "./progress.ts";
+import { importPublicKey } from "../core/sign/keys.ts";
 import { givenPassword, passwordFileOption, promptPassword } from "./password.ts";
 
 export function verifyCommand(): Command {
@@ -12,9 +14,11 @@ export function verifyCommand(): Command {
     .argument("<archive>", "archive (.hxz)")
     .option("--fast", "check the signature over the header only; do not read the blocks")
     .addOption(passwordFileOption())
+    .option("-q, --silent", "no progress (without --fast every block is read)")
     .addHelpText("after", "\nExample:\n  hexz verify release.pub vm.hxz || echo 'do not use'")
     .action(async (keyPath: string, path: string, o) => {
       const key = await readKeyFile(keyPath);
+      await importPublicKey(key, keyPath); // a wrong key is named by its file
       // The signature covers the header, which stays readable: --fast needs no password.
       // Checking every block of an encrypted archive needs it (HEXZ_PASSWORD,
       // --password-file, or asked on the terminal).
@@ -25,7 +29,12 @@ export function verifyCommand(): Command {
         a.close();
         if (encrypted) password = await promptPassword(`password for ${path}: `);
       }
-      const r = await verifyArchive(path, key, { fast: !!o.fast, password });
+      const progress = createProgress("verify", !!o.silent);
+      const r = await verifyArchive(path, key, {
+        fast: !!o.fast,
+        password,
+        onProgress: (d, t) => progress.update(d, t),
+      }).finally(() => progress.finish());
       if (!r.ok) {
         throw new HexzError(
           r.status === "corrupt" ? "corrupt" : "signature",

@@ -81,3 +81,13 @@ export function expectOptions(v: unknown, what: string, required = false): void 
     throw wrong(what, "an options object", v);
   }
 }
+
+/**
+ * `opts` without its keys whose value is undefined, so that spreading it over defaults keeps
+ * the defaults (`{ ...defaults, ...opts }` would otherwise replace them with undefined).
+ */
+export function definedOptions<T extends object>(opts: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(opts).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
+}

@@ -44,14 +44,19 @@ export function ensure(cond: boolean, message: string): asserts cond {
 /**
  * The reason of an operating-system error without what the runtime adds around it, so that a
  * message names the path once: Deno's "No such file or directory (os error 2): open '/x'" and
- * node:fs's "ENOENT: no such file or directory, open '/x'" both give "No such file or
- * directory", as in `zstd: /x: No such file or directory`.
+ * node:fs's "ENOENT: no such file or directory, open '/x'" both give "no such file or
+ * directory", lower case like hexz's own messages (`hexz: /x: no such file or directory`).
  */
 export function osReason(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   const deno = /^(.+?) \(os error \d+\)/.exec(m);
-  if (deno) return deno[1];
+  if (deno) return lowerFirst(deno[1]);
   const node = /^E[A-Z]+: ([^,]+)/.exec(m);
-  if (node) return node[1][0].toUpperCase() + node[1].slice(1);
+  if (node) return lowerFirst(node[1]);
   return m;
+}
+
+/** `No such file` -> `no such file`, as hexz's own messages read; `EOF...` stays. */
+function lowerFirst(s: string): string {
+  return /^[A-Z][a-z]/.test(s) ? s[0].toLowerCase() + s.slice(1) : s;
 }

@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { HexzError, osReason } from "../core/errors.ts";
+import { HexzError, LOCKED, osReason } from "../core/errors.ts";
 import type { FileEntry } from "../core/format/filetable.ts";
-import { openOverlay, type Overlay } from "../core/overlay/overlay.ts";
+import { defaultOverlayPath, openOverlay, type Overlay } from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { fileTable } from "../core/read/files.ts";
 import {
@@ -240,6 +240,9 @@ export interface MountArchiveOptions {
   overlay?: string;
   /** Decompressed-block cache of the archive, in bytes. */
   cacheBytes?: number;
+  /** The password of an encrypted archive; without it an encrypted archive is refused
+   * before anything is mounted. */
+  password?: string;
   uid?: number;
   gid?: number;
   /** Unexpected errors while serving (the request is answered with EIO). */
@@ -255,10 +258,7 @@ export interface MountedArchive {
   close(): Promise<void>;
 }
 
-/** The overlay a read-write mount of `archivePath` uses unless told otherwise. */
-export function defaultOverlayPath(archivePath: string): string {
-  return archivePath.endsWith(".hxz") ? archivePath.slice(0, -4) + ".hxo" : archivePath + ".hxo";
-}
+export { defaultOverlayPath };
 
 /** Checks that `mountpoint` is a directory we can mount on; returns its absolute path. */
 export async function checkMountpoint(mountpoint: string): Promise<string> {
@@ -304,7 +304,12 @@ export async function mountArchive(
   const archive = await open(path, {
     cacheBytes: opts.cacheBytes,
     cachedRead: cachedReader() ?? undefined,
+    password: opts.password,
   });
+  if (archive.header.encryption && !archive.keys) {
+    archive.close();
+    throw new HexzError("password", `${path}: ${LOCKED} (MountArchiveOptions.password)`);
+  }
   let overlay: Overlay | null = null;
   let session: FuseSession;
   try {

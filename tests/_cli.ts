@@ -10,7 +10,7 @@ export interface CliResult {
 
 export async function hexz(
   args: string[],
-  opts: { cwd?: string; perms?: string[] } = {},
+  opts: { cwd?: string; perms?: string[]; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
   const perms = opts.perms ?? ["--allow-read", "--allow-write", "--allow-env"];
   const p = await new Deno.Command(Deno.execPath(), {
@@ -19,7 +19,7 @@ export async function hexz(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...opts.env },
   }).output();
   return {
     code: p.code,

@@ -46,7 +46,8 @@ Deno.test("bench on a file measures its first --size bytes; bad input is one lin
       const [args, code, re] of [
         [[`${dir}/small`], 2, /small: 1000 bytes: bench needs at least 1 MiB/],
         [[`${dir}/missing`], 1, /missing: no such file/],
-        [["--size", "100K"], 2, /bench size must be 1 MiB\.\.1 GiB/],
+        [["--size", "100K"], 2, /--size 100K: must be between 1M and 1G/],
+        [["--runs", "0"], 2, /--runs 0: must be 1..100/],
         [[dir], 2, /not a regular file/],
       ] as const
     ) {

@@ -1,9 +1,10 @@
-import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 import { VERSION } from "../core/version.ts";
 import { osReason } from "../core/errors.ts";
+import { type HexzError, pack } from "../mod.ts";
 
 async function image(dir: string): Promise<Uint8Array> {
   const data = new Uint8Array(3 * 1024 * 1024 + 123);
@@ -111,9 +112,38 @@ Deno.test("cli usage errors are one line with exit code 2", async () => {
       [["pack", `${dir}/x.hxz`], /nothing to pack/],
       [
         ["pack", `${dir}/x.hxz`, "--disk", d, "--block-size", "512"],
-        /block size must be between 1 KiB and 16 MiB/,
+        /^hexz: --block-size 512: must be a power of two between 1K and 16M\n$/,
       ],
-      [["pack", `${dir}/x.hxz`, "--disk", d, "--block-size", "32M"], /block size/],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--block-size", "32M"], /--block-size 32M: must be/],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--block-size", "3K"], /--block-size 3K: must be/],
+      [["commit", "a.hxz", "o.hxo", "b.hxz", "--flatten", "--block-size", "3K"], /3K: must be/],
+      [["build", dir, `${dir}/x.hxz`, "--block-size", "3K"], /--block-size 3K: must be/],
+      // Options that other options would make pack ignore are refused, not ignored.
+      [
+        ["pack", `${dir}/x.hxz`, "--disk", d, "--compression", "none", "--level", "5"],
+        /^hexz: --level: --compression none has no levels\n$/,
+      ],
+      [
+        ["build", dir, `${dir}/x.hxz`, "--compression", "none", "--level", "5"],
+        /--compression none has no levels/,
+      ],
+      [
+        ["commit", "a.hxz", "o.hxo", "b.hxz", "--compression", "none", "--level", "5"],
+        /--compression none has no levels/,
+      ],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--min-chunk", "8K"], /--min-chunk goes with --cdc/],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--avg-chunk", "32K"], /--avg-chunk goes with --cdc/],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--max-chunk", "1M"], /--max-chunk goes with --cdc/],
+      [["pack", `${dir}/x.hxz`, "--disk", d, "--cdc", "--block-size", "16K"], /with --cdc/],
+      [["build", dir, `${dir}/x.hxz`, "--cdc", "--block-size", "16K"], /with --cdc/],
+      [
+        ["pack", `${dir}/x.hxz`, "--disk", d, "--dict-size", "50K"],
+        /--dict-size goes with --train-dict/,
+      ],
+      [
+        ["pack", `${dir}/x.hxz`, "--disk", d, "--cdc", "--avg-chunk", "48K"],
+        /power of two \(got 48 KiB\)/,
+      ],
       [
         ["pack", `${dir}/x.hxz`, "--disk", d, "--cdc", "--min-chunk", "64K", "--avg-chunk", "64K"],
         /min/,
@@ -152,6 +182,8 @@ Deno.test("cli failures are one line with exit code 1 and name the problem", asy
     r = await hexz(["inspect", `${dir}/disk.img`]);
     assertEquals(r.code, 1);
     assertMatch(r.err, /not a hexz archive/);
+    r = await hexz(["inspect", dir]);
+    assertEquals([r.code, r.err], [1, `hexz: ${dir}: is a directory, not an archive\n`]);
     r = await hexz(["pack", `${dir}/a.hxz`, "--disk", `${dir}/disk.img`, "-q"]);
     assertEquals([r.code, r.err], [0, ""]);
     // No clobbering without --force; --force replaces.
@@ -175,6 +207,15 @@ Deno.test("cli failures are one line with exit code 1 and name the problem", asy
     r = await hexz(["cat", `${dir}/a.hxz`, "--length", "15M"]);
     assertEquals([r.code, r.stdout.length], [2, 0]);
     assertMatch(r.err, /bytes 0\.\.15728640 are outside the disk stream \(\d+ bytes\)/);
+    // A stream the archive does not have is an error, not an empty success.
+    for (const range of [[], ["--length", "0"]]) {
+      r = await hexz(["cat", `${dir}/a.hxz`, "--memory", ...range]);
+      assertEquals([r.code, r.stdout.length], [1, 0]);
+      assertEquals(r.err, `hexz: ${dir}/a.hxz: has no memory stream (packed without --memory)\n`);
+    }
+    // Counts agree with their nouns.
+    r = await hexz(["check", `${dir}/a.hxz`]);
+    assertMatch(r.err, /\(4 blocks, 1 page, 0 sections, /);
   } finally {
     await done();
   }
@@ -239,10 +280,10 @@ Deno.test("os errors are reported with the path once and the plain reason", asyn
     }
   }
   assertEquals(reasons, [
-    "No such file or directory",
-    "No such file or directory",
-    "No such file or directory",
-    "Not a directory",
+    "no such file or directory",
+    "no such file or directory",
+    "no such file or directory",
+    "not a directory",
   ]);
   assertEquals(osReason(new Error("not an os error: kept")), "not an os error: kept");
   // Through the command line: lineage of a path that is not a directory.
@@ -251,7 +292,28 @@ Deno.test("os errors are reported with the path once and the plain reason", asyn
     await Deno.writeFile(`${dir}/f`, new Uint8Array(1));
     const r = await hexz(["ls", `${dir}/f`]);
     assertEquals(r.code, 1, r.err);
-    assertEquals(r.err, `hexz: ${dir}/f: Not a directory\n`);
+    assertEquals(r.err, `hexz: ${dir}/f: not a directory (for one archive: hexz inspect)\n`);
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("library pack names sizes it refuses with their units", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await image(dir);
+    const cases: [Partial<Parameters<typeof pack>[0]>, RegExp][] = [
+      [{ blockSize: 512 }, /^block size must be between 1 KiB and 16 MiB, got 512 B$/],
+      [{ blockSize: 32 << 20 }, /got 32 MiB$/],
+      [{ cdc: { min: 16384, avg: 3072, max: 131072 } }, /got min 16 KiB, avg 3 KiB, max 128 KiB/],
+    ];
+    for (const [opts, re] of cases) {
+      const e = await assertRejects(() =>
+        pack({ ...opts, output: `${dir}/x.hxz`, disk: `${dir}/disk.img` })
+      );
+      assertEquals((e as HexzError).code, "usage");
+      assertMatch((e as Error).message, re);
+    }
   } finally {
     await done();
   }

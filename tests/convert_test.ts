@@ -22,9 +22,8 @@ function leftovers(dir: string, keep: string[]): string[] {
 }
 
 for (const format of ["gnu", "pax"]) {
-  Deno.test({
+  Deno.test(needs(["tar"], {
     name: `convert: a tree through GNU tar --format=${format} to .hxz extracts to the same tree`,
-    ...needs("tar"),
     fn: async () => {
       const [dir, done] = await tempDir();
       try {
@@ -41,12 +40,11 @@ for (const format of ["gnu", "pax"]) {
         await done();
       }
     },
-  });
+  }));
 }
 
-Deno.test({
+Deno.test(needs(["tar", "gzip", "zstd"], {
   name: "convert: gzip and zstd inputs are found by their bytes, whatever their names",
-  ...needs("tar", "gzip", "zstd"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -73,11 +71,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["tar", "gzip", "zstd"], {
   name: "convert: .hxz to tar, tar.gz and tar.zst that GNU tar extracts to the same tree",
-  ...needs("tar", "gzip", "zstd"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -110,7 +107,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("convert: an archive without a file tree is refused with one line", async () => {
   const [dir, done] = await tempDir();
@@ -182,9 +179,8 @@ function patch(tar: Uint8Array, at: number, field: number, text: string, fixSum 
   h.set(enc.encode(sum.toString(8).padStart(6, "0") + "\u0000 "), 148);
 }
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "convert: hostile tars are refused with one line and leave no output behind",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -240,11 +236,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "convert: leading / is stripped and a later entry wins, as GNU tar extracts",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -274,7 +269,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 /** Writes WebDataset shards: samples of 3 files (.jpg, .cls, .json) sharing a key. */
 async function makeShards(dir: string, shards: number, perShard: number): Promise<string[]> {
@@ -300,9 +295,8 @@ async function makeShards(dir: string, shards: number, perShard: number): Promis
   return names;
 }
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "convert: WebDataset shards become one tree and come back, samples never split",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -360,7 +354,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("convert: shards interrupted by SIGINT leave neither temporaries nor finished shards", async () => {
   const [dir, done] = await tempDir();
@@ -407,9 +401,8 @@ Deno.test("convert: shards interrupted by SIGINT leave neither temporaries nor f
   }
 });
 
-Deno.test({
+Deno.test(needs(["tar", "zstd", "gzip", "sh"], {
   name: "convert: a tar from a pipe, and a tar to a pipe, as tar and zstd pipe them",
-  ...needs("tar", "zstd", "gzip", "sh"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -455,11 +448,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["tar", "gzip", "zstd"], {
   name: "convert: damaged gzip and zstd inputs are refused by their checksums, with one line",
-  ...needs("tar", "gzip", "zstd"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -493,4 +485,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

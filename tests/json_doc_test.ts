@@ -174,6 +174,16 @@ Deno.test("docs/JSON.md names exactly the fields of predict, diff and overlay --
   }
 });
 
+Deno.test("docs/JSON.md names exactly the fields of doctor and bench --json", async () => {
+  const fields = (v: unknown) => [...paths(v)].sort();
+  const doc = async (t: string) => [...await documented(t)].sort();
+  assertEquals(fields(await json(["doctor", "--json"])), await doc("hexz doctor --json"));
+  assertEquals(
+    fields(await json(["bench", "--size", "1M", "--runs", "1", "--json"])),
+    await doc("hexz bench --json"),
+  );
+});
+
 async function write(path: string, bytes: Uint8Array): Promise<string> {
   await Deno.writeFile(path, bytes);
   return path;

@@ -140,7 +140,7 @@ Deno.test(needs(["tmpfs"], {
       ) {
         const r = await hexz([...args]);
         assertEquals(r.code, 1, r.err);
-        assertEquals(r.err, `hexz: ${small}/${name}: cannot write: No space left on device\n`);
+        assertEquals(r.err, `hexz: ${small}/${name}: cannot write: no space left on device\n`);
         assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], args.join(" "));
       }
       // A directory tree that does not fit: no half tree, into a new directory or into the
@@ -152,7 +152,7 @@ Deno.test(needs(["tmpfs"], {
       for (const out of [`${small}/t`, small]) {
         const r = await hexz(["extract", `${dir}/t.hxz`, out]);
         assertEquals(r.code, 1, r.err);
-        assertMatch(r.err, /^hexz: .*: No space left on device\n$/);
+        assertMatch(r.err, /^hexz: .*: no space left on device\n$/);
         assertEquals([...Deno.readDirSync(small)].map((e) => e.name), [], out);
       }
       await Deno.remove(`${dir}/tree/sub/big`);

@@ -44,7 +44,10 @@ Deno.test("predict refuses what it cannot sample: devices and samples below one 
     await Deno.writeFile(`${dir}/img`, new Uint8Array(3 << 20));
     r = await hexz(["predict", `${dir}/img`, "--sample", "0"]);
     assertEquals(r.code, 2, r.err);
-    assertMatch(r.err, /--sample must be at least 1048576 bytes/);
+    assertEquals(r.err, "hexz: --sample 0: must be at least 1M (one sampling window)\n");
+    r = await hexz(["predict", `${dir}/img`]);
+    assertEquals(r.code, 0, r.err);
+    assertMatch(r.out, /: 3 MiB in 1 file, sampled /);
   } finally {
     await done();
   }

@@ -122,3 +122,54 @@ Deno.test(needs(["curl"], {
     }
   },
 }));
+
+Deno.test(needs(["qemu-io"], {
+  name: "serve --nbd --rw keeps its writes in <archive>.hxo by default",
+  async fn() {
+    const [dir, done] = await tempDir();
+    const pids: number[] = [];
+    try {
+      const disk = pseudoRandom(300_000, 9);
+      const p = await packBytes(dir, disk);
+      const sock = `${dir}/rw.sock`;
+      const r = await hexz(["serve", p, "--nbd", "--rw", "--socket", sock, "--daemon"], {
+        perms: PERMS,
+      });
+      assertEquals(r.code, 0, r.err);
+      const ov = p.replace(/\.hxz$/, ".hxo");
+      const n = /over NBD at (\S+) \(writes kept in (\S+)\) \(pid (\d+)\)/.exec(r.err);
+      assert(n, r.err);
+      assertEquals(n[2], ov);
+      pids.push(Number(n[3]));
+      const w = await new Deno.Command("qemu-io", {
+        args: ["-f", "raw", n[1], "-c", "write -P 0xab 4096 4096"],
+      }).output();
+      assertEquals(w.code, 0, new TextDecoder().decode(w.stderr));
+      await stop(Number(n[3]));
+      // The writes are in the overlay beside the archive, which is unchanged.
+      const o = await hexz(["overlay", ov, "--base", p, "--json"]);
+      assertEquals(o.code, 0, o.err);
+      assertEquals(JSON.parse(o.out).streams[0].changedBlocks, 1);
+    } finally {
+      for (const pid of pids) await stop(pid).catch(() => {});
+      await done();
+    }
+  },
+}));
+
+Deno.test("serve --daemon and mount --daemon without --allow-run: one line, no stack", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const p = await packBytes(dir, pseudoRandom(10_000, 10));
+    const noRun = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
+    for (const args of [["serve", p, "--port", "0", "--daemon"], ["mount", p, dir, "--daemon"]]) {
+      const r = await hexz(args, { perms: noRun });
+      assertEquals([r.code, r.err], [
+        1,
+        "hexz: --daemon starts a background process: run deno with --allow-run (or leave out --daemon)\n",
+      ], args[0]);
+    }
+  } finally {
+    await done();
+  }
+});

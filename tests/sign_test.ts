@@ -81,6 +81,24 @@ Deno.test(needs(["openssl"], {
       const again = await hexz(["keygen", "--output-dir", dir, "--name", "rel"]);
       assertEquals(again.code, 1);
       assertMatch(again.err, /already exists/);
+      // Keys swapped: named by their files.
+      const swapped = await hexz(["sign", pub, `${dir}/none.hxz`]);
+      assertEquals([swapped.code, swapped.err], [
+        2,
+        `hexz: ${pub}: expected a PEM "PRIVATE KEY", found "PUBLIC KEY"\n`,
+      ]);
+      const swapped2 = await hexz(["verify", key, `${dir}/none.hxz`]);
+      assertEquals([swapped2.code, swapped2.err], [
+        2,
+        `hexz: ${key}: expected a PEM "PUBLIC KEY", found "PRIVATE KEY"\n`,
+      ]);
+      // A directory that does not exist yet is created, private to its owner.
+      const fresh = await hexz(["keygen", "--output-dir", `${dir}/new/keys`, "--name", "k"]);
+      assertEquals(fresh.code, 0, fresh.err);
+      assertEquals((await Deno.stat(`${dir}/new/keys`)).mode! & 0o777, 0o700);
+      assertEquals((await Deno.stat(`${dir}/new/keys/k.key`)).mode! & 0o777, 0o600);
+      const onFile = await hexz(["keygen", "--output-dir", key]);
+      assertEquals([onFile.code, onFile.err], [2, `hexz: ${key}: not a directory\n`]);
 
       const archive = await packBytes(dir, pseudoRandom(300 * KiB, 3));
       const original = await Deno.readFile(archive);
@@ -558,3 +576,37 @@ Deno.test("sign of an encrypted archive checks its index only with the password"
     await done();
   }
 });
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`); returns what the terminal showed. */
+async function onTerminal(args: string[]): Promise<string> {
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  const quoted = [Deno.execPath(), "run", "-q", "-A", cli, ...args].map((a) => `'${a}'`).join(" ");
+  const p = await new Deno.Command("script", {
+    args: ["-qec", quoted, "/dev/null"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return new TextDecoder().decode(p.stdout);
+}
+
+Deno.test(needs(["script"], {
+  name: "sign --check full and verify show progress on a terminal, not with --silent",
+  async fn() {
+    const [dir, done] = await tempDir();
+    try {
+      const [key, pub] = await keygen(dir, "k");
+      const archive = await packBytes(dir, pseudoRandom(2 * 1024 * KiB, 12));
+      const signed = await onTerminal(["sign", "--check", "full", key, archive]);
+      assertMatch(signed, /check 100% \[=+\]/);
+      assertMatch(signed, /signed by key /);
+      assertMatch(await onTerminal(["verify", pub, archive]), /verify 100% \[=+\]/);
+      const quiet = await onTerminal(["verify", "-q", pub, archive]);
+      assertMatch(quiet, /good signature/);
+      assert(!quiet.includes("verify 100%"), quiet);
+    } finally {
+      await done();
+    }
+  },
+}));

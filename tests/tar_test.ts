@@ -90,9 +90,8 @@ Deno.test("member names: leading / and . dropped, .. refused, as GNU tar extract
   assertThrows(() => memberPath("a\\b", "x"), HexzError, /backslash/);
 });
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "tar reader: a PAX size field overrides the header's, as GNU tar reads it",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -120,11 +119,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "tar reader: GNU base-256 owners and times before 1970 read as GNU tar lists them",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -148,11 +146,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "tar writer: PAX where ustar cannot hold a field, and GNU tar reads it all",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -208,11 +205,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "tar tree: duplicates as GNU tar extracts them (a replaced file's hard links keep it)",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -251,7 +247,7 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
 Deno.test("tar tree: a file replacing a directory that is not empty is refused", async () => {
   const [dir, done] = await tempDir();
@@ -377,9 +373,8 @@ Deno.test("archiveToTar and tarToArchive: wrong values are usage errors naming t
   }
 });
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "tar reader: mutated GNU and PAX tars end in HexzError or entries, never another error",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -434,11 +429,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "shards by size: PAX headers and hard-link copies count, every shard within the limit",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -481,11 +475,10 @@ Deno.test({
       await done();
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(needs(["tar"], {
   name: "tar reader: GNU tar's v7, oldgnu and ustar formats convert too",
-  ...needs("tar"),
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
@@ -521,4 +514,4 @@ Deno.test({
       await done();
     }
   },
-});
+}));

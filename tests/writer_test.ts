@@ -142,7 +142,7 @@ Deno.test("the writer falls back to the cache when direct writes are refused, an
     await assertRejects(
       () => writeWith(dir, "eio", failing("EIO", 2)),
       HexzError,
-      /eio\.hxz: cannot write: Simulated/,
+      /eio\.hxz: cannot write: simulated/,
     );
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assertEquals(names, ["cached.hxz", "direct.hxz", "einval.hxz", "none.hxz"]);

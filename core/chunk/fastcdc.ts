@@ -9,6 +9,7 @@
  */
 import { HexzError } from "../errors.ts";
 import { cdcMasks, GEAR } from "./gear.ts";
+import { exactSize } from "../format/bytes.ts";
 
 export interface CdcParams {
   min: number;
@@ -19,17 +20,21 @@ export interface CdcParams {
 export const DEFAULT_CDC: CdcParams = { min: 16384, avg: 65536, max: 131072 };
 
 /** Throws HexzError("usage") unless 64 <= min < avg < max <= 64 MiB and avg is a power of two. */
+const size = (n: number) => Number.isInteger(n) && n > 0 ? exactSize(n) : String(n);
+
 export function validateCdcParams(p: CdcParams): void {
   const ok = Number.isInteger(p.min) && Number.isInteger(p.avg) && Number.isInteger(p.max) &&
     p.min >= 64 && p.min < p.avg && p.avg < p.max && p.max <= 64 * 1024 * 1024;
   if (!ok) {
     throw new HexzError(
       "usage",
-      `CDC sizes must satisfy 64 <= min < avg < max <= 64M (got min ${p.min}, avg ${p.avg}, max ${p.max})`,
+      `CDC sizes must satisfy 64 B <= min < avg < max <= 64 MiB (got min ${size(p.min)}, avg ${
+        size(p.avg)
+      }, max ${size(p.max)})`,
     );
   }
   if ((p.avg & (p.avg - 1)) !== 0) {
-    throw new HexzError("usage", `CDC average chunk must be a power of two (got ${p.avg})`);
+    throw new HexzError("usage", `CDC average chunk must be a power of two (got ${size(p.avg)})`);
   }
 }
 

@@ -56,6 +56,12 @@ export interface EncryptOptions {
   kdf?: KdfName | KdfParams;
   /** Random 96-bit nonces instead of synthetic ones (see docs/SECURITY.md). */
   randomNonce?: boolean;
+  /**
+   * Instead of a password: encrypt in this chain (`ArchiveKeys.chain` of an archive opened
+   * with its password), with the same password, key derivation and block identities as that
+   * archive. `flatten` and `commitOverlay` use it to keep an encrypted base's encryption.
+   */
+  chain?: ChainKey;
 }
 
 /** What reading an encrypted archive needs: the password, or the password key it gives. */
@@ -233,6 +239,9 @@ export async function keysForPack(
       }
     }
     return await deriveArchiveKeys(chain, archiveSalt, nonceMode);
+  }
+  if (opts?.chain && opts.password === undefined && opts.kdf === undefined) {
+    return await deriveArchiveKeys(opts.chain, archiveSalt, nonceMode);
   }
   if (!opts?.password) throw new HexzError("usage", "encryption needs a password");
   const kdf = typeof opts.kdf === "object" ? { ...opts.kdf } : DEFAULT_KDF[opts.kdf ?? "argon2id"];

@@ -49,3 +49,11 @@ export function isZero(bytes: Uint8Array): boolean {
 export function bytesKey(h: Uint8Array): string {
   return String.fromCharCode.apply(null, h as unknown as number[]);
 }
+
+/** A size as errors name it: `3 KiB`, `32 MiB` when exact, else `1000 B`. */
+export function exactSize(n: number): string {
+  for (const [unit, f] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (n >= f && n % f === 0) return `${n / f} ${unit}`;
+  }
+  return `${n} B`;
+}

@@ -64,6 +64,9 @@ export async function lineage(
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${dir}: no such directory`);
     }
+    if (e instanceof Deno.errors.NotADirectory) {
+      throw new HexzError("io", `${dir}: not a directory (for one archive: hexz inspect)`);
+    }
     throw new HexzError("io", `${dir}: ${osReason(e)}`);
   }
   names.sort();

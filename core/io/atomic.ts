@@ -196,7 +196,7 @@ export function syncDir(dir: string) {
 }
 
 /** Writes all of `data` at the file's current position; `what` names the file in the error
- * (a full disk: `x.img: cannot write: No space left on device`). */
+ * (a full disk: `x.img: cannot write: no space left on device`). */
 export function writeAll(file: Deno.FsFile, data: Uint8Array, what: string): Promise<void> {
   // Synchronous writes: Deno's async file ops each cost a trip through a thread pool, which
   // measurably dominated extract; our writers are sequential anyway.

@@ -148,7 +148,12 @@ export async function fileSource(
   const info = await fh.stat();
   if (!info.isFile()) {
     await fh.close();
-    throw new HexzError("io", `${path}: not a regular file`);
+    throw new HexzError(
+      "io",
+      info.isDirectory()
+        ? `${path}: is a directory, not an archive`
+        : `${path}: not a regular file`,
+    );
   }
   let closed = false;
   const misses = missPolicy(opts.blockAtMostMs);

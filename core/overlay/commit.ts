@@ -6,7 +6,7 @@
  * @module
  */
 import { splitBlocks } from "../chunk/split.ts";
-import { CODEC, type CodecName, STREAMS } from "../format/constants.ts";
+import { STREAMS } from "../format/constants.ts";
 import {
   chunkSpec,
   type PackOptions,
@@ -17,10 +17,10 @@ import {
 import { syncReads } from "../pack/input.ts";
 import { HexzError, osReason } from "../errors.ts";
 import { archivePaths } from "../read/parent.ts";
-import { carriedSections, chunkingOf } from "../pack/repack.ts";
+import { carriedSections, chunkingOf, codecOf, keptEncryption } from "../pack/repack.ts";
 import type { Archive } from "../read/archive.ts";
 import type { Overlay } from "./overlay.ts";
-import { expectArchive, expectOptions, expectString } from "../args.ts";
+import { definedOptions, expectArchive, expectOptions, expectString } from "../args.ts";
 
 export interface CommitOptions
   extends Omit<PackOptions, "disk" | "memory" | "base" | "basePath" | "cdc"> {
@@ -33,10 +33,14 @@ export interface CommitOptions
   memory?: string;
 }
 
-function codecName(id: number): CodecName {
-  return id === CODEC.lz4 ? "lz4" : id === CODEC.none ? "none" : "zstd";
-}
-
+/**
+ * Writes `base` with `overlay`'s writes applied as a new archive at `opts.output`. Unless
+ * `opts` says otherwise (an option given as undefined counts as not given), it keeps the
+ * base's codec, level, message, file table and metadata; a thin child is chunked and encrypted
+ * like its base, and a flattened copy keeps the base's chunking (unless `blockSize` is given)
+ * and encryption: an encrypted base (opened with its password) gives an archive encrypted with
+ * the same password, or with `encrypt`'s.
+ */
 export async function commitOverlay(
   base: Archive,
   overlay: Overlay,
@@ -47,19 +51,17 @@ export async function commitOverlay(
   expectOptions(opts, "commitOverlay: options", true);
   expectString(opts.output, "commitOverlay: output");
   const thin = (opts.mode ?? "thin") === "thin";
-  // An option given as undefined means "not given": the base's value stays.
-  const given = Object.fromEntries(
-    Object.entries(opts).filter(([, v]) => v !== undefined),
-  ) as CommitOptions;
-  const baseCodec = codecName(base.header.codec);
-  const sameCodec = (given.compression ?? baseCodec) === baseCodec;
+  // What is not given (or given as undefined) is the base's: codec, level, message, chunking
+  // and, flattened, encryption (a thin child is always encrypted like its base).
+  const given = definedOptions(opts);
   const packOpts: PackOptions = {
-    compression: baseCodec,
-    // The base's level is for its codec; another codec starts from its own default.
-    level: base.header.codec === CODEC.none || !sameCodec ? undefined : base.header.level,
+    ...codecOf(base, given.compression),
     message: base.header.message,
     ...(thin ? {} : chunkingOf(base)),
+    ...(thin ? {} : { encrypt: given.encrypt ?? keptEncryption(base) }),
     ...given,
+    output: opts.output,
+    memory: undefined, // a file for the memory stream is read below, not packed by path
     // A directory archive stays one: the overlay changed bytes, not where files lie.
     ...await carriedSections(base, opts),
     base: thin ? base : undefined,

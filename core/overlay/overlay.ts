@@ -22,6 +22,18 @@ import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts"
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 
 export const OVERLAY_BLOCK = 4096;
+
+/**
+ * The overlay a read-write mount or NBD export of `archivePath` keeps its writes in unless told
+ * otherwise, as qemu-img names an overlay after its image: `vm.hxz` gives `vm.hxo` beside it;
+ * an archive read from a URL gives its file name's overlay in the working directory.
+ */
+export function defaultOverlayPath(archivePath: string): string {
+  const path = /^[a-z][a-z0-9+.-]*:\/\//i.test(archivePath)
+    ? decodeURIComponent(new URL(archivePath).pathname.split("/").pop() || "archive")
+    : archivePath;
+  return path.endsWith(".hxz") ? path.slice(0, -4) + ".hxo" : path + ".hxo";
+}
 const HEADER = 4096;
 const RECORD_HEADER = 64;
 const MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x56]); // "HXOV"
@@ -195,6 +207,11 @@ export interface OverlayOpenOptions {
    * over QMP, whose NBD server wrote them): records appended later are not seen.
    */
   writerPaused?: boolean;
+  /**
+   * Accept writes on an encrypted base. An overlay stores what is written unencrypted, so
+   * without this an encrypted base opens read-only or not at all (docs/SECURITY.md).
+   */
+  plaintextWrites?: boolean;
   /** Compact a writable overlay on open when its log is mostly dead (default true; see
    * AUTO_COMPACT_DEAD_BYTES). */
   autoCompact?: boolean;
@@ -213,6 +230,13 @@ export async function openOverlay(
   expectString(path, "openOverlay");
   expectArchive(base, "openOverlay: base");
   expectOptions(opts, "openOverlay: options");
+  if (!opts.readOnly && base.header.encryption && !opts.plaintextWrites) {
+    throw new HexzError(
+      "unsupported",
+      `${base.source.name}: encrypted, and an overlay would keep its writes unencrypted: ` +
+        "writing is refused (mount or serve it read-only)",
+    );
+  }
   let file: Deno.FsFile;
   let created = false;
   try {

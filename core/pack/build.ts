@@ -242,7 +242,8 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
     if (opts.trainDictionary) {
       const size = spec.kind === "fixed" ? spec.size : spec.params.avg;
       const files = regular.filter((w) => w.entry.size > 0).map((w) => w.abs);
-      packOpts = await withTrainedDictionary(packOpts, () => sampleFiles(files, size));
+      const bytes = regular.reduce((n, w) => n + w.entry.size, 0);
+      packOpts = await withTrainedDictionary(packOpts, () => sampleFiles(files, size), bytes);
     }
     const res = await packStreams(packOpts, inputs).finally(() => {
       if (packOpts.dictionary !== opts.dictionary) packOpts.dictionary?.codec.close?.();

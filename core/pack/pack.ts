@@ -26,7 +26,7 @@ import {
 import type { BlockEntry } from "../format/entry.ts";
 import { type Header, randomUuid } from "../format/header.ts";
 import { blake3 } from "../hash/blake3.ts";
-import { bytesKey } from "../format/bytes.ts";
+import { bytesKey, exactSize } from "../format/bytes.ts";
 import type { Archive } from "../read/archive.ts";
 import { type EncryptOptions, keysForPack } from "../crypto/keys.ts";
 import { createWriter } from "./writer.ts";
@@ -167,8 +167,14 @@ export function chunkSpec(opts: PackOptions): ChunkSpec {
     return { kind: "cdc", params };
   }
   const size = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+  // The format takes any size in range; the command line asks for a power of two.
   if (!Number.isInteger(size) || size < MIN_BLOCK_SIZE || size > MAX_BLOCK_SIZE) {
-    throw new HexzError("usage", `block size must be between 1 KiB and 16 MiB, got ${size}`);
+    throw new HexzError(
+      "usage",
+      `block size must be between 1 KiB and 16 MiB, got ${
+        Number.isInteger(size) && size > 0 ? exactSize(size) : size
+      }`,
+    );
   }
   return { kind: "fixed", size };
 }
@@ -249,10 +255,15 @@ async function openInput(path: string): Promise<[Deno.FsFile, number]> {
   }
 }
 
-/** `opts` with a dictionary trained on `samples()` (unchanged if it would not help). */
+/**
+ * `opts` with a dictionary trained on `samples()`, unchanged if it would not help: if it does
+ * not make held-out samples smaller, or (given the `inputBytes` to pack) if what it saves on
+ * them, scaled to the input, is less than the dictionary itself costs in the archive.
+ */
 export async function withTrainedDictionary(
   opts: PackOptions,
   samples: () => Promise<Uint8Array[]>,
+  inputBytes?: number,
 ): Promise<PackOptions> {
   if ((opts.compression ?? "lz4") !== "zstd") {
     throw new HexzError("usage", "--train-dict needs --compression zstd");
@@ -273,6 +284,10 @@ export async function withTrainedDictionary(
     level,
   });
   if (!r) return opts;
+  if (inputBytes !== undefined && r.evalBytes > 0) {
+    const saves = (r.evalPlain - r.evalDict) / r.evalBytes * inputBytes;
+    if (saves <= r.dictionary.length) return opts;
+  }
   const info = {
     bytes: r.dictionary.length,
     samples: r.used,
@@ -375,6 +390,7 @@ async function packFiles(opts: PackOptions): Promise<PackResult> {
       const trained = await withTrainedDictionary(
         opts,
         () => sampleFile(inputs[0][1], sampleSize, 4000, 16 << 20),
+        streams.reduce((n, s) => n + s.size, 0),
       );
       try {
         return await packStreams(trained, streams);

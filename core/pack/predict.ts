@@ -9,7 +9,7 @@
  * @module
  */
 import { HexzError, osReason } from "../errors.ts";
-import { bytesKey } from "../format/bytes.ts";
+import { bytesKey, exactSize } from "../format/bytes.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { createCompressor } from "../codec/codec.ts";
 import { isZeroBlock } from "./zero.ts";
@@ -62,7 +62,13 @@ async function listInputs(path: string): Promise<{ path: string; size: number }[
     }
     for (const n of names.sort()) {
       const p = `${dir}/${n}`;
-      const s = await Deno.lstat(p);
+      let s: Deno.FileInfo;
+      try {
+        s = await Deno.lstat(p);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue; // removed while listed
+        throw new HexzError("io", `${p}: ${osReason(e)}`);
+      }
       if (s.isDirectory) await walk(p);
       else if (s.isFile) out.push({ path: p, size: s.size });
     }
@@ -81,7 +87,9 @@ export async function predict(path: string, opts: PredictOptions = {}): Promise<
   if (!Number.isInteger(sampleBytes) || sampleBytes < windowBytes) {
     throw new HexzError(
       "usage",
-      `--sample must be at least ${windowBytes} bytes (one sampling window), got ${sampleBytes}`,
+      `sample size must be at least ${exactSize(windowBytes)} (one sampling window), got ${
+        Number.isInteger(sampleBytes) ? exactSize(sampleBytes) : sampleBytes
+      }`,
     );
   }
   const inputs = await listInputs(path);

@@ -6,9 +6,9 @@
  * @module
  */
 import { archivePaths } from "../read/parent.ts";
-import { CHUNKING, STREAMS } from "../format/constants.ts";
+import { CHUNKING, CODEC, STREAMS } from "../format/constants.ts";
 import { decodeFileTable } from "../format/filetable.ts";
-import { HexzError } from "../errors.ts";
+import { HexzError, LOCKED } from "../errors.ts";
 import type { Archive } from "../read/archive.ts";
 import {
   checkPackOptions,
@@ -17,7 +17,25 @@ import {
   packStreams,
   type StreamInput,
 } from "./pack.ts";
-import { expectArchive } from "../args.ts";
+import { definedOptions, expectArchive } from "../args.ts";
+import type { EncryptOptions } from "../crypto/keys.ts";
+
+/**
+ * The codec and level `a` was packed with, as pack options; nothing when `compression` names
+ * another codec (whose default level is then the one to use).
+ */
+export function codecOf(
+  a: Archive,
+  compression?: PackOptions["compression"],
+): Pick<PackOptions, "compression" | "level"> {
+  const h = a.header;
+  const kept: Pick<PackOptions, "compression" | "level"> = h.codec === CODEC.lz4
+    ? { compression: "lz4", level: h.level }
+    : h.codec === CODEC.none
+    ? { compression: "none" }
+    : { compression: "zstd", level: h.level };
+  return compression === undefined || compression === kept.compression ? kept : {};
+}
 
 /** The chunking options that reproduce `a`'s block boundaries. */
 export function chunkingOf(a: Archive): Pick<PackOptions, "cdc" | "blockSize"> {
@@ -70,17 +88,37 @@ export function archiveStreams(a: Archive): StreamInput[] {
     }));
 }
 
-/** Writes a self-contained copy of `a` (no parent references) to `opts.output`, with its
- * file table and metadata (carriedSections). */
+/**
+ * The encryption a new archive made from `a` keeps when its caller asks for none: none for
+ * an unencrypted `a`; for an encrypted one, `a`'s chain (same password, key derivation and
+ * nonce mode), so that its contents are never written out in the clear by default. `a` must
+ * have been opened with its password (it could not be read otherwise).
+ */
+export function keptEncryption(a: Archive): EncryptOptions | undefined {
+  if (!a.header.encryption) return undefined;
+  if (!a.keys) throw new HexzError("password", `${a.source.name}: ${LOCKED}`);
+  return { chain: a.keys.chain, randomNonce: a.keys.nonceMode === "random" };
+}
+
+/**
+ * Writes a self-contained copy of `a` (no parent references) to `opts.output`, with its
+ * file table and metadata (carriedSections) and, unless `opts` says otherwise, its message,
+ * codec, level and encryption (an encrypted `a` gives an archive encrypted with the same
+ * password; `encrypt` with a password re-encrypts under that one).
+ */
 export async function flatten(
   a: Archive,
   opts: Omit<PackOptions, "disk" | "memory" | "base" | "cdc" | "blockSize">,
 ): Promise<PackResult> {
   expectArchive(a, "flatten");
   checkPackOptions(opts, "flatten");
+  const given = definedOptions(opts);
   return await packStreams({
+    ...codecOf(a, given.compression),
     message: a.header.message,
-    ...opts,
+    encrypt: given.encrypt ?? keptEncryption(a),
+    ...given,
+    output: opts.output,
     ...await carriedSections(a, opts),
     readsFrom: [...(opts.readsFrom ?? []), ...await archivePaths(a)],
     ...chunkingOf(a),

@@ -165,7 +165,7 @@ export async function readKeyFile(path: string): Promise<string> {
 }
 
 export interface SaveKeyPairOptions {
-  /** Directory to write into (default "."). */
+  /** Directory to write into (default "."), created (mode 0700) if missing. */
   dir?: string;
   /** Base name: writes NAME.key and NAME.pub (default "hexz"). */
   name?: string;
@@ -190,6 +190,15 @@ export async function saveKeyPair(
   }
   const privatePath = `${dir}/${name}.key`;
   const publicPath = `${dir}/${name}.pub`;
+  // A missing directory is created (as `mkdir -p` would), private to its owner.
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) {
+      throw new HexzError("io", `${dir}: ${osReason(e)}`);
+    }
+    throw new HexzError("usage", `${dir}: not a directory`); // a file of that name
+  }
   if (!opts.force) {
     for (const p of [privatePath, publicPath]) {
       try {

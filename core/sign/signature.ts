@@ -77,6 +77,8 @@ export interface VerifyOptions {
   fast?: boolean;
   /** The password of an encrypted archive, for the full check (`fast` needs none). */
   password?: string;
+  /** Bytes checked so far of the full check, as `check` reports them. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 const short = (id: Uint8Array | string) => typeof id === "string" ? id : toHex(id);
@@ -115,6 +117,8 @@ export interface SignOptions {
   password?: string;
   /** Keep only this key's signature: every other trailer is dropped, damaged ones included. */
   only?: boolean;
+  /** Bytes checked so far of a "full" check, as `check` reports them. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Refuses to sign an archive that fails the checks `check` asks for. */
@@ -125,7 +129,7 @@ async function checkBeforeSigning(path: string, opts: SignOptions): Promise<void
   try {
     a = await openForVerify(path, check === "index", opts.password);
     if (check === "full") {
-      await checkArchive(a);
+      await checkArchive(a, { onProgress: opts.onProgress });
     } else if (!a.header.encryption || a.keys) {
       for (const kind of ["dictionary", "metadata", "fileTable"] as const) await a.section(kind);
       for (let i = 0; i < a.pages.length; i++) await a.page(i);
@@ -336,7 +340,7 @@ export async function verifyArchive(
     }
     if (!opts.fast) {
       try {
-        report.check = await checkArchive(a);
+        report.check = await checkArchive(a, { onProgress: opts.onProgress });
       } catch (e) {
         if (isVerdict(e)) return fail("corrupt", `archive data corrupt: ${e.message}`);
         throw e;
@@ -348,7 +352,9 @@ export async function verifyArchive(
       status: "ok",
       message: opts.fast
         ? `good signature by key ${report.keyId} (header only: blocks not read)`
-        : `good signature by key ${report.keyId}; ${report.check!.blocks} blocks verified`,
+        : `good signature by key ${report.keyId}; ${report.check!.blocks} ${
+          report.check!.blocks === 1 ? "block" : "blocks"
+        } verified`,
     };
   } finally {
     if (typeof input === "string") a.close();
