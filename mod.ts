@@ -154,6 +154,20 @@ export {
   benchSample,
 } from "./diag/bench.ts";
 export { VERSION } from "./core/version.ts";
+/** HDF5 files read by our own reader (docs/HDF5.md): datasets as virtual files. */
+export {
+  type Field as Hdf5Field,
+  type Hdf5Dataset,
+  type Hdf5Group,
+  type Hdf5Listing,
+  listHdf5,
+} from "./core/hdf5/datasets.ts";
+export {
+  type Hdf5Metadata,
+  packHdf5,
+  type PackHdf5Options,
+  type PackHdf5Result,
+} from "./core/pack/hdf5.ts";
 export {
   generateKeyPair,
   type KeyPair,

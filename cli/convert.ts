@@ -4,7 +4,8 @@ import { fileOutput, info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { packSession } from "./pack_session.ts";
 import { createProgress } from "./progress.ts";
-import { formatRatio, formatSize, optionalInteger, parseSize } from "./units.ts";
+import { formatRatio, formatSize, optionalInteger, parseBlockSize, parseSize } from "./units.ts";
+import { checkCombination } from "./pack.ts";
 
 const FORMATS = ["tar", "tar.gz", "tar.zst", "hxz"] as const;
 type Format = typeof FORMATS[number];
@@ -21,7 +22,7 @@ function formatOf(path: string): Format | null {
 
 export function convertCommand(): Command {
   return new Command("convert").writesOutput()
-    .description("tar, tar.gz, tar.zst and WebDataset shards to an archive, and back")
+    .description("tar, tar.gz, tar.zst, WebDataset shards and HDF5 to an archive, and back")
     .argument(
       "<paths...>",
       "inputs, then the output (format from its name, or --to); - is stdin, or stdout for a tar",
@@ -38,7 +39,7 @@ export function convertCommand(): Command {
     .option("--block-size <size>", "to .hxz: fixed block size, 1K-16M (default 64K)")
     .option("--cdc", "to .hxz: content-defined chunking (FastCDC, 16/64/128 KiB)")
     .option("--train-dict", "to .hxz: train a zstd dictionary on the files (a first pass)")
-    .option("--dict-size <size>", "dictionary size limit with --train-dict", "110K")
+    .option("--dict-size <size>", "with --train-dict: dictionary size limit (default 110K)")
     .option("--workers <n>", "to .hxz: hash and compress in N threads (default: the cores)")
     .option(
       "--shard-size <size>",
@@ -54,6 +55,7 @@ export function convertCommand(): Command {
 Examples:
   hexz convert rootfs.tar.gz rootfs.hxz --compression zstd
   hexz convert shard-000.tar shard-001.tar train.hxz     # one tree; shard ends recorded
+  hexz convert model.h5 model.hxz                       # one file per HDF5 dataset
   hexz convert train.hxz train.tar.zst
   curl -s https://host/data.tar.gz | hexz convert - data.hxz
   hexz convert data.hxz - | tar -x -C ./data
@@ -84,11 +86,22 @@ Examples:
 // deno-lint-ignore no-explicit-any
 async function toArchive(inputs: string[], output: string, o: Record<string, any>) {
   if (o.shardSize !== undefined) throw usage("--shard-size applies to tar output");
+  checkCombination(o);
   const compression = parseCodecName(o.compression ?? "lz4");
   const level = optionalInteger(o.level, "--level");
   const workers = optionalInteger(o.workers, "--workers");
-  const blockSize = o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined;
-  const trainDictionary = o.trainDict ? { maxSize: parseSize(o.dictSize, "--dict-size") } : false;
+  const blockSize = o.blockSize ? parseBlockSize(o.blockSize, "--block-size") : undefined;
+  const trainDictionary = o.trainDict
+    ? { maxSize: parseSize(o.dictSize ?? "110K", "--dict-size") }
+    : false;
+  const hdf5 = inputs.filter(isHdf5);
+  if (hdf5.length) {
+    if (inputs.length > 1) {
+      throw usage(`an HDF5 file converts on its own: got ${inputs.length} inputs`);
+    }
+    if (trainDictionary) throw usage("--train-dict applies to tar inputs");
+    return await fromHdf5(inputs[0], output, o, { compression, level, workers, blockSize });
+  }
   const stdin = { name: "stdin", stream: Deno.stdin.readable };
   const res = await packSession(
     "convert",
@@ -128,6 +141,62 @@ async function toArchive(inputs: string[], output: string, o: Record<string, any
   );
 }
 
+/** HDF5 by its name (.h5, .hdf5, .he5) or its signature at offset 0. */
+function isHdf5(path: string): boolean {
+  if (path === "-") return false; // standard input is read as a tar
+  if (/\.(h5|hdf5|he5)$/i.test(path)) return true;
+  try {
+    const f = Deno.openSync(path);
+    try {
+      const head = new Uint8Array(8);
+      const n = f.readSync(head);
+      return n === 8 && head.every((b, i) => b === HDF5_SIGNATURE[i]);
+    } finally {
+      f.close();
+    }
+  } catch {
+    return false; // the tar path reports what is wrong with it
+  }
+}
+
+const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** One HDF5 file: each dataset becomes a file (docs/HDF5.md). */
+async function fromHdf5(
+  source: string,
+  output: string,
+  // deno-lint-ignore no-explicit-any
+  o: Record<string, any>,
+  p: {
+    compression: ReturnType<typeof parseCodecName>;
+    level?: number;
+    workers?: number;
+    blockSize?: number;
+  },
+) {
+  const res = await packSession("convert", o, p, async (session) => {
+    const { packHdf5 } = await import("../mod.ts");
+    return await packHdf5({
+      ...session,
+      ...p,
+      source,
+      output,
+      cdc: !!o.cdc,
+      message: o.message,
+      force: !!o.force,
+      onWarning: (m) => info(`hexz: warning: ${m}`, !!o.silent),
+    });
+  });
+  info(
+    `${output}: ${res.datasets} datasets${res.skipped ? ` (${res.skipped} skipped)` : ""}, ${
+      formatSize(res.inputBytes)
+    } => ${formatSize(res.outputBytes)} (${
+      formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)
+    })`,
+    !!o.silent,
+  );
+}
+
 async function toTar(
   inputs: string[],
   output: string,
@@ -138,7 +207,7 @@ async function toTar(
   if (inputs.length !== 1) {
     throw usage(`converting to ${format} takes one archive, got ${inputs.length} inputs`);
   }
-  for (const flag of ["blockSize", "cdc", "trainDict", "workers", "message"]) {
+  for (const flag of ["blockSize", "cdc", "trainDict", "dictSize", "workers", "message"]) {
     if (o[flag] !== undefined) {
       const name = flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
       throw usage(`--${name} applies to .hxz output`);

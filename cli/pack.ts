@@ -9,8 +9,8 @@ import { formatRatio, formatSize, optionalInteger, parseBlockSize, parseSize } f
 
 const k = (n: number) => `${n / 1024}K`;
 
-/** Refuses flags that the other flags would make pack ignore. */
-function checkCombination(o: Record<string, string | boolean | undefined>): void {
+/** Refuses flags that the other flags would make pack ignore (convert to .hxz uses it too). */
+export function checkCombination(o: Record<string, string | boolean | undefined>): void {
   const refuse = (message: string) => {
     throw new HexzError("usage", message);
   };

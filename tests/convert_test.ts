@@ -127,6 +127,12 @@ Deno.test("convert: an archive without a file tree is refused with one line", as
         ["convert", `${dir}/disk.hxz`, `${dir}/a.hxz`, `${dir}/x.tar`],
         ["convert", `${dir}/disk.hxz`, `${dir}/x.tar`, "--shard-size", "1M"],
         ["convert", `${dir}/disk.img`, `${dir}/x.hxz`, "--shard-size", "1M"],
+        // Flags that would be ignored, and block sizes pack refuses.
+        ["convert", `${dir}/disk.img`, `${dir}/x.hxz`, "--dict-size", "64K"],
+        ["convert", `${dir}/disk.img`, `${dir}/x.hxz`, "--block-size", "3K"],
+        ["convert", `${dir}/disk.img`, `${dir}/x.hxz`, "--cdc", "--block-size", "64K"],
+        ["convert", `${dir}/disk.img`, `${dir}/x.hxz`, "--compression", "none", "--level", "3"],
+        ["convert", `${dir}/disk.hxz`, `${dir}/x.tar`, "--dict-size", "64K"],
       ]
     ) {
       const u = await hexz(args);
