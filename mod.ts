@@ -111,6 +111,30 @@ export {
   type MountedArchive,
 } from "./serve/mount.ts";
 export { unmountFuse as unmount } from "./ffi/fuse_session.ts";
+/** VMs: boot an archive's disk in QEMU with writes in an overlay (resuming a saved state). */
+export {
+  type BootInfo,
+  type BootOptions,
+  type BootResult,
+  bootVm,
+  type VmInfo,
+  vmInfoPath,
+} from "./vm/boot.ts";
+/** Snapshot a VM that `bootVm` runs (disk, RAM and device state) into a thin archive. */
+export { readVmInfo, type SnapOptions, type SnapResult, snapVm } from "./vm/snap.ts";
+/** Run an installer ISO on an empty disk and pack the disk once the VM powers off. */
+export { type InstallOptions, installVm } from "./vm/install.ts";
+/** The QEMU machine a VM runs as, and which accelerator works on this host. */
+export {
+  type Accel,
+  chooseAccel,
+  type RunningQemu,
+  startQemu,
+  type StartQemuOptions,
+  type VmConfig,
+} from "./vm/qemu.ts";
+/** A small QMP client (QEMU's control protocol) over a Unix socket. */
+export { connectQmp, type Qmp, type QmpConnectOptions, type QmpEvent } from "./vm/qmp.ts";
 export { inspectArchive as inspect, type InspectReport } from "./core/read/inspect.ts";
 export { checkArchive as check, type CheckReport } from "./core/read/check.ts";
 export { type ExtractOptions, extractStream as extract } from "./core/read/extract.ts";

@@ -39,6 +39,9 @@ const COMMANDS: [string, () => Promise<Command>][] = [
   ["verify", async () => (await import("./verify.ts")).verifyCommand()],
   ["mount", async () => (await import("./mount.ts")).mountCommand()],
   ["unmount", async () => (await import("./mount.ts")).unmountCommand()],
+  ["boot", async () => (await import("./boot.ts")).bootCommand()],
+  ["snap", async () => (await import("./snap.ts")).snapCommand()],
+  ["install", async () => (await import("./install.ts")).installCommand()],
   ["doctor", async () => (await import("./doctor.ts")).doctorCommand()],
   ["bench", async () => (await import("./bench.ts")).benchCommand()],
 ];
@@ -71,8 +74,9 @@ export async function programHelp(): Promise<string> {
   ].join("\n");
 }
 
-/** Finds and parses the command, runs its action; throws usage errors. */
-async function dispatch(args: string[]): Promise<void> {
+/** Finds and parses the command, runs its action; throws usage errors. Resolves with the exit
+ * code an action returned (`boot` passes on QEMU's), else nothing. */
+async function dispatch(args: string[]): Promise<number | void> {
   const [name, ...rest] = args;
   if (name === undefined) throw usage("no command given (see hexz --help)");
   if (name === "-h" || name === "--help") return print(await programHelp());
@@ -95,7 +99,8 @@ async function dispatch(args: string[]): Promise<void> {
   if (help) return print(commandHelp(command, "hexz"));
   const restore = command.writes ? cleanUpOnInterrupt() : () => {};
   try {
-    await command.handler?.(...positional, flags);
+    const code = await command.handler?.(...positional, flags);
+    if (typeof code === "number") return code;
   } finally {
     restore();
   }
@@ -104,8 +109,7 @@ async function dispatch(args: string[]): Promise<void> {
 /** Runs the CLI with `args`; returns the exit code instead of exiting (testable). */
 export async function run(args: string[]): Promise<number> {
   try {
-    await dispatch(args);
-    return 0;
+    return (await dispatch(args)) ?? 0;
   } catch (e) {
     if (e instanceof HexzError) {
       // The library names its own options; here the password comes from these.

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { chooseAccel } from "../vm/qemu.ts";
 import { VERSION } from "../core/version.ts";
 import { blake3, toHex } from "../core/hash/blake3.ts";
 import { lz4Compress, lz4DecompressInto } from "../core/codec/lz4.ts";
@@ -203,16 +204,11 @@ async function vm(): Promise<Omit<Check, "name">> {
         "(apt install qemu-system-x86)",
     };
   }
-  let kvm = false;
-  try {
-    const f = Deno.openSync("/dev/kvm", { read: true, write: true });
-    f.close();
-    kvm = true;
-  } catch { /* absent or not ours */ }
+  const { accel, reason } = chooseAccel();
   const parts = [qemu.replace(/^QEMU emulator /, "QEMU "), img ? "qemu-img" : "no qemu-img"];
-  return kvm ? { status: "ok", detail: `${parts.join(", ")}, KVM` } : {
+  return accel === "kvm" ? { status: "ok", detail: `${parts.join(", ")}, KVM (${reason})` } : {
     status: "warn",
-    detail: `${parts.join(", ")}; no usable /dev/kvm: guests run without acceleration (TCG)`,
+    detail: `${parts.join(", ")}; guests run without acceleration (TCG): ${reason}`,
   };
 }
 

@@ -254,7 +254,7 @@ Deno.test("cli help, version and misspellings", async () => {
 Deno.test("cli --help shows an example for every command", async () => {
   const list = (await hexz(["--help"])).out.split("Commands:\n")[1];
   const commands = [...list.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]);
-  assertEquals(commands.length, 20, list);
+  assertEquals(commands.length, 23, list);
   for (const cmd of commands) {
     const r = await hexz([cmd, "--help"]);
     assertEquals(r.code, 0, r.err);

@@ -134,6 +134,20 @@ Deno.test("command line: any argv parses or is a usage error, never anything els
   }
 });
 
+Deno.test("command line: an optional variadic argument takes what follows --, or nothing", () => {
+  const c = new Command("boot")
+    .argument("<archive>", "archive")
+    .argument("[qemu-args...]", "more")
+    .option("--nographic", "no display");
+  assertEquals(c.usage, "boot [options] <archive> [qemu-args...]");
+  let r = parseCommand(c, ["vm.hxz", "--nographic", "--", "-no-reboot", "-m", "64"]);
+  assertEquals(r.positional, ["vm.hxz", ["-no-reboot", "-m", "64"]]);
+  assertEquals(r.flags.nographic, true);
+  r = parseCommand(c, ["vm.hxz"]);
+  assertEquals(r.positional, ["vm.hxz", []]);
+  assertThrows(() => parseCommand(c, []), HexzError, /missing required argument 'archive'/);
+});
+
 Deno.test("command line: a variadic last argument takes the rest as an array", () => {
   const c = new Command("convert").argument("<paths...>", "inputs, then the output")
     .option("-f, --force", "overwrite");

@@ -262,6 +262,10 @@ Deno.test("an overlay has one writer at a time, and no reader (commit) while it 
       HexzError,
       /being written by a mount or an NBD server/,
     );
+    // A reader that knows the writer is paused (a VM stopped over QMP) sees what it flushed.
+    const paused = await openOverlay(`${dir}/o.hxo`, base, { readOnly: true, writerPaused: true });
+    assertEquals([...(await paused.read("disk", 0, 3))], [1, 2, 3]);
+    paused.close();
     const r = await hexz(["commit", `${dir}/base.hxz`, `${dir}/o.hxo`, `${dir}/c.hxz`]);
     assertEquals(r.code, 1, r.err);
     assert(await Deno.stat(`${dir}/o.hxo`), "the overlay in use is kept");
@@ -352,6 +356,39 @@ Deno.test("flatten leaves out the figures of a dictionary it does not keep", asy
     } finally {
       f.close();
     }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("commit keeps the base's codec unless told otherwise; memory: a file as the memory stream", async () => {
+  const [dir, done] = await tempDir("hexz-ov-");
+  try {
+    await baseArchive(dir); // zstd level 3
+    const base = await open(`${dir}/base.hxz`);
+    const ov = await openOverlay(`${dir}/b.hxo`, base, { create: true });
+    await ov.write("disk", 4096, pseudoRandom(4096, 9));
+    await ov.flush();
+    const state = pseudoRandom(300_000, 10);
+    await Deno.writeFile(`${dir}/state.bin`, state);
+    // Options passed as undefined are not given (the CLI passes absent flags so).
+    await commitOverlay(base, ov, {
+      output: `${dir}/same.hxz`,
+      compression: undefined,
+      level: undefined,
+      memory: `${dir}/state.bin`,
+    });
+    await commitOverlay(base, ov, { output: `${dir}/lz4.hxz`, compression: "lz4" });
+    ov.close();
+    base.close();
+    const same = await open(`${dir}/same.hxz`);
+    assertEquals(inspect(same).compression, { codec: "zstd", level: 3 });
+    assertBytesEqual(await same.read("memory", 0, state.length), state);
+    assertBytesEqual(await same.read("disk", 4096, 4096), pseudoRandom(4096, 9));
+    same.close();
+    const lz4 = await open(`${dir}/lz4.hxz`);
+    assertEquals(inspect(lz4).compression, { codec: "lz4", level: 1 });
+    lz4.close();
   } finally {
     await done();
   }

@@ -51,7 +51,8 @@ export function findKernel(): GuestKernel | null {
   return null;
 }
 
-const INIT = `#!/bin/busybox sh
+/** The start of an initramfs /init: busybox's applets, /proc, /dev, the modules, /dev/vda. */
+export const INIT_PRELUDE = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mkdir -p /proc /sys /dev /newroot
 mount -t proc proc /proc
@@ -59,7 +60,9 @@ mount -t devtmpfs dev /dev
 for m in /lib/modules/*.ko; do insmod "$m" || echo "HEXZ-GUEST: insmod $m failed"; done
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-if ! mount -t ext4 -o ro /dev/vda /newroot; then
+`;
+
+const INIT = `${INIT_PRELUDE}if ! mount -t ext4 -o ro /dev/vda /newroot; then
   echo "HEXZ-GUEST: cannot mount /dev/vda"
   poweroff -f
 fi
@@ -67,14 +70,22 @@ umount /proc
 exec switch_root /newroot /sbin/init
 `;
 
-/** Writes `initrd.gz` into `dir` and returns its path. */
-export async function buildInitramfs(dir: string, k: GuestKernel): Promise<string> {
+/**
+ * Writes `initrd.gz` into `dir` and returns its path. Its /init (a busybox shell script) loads
+ * the modules from /lib/modules/*.ko; the default one then mounts /dev/vda read-only and runs
+ * its /sbin/init; `init` replaces it (`INIT_PRELUDE` loads the modules and waits for the disk).
+ */
+export async function buildInitramfs(
+  dir: string,
+  k: GuestKernel,
+  init: string = INIT,
+): Promise<string> {
   const entries: CpioEntry[] = [
     { name: "bin", mode: 0o40755 },
     { name: "lib", mode: 0o40755 },
     { name: "lib/modules", mode: 0o40755 },
     { name: "bin/busybox", mode: 0o100755, data: await Deno.readFile("/bin/busybox") },
-    { name: "init", mode: 0o100755, data: new TextEncoder().encode(INIT) },
+    { name: "init", mode: 0o100755, data: new TextEncoder().encode(init) },
   ];
   // Numbered so the shell glob loads them in dependency order.
   for (const [i, m] of MODULES.entries()) {
@@ -168,5 +179,56 @@ export async function bootGuest(
     return { console: text, code: out.code };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Where Debian's isolinux package keeps the boot loader and its library. */
+const ISOLINUX = "/usr/lib/ISOLINUX/isolinux.bin";
+const LDLINUX = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
+
+/**
+ * Writes a BIOS-bootable ISO image `installer.iso` into `dir` (isolinux, then the kernel with
+ * an initramfs whose /init is `init`, console on ttyS0) and returns its path: a stand-in for an
+ * installer. Needs xorriso and Debian's isolinux and syslinux-common.
+ */
+export async function buildIso(dir: string, k: GuestKernel, init: string): Promise<string> {
+  const root = await Deno.makeTempDir({ dir, prefix: "iso-" });
+  try {
+    await Deno.mkdir(`${root}/isolinux`);
+    await Deno.copyFile(ISOLINUX, `${root}/isolinux/isolinux.bin`);
+    await Deno.copyFile(LDLINUX, `${root}/isolinux/ldlinux.c32`);
+    await Deno.copyFile(k.kernel, `${root}/vmlinuz`);
+    const initrd = await buildInitramfs(root, k, init);
+    await Deno.writeTextFile(
+      `${root}/isolinux/isolinux.cfg`,
+      "SERIAL 0 115200\nDEFAULT install\nPROMPT 0\nTIMEOUT 1\nLABEL install\n" +
+        `  KERNEL /vmlinuz\n  APPEND initrd=/${initrd.split("/").pop()} console=ttyS0 ` +
+        "quiet panic=-1\n",
+    );
+    const iso = `${dir}/installer.iso`;
+    const p = await new Deno.Command("xorriso", {
+      args: [
+        "-as",
+        "mkisofs",
+        "-quiet",
+        "-o",
+        iso,
+        "-b",
+        "isolinux/isolinux.bin",
+        "-c",
+        "isolinux/boot.cat",
+        "-no-emul-boot",
+        "-boot-load-size",
+        "4",
+        "-boot-info-table",
+        root,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!p.success) throw new Error(`xorriso: ${new TextDecoder().decode(p.stderr).trim()}`);
+    return iso;
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 }

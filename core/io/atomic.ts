@@ -108,16 +108,19 @@ export async function createAtomicFile(
 ): Promise<AtomicFile> {
   checkOutput(path, force, inputs);
   const tempPath = `${path}.tmp-${randomSuffix()}`;
+  // Tracked before it exists: an interrupt while the open is still settling (the file is
+  // already there) must find it.
+  const untrack = trackTemporary(tempPath, "file");
   let file: Deno.FsFile;
   try {
     file = await Deno.open(tempPath, { write: true, read: true, createNew: true, mode: 0o644 });
   } catch (e) {
+    untrack();
     if (e instanceof Deno.errors.NotFound && !isDirectory(dirOf(path))) {
       throw new HexzError("not-found", `${dirOf(path)}: no such directory`);
     }
     throw new HexzError("io", `${path}: cannot create: ${osReason(e)}`);
   }
-  const untrack = trackTemporary(tempPath, "file");
   let state: "open" | "done" = "open";
   let unsynced = 0;
   let syncing: Promise<void> | null = null;

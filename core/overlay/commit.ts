@@ -7,7 +7,15 @@
  */
 import { splitBlocks } from "../chunk/split.ts";
 import { STREAMS } from "../format/constants.ts";
-import { chunkSpec, type PackOptions, type PackResult, packStreams } from "../pack/pack.ts";
+import {
+  chunkSpec,
+  type PackOptions,
+  type PackResult,
+  packStreams,
+  type StreamInput,
+} from "../pack/pack.ts";
+import { syncReads } from "../pack/input.ts";
+import { HexzError, osReason } from "../errors.ts";
 import { archivePaths } from "../read/parent.ts";
 import { carriedSections, chunkingOf, codecOf, keptEncryption } from "../pack/repack.ts";
 import type { Archive } from "../read/archive.ts";
@@ -20,6 +28,9 @@ export interface CommitOptions
   mode?: "thin" | "flatten";
   /** Path recorded for the base in a thin child (default: the base's own name). */
   basePath?: string;
+  /** A file whose bytes become the memory stream, instead of the overlay's (a VM's saved
+   * state: vm/snap.ts). */
+  memory?: string;
 }
 
 /**
@@ -50,6 +61,7 @@ export async function commitOverlay(
     ...(thin ? {} : { encrypt: given.encrypt ?? keptEncryption(base) }),
     ...given,
     output: opts.output,
+    memory: undefined, // a file for the memory stream is read below, not packed by path
     // A directory archive stays one: the overlay changed bytes, not where files lie.
     ...await carriedSections(base, opts),
     base: thin ? base : undefined,
@@ -59,9 +71,33 @@ export async function commitOverlay(
   };
   if (!thin && opts.blockSize) packOpts.cdc = false;
   const spec = chunkSpec(packOpts);
-  const inputs = STREAMS.map((name, id) => ({ name, id }))
-    .filter(({ id }) => overlay.size(id) > 0)
+  let memory: Deno.FsFile | null = null;
+  let memorySize = 0;
+  if (opts.memory !== undefined) {
+    expectString(opts.memory, "commitOverlay: memory");
+    try {
+      memory = await Deno.open(opts.memory, { read: true });
+      memorySize = (await memory.stat()).size;
+    } catch (e) {
+      memory?.close();
+      throw new HexzError(
+        e instanceof Deno.errors.NotFound ? "not-found" : "io",
+        `${opts.memory}: ${osReason(e)}`,
+      );
+    }
+    packOpts.readsFrom = [...packOpts.readsFrom!, opts.memory];
+  }
+  const inputs: StreamInput[] = STREAMS.map((name, id) => ({ name, id }))
+    .filter(({ id }) => memory && id === 1 ? memorySize > 0 : overlay.size(id) > 0)
     .map(({ name, id }) => {
+      if (memory && id === 1) {
+        return {
+          name,
+          size: memorySize,
+          blocks: splitBlocks(syncReads(memory), spec),
+          file: opts.memory,
+        };
+      }
       let pos = 0;
       const size = overlay.size(id);
       return {
@@ -78,5 +114,9 @@ export async function commitOverlay(
         }, spec),
       };
     });
-  return await packStreams(packOpts, inputs);
+  try {
+    return await packStreams(packOpts, inputs);
+  } finally {
+    memory?.close();
+  }
 }

@@ -202,6 +202,12 @@ export interface OverlayOpenOptions {
   create?: boolean;
   readOnly?: boolean;
   /**
+   * With `readOnly`: open even while a writer holds the overlay, reading its log as it is now.
+   * Only for a caller that knows the writer is paused with its writes flushed (a VM stopped
+   * over QMP, whose NBD server wrote them): records appended later are not seen.
+   */
+  writerPaused?: boolean;
+  /**
    * Accept writes on an encrypted base. An overlay stores what is written unencrypted, so
    * without this an encrypted base opens read-only or not at all (docs/SECURITY.md).
    */
@@ -251,7 +257,7 @@ export async function openOverlay(
     // One writer at a time, and no reader while it writes: two writers would each append at
     // their own idea of the end (one overwriting the other's flushed records), and a commit
     // would delete the log under a running server.
-    if (!file.tryLockSync(!opts.readOnly)) {
+    if (!(opts.readOnly && opts.writerPaused) && !file.tryLockSync(!opts.readOnly)) {
       throw new HexzError(
         "exists",
         opts.readOnly

@@ -1,0 +1,104 @@
+/**
+ * `hexz boot`: runs an archive's disk in QEMU, writes kept in an overlay (vm/boot.ts). Exits
+ * with QEMU's status. Needs --allow-run (QEMU), --allow-read, --allow-write.
+ *
+ * @module
+ */
+import { Command, Option } from "./command.ts";
+import { HexzError, LOCKED } from "../core/errors.ts";
+import { bootVm } from "../vm/boot.ts";
+import { info, withArchive } from "./common.ts";
+import { passwordFileOption } from "./password.ts";
+import { parseCount, parseSize } from "./units.ts";
+import { abortOnInterrupt } from "./interrupt.ts";
+
+export function bootCommand(): Command {
+  return new Command("boot")
+    .description("boot an archive's disk in QEMU, writes kept in an overlay")
+    .argument("<archive>", "archive (.hxz) with a bootable disk stream")
+    .argument("[qemu-args...]", "further QEMU arguments, after --")
+    .option("--overlay <file>", "overlay that keeps the VM's writes (default: <archive>.hxo)")
+    .option("--memory <size>", "guest RAM (default: 512M, or the snapshot's)")
+    .option("--cpus <n>", "virtual CPUs (default: 1, or the snapshot's)")
+    .option("--kernel <file>", "boot this kernel (direct Linux boot)")
+    .option("--initrd <file>", "initial RAM disk for --kernel")
+    .option("--append <args>", "kernel command line for --kernel")
+    .option("--fresh", "boot a snapshot's disk without loading its saved state")
+    .option("--qmp <socket>", "serve QMP on this Unix socket (for hexz snap)")
+    .option("--nographic", "no display: the serial console and QEMU's monitor on stdio")
+    .addOption(
+      new Option("--accel <kind>", "accelerator: KVM where it works, else TCG").choices([
+        "auto",
+        "kvm",
+        "tcg",
+      ]).default("auto"),
+    )
+    .option("--timeout <seconds>", "stop the VM after this long")
+    .option("-q, --silent", "print nothing but errors (the console is the guest's)")
+    .addOption(passwordFileOption())
+    .addHelpText(
+      "after",
+      "\nThe archive never changes: the VM's writes go to the overlay, which stays for\n" +
+        "'hexz commit'. An archive made by 'hexz snap' resumes where it was saved.\n" +
+        "\nExamples:\n  hexz boot vm.hxz --nographic --qmp /tmp/vm.qmp" +
+        "\n  hexz boot vm.hxz --kernel vmlinuz --initrd initrd.gz --append console=ttyS0 " +
+        "--nographic -- -no-reboot" +
+        "\n  hexz commit vm.hxz vm.hxz.hxo vm-v2.hxz",
+    )
+    .action(async (file: string, extra: string[], o) => {
+      if (o.initrd !== undefined && o.kernel === undefined) {
+        throw new HexzError("usage", "--initrd only applies with --kernel");
+      }
+      if (o.append !== undefined && o.kernel === undefined) {
+        throw new HexzError("usage", "--append only applies with --kernel");
+      }
+      const memory = o.memory !== undefined ? parseSize(o.memory, "--memory") : undefined;
+      if (memory !== undefined && (memory < 1 << 20 || memory % (1 << 20) !== 0)) {
+        throw new HexzError("usage", `--memory: '${o.memory}' is not a whole number of MiB`);
+      }
+      const cpus = o.cpus !== undefined ? parseCount(o.cpus, "--cpus") : undefined;
+      if (cpus === 0) throw new HexzError("usage", "--cpus: must be at least 1");
+      const timeout = o.timeout !== undefined ? parseCount(o.timeout, "--timeout") : undefined;
+      if (o.overlay === undefined && /^https?:\/\//i.test(file)) {
+        throw new HexzError("usage", "an archive read from a URL needs --overlay FILE.hxo");
+      }
+      const overlay = o.overlay ?? `${file}.hxo`;
+      const stop = abortOnInterrupt(false);
+      try {
+        return await withArchive(file, async (archive) => {
+          if (archive.header.encryption && !archive.keys) {
+            throw new HexzError("password", `${file}: ${LOCKED}`);
+          }
+          const r = await bootVm(archive, {
+            overlay,
+            archivePath: file,
+            memoryMiB: memory !== undefined ? memory / (1 << 20) : undefined,
+            cpus,
+            kernel: o.kernel,
+            initrd: o.initrd,
+            append: o.append,
+            extra: extra.length ? extra : undefined,
+            qmp: o.qmp,
+            fresh: !!o.fresh,
+            nographic: !!o.nographic,
+            accel: o.accel,
+            timeoutMs: timeout !== undefined ? timeout * 1000 : undefined,
+            signal: stop.signal,
+            onStart: (s) =>
+              info(
+                `hexz: ${s.resumed ? "resumed" : "booted"} ${file} with ${s.accel} (${s.reason})` +
+                  `, writes to ${overlay}` + (s.qmp ? `, QMP at ${s.qmp}` : ""),
+                !!o.silent,
+              ),
+          });
+          if (r.timedOut) {
+            throw new HexzError("io", `the VM was stopped after --timeout ${o.timeout} s`);
+          }
+          info(`hexz: QEMU exited with status ${r.code}; writes kept in ${overlay}`, !!o.silent);
+          return r.code;
+        }, { passwordFile: o.passwordFile });
+      } finally {
+        stop.dispose();
+      }
+    });
+}

@@ -1,0 +1,109 @@
+/**
+ * `hexz boot`: a real VM (QEMU, TCG) runs from an archive through the in-process NBD server.
+ * The guest reads its disk and writes a file; the write lands in the overlay, `hexz commit`
+ * turns it into a thin archive whose disk has the file (read back with debugfs), and the
+ * original archive is byte for byte what it was.
+ */
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+import { hexz, VM_NEEDS } from "./_vm.ts";
+import { buildInitramfs, buildRootDisk, findKernel, INIT_PRELUDE } from "../vm/guest.ts";
+
+async function sha256Hex(b: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>));
+  return [...d].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** The guest: reads /payload.bin from its disk, writes /guest.txt, unmounts, powers off. */
+function writerInit(note: string): string {
+  return INIT_PRELUDE + `mount -t ext4 /dev/vda /newroot || echo "HEXZ-GUEST: cannot mount"
+echo "HEXZ-READ $(sha256sum /newroot/payload.bin)"
+echo "${note}" > /newroot/guest.txt
+sync
+umount /newroot && echo HEXZ-UNMOUNTED
+poweroff -f
+`;
+}
+
+Deno.test(needs(VM_NEEDS, {
+  name: "boot runs a VM from an archive; its writes go to the overlay, commit keeps them",
+  async fn() {
+    const [dir, done] = await tempDir("hexz-boot-");
+    try {
+      const k = findKernel()!;
+      const payload = pseudoRandom(1 << 20, 7);
+      await buildRootDisk(`${dir}/root.img`, "unused", payload, 48);
+      const archive = `${dir}/root.hxz`;
+      let r = await hexz(["pack", archive, "--disk", `${dir}/root.img`, "--cdc", "-q"]);
+      assertEquals(r.code, 0, r.stderr);
+      const before = await sha256Hex(await Deno.readFile(archive));
+      const note = `written-by-guest-${crypto.randomUUID().slice(0, 8)}`;
+      const initrd = await buildInitramfs(dir, k, writerInit(note));
+
+      r = await hexz([
+        "boot",
+        archive,
+        "--kernel",
+        k.kernel,
+        "--initrd",
+        initrd,
+        "--append",
+        "console=ttyS0 quiet panic=-1",
+        "--memory",
+        "256M",
+        "--nographic",
+        "--timeout",
+        "150",
+        "--",
+        "-no-reboot",
+      ]);
+      const tail = (r.stdout + r.stderr).slice(-3000);
+      assertEquals(r.code, 0, tail);
+      assertMatch(r.stdout, new RegExp(`HEXZ-READ ${await sha256Hex(payload)}`), tail);
+      assertMatch(r.stdout, /HEXZ-UNMOUNTED/, tail);
+      assertMatch(r.stderr, /hexz: booted .* with (tcg|kvm) /, tail);
+      // The archive never changes; the overlay holds the guest's writes.
+      assertEquals(await sha256Hex(await Deno.readFile(archive)), before);
+      r = await hexz(["overlay", `${archive}.hxo`, "--base", archive]);
+      assertEquals(r.code, 0, r.stderr);
+
+      r = await hexz(["commit", archive, `${archive}.hxo`, `${dir}/v2.hxz`, "-q"]);
+      assertEquals(r.code, 0, r.stderr);
+      r = await hexz(["extract", `${dir}/v2.hxz`, `${dir}/v2.img`, "-q"]);
+      assertEquals(r.code, 0, r.stderr);
+      const cat = await new Deno.Command("debugfs", {
+        args: ["-R", "cat /guest.txt", `${dir}/v2.img`],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      assertEquals(new TextDecoder().decode(cat.stdout).trim(), note);
+      const fsck = await new Deno.Command("e2fsck", { args: ["-fn", `${dir}/v2.img`] }).output();
+      assertEquals(fsck.code, 0, "the guest's file system is clean");
+      r = await hexz(["inspect", `${dir}/v2.hxz`, "--json"]);
+      assert(JSON.parse(r.stdout).parent, "the commit is a thin child of the archive");
+      assertEquals(await sha256Hex(await Deno.readFile(archive)), before);
+    } finally {
+      await done();
+    }
+  },
+}));
+
+Deno.test(needs(["qemu-system-x86_64"], {
+  name: "boot refuses bad input with one line and the usage exit code",
+  async fn() {
+    const [dir, done] = await tempDir("hexz-boot-");
+    try {
+      let r = await hexz(["boot", `${dir}/missing.hxz`]);
+      assertEquals(r.code, 1);
+      assertMatch(r.stderr, /^hexz: .*missing\.hxz.*\n$/);
+      r = await hexz(["boot", `${dir}/x.hxz`, "--initrd", "i.gz"]);
+      assertEquals(r.code, 2);
+      assertEquals(r.stderr, "hexz: --initrd only applies with --kernel\n");
+      r = await hexz(["boot", `${dir}/x.hxz`, "--memory", "lots"]);
+      assertEquals(r.code, 2);
+      assertMatch(r.stderr, /^hexz: --memory: 'lots' is not a size/);
+    } finally {
+      await done();
+    }
+  },
+}));
