@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { defaultOverlayPath } from "../core/overlay/overlay.ts";
 import { Command, Option } from "./command.ts";
 import { HexzError, LOCKED } from "../core/errors.ts";
 import { bootVm } from "../vm/boot.ts";
@@ -34,6 +35,10 @@ export function bootCommand(): Command {
       ]).default("auto"),
     )
     .option("--timeout <seconds>", "stop the VM after this long")
+    .option(
+      "--plaintext-writes",
+      "encrypted archives: accept the VM's writes, kept UNENCRYPTED in the overlay",
+    )
     .option("-q, --silent", "print nothing but errors (the console is the guest's)")
     .addOption(passwordFileOption())
     .addHelpText(
@@ -43,7 +48,7 @@ export function bootCommand(): Command {
         "\nExamples:\n  hexz boot vm.hxz --nographic --qmp /tmp/vm.qmp" +
         "\n  hexz boot vm.hxz --kernel vmlinuz --initrd initrd.gz --append console=ttyS0 " +
         "--nographic -- -no-reboot" +
-        "\n  hexz commit vm.hxz vm.hxz.hxo vm-v2.hxz",
+        "\n  hexz commit vm.hxz vm.hxo vm-v2.hxz",
     )
     .action(async (file: string, extra: string[], o) => {
       if (o.initrd !== undefined && o.kernel === undefined) {
@@ -62,7 +67,7 @@ export function bootCommand(): Command {
       if (o.overlay === undefined && /^https?:\/\//i.test(file)) {
         throw new HexzError("usage", "an archive read from a URL needs --overlay FILE.hxo");
       }
-      const overlay = o.overlay ?? `${file}.hxo`;
+      const overlay = o.overlay ?? defaultOverlayPath(file);
       const stop = abortOnInterrupt(false);
       try {
         return await withArchive(file, async (archive) => {
@@ -71,6 +76,7 @@ export function bootCommand(): Command {
           }
           const r = await bootVm(archive, {
             overlay,
+            plaintextWrites: !!o.plaintextWrites,
             archivePath: file,
             memoryMiB: memory !== undefined ? memory / (1 << 20) : undefined,
             cpus,

@@ -155,7 +155,7 @@ Deno.test("writes to an encrypted archive are refused: an overlay would keep the
     await Deno.mkdir(`${dir}/mnt`);
     const line =
       `hexz: ${dir}/e.hxz: encrypted, and an overlay would keep its writes unencrypted: ` +
-      "writing is refused (mount or serve it read-only)\n";
+      "writing is refused unless plaintext writes are accepted (--plaintext-writes)\n";
     for (
       const args of [
         ["mount", `${dir}/e.hxz`, `${dir}/mnt`, "--rw"],

@@ -157,6 +157,50 @@ Deno.test(needs(["qemu-io"], {
   },
 }));
 
+Deno.test(needs(["qemu-io"], {
+  name: "serve --nbd --rw of an encrypted archive takes writes only with --plaintext-writes",
+  async fn() {
+    const [dir, done] = await tempDir();
+    const pids: number[] = [];
+    try {
+      const kdf = { name: "argon2id" as const, memoryKiB: 256, iterations: 1, parallelism: 1 };
+      const p = await packBytes(dir, pseudoRandom(300_000, 10), {
+        encrypt: { password: "pw", kdf },
+      });
+      const sock = `${dir}/rw.sock`;
+      const args = ["serve", p, "--nbd", "--rw", "--socket", sock, "--daemon"];
+      const env = { HEXZ_PASSWORD: "pw" };
+      let r = await hexz(args, { perms: PERMS, env });
+      assertEquals(r.code, 1, r.err);
+      assertMatch(
+        r.err,
+        /^hexz: .*encrypted, .* unless plaintext writes are accepted \(--plaintext-writes\)\n$/,
+      );
+      r = await hexz([...args, "--plaintext-writes"], { perms: PERMS, env });
+      assertEquals(r.code, 0, r.err);
+      const n = /over NBD at (\S+) \(writes kept in (\S+)\) \(pid (\d+)\)/.exec(r.err);
+      assert(n, r.err);
+      pids.push(Number(n[3]));
+      const w = await new Deno.Command("qemu-io", {
+        args: ["-f", "raw", n[1], "-c", "write -P 0x5a 8192 4096"],
+      }).output();
+      assertEquals(w.code, 0, new TextDecoder().decode(w.stderr));
+      await stop(Number(n[3]));
+      // What the flag says: the written block lies in the overlay as it was written.
+      const ov = await Deno.readFile(n[2]);
+      const block = new Uint8Array(4096).fill(0x5a);
+      let found = false;
+      for (let i = 4096; i + 4096 <= ov.length && !found; i++) {
+        found = ov[i] === 0x5a && ov.subarray(i, i + 4096).every((b, j) => b === block[j]);
+      }
+      assert(found, "the written block is not in the overlay in the clear");
+    } finally {
+      for (const pid of pids) await stop(pid).catch(() => {});
+      await done();
+    }
+  },
+}));
+
 Deno.test("serve --daemon and mount --daemon without --allow-run: one line, no stack", async () => {
   const [dir, done] = await tempDir();
   try {

@@ -32,6 +32,8 @@ import { connectQmp, type Qmp } from "./qmp.ts";
 export interface BootOptions {
   /** The overlay that receives the VM's writes (created if missing). */
   overlay: string;
+  /** An encrypted archive: accept the VM's writes, which the overlay keeps unencrypted. */
+  plaintextWrites?: boolean;
   /** The archive's path as recorded for `snapVm` (default: as it was opened). */
   archivePath?: string;
   /** RAM in MiB (default 512, or the snapshot's). */
@@ -169,6 +171,7 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
       socket: `${dir}/nbd.sock`,
       overlay: o.overlay,
       readOnly: false,
+      plaintextWrites: o.plaintextWrites,
     });
     cleanups.push(() => server.close());
     const ctl = `${dir}/qmp.sock`;

@@ -234,7 +234,7 @@ export async function openOverlay(
     throw new HexzError(
       "unsupported",
       `${base.source.name}: encrypted, and an overlay would keep its writes unencrypted: ` +
-        "writing is refused (mount or serve it read-only)",
+        "writing is refused unless plaintext writes are accepted (--plaintext-writes)",
     );
   }
   let file: Deno.FsFile;
