@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 import { hexz, VM_NEEDS } from "./_vm.ts";
+import { open, openOverlay } from "../mod.ts";
 import { buildInitramfs, buildRootDisk, findKernel, INIT_PRELUDE } from "../vm/guest.ts";
 
 async function sha256Hex(b: Uint8Array): Promise<string> {
@@ -104,6 +105,26 @@ Deno.test(needs(["qemu-system-x86_64"], {
       r = await hexz(["boot", `${dir}/x.hxz`, "--memory", "lots"]);
       assertEquals(r.code, 2);
       assertMatch(r.stderr, /^hexz: --memory: 'lots' is not a size/);
+      // QEMU that fails at start (an option it does not know): the error, and no empty
+      // overlay left behind; an overlay that was there before stays.
+      await Deno.writeFile(`${dir}/d.img`, pseudoRandom(200_000, 3));
+      r = await hexz(["pack", `${dir}/d.hxz`, "--disk", `${dir}/d.img`, "-q"]);
+      assertEquals(r.code, 0, r.stderr);
+      const bad = ["boot", `${dir}/d.hxz`, "--nographic", "--", "-no-such-option"];
+      r = await hexz(bad);
+      assert(r.code !== 0, r.stderr);
+      assertMatch(r.stderr, /QEMU exited with status \d+ at start/);
+      const names = () => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+      assertEquals(names(), ["d.hxz", "d.img"]);
+      const base = await open(`${dir}/d.hxz`);
+      try {
+        (await openOverlay(`${dir}/kept.hxo`, base, { create: true })).close();
+      } finally {
+        base.close();
+      }
+      r = await hexz([...bad.slice(0, 3), "--overlay", `${dir}/kept.hxo`, ...bad.slice(3)]);
+      assert(r.code !== 0, r.stderr);
+      assertEquals(names(), ["d.hxz", "d.img", "kept.hxo"]);
     } finally {
       await done();
     }

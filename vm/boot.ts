@@ -166,6 +166,9 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
   const cleanUp = async () => {
     for (const c of cleanups.reverse()) await c();
   };
+  // An overlay this boot creates and the VM never writes to is not left behind (QEMU that
+  // fails at start, a wrong flag): it would only be an empty file to trip over.
+  const hadOverlay = await Deno.lstat(o.overlay).then(() => true, () => false);
   try {
     const server = await serveNbd(archive, {
       socket: `${dir}/nbd.sock`,
@@ -173,7 +176,12 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
       readOnly: false,
       plaintextWrites: o.plaintextWrites,
     });
-    cleanups.push(() => server.close());
+    cleanups.push(async () => {
+      await server.close();
+      if (!hadOverlay && !await overlayWritten(o.overlay)) {
+        await Deno.remove(o.overlay).catch(() => {});
+      }
+    });
     const ctl = `${dir}/qmp.sock`;
     const qmpSockets = [ctl, ...(o.qmp !== undefined ? [o.qmp] : [])];
     if (o.qmp !== undefined) await removeStaleSocket(o.qmp);
@@ -227,6 +235,15 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
     return { ...info, code: s.code, timedOut: vm.timedOut() };
   } finally {
     await cleanUp();
+  }
+}
+
+/** Whether an overlay file holds any record: more than its 4096-byte header. */
+async function overlayWritten(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).size > 4096;
+  } catch {
+    return false;
   }
 }
 
