@@ -29,7 +29,8 @@
  *
  * @module
  */
-import { HexzError, osReason } from "../core/errors.ts";
+import { removeStaleSocket } from "./socket.ts";
+import { HexzError } from "../core/errors.ts";
 import { concatBytes } from "../core/format/bytes.ts";
 import { type StreamName, STREAMS } from "../core/format/constants.ts";
 import { openOverlay, type Overlay, OVERLAY_BLOCK } from "../core/overlay/overlay.ts";
@@ -298,26 +299,6 @@ export async function serveNbd(archive: Archive, opts: NbdOptions): Promise<NbdS
       await finished;
     },
   };
-}
-
-/** Removes a socket file left by a server that is gone; refuses a live socket or other file. */
-async function removeStaleSocket(path: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.lstat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return;
-    throw new HexzError("io", `${path}: ${osReason(e)}`);
-  }
-  if (!info.isSocket) throw new HexzError("exists", `${path}: exists and is not a socket`);
-  try {
-    const c = await Deno.connect({ transport: "unix", path });
-    c.close();
-  } catch {
-    await Deno.remove(path);
-    return;
-  }
-  throw new HexzError("exists", `${path}: another server is listening on this socket`);
 }
 
 interface Backend {

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { removeStaleSocket } from "../serve/socket.ts";
 import { HexzError, osReason } from "../core/errors.ts";
 import { createAtomicFile, writeAll } from "../core/io/atomic.ts";
 import { openOverlay } from "../core/overlay/overlay.ts";
@@ -184,7 +185,7 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
     });
     const ctl = `${dir}/qmp.sock`;
     const qmpSockets = [ctl, ...(o.qmp !== undefined ? [o.qmp] : [])];
-    if (o.qmp !== undefined) await removeStaleSocket(o.qmp);
+    if (o.qmp !== undefined) await removeStaleSocket(o.qmp, "a VM");
     const args = qemuArgs(config, {
       accel,
       drive: server.address,
@@ -302,22 +303,4 @@ async function loadState(
   // A state saved from a stopped VM (as snapVm saves it) loads paused: booting runs it.
   const st = await qmp.execute("query-status") as { running?: boolean };
   if (!st?.running) await qmp.execute("cont");
-}
-
-/** Removes a socket file nobody listens on; refuses a live socket or any other file. */
-async function removeStaleSocket(path: string): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.lstat(path);
-  } catch {
-    return;
-  }
-  if (!info.isSocket) throw new HexzError("exists", `${path}: exists and is not a socket`);
-  try {
-    (await Deno.connect({ transport: "unix", path })).close();
-  } catch {
-    await Deno.remove(path);
-    return;
-  }
-  throw new HexzError("exists", `${path}: a VM is already listening on this socket`);
 }
