@@ -53,10 +53,11 @@ export function overlayCommand(): Command {
         o.base = path.slice(0, -4) + ".hxz";
       }
       const head = await readOverlayHeader(path);
-      // Only --files reads the base's contents (its file table); the rest needs its header.
+      // Only --files reads the base's contents (its file table), and compaction the blocks
+      // of an encrypted overlay; the rest needs the base's header.
       const base = await openWithPassword(o.base, {
         passwordFile: o.passwordFile,
-        prompt: !!o.files,
+        prompt: !!o.files || !!o.compact,
       });
       try {
         const compacted = o.compact ? await compactOverlay(path, base) : null;

@@ -27,7 +27,7 @@ async function setUp(dir: string) {
   await Deno.writeTextFile(`${dir}/pw`, FAST.password + "\n");
   const base = await open(`${dir}/t.hxz`, { password: FAST.password });
   const b = (await fileTable(base))!.find((e) => e.path === "b.bin")!;
-  const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true, plaintextWrites: true });
+  const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
   await ov.write("disk", b.offset + 20_000, new Uint8Array([1, 2, 3]));
   await ov.flush();
   ov.close();
@@ -138,39 +138,42 @@ Deno.test(needs(["fuse", "cmp"], {
   },
 }));
 
-Deno.test("writes to an encrypted archive are refused: an overlay would keep them unencrypted", async () => {
+Deno.test("writes to an encrypted archive need its password; without it nothing is written", async () => {
   const [dir, done] = await tempDir();
   try {
     await Deno.writeFile(`${dir}/d.img`, pseudoRandom(10_000, 5));
     await pack({ output: `${dir}/e.hxz`, disk: `${dir}/d.img`, encrypt: FAST });
-    const base = await open(`${dir}/e.hxz`, { password: FAST.password });
+    const locked = await open(`${dir}/e.hxz`);
     let e: unknown;
     try {
-      await openOverlay(`${dir}/lib.hxo`, base, { create: true });
+      await openOverlay(`${dir}/lib.hxo`, locked, { create: true });
     } catch (err) {
       e = err;
     }
-    base.close();
-    assertEquals((e as HexzError)?.code, "unsupported");
+    locked.close();
+    assertEquals((e as HexzError)?.code, "password");
     await Deno.mkdir(`${dir}/mnt`);
-    const line =
-      `hexz: ${dir}/e.hxz: encrypted, and an overlay would keep its writes unencrypted: ` +
-      "writing is refused unless plaintext writes are accepted (--plaintext-writes)\n";
     for (
       const args of [
         ["mount", `${dir}/e.hxz`, `${dir}/mnt`, "--rw"],
         ["serve", `${dir}/e.hxz`, "--nbd", "--rw", "--socket", `${dir}/s.sock`],
       ]
     ) {
-      const r = await hexz(args, { perms: ["--allow-all"], env: { HEXZ_PASSWORD: FAST.password } });
-      assertEquals([r.code, r.err], [1, line], args[0]);
+      const r = await hexz(args, { perms: ["--allow-all"] });
+      assertEquals([r.code, r.err], [1, `hexz: ${dir}/e.hxz: ${LOCKED}\n`], args[0]);
     }
-    // No overlay was left behind to hold anything.
+    // No overlay was left behind.
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
       "d.img",
       "e.hxz",
       "mnt",
     ]);
+    // With it, the overlay is encrypted (version 2): the library opens it writable.
+    const base = await open(`${dir}/e.hxz`, { password: FAST.password });
+    const ov = await openOverlay(`${dir}/lib.hxo`, base, { create: true });
+    assert(ov.encrypted, "the overlay of an encrypted archive is encrypted");
+    ov.close();
+    base.close();
   } finally {
     await done();
   }
