@@ -469,13 +469,20 @@ async function load(
   // could be, or bytes after a record that failed whole, is damage, and replaying only what
   // comes before it would silently drop later writes.
   const rest = size - end;
-  if (rest > 0 && ((claimed >= 0 && claimed < size) || rest > MAX_RECORD_BYTES)) {
+  // (Version 2: a session's key record and its first data record are written together.)
+  const maxTail = sealed
+    ? 2 * RECORD_HEADER + SALT_SIZE + MAX_RECORD_BLOCKS * SEALED_BLOCK
+    : MAX_RECORD_BYTES;
+  if (rest > 0 && ((claimed >= 0 && claimed < size) || rest > maxTail)) {
     throw new HexzError(
       "corrupt",
       `${path}: overlay record at byte ${end} is damaged and ${rest} bytes of records follow it ` +
         "(a crash tears only the last record); refusing to drop later writes",
     );
   }
+  // Writes of this open start a session of their own (a key record with a new salt) before
+  // their first record: records a crash tore off may have used the next sequence numbers.
+  session = null;
   if (end < size && !readOnly) {
     // A torn or damaged tail from a crash: drop it so new records follow intact ones.
     await file.truncate(end);
