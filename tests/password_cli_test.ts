@@ -178,3 +178,64 @@ Deno.test("writes to an encrypted archive need its password; without it nothing 
     await done();
   }
 });
+
+Deno.test(needs(["fuse", "cmp", "dd"], {
+  name: "mount --rw of an encrypted archive keeps the writes encrypted, and reads them back",
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      const img = pseudoRandom(100_000, 6);
+      await Deno.writeFile(`${dir}/d.img`, img);
+      await pack({ output: `${dir}/e.hxz`, disk: `${dir}/d.img`, encrypt: FAST });
+      await Deno.writeTextFile(`${dir}/pw`, FAST.password);
+      const secret = pseudoRandom(9000, 7);
+      await Deno.writeFile(`${dir}/secret`, secret);
+      img.set(secret, 30_000);
+      await Deno.writeFile(`${dir}/want.img`, img);
+      await Deno.mkdir(`${dir}/mnt`);
+      const mount = async (flags: string[]) => {
+        const r = await hexz(
+          [
+            "mount",
+            `${dir}/e.hxz`,
+            `${dir}/mnt`,
+            "--daemon",
+            "--password-file",
+            `${dir}/pw`,
+            ...flags,
+          ],
+          { perms: ["--allow-all"] },
+        );
+        assertEquals(r.code, 0, r.err);
+      };
+      const unmount = async () => {
+        const u = await hexz(["unmount", `${dir}/mnt`], { perms: ["--allow-all"] });
+        assertEquals(u.code, 0, u.err);
+      };
+      await mount(["--rw"]);
+      try {
+        const dd = await new Deno.Command("dd", {
+          args: [`if=${dir}/secret`, `of=${dir}/mnt/disk`, "bs=1000", "seek=30", "conv=notrunc"],
+          stderr: "piped",
+        }).output();
+        assert(dd.success, new TextDecoder().decode(dd.stderr));
+      } finally {
+        await unmount();
+      }
+      const ov = await Deno.readFile(`${dir}/e.hxo`);
+      assertEquals(new DataView(ov.buffer).getUint16(4, true), 2, "an encrypted overlay");
+      const hay = new TextDecoder("latin1").decode(ov);
+      assert(!hay.includes(new TextDecoder("latin1").decode(secret.subarray(0, 64))), "clear");
+      await mount(["--overlay", `${dir}/e.hxo`]);
+      try {
+        const cmp = await new Deno.Command("cmp", { args: [`${dir}/mnt/disk`, `${dir}/want.img`] })
+          .output();
+        assert(cmp.success, new TextDecoder().decode(cmp.stdout));
+      } finally {
+        await unmount();
+      }
+    } finally {
+      await done();
+    }
+  },
+}));
