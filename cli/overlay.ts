@@ -84,6 +84,7 @@ export function overlayCommand(): Command {
               JSON.stringify(
                 {
                   base: formatUuid(head.baseUuid),
+                  encrypted: ov.encrypted,
                   records: st.records,
                   fileSize: st.fileSize,
                   compactSize: st.compactSize,
@@ -99,7 +100,10 @@ export function overlayCommand(): Command {
           if (compacted) {
             out(`compacted: ${formatSize(compacted.before)} -> ${formatSize(compacted.after)}`);
           }
-          out(`overlay: ${path} (${formatSize(st.fileSize)}, ${plural(st.records, "record")})`);
+          out(
+            `overlay: ${path} (${formatSize(st.fileSize)}, ${plural(st.records, "record")}` +
+              `${ov.encrypted ? ", encrypted" : ""})`,
+          );
           out(`base: ${o.base} (uuid ${formatUuid(head.baseUuid)})`);
           for (const s of streams) {
             if (!s.changedBlocks) continue;

@@ -327,6 +327,7 @@ Deno.test(needs(["qemu-io", "b3sum"], {
       const r = await hexz(["overlay", ovPath, "--base", `${dir}/b.hxz`, "--json"]);
       assertEquals(r.code, 0, r.err);
       assertEquals(JSON.parse(r.out).records, records.length);
+      assertEquals(JSON.parse(r.out).encrypted, true);
 
       // Compaction re-encrypts: a new file salt, one new session, the same content.
       const c = await hexz(["overlay", ovPath, "--base", `${dir}/b.hxz`, "--compact"], {
