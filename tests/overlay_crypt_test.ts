@@ -659,3 +659,72 @@ Deno.test(needs(["b3sum"], {
     }
   },
 }));
+
+Deno.test(needs(["b3sum", "tmpfs"], {
+  name: "encrypted overlay: after a failed write, the next record starts a new session",
+  async fn() {
+    const [dir, done] = await tempDir();
+    const small = `${dir}/small`;
+    await Deno.mkdir(small);
+    const m = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small],
+      stderr: "piped",
+    }).output();
+    if (m.code !== 0) {
+      await done();
+      throw new Error(`cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
+    }
+    try {
+      const disk = pseudoRandom(512 * BLOCK, 96);
+      const { bytes: baseBytes, pwKey } = await encryptedBase(dir, disk);
+      const archive = await open(`${dir}/b.hxz`, { password: PASSWORD });
+      const want = disk.slice();
+      try {
+        const ov = await openOverlay(`${small}/o.hxo`, archive, { create: true });
+        try {
+          await ov.write("disk", 0, new Uint8Array(4 * BLOCK).fill(1));
+          want.fill(1, 0, 4 * BLOCK);
+          await ov.flush();
+          // It does not fit: part of it lands in the file, sealed, before the disk is full.
+          const e = await assertRejects(() => ov.write("disk", 8 * BLOCK, pseudoRandom(MiB, 9)));
+          assertMatch((e as Error).message, /no space left/);
+          await ov.write("disk", 100 * BLOCK, new Uint8Array(BLOCK).fill(2));
+          want.fill(2, 100 * BLOCK, 101 * BLOCK);
+          await ov.flush();
+          assertBytesEqual(await ov.read("disk", 0, disk.length), want, "read back");
+        } finally {
+          ov.close();
+        }
+        // Reopened, the failed write's leftover bytes after the last record are a torn tail.
+        const again = await openOverlay(`${small}/o.hxo`, archive, { readOnly: true });
+        try {
+          assertBytesEqual(await again.read("disk", 0, disk.length), want, "reopened");
+        } finally {
+          again.close();
+        }
+      } finally {
+        archive.close();
+      }
+      const file = await Deno.readFile(`${small}/o.hxo`);
+      const { records } = await readSpec(file.subarray(0, u64Len(file)), baseBytes, pwKey);
+      // The failed record's sequence number 2 went to a new session's key record.
+      assertEquals(records.map((r) => [r.kind, r.seq]), [[2, 0], [0, 1], [2, 2], [0, 3]]);
+      assertBytesEqual(replay([disk], records)[0], want, "replayed");
+    } finally {
+      await new Deno.Command("umount", { args: [small] }).output();
+      await done();
+    }
+  },
+}));
+
+/** Where the records of an overlay end: the failed write's bytes may lie after them. */
+function u64Len(file: Uint8Array): number {
+  let at = 4096;
+  while (at + 64 <= file.length && ascii(file.subarray(at, at + 4)) === "HXOR") {
+    const kind = file[at + 5], count = u32(file, at + 16);
+    const len = 64 + (kind === 0 ? SEALED * count : kind === 1 ? 16 : 32);
+    if (at + len > file.length) break;
+    at += len;
+  }
+  return at;
+}

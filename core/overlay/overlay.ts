@@ -444,7 +444,7 @@ async function load(
         session = base.keys ? await sessionKey(fileSalt!, body) : null;
       } else if (kind === KIND_ZERO && session) {
         await checkZeroRecordTag(
-          session!,
+          session,
           recordSeq,
           stream,
           first,
@@ -574,7 +574,7 @@ async function load(
             if (!slot.key) throw locked();
             out.set(
               await openOverlayBlock(
-                slot.key!,
+                slot.key,
                 slot.seq!,
                 slot.index!,
                 stream,
@@ -671,9 +671,16 @@ async function load(
       fileEnd,
       session,
     );
-    await file.seek(fileEnd, Deno.SeekMode.Start);
-    await writeAll(file, rh, path);
-    if (payload.length) await writeAll(file, payload, path);
+    try {
+      await file.seek(fileEnd, Deno.SeekMode.Start);
+      await writeAll(file, rh, path);
+      if (payload.length) await writeAll(file, payload, path);
+    } catch (e) {
+      // Part of it may be in the file: the next record, written over it with the same sequence
+      // number, starts a new session, so that number is never sealed twice under one key.
+      session = null;
+      throw e;
+    }
     seq++;
     slots.forEach((slot, i) => maps[stream].set(first + i, slot));
     fileEnd += RECORD_HEADER + payload.length;
