@@ -35,10 +35,6 @@ export function bootCommand(): Command {
       ]).default("auto"),
     )
     .option("--timeout <seconds>", "stop the VM after this long")
-    .option(
-      "--plaintext-writes",
-      "encrypted archives: accept the VM's writes, kept UNENCRYPTED in the overlay",
-    )
     .option("-q, --silent", "print nothing but errors (the console is the guest's)")
     .addOption(passwordFileOption())
     .addHelpText(
@@ -76,7 +72,6 @@ export function bootCommand(): Command {
           }
           const r = await bootVm(archive, {
             overlay,
-            plaintextWrites: !!o.plaintextWrites,
             archivePath: file,
             memoryMiB: memory !== undefined ? memory / (1 << 20) : undefined,
             cpus,

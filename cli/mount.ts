@@ -18,7 +18,6 @@ const FS_TYPE = "fuse.hexz";
 
 interface MountFlags {
   rw?: boolean;
-  plaintextWrites?: boolean;
   overlay?: string;
   cacheSize?: string;
   uid?: string;
@@ -34,10 +33,6 @@ export function mountCommand(): Command {
     .argument("<mountpoint>", "an existing directory")
     .option("--rw", "accept writes to disk and memory, kept in an overlay")
     .option("--overlay <file>", "overlay file (default: the archive's name with .hxo)")
-    .option(
-      "--plaintext-writes",
-      "--rw of an encrypted archive: accept writes, kept UNENCRYPTED in the overlay",
-    )
     .option("--cache-size <size>", "decompressed-block cache", "64M")
     .option("--uid <n>", "owner of every file")
     .option("--gid <n>", "group of every file")
@@ -51,7 +46,6 @@ export function mountCommand(): Command {
       const opts = {
         mountpoint,
         readWrite: !!o.rw,
-        plaintextWrites: !!o.plaintextWrites,
         overlay: o.overlay,
         cacheBytes: parseSize(o.cacheSize ?? "64M", "--cache-size"),
         uid: o.uid !== undefined ? parseCount(o.uid, "--uid") : undefined,
@@ -117,7 +111,6 @@ async function daemonize(
   const abs = await checkMountpoint(mountpoint);
   const flags = [
     ...(o.rw ? ["--rw"] : []),
-    ...(o.plaintextWrites ? ["--plaintext-writes"] : []),
     ...(o.overlay ? ["--overlay", o.overlay] : []),
     ...(o.cacheSize ? ["--cache-size", o.cacheSize] : []),
     ...(o.uid !== undefined ? ["--uid", o.uid] : []),

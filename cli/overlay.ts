@@ -53,10 +53,11 @@ export function overlayCommand(): Command {
         o.base = path.slice(0, -4) + ".hxz";
       }
       const head = await readOverlayHeader(path);
-      // Only --files reads the base's contents (its file table); the rest needs its header.
+      // Only --files reads the base's contents (its file table), and compaction the blocks
+      // of an encrypted overlay; the rest needs the base's header.
       const base = await openWithPassword(o.base, {
         passwordFile: o.passwordFile,
-        prompt: !!o.files,
+        prompt: !!o.files || !!o.compact,
       });
       try {
         const compacted = o.compact ? await compactOverlay(path, base) : null;
@@ -83,6 +84,7 @@ export function overlayCommand(): Command {
               JSON.stringify(
                 {
                   base: formatUuid(head.baseUuid),
+                  encrypted: ov.encrypted,
                   records: st.records,
                   fileSize: st.fileSize,
                   compactSize: st.compactSize,
@@ -98,7 +100,10 @@ export function overlayCommand(): Command {
           if (compacted) {
             out(`compacted: ${formatSize(compacted.before)} -> ${formatSize(compacted.after)}`);
           }
-          out(`overlay: ${path} (${formatSize(st.fileSize)}, ${plural(st.records, "record")})`);
+          out(
+            `overlay: ${path} (${formatSize(st.fileSize)}, ${plural(st.records, "record")}` +
+              `${ov.encrypted ? ", encrypted" : ""})`,
+          );
           out(`base: ${o.base} (uuid ${formatUuid(head.baseUuid)})`);
           for (const s of streams) {
             if (!s.changedBlocks) continue;

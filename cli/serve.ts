@@ -26,7 +26,6 @@ interface ServeFlags {
   socket?: string;
   overlay?: string;
   rw?: boolean;
-  plaintextWrites?: boolean;
   silent?: boolean;
   daemon?: boolean;
   passwordFile?: string;
@@ -56,7 +55,6 @@ async function daemonize(file: string, o: ServeFlags): Promise<void> {
     ...(o.socket !== undefined ? ["--socket", o.socket] : []),
     ...(o.overlay !== undefined ? ["--overlay", o.overlay] : []),
     ...(o.rw ? ["--rw"] : []),
-    ...(o.plaintextWrites ? ["--plaintext-writes"] : []),
     ...(o.passwordFile !== undefined ? ["--password-file", o.passwordFile] : []),
   ];
   const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
@@ -144,10 +142,6 @@ export function serveCommand(): Command {
     .option("--socket <path>", "NBD: listen on this Unix socket instead of TCP")
     .option("--overlay <file>", "NBD: overlay file that keeps writes (--rw: default <archive>.hxo)")
     .option("--rw", "NBD: accept writes, kept in the overlay (vm.hxz: vm.hxo)")
-    .option(
-      "--plaintext-writes",
-      "NBD --rw of an encrypted archive: accept writes, kept UNENCRYPTED in the overlay",
-    )
     .option("--daemon", "serve in the background; return once it listens (prints the pid)")
     .option("-q, --silent", "print nothing but errors")
     .addOption(passwordFileOption())
@@ -190,7 +184,6 @@ export function serveCommand(): Command {
               port: o.socket === undefined ? port : undefined,
               overlay,
               readOnly: !o.rw,
-              plaintextWrites: !!o.plaintextWrites,
             });
             info(
               `hexz: serving ${file} over NBD at ${server.address}` +

@@ -235,8 +235,6 @@ export interface MountArchiveOptions {
   mountpoint: string;
   /** Accept writes to `disk` and `memory`, kept in the overlay. */
   readWrite?: boolean;
-  /** An encrypted archive: accept writes, which the overlay keeps unencrypted. */
-  plaintextWrites?: boolean;
   /** Overlay file; default: the archive path with `.hxo` for `.hxz`. A read-only mount shows
    * an overlay only when one is named here. */
   overlay?: string;
@@ -318,7 +316,6 @@ export async function mountArchive(
     if (opts.readWrite) {
       overlay = await openOverlay(opts.overlay ?? defaultOverlayPath(path), archive, {
         create: true,
-        plaintextWrites: opts.plaintextWrites,
       });
     } else if (opts.overlay) {
       overlay = await openOverlay(opts.overlay, archive, { readOnly: true });

@@ -49,8 +49,6 @@ export interface NbdOptions {
   overlay?: string;
   /** Refuse writes with EPERM and advertise the export as read-only. */
   readOnly: boolean;
-  /** An encrypted archive: accept writes, which the overlay keeps unencrypted. */
-  plaintextWrites?: boolean;
   /** Name of the export (default ""). The stream names also work as export names. */
   exportName?: string;
   /** Stream served under `exportName` (default "disk"). */
@@ -208,7 +206,6 @@ export async function serveNbd(archive: Archive, opts: NbdOptions): Promise<NbdS
     ? await openOverlay(opts.overlay, archive, {
       create: !opts.readOnly,
       readOnly: opts.readOnly,
-      plaintextWrites: opts.plaintextWrites,
     })
     : null;
   let listener: Deno.Listener;

@@ -91,6 +91,69 @@ Deno.test(needs(VM_NEEDS, {
   },
 }));
 
+Deno.test(needs(VM_NEEDS, {
+  name: "boot of an encrypted archive: the guest's writes are kept encrypted, commit has them",
+  async fn() {
+    const [dir, done] = await tempDir("hexz-boot-");
+    try {
+      const k = findKernel()!;
+      const payload = pseudoRandom(1 << 20, 8);
+      await buildRootDisk(`${dir}/root.img`, "unused", payload, 48);
+      await Deno.writeTextFile(`${dir}/pw`, "boot secret\n");
+      const pw = ["--password-file", `${dir}/pw`];
+      const archive = `${dir}/root.hxz`;
+      let r = await hexz(["pack", archive, "--disk", `${dir}/root.img`, "--encrypt", ...pw, "-q"]);
+      assertEquals(r.code, 0, r.stderr);
+      const note = `secret-of-guest-${crypto.randomUUID().slice(0, 8)}`;
+      const initrd = await buildInitramfs(dir, k, writerInit(note));
+      const boot = [
+        "boot",
+        archive,
+        "--kernel",
+        k.kernel,
+        "--initrd",
+        initrd,
+        "--append",
+        "console=ttyS0 quiet panic=-1",
+        "--memory",
+        "256M",
+        "--nographic",
+        "--timeout",
+        "150",
+      ];
+      // Without the password: one line, no VM, no overlay.
+      r = await hexz(boot);
+      assertEquals(r.code, 1, r.stderr);
+      assertMatch(r.stderr, /^hexz: .*root\.hxz: archive is encrypted: give the password.*\n$/);
+      r = await hexz([...boot, ...pw, "--", "-no-reboot"]);
+      const tail = (r.stdout + r.stderr).slice(-3000);
+      assertEquals(r.code, 0, tail);
+      assertMatch(r.stdout, new RegExp(`HEXZ-READ ${await sha256Hex(payload)}`), tail);
+      assertMatch(r.stdout, /HEXZ-UNMOUNTED/, tail);
+      const overlay = `${dir}/root.hxo`;
+      const ov = await Deno.readFile(overlay);
+      assertEquals(new DataView(ov.buffer).getUint16(4, true), 2, "an encrypted overlay");
+      assert(!new TextDecoder("latin1").decode(ov).includes(note), "the guest's note in the clear");
+
+      r = await hexz(["commit", archive, overlay, `${dir}/v2.hxz`, "-q", ...pw]);
+      assertEquals(r.code, 0, r.stderr);
+      assert(
+        !new TextDecoder("latin1").decode(await Deno.readFile(`${dir}/v2.hxz`)).includes(note),
+      );
+      r = await hexz(["extract", `${dir}/v2.hxz`, `${dir}/v2.img`, "-q", ...pw]);
+      assertEquals(r.code, 0, r.stderr);
+      const cat = await new Deno.Command("debugfs", {
+        args: ["-R", "cat /guest.txt", `${dir}/v2.img`],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      assertEquals(new TextDecoder().decode(cat.stdout).trim(), note);
+    } finally {
+      await done();
+    }
+  },
+}));
+
 Deno.test(needs(["qemu-system-x86_64"], {
   name: "boot refuses bad input with one line and the usage exit code",
   async fn() {

@@ -30,7 +30,7 @@ async function baseWithOverlay(dir: string, encrypt = false) {
     encrypt: encrypt ? FAST : undefined,
   });
   const base = await open(`${dir}/base.hxz`, encrypt ? { password: FAST.password } : {});
-  const ov = await openOverlay(`${dir}/base.hxo`, base, { create: true, plaintextWrites: true });
+  const ov = await openOverlay(`${dir}/base.hxo`, base, { create: true });
   const edit = new TextEncoder().encode("CHANGED");
   await ov.write("disk", 100, edit);
   await ov.flush();

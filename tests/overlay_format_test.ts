@@ -174,6 +174,7 @@ Deno.test(needs(["qemu-io"], {
       assertEquals(r.code, 0, r.err);
       const report = JSON.parse(r.out);
       assertEquals(report.records, records.length);
+      assertEquals(report.encrypted, false);
       assertEquals(report.fileSize, file.length);
       assertMatch(report.base, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
       assertEquals(

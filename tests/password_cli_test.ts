@@ -27,7 +27,7 @@ async function setUp(dir: string) {
   await Deno.writeTextFile(`${dir}/pw`, FAST.password + "\n");
   const base = await open(`${dir}/t.hxz`, { password: FAST.password });
   const b = (await fileTable(base))!.find((e) => e.path === "b.bin")!;
-  const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true, plaintextWrites: true });
+  const ov = await openOverlay(`${dir}/t.hxo`, base, { create: true });
   await ov.write("disk", b.offset + 20_000, new Uint8Array([1, 2, 3]));
   await ov.flush();
   ov.close();
@@ -138,40 +138,104 @@ Deno.test(needs(["fuse", "cmp"], {
   },
 }));
 
-Deno.test("writes to an encrypted archive are refused: an overlay would keep them unencrypted", async () => {
+Deno.test("writes to an encrypted archive need its password; without it nothing is written", async () => {
   const [dir, done] = await tempDir();
   try {
     await Deno.writeFile(`${dir}/d.img`, pseudoRandom(10_000, 5));
     await pack({ output: `${dir}/e.hxz`, disk: `${dir}/d.img`, encrypt: FAST });
-    const base = await open(`${dir}/e.hxz`, { password: FAST.password });
+    const locked = await open(`${dir}/e.hxz`);
     let e: unknown;
     try {
-      await openOverlay(`${dir}/lib.hxo`, base, { create: true });
+      await openOverlay(`${dir}/lib.hxo`, locked, { create: true });
     } catch (err) {
       e = err;
     }
-    base.close();
-    assertEquals((e as HexzError)?.code, "unsupported");
+    locked.close();
+    assertEquals((e as HexzError)?.code, "password");
     await Deno.mkdir(`${dir}/mnt`);
-    const line =
-      `hexz: ${dir}/e.hxz: encrypted, and an overlay would keep its writes unencrypted: ` +
-      "writing is refused unless plaintext writes are accepted (--plaintext-writes)\n";
     for (
       const args of [
         ["mount", `${dir}/e.hxz`, `${dir}/mnt`, "--rw"],
         ["serve", `${dir}/e.hxz`, "--nbd", "--rw", "--socket", `${dir}/s.sock`],
       ]
     ) {
-      const r = await hexz(args, { perms: ["--allow-all"], env: { HEXZ_PASSWORD: FAST.password } });
-      assertEquals([r.code, r.err], [1, line], args[0]);
+      const r = await hexz(args, { perms: ["--allow-all"] });
+      assertEquals([r.code, r.err], [1, `hexz: ${dir}/e.hxz: ${LOCKED}\n`], args[0]);
     }
-    // No overlay was left behind to hold anything.
+    // No overlay was left behind.
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
       "d.img",
       "e.hxz",
       "mnt",
     ]);
+    // With it, the overlay is encrypted (version 2): the library opens it writable.
+    const base = await open(`${dir}/e.hxz`, { password: FAST.password });
+    const ov = await openOverlay(`${dir}/lib.hxo`, base, { create: true });
+    assert(ov.encrypted, "the overlay of an encrypted archive is encrypted");
+    ov.close();
+    base.close();
   } finally {
     await done();
   }
 });
+
+Deno.test(needs(["fuse", "cmp", "dd"], {
+  name: "mount --rw of an encrypted archive keeps the writes encrypted, and reads them back",
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      const img = pseudoRandom(100_000, 6);
+      await Deno.writeFile(`${dir}/d.img`, img);
+      await pack({ output: `${dir}/e.hxz`, disk: `${dir}/d.img`, encrypt: FAST });
+      await Deno.writeTextFile(`${dir}/pw`, FAST.password);
+      const secret = pseudoRandom(9000, 7);
+      await Deno.writeFile(`${dir}/secret`, secret);
+      img.set(secret, 30_000);
+      await Deno.writeFile(`${dir}/want.img`, img);
+      await Deno.mkdir(`${dir}/mnt`);
+      const mount = async (flags: string[]) => {
+        const r = await hexz(
+          [
+            "mount",
+            `${dir}/e.hxz`,
+            `${dir}/mnt`,
+            "--daemon",
+            "--password-file",
+            `${dir}/pw`,
+            ...flags,
+          ],
+          { perms: ["--allow-all"] },
+        );
+        assertEquals(r.code, 0, r.err);
+      };
+      const unmount = async () => {
+        const u = await hexz(["unmount", `${dir}/mnt`], { perms: ["--allow-all"] });
+        assertEquals(u.code, 0, u.err);
+      };
+      await mount(["--rw"]);
+      try {
+        const dd = await new Deno.Command("dd", {
+          args: [`if=${dir}/secret`, `of=${dir}/mnt/disk`, "bs=1000", "seek=30", "conv=notrunc"],
+          stderr: "piped",
+        }).output();
+        assert(dd.success, new TextDecoder().decode(dd.stderr));
+      } finally {
+        await unmount();
+      }
+      const ov = await Deno.readFile(`${dir}/e.hxo`);
+      assertEquals(new DataView(ov.buffer).getUint16(4, true), 2, "an encrypted overlay");
+      const hay = new TextDecoder("latin1").decode(ov);
+      assert(!hay.includes(new TextDecoder("latin1").decode(secret.subarray(0, 64))), "clear");
+      await mount(["--overlay", `${dir}/e.hxo`]);
+      try {
+        const cmp = await new Deno.Command("cmp", { args: [`${dir}/mnt/disk`, `${dir}/want.img`] })
+          .output();
+        assert(cmp.success, new TextDecoder().decode(cmp.stdout));
+      } finally {
+        await unmount();
+      }
+    } finally {
+      await done();
+    }
+  },
+}));

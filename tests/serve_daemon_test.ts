@@ -158,7 +158,7 @@ Deno.test(needs(["qemu-io"], {
 }));
 
 Deno.test(needs(["qemu-io"], {
-  name: "serve --nbd --rw of an encrypted archive takes writes only with --plaintext-writes",
+  name: "serve --nbd --rw of an encrypted archive takes writes with its password, encrypted",
   async fn() {
     const [dir, done] = await tempDir();
     const pids: number[] = [];
@@ -170,13 +170,7 @@ Deno.test(needs(["qemu-io"], {
       const sock = `${dir}/rw.sock`;
       const args = ["serve", p, "--nbd", "--rw", "--socket", sock, "--daemon"];
       const env = { HEXZ_PASSWORD: "pw" };
-      let r = await hexz(args, { perms: PERMS, env });
-      assertEquals(r.code, 1, r.err);
-      assertMatch(
-        r.err,
-        /^hexz: .*encrypted, .* unless plaintext writes are accepted \(--plaintext-writes\)\n$/,
-      );
-      r = await hexz([...args, "--plaintext-writes"], { perms: PERMS, env });
+      const r = await hexz(args, { perms: PERMS, env });
       assertEquals(r.code, 0, r.err);
       const n = /over NBD at (\S+) \(writes kept in (\S+)\) \(pid (\d+)\)/.exec(r.err);
       assert(n, r.err);
@@ -186,14 +180,28 @@ Deno.test(needs(["qemu-io"], {
       }).output();
       assertEquals(w.code, 0, new TextDecoder().decode(w.stderr));
       await stop(Number(n[3]));
-      // What the flag says: the written block lies in the overlay as it was written.
+      // The written block is nowhere in the overlay in the clear.
       const ov = await Deno.readFile(n[2]);
       const block = new Uint8Array(4096).fill(0x5a);
       let found = false;
       for (let i = 4096; i + 4096 <= ov.length && !found; i++) {
         found = ov[i] === 0x5a && ov.subarray(i, i + 4096).every((b, j) => b === block[j]);
       }
-      assert(found, "the written block is not in the overlay in the clear");
+      assert(!found, "the written block lies in the overlay in the clear");
+      assert(ov.length > 4096 + 4096, "the overlay holds the write");
+      // Served again, the write reads back (the daemon's overlay decrypts it).
+      const again = await hexz(args, { perms: PERMS, env });
+      assertEquals(again.code, 0, again.err);
+      const m = /over NBD at (\S+) .*\(pid (\d+)\)/.exec(again.err);
+      assert(m, again.err);
+      pids.push(Number(m[2]));
+      const v = await new Deno.Command("qemu-io", {
+        args: ["-f", "raw", m[1], "-c", "read -P 0x5a 8192 4096"],
+      }).output();
+      const said = new TextDecoder().decode(v.stdout) + new TextDecoder().decode(v.stderr);
+      assertEquals(v.code, 0, said);
+      assert(!/Pattern verification failed/.test(said), said);
+      await stop(Number(m[2]));
     } finally {
       for (const pid of pids) await stop(pid).catch(() => {});
       await done();

@@ -167,3 +167,79 @@ Deno.test(needs(VM_NEEDS, {
     }
   },
 }));
+
+Deno.test(needs(VM_NEEDS, {
+  name: "snap of a VM booted from an encrypted archive: encrypted, and it resumes",
+  async fn() {
+    const [dir, done] = await tempDir("hexz-snap-");
+    const vms: ReturnType<typeof bootInBackground>[] = [];
+    try {
+      const k = findKernel()!;
+      await buildRootDisk(`${dir}/root.img`, "unused", new Uint8Array(1000), 16);
+      await Deno.writeTextFile(`${dir}/pw`, "snap secret\n");
+      const pw = ["--password-file", `${dir}/pw`];
+      let r = await hexz([
+        "pack",
+        `${dir}/root.hxz`,
+        "--disk",
+        `${dir}/root.img`,
+        "--encrypt",
+        ...pw,
+        "-q",
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      const initrd = await buildInitramfs(dir, k, COUNTER);
+      const qmp = `${dir}/vm.qmp`;
+      const vm = bootInBackground([
+        `${dir}/root.hxz`,
+        ...pw,
+        "--kernel",
+        k.kernel,
+        "--initrd",
+        initrd,
+        "--append",
+        "console=ttyS0 quiet panic=-1",
+        "--memory",
+        "128M",
+        "--nographic",
+        "--qmp",
+        qmp,
+        "--timeout",
+        "300",
+        "--",
+        "-no-reboot",
+      ]);
+      vms.push(vm);
+      await vm.until(5);
+      r = await hexz(["snap", qmp, `${dir}/snap.hxz`]);
+      assertEquals(r.code, 1, "snap without the password");
+      assertMatch(r.stderr, /^hexz: [^\n]*archive is encrypted: give the password[^\n]*\n$/);
+      r = await hexz(["snap", qmp, `${dir}/snap.hxz`, ...pw]);
+      assertEquals(r.code, 0, r.stderr);
+      const atSnap = Math.max(...vm.counts());
+      await vm.stop();
+      vms.pop();
+      r = await hexz(["inspect", `${dir}/snap.hxz`, "--json"]);
+      const report = JSON.parse(r.stdout);
+      assert(report.encryption, "the snapshot of an encrypted archive is encrypted");
+      assert(report.streams[1].logicalSize > 0, "the snapshot has a memory stream");
+
+      const resumed = bootInBackground([
+        `${dir}/snap.hxz`,
+        ...pw,
+        "--nographic",
+        "--timeout",
+        "300",
+      ]);
+      vms.push(resumed);
+      await resumed.until(5, 120_000);
+      const first = resumed.counts()[0];
+      assert(first >= 5 && first <= atSnap + 1, `resumed at ${first}, saved near ${atSnap}`);
+      await resumed.stop();
+      vms.pop();
+    } finally {
+      for (const v of vms) await v.stop().catch(() => {});
+      await done();
+    }
+  },
+}));

@@ -33,8 +33,6 @@ import { connectQmp, type Qmp } from "./qmp.ts";
 export interface BootOptions {
   /** The overlay that receives the VM's writes (created if missing). */
   overlay: string;
-  /** An encrypted archive: accept the VM's writes, which the overlay keeps unencrypted. */
-  plaintextWrites?: boolean;
   /** The archive's path as recorded for `snapVm` (default: as it was opened). */
   archivePath?: string;
   /** RAM in MiB (default 512, or the snapshot's). */
@@ -175,7 +173,6 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
       socket: `${dir}/nbd.sock`,
       overlay: o.overlay,
       readOnly: false,
-      plaintextWrites: o.plaintextWrites,
     });
     cleanups.push(async () => {
       await server.close();

@@ -8,9 +8,12 @@
  * record; opening replays records up to the first incomplete or damaged one and cuts the file
  * there, so everything flushed before the crash survives and nothing torn is ever read.
  *
+ * The overlay of an encrypted archive is version 2: each block is sealed with AES-256-GCM under
+ * a key of the writing session (overlay_cipher.ts), so nothing written lands in the clear.
+ *
  * @module
  */
-import { ensure, HexzError, osReason } from "../errors.ts";
+import { ensure, HexzError, LOCKED, osReason } from "../errors.ts";
 import { equalBytes, getU64, isZero, setU64, view } from "../format/bytes.ts";
 import { STREAMS } from "../format/constants.ts";
 import { formatUuid } from "../format/header.ts";
@@ -20,6 +23,14 @@ import { trackTemporary } from "../io/temporaries.ts";
 import { type FileHandle, open as openHandle } from "node:fs/promises";
 import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts";
 import { expectArchive, expectOptions, expectString } from "../args.ts";
+import {
+  checkZeroRecordTag,
+  openOverlayBlock,
+  overlaySessionKey,
+  sealOverlayBlock,
+  TAG_SIZE,
+  zeroRecordTag,
+} from "./overlay_cipher.ts";
 
 export const OVERLAY_BLOCK = 4096;
 
@@ -38,13 +49,28 @@ const HEADER = 4096;
 const RECORD_HEADER = 64;
 const MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x56]); // "HXOV"
 const RECORD_MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x52]); // "HXOR"
-const VERSION = 1;
+/** Version 1: blocks in the clear (unencrypted bases); 2: sealed blocks (encrypted bases). */
+const VERSION_PLAIN = 1;
+const VERSION_SEALED = 2;
+/** Where a version 2 header keeps its file salt. */
+const SALT_AT = 80;
+const SALT_SIZE = 32;
+/** A sealed block as a version 2 data record stores it: ciphertext, then its tag. */
+const SEALED_BLOCK = OVERLAY_BLOCK + TAG_SIZE;
 /** A record carries at most this many blocks (4 MiB), bounding what a hostile file allocates. */
 const MAX_RECORD_BLOCKS = 1024;
 /** The longest record: what a crash can leave torn at the end of the log. */
 const MAX_RECORD_BYTES = RECORD_HEADER + MAX_RECORD_BLOCKS * OVERLAY_BLOCK;
 const KIND_DATA = 0;
 const KIND_ZERO = 1;
+/** Version 2: starts a writing session; its payload is the session salt. */
+const KIND_KEY = 2;
+
+/** Payload bytes of a record. */
+function payloadSize(version: number, kind: number, count: number): number {
+  if (version === VERSION_PLAIN) return kind === KIND_DATA ? count * OVERLAY_BLOCK : 0;
+  return kind === KIND_DATA ? count * SEALED_BLOCK : kind === KIND_ZERO ? TAG_SIZE : SALT_SIZE;
+}
 
 export interface OverlayStats {
   /** Distinct 4 KiB blocks changed, per stream. */
@@ -59,6 +85,8 @@ export interface OverlayStats {
 
 export interface Overlay {
   readonly path: string;
+  /** Version 2: blocks sealed with a key of the (encrypted) base's password. */
+  readonly encrypted: boolean;
   readonly baseUuid: Uint8Array;
   readonly baseRoot: Uint8Array;
   size(stream: StreamRef): number;
@@ -104,18 +132,24 @@ interface LogReader {
 interface Slot {
   /** File offset of the block's bytes, or -1 for zero. */
   at: number;
+  /** Version 2: the session key, record sequence number and index in the record. */
+  key?: CryptoKey;
+  seq?: number;
+  index?: number;
 }
 
-function encodeOverlayHeader(base: Archive): Uint8Array {
+/** The header of a new overlay on `base`; `salt` (version 2) when the base is encrypted. */
+function encodeOverlayHeader(base: Archive, salt: Uint8Array | null): Uint8Array {
   const b = new Uint8Array(HEADER);
   const dv = view(b);
   b.set(MAGIC, 0);
-  dv.setUint16(4, VERSION, true);
+  dv.setUint16(4, salt ? VERSION_SEALED : VERSION_PLAIN, true);
   dv.setUint32(8, OVERLAY_BLOCK, true);
   b.set(base.header.uuid, 16);
   b.set(base.header.rootHash, 32);
   setU64(dv, 64, base.header.streams[0].logicalSize);
   setU64(dv, 72, base.header.streams[1].logicalSize);
+  if (salt) b.set(salt, SALT_AT);
   b.set(blake3(b.subarray(0, HEADER - 32)), HEADER - 32);
   return b;
 }
@@ -146,6 +180,10 @@ function recordHeader(
 }
 
 interface OverlayHeader {
+  /** 1 (blocks in the clear) or 2 (sealed). */
+  version: number;
+  /** Version 2: the file salt; null for version 1. */
+  salt: Uint8Array | null;
   baseUuid: Uint8Array;
   baseRoot: Uint8Array;
   sizes: [number, number];
@@ -161,10 +199,15 @@ function decodeOverlayHeader(b: Uint8Array, path: string): OverlayHeader {
   );
   const dv = view(b);
   const v = dv.getUint16(4, true);
-  if (v !== VERSION) throw new HexzError("format", `${path}: unsupported overlay version ${v}`);
+  if (v !== VERSION_PLAIN && v !== VERSION_SEALED) {
+    throw new HexzError("format", `${path}: unsupported overlay version ${v}`);
+  }
   ensure(dv.getUint32(8, true) === OVERLAY_BLOCK, `${path}: unsupported overlay block size`);
-  ensure(isZero(b.subarray(80, HEADER - 32)), `${path}: reserved overlay header bytes set`);
+  const reserved = v === VERSION_SEALED ? SALT_AT + SALT_SIZE : SALT_AT;
+  ensure(isZero(b.subarray(reserved, HEADER - 32)), `${path}: reserved overlay header bytes set`);
   return {
+    version: v,
+    salt: v === VERSION_SEALED ? b.slice(SALT_AT, SALT_AT + SALT_SIZE) : null,
     baseUuid: b.slice(16, 32),
     baseRoot: b.slice(32, 64),
     sizes: [getU64(dv, 64, "overlay disk size"), getU64(dv, 72, "overlay memory size")],
@@ -207,11 +250,6 @@ export interface OverlayOpenOptions {
    * over QMP, whose NBD server wrote them): records appended later are not seen.
    */
   writerPaused?: boolean;
-  /**
-   * Accept writes on an encrypted base. An overlay stores what is written unencrypted, so
-   * without this an encrypted base opens read-only or not at all (docs/SECURITY.md).
-   */
-  plaintextWrites?: boolean;
   /** Compact a writable overlay on open when its log is mostly dead (default true; see
    * AUTO_COMPACT_DEAD_BYTES). */
   autoCompact?: boolean;
@@ -221,6 +259,10 @@ export interface OverlayOpenOptions {
  * Opens (or creates) the overlay at `path` on top of `base`, which must be the archive it was
  * made for. Replays the log; a torn tail record (crash) is cut off when opened writable, and a
  * log that is mostly dead is compacted (`autoCompact`).
+ *
+ * The overlay of an encrypted base is encrypted (version 2) and needs the base opened with its
+ * password. A version 1 overlay of an encrypted base (written in the clear by hexz before
+ * version 2) opened writable is first compacted, which encrypts it.
  */
 export async function openOverlay(
   path: string,
@@ -230,12 +272,8 @@ export async function openOverlay(
   expectString(path, "openOverlay");
   expectArchive(base, "openOverlay: base");
   expectOptions(opts, "openOverlay: options");
-  if (!opts.readOnly && base.header.encryption && !opts.plaintextWrites) {
-    throw new HexzError(
-      "unsupported",
-      `${base.source.name}: encrypted, and an overlay would keep its writes unencrypted: ` +
-        "writing is refused unless plaintext writes are accepted (--plaintext-writes)",
-    );
+  if (!opts.readOnly && base.header.encryption && !base.keys) {
+    throw new HexzError("password", `${base.source.name}: ${LOCKED}`);
   }
   let file: Deno.FsFile;
   let created = false;
@@ -249,7 +287,8 @@ export async function openOverlay(
       throw new HexzError("not-found", `${path}: no such overlay`);
     }
     file = await Deno.open(path, { read: true, write: true, createNew: true, mode: 0o644 });
-    await writeAll(file, encodeOverlayHeader(base), path);
+    const salt = base.header.encryption ? crypto.getRandomValues(new Uint8Array(SALT_SIZE)) : null;
+    await writeAll(file, encodeOverlayHeader(base, salt), path);
     await file.sync();
     created = true;
   }
@@ -266,7 +305,14 @@ export async function openOverlay(
       );
     }
     const ov = await load(path, file, base, !!opts.readOnly, created);
-    if (!opts.readOnly && opts.autoCompact !== false) {
+    if (!opts.readOnly && base.header.encryption && !ov.encrypted) {
+      try {
+        await ov.compact(); // encrypts it
+      } catch (e) {
+        ov.close();
+        throw e;
+      }
+    } else if (!opts.readOnly && opts.autoCompact !== false) {
       const st = ov.stats();
       const dead = st.fileSize - st.compactSize;
       if (dead >= AUTO_COMPACT_DEAD_BYTES && dead > st.compactSize - HEADER) {
@@ -343,6 +389,19 @@ async function load(
       `${path}: overlay belongs to archive ${formatUuid(h.baseUuid)}, not to ${base.source.name}`,
     );
   }
+  let sealed = h.version === VERSION_SEALED; // compaction may seal a version 1 file
+  // Without the base's keys (opened without its password) a version 2 overlay opens read-only
+  // for what its record headers tell (which blocks changed, sizes); reading a block it holds,
+  // and checking its zero records' tags, needs the keys.
+  const locked = () => new HexzError("password", `${base.source.name}: ${LOCKED}`);
+  let sessions = 0;
+  let fileSalt = h.salt;
+  /** Version 2: the key of the session records are being replayed or appended in. */
+  let session: CryptoKey | null = null;
+  const sessionKey = (file: Uint8Array, salt: Uint8Array) =>
+    overlaySessionKey(base.keys!.chain, file, salt);
+  /** Bytes from one block to the next in a data record. */
+  let stride = sealed ? SEALED_BLOCK : OVERLAY_BLOCK;
   const maps: [Map<number, Slot>, Map<number, Slot>] = [new Map(), new Map()];
   let records = 0;
   let seq = 0;
@@ -358,11 +417,14 @@ async function load(
     const stream = dv.getUint8(4);
     const kind = dv.getUint8(5);
     const count = dv.getUint32(16, true);
-    if (stream >= STREAMS.length || kind > KIND_ZERO || count < 1 || count > MAX_RECORD_BLOCKS) {
-      break;
-    }
+    if (stream >= STREAMS.length || kind > (sealed ? KIND_KEY : KIND_ZERO)) break;
+    if (
+      kind === KIND_KEY
+        ? stream !== 0 || count !== 0 || !isZero(rh.subarray(8, 16))
+        : count < 1 || count > MAX_RECORD_BLOCKS
+    ) break;
     const first = getU64(dv, 8, "overlay record block");
-    const payload = kind === KIND_DATA ? count * OVERLAY_BLOCK : 0;
+    const payload = payloadSize(h.version, kind, count);
     claimed = end + RECORD_HEADER + payload;
     if (end + RECORD_HEADER + payload > size) break;
     const body = payload ? await readAt(file, end + RECORD_HEADER, payload) : new Uint8Array(0);
@@ -372,12 +434,33 @@ async function load(
     hasher.set(body, 32);
     if (!equalBytes(blake3(hasher), rh.subarray(32, 64))) break;
     if ((first + count) * OVERLAY_BLOCK > h.sizes[stream] + OVERLAY_BLOCK - 1) break;
+    const recordSeq = getU64(dv, 24, "overlay sequence");
+    if (sealed) {
+      // Sequence numbers count records from 0 (they are the nonces), and the first record
+      // starts a session: a record moved, removed from the middle or keyless is damage.
+      if (recordSeq !== seq || (kind !== KIND_KEY && !sessions)) break;
+      if (kind === KIND_KEY) {
+        sessions++;
+        session = base.keys ? await sessionKey(fileSalt!, body) : null;
+      } else if (kind === KIND_ZERO && session) {
+        await checkZeroRecordTag(
+          session,
+          recordSeq,
+          stream,
+          first,
+          count,
+          body,
+          `${path}: overlay record at byte ${end}`,
+        );
+      }
+    }
     for (let i = 0; i < count; i++) {
       maps[stream].set(first + i, {
-        at: kind === KIND_DATA ? end + RECORD_HEADER + i * OVERLAY_BLOCK : -1,
+        at: kind === KIND_DATA ? end + RECORD_HEADER + i * stride : -1,
+        ...(session ? { key: session, seq: recordSeq, index: i } : {}),
       });
     }
-    seq = getU64(dv, 24, "overlay sequence") + 1;
+    seq = recordSeq + 1;
     records++;
     end += RECORD_HEADER + payload;
     claimed = -1; // this record was good: nothing failed (yet)
@@ -386,13 +469,20 @@ async function load(
   // could be, or bytes after a record that failed whole, is damage, and replaying only what
   // comes before it would silently drop later writes.
   const rest = size - end;
-  if (rest > 0 && ((claimed >= 0 && claimed < size) || rest > MAX_RECORD_BYTES)) {
+  // (Version 2: a session's key record and its first data record are written together.)
+  const maxTail = sealed
+    ? 2 * RECORD_HEADER + SALT_SIZE + MAX_RECORD_BLOCKS * SEALED_BLOCK
+    : MAX_RECORD_BYTES;
+  if (rest > 0 && ((claimed >= 0 && claimed < size) || rest > maxTail)) {
     throw new HexzError(
       "corrupt",
       `${path}: overlay record at byte ${end} is damaged and ${rest} bytes of records follow it ` +
         "(a crash tears only the last record); refusing to drop later writes",
     );
   }
+  // Writes of this open start a session of their own (a key record with a new salt) before
+  // their first record: records a crash tore off may have used the next sequence numbers.
+  session = null;
   if (end < size && !readOnly) {
     // A torn or damaged tail from a crash: drop it so new records follow intact ones.
     await file.truncate(end);
@@ -453,7 +543,7 @@ async function load(
         }
         // Blocks written together lie together in the log: one read for the run.
         let j = i + 1;
-        while (j < count && m.get(first + j)?.at === slot.at + (j - i) * OVERLAY_BLOCK) j++;
+        while (j < count && m.get(first + j)?.at === slot.at + (j - i) * stride) j++;
         fromLog.push([i, j, slot.at]);
         i = j;
         continue;
@@ -469,14 +559,32 @@ async function load(
     try {
       await Promise.all([
         ...fromLog.map(async ([i, j, at]) => {
-          const want = (j - i) * OVERLAY_BLOCK;
-          const dst = out.subarray(i * OVERLAY_BLOCK, j * OVERLAY_BLOCK);
+          const want = (j - i) * stride;
+          const dst = sealed ? new Uint8Array(want) : out.subarray(i * stride, j * stride);
           let got = 0;
           while (got < want) {
             const { bytesRead } = await r.handle.read(dst, got, want - got, at + got);
             if (bytesRead === 0) throw new HexzError("io", `${path}: overlay block vanished`);
             got += bytesRead;
           }
+          if (!sealed) return;
+          await Promise.all(Array.from({ length: j - i }, async (_, k) => {
+            const b = first + i + k;
+            const slot = m.get(b)!;
+            if (!slot.key) throw locked();
+            out.set(
+              await openOverlayBlock(
+                slot.key,
+                slot.seq!,
+                slot.index!,
+                stream,
+                b,
+                dst.subarray(k * stride, (k + 1) * stride),
+                `${path}: ${STREAMS[stream]} block ${b}`,
+              ),
+              (i + k) * OVERLAY_BLOCK,
+            );
+          }));
         }),
         ...fromBase.map(async ([i, j]) => {
           const from = (first + i) * OVERLAY_BLOCK;
@@ -494,6 +602,47 @@ async function load(
     return out;
   }
 
+  /**
+   * A record as stored: its header and payload (version 2: sealed under `key`, the blocks
+   * given in the clear), and the slots of its blocks at file offset `at`.
+   */
+  async function encodeRecord(
+    stream: number,
+    kind: number,
+    first: number,
+    blocks: Uint8Array | null,
+    count: number,
+    n: number,
+    at: number,
+    key: CryptoKey | null,
+  ): Promise<[Uint8Array, Uint8Array, Slot[]]> {
+    let payload = blocks ?? new Uint8Array(0);
+    const step = key ? SEALED_BLOCK : OVERLAY_BLOCK;
+    if (key) {
+      if (blocks) {
+        payload = new Uint8Array(count * SEALED_BLOCK);
+        await Promise.all(Array.from({ length: count }, async (_, i) => {
+          const plain = blocks.subarray(i * OVERLAY_BLOCK, (i + 1) * OVERLAY_BLOCK);
+          payload.set(await sealOverlayBlock(key, n, i, stream, first + i, plain), i * step);
+        }));
+      } else payload = await zeroRecordTag(key, n, stream, first, count);
+    }
+    const slots = Array.from({ length: count }, (_, i): Slot => ({
+      at: blocks ? at + RECORD_HEADER + i * step : -1,
+      ...(key ? { key, seq: n, index: i } : {}),
+    }));
+    return [recordHeader(stream, kind, first, count, n, payload), payload, slots];
+  }
+
+  /** A session's first record (version 2): a new random salt, whose key seals what follows. */
+  async function keyRecord(n: number, file: Uint8Array): Promise<[Uint8Array, CryptoKey]> {
+    const salt = crypto.getRandomValues(new Uint8Array(SALT_SIZE));
+    const bytes = new Uint8Array(RECORD_HEADER + SALT_SIZE);
+    bytes.set(recordHeader(0, KIND_KEY, 0, 0, n, salt));
+    bytes.set(salt, RECORD_HEADER);
+    return [bytes, await sessionKey(file, salt)];
+  }
+
   async function append(
     stream: number,
     kind: number,
@@ -501,16 +650,39 @@ async function load(
     blocks: Uint8Array | null,
     count: number,
   ) {
-    const rh = recordHeader(stream, kind, first, count, seq++, blocks);
-    const payload = blocks ?? new Uint8Array(0);
-    await file.seek(fileEnd, Deno.SeekMode.Start);
-    await writeAll(file, rh, path);
-    if (blocks) await writeAll(file, blocks, path);
-    for (let i = 0; i < count; i++) {
-      maps[stream].set(first + i, {
-        at: blocks ? fileEnd + RECORD_HEADER + i * OVERLAY_BLOCK : -1,
-      });
+    if (sealed && !session) {
+      // Every writable open seals with a key of its own: sequence numbers after a crash may
+      // repeat ones of records torn off (or seen before they were), never under this key.
+      const [bytes, key] = await keyRecord(seq, fileSalt!);
+      await file.seek(fileEnd, Deno.SeekMode.Start);
+      await writeAll(file, bytes, path);
+      seq++;
+      fileEnd += bytes.length;
+      records++;
+      session = key;
     }
+    const [rh, payload, slots] = await encodeRecord(
+      stream,
+      kind,
+      first,
+      blocks,
+      count,
+      seq,
+      fileEnd,
+      session,
+    );
+    try {
+      await file.seek(fileEnd, Deno.SeekMode.Start);
+      await writeAll(file, rh, path);
+      if (payload.length) await writeAll(file, payload, path);
+    } catch (e) {
+      // Part of it may be in the file: the next record, written over it with the same sequence
+      // number, starts a new session, so that number is never sealed twice under one key.
+      session = null;
+      throw e;
+    }
+    seq++;
+    slots.forEach((slot, i) => maps[stream].set(first + i, slot));
     fileEnd += RECORD_HEADER + payload.length;
     records++;
   }
@@ -527,6 +699,9 @@ async function load(
 
   const self: Overlay = {
     path,
+    get encrypted() {
+      return fileSalt !== null;
+    },
     baseUuid: h.baseUuid,
     baseRoot: h.baseRoot,
     size: (s) => h.sizes[resolveStream(s)],
@@ -608,10 +783,11 @@ async function load(
     },
     stats() {
       const zeros = maps.map((m) => [...m.values()].filter((v) => v.at < 0).length);
-      let compactSize = HEADER;
+      let compactSize = HEADER + (base.header.encryption ? RECORD_HEADER + SALT_SIZE : 0);
+      const version = base.header.encryption ? VERSION_SEALED : VERSION_PLAIN;
       for (let st = 0; st < STREAMS.length; st++) {
         for (const [, n, zero] of runsOf(st)) {
-          compactSize += RECORD_HEADER + (zero ? 0 : n * OVERLAY_BLOCK);
+          compactSize += RECORD_HEADER + payloadSize(version, zero ? KIND_ZERO : KIND_DATA, n);
         }
       }
       return {
@@ -634,24 +810,43 @@ async function load(
           // Locked before it is renamed into place: no one else can open it writable between
           // the rename and our use of it.
           if (!next.tryLockSync(true)) throw new HexzError("io", `${tempPath}: cannot lock`);
-          await writeAll(next, head, tempPath);
-          const newMaps: [Map<number, Slot>, Map<number, Slot>] = [new Map(), new Map()];
+          // The new file of an encrypted base is sealed (version 2) with a salt and session
+          // key of its own, whatever the old file was: nothing is sealed again under old keys.
+          const newSalt = base.header.encryption
+            ? crypto.getRandomValues(new Uint8Array(SALT_SIZE))
+            : null;
+          const newHead = encodeOverlayHeader(base, newSalt);
+          await writeAll(next, newHead, tempPath);
+          let key: CryptoKey | null = null;
           let at = HEADER, n = 0;
+          if (newSalt) {
+            const [bytes, k] = await keyRecord(n++, newSalt);
+            await writeAll(next, bytes, tempPath);
+            at += bytes.length;
+            key = k;
+          }
+          const newMaps: [Map<number, Slot>, Map<number, Slot>] = [new Map(), new Map()];
           for (let st = 0; st < STREAMS.length; st++) {
             for (const [first, count, zero] of runsOf(st)) {
-              const payload = zero ? null : await readBlocks(st, first, count);
-              const rh = recordHeader(st, zero ? KIND_ZERO : KIND_DATA, first, count, n, payload);
+              const blocks = zero ? null : await readBlocks(st, first, count);
+              const [rh, payload, slots] = await encodeRecord(
+                st,
+                zero ? KIND_ZERO : KIND_DATA,
+                first,
+                blocks,
+                count,
+                n,
+                at,
+                key,
+              );
               await writeAll(next, rh, tempPath);
-              if (payload) await writeAll(next, payload, tempPath);
-              for (let i = 0; i < count; i++) {
-                newMaps[st].set(first + i, {
-                  at: payload ? at + RECORD_HEADER + i * OVERLAY_BLOCK : -1,
-                });
-              }
-              at += RECORD_HEADER + (payload ? payload.length : 0);
+              if (payload.length) await writeAll(next, payload, tempPath);
+              slots.forEach((slot, i) => newMaps[st].set(first + i, slot));
+              at += RECORD_HEADER + payload.length;
               n++;
             }
           }
+
           await next.sync();
           const nextReader = await openHandle(tempPath, "r");
           try {
@@ -673,6 +868,10 @@ async function load(
           fileEnd = at;
           records = n;
           seq = n;
+          fileSalt = newSalt;
+          sealed = newSalt !== null;
+          stride = sealed ? SEALED_BLOCK : OVERLAY_BLOCK;
+          session = key; // later writes continue this session in the new file
           return { before, after: at };
         } catch (e) {
           if (next) {
