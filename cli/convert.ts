@@ -41,6 +41,15 @@ export function convertCommand(): Command {
     .option("--train-dict", "to .hxz: train a zstd dictionary on the files (a first pass)")
     .option("--dict-size <size>", "with --train-dict: dictionary size limit (default 110K)")
     .option("--workers <n>", "to .hxz: hash and compress in N threads (default: the cores)")
+    .option("--base <archive>", "to .hxz: thin, storing only blocks not in this archive's chain")
+    .option("--encrypt", "to .hxz: encrypt with a password (AES-256-GCM; see docs/SECURITY.md)")
+    .addOption(
+      new Option("--kdf <name>", "with --encrypt: key derivation (default argon2id)").choices([
+        "argon2id",
+        "pbkdf2",
+      ]),
+    )
+    .option("--random-nonce", "with --encrypt: random nonces (equal blocks no longer match)")
     .option(
       "--shard-size <size>",
       "to tar: shards of at most SIZE (output is a pattern like out-%06d.tar)",
@@ -207,7 +216,20 @@ async function toTar(
   if (inputs.length !== 1) {
     throw usage(`converting to ${format} takes one archive, got ${inputs.length} inputs`);
   }
-  for (const flag of ["blockSize", "cdc", "trainDict", "dictSize", "workers", "message"]) {
+  for (
+    const flag of [
+      "blockSize",
+      "cdc",
+      "trainDict",
+      "dictSize",
+      "workers",
+      "message",
+      "base",
+      "encrypt",
+      "kdf",
+      "randomNonce",
+    ]
+  ) {
     if (o[flag] !== undefined) {
       const name = flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
       throw usage(`--${name} applies to .hxz output`);

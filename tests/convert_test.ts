@@ -492,3 +492,63 @@ Deno.test(needs(["tar", "gzip", "zstd"], {
     }
   },
 }));
+
+Deno.test(needs(["tar"], {
+  name: "convert: a thin archive of a newer tar (--base) and an encrypted one (--encrypt)",
+  fn: async () => {
+    const [dir, done] = await tempDir();
+    try {
+      Deno.mkdirSync(`${dir}/src`);
+      Deno.writeFileSync(`${dir}/src/big.bin`, pseudoRandom(2_000_000, 41));
+      Deno.writeFileSync(`${dir}/src/small.txt`, enc.encode("version 1\n"));
+      // Whole seconds: what a GNU-format tar keeps.
+      for (const f of ["big.bin", "small.txt"]) Deno.utimeSync(`${dir}/src/${f}`, 1.7e9, 1.7e9);
+      await run("tar", ["-cf", `${dir}/v1.tar`, "-C", `${dir}/src`, "."]);
+      Deno.writeFileSync(`${dir}/src/small.txt`, enc.encode("version 2\n"));
+      Deno.utimeSync(`${dir}/src/small.txt`, 1.8e9, 1.8e9);
+      await run("tar", ["-cf", `${dir}/v2.tar`, "-C", `${dir}/src`, "."]);
+      const want = await snapshot(`${dir}/src`);
+      await ok(["convert", `${dir}/v1.tar`, `${dir}/v1.hxz`, "-q"]);
+      await ok(["convert", `${dir}/v2.tar`, `${dir}/v2.hxz`, "--base", `${dir}/v1.hxz`, "-q"]);
+      // Thin: the 2 MB file is its parent's; only the changed bytes and the table are stored.
+      assert(Deno.statSync(`${dir}/v2.hxz`).size < 200_000, "v2 is not thin");
+      const j = JSON.parse((await ok(["inspect", `${dir}/v2.hxz`, "--json"])).out);
+      assert(j.streams[0].parentBlocks > 0, "no block refers to v1");
+      await ok(["extract", `${dir}/v2.hxz`, `${dir}/out2`, "-q"]);
+      assertEquals(await snapshot(`${dir}/out2`), want);
+      // Encrypted: nothing of the tree in the clear, and it extracts with the password.
+      const env = { HEXZ_PASSWORD: "convert-pw" };
+      let r = await hexz([
+        "convert",
+        `${dir}/v2.tar`,
+        `${dir}/e.hxz`,
+        "--encrypt",
+        "--kdf",
+        "pbkdf2",
+        "-q",
+      ], {
+        perms: PERMS,
+        env,
+      });
+      assertEquals(r.code, 0, r.err);
+      const sealed = Deno.readFileSync(`${dir}/e.hxz`);
+      assert(
+        !new TextDecoder("latin1").decode(sealed).includes("small.txt"),
+        "a name in the clear",
+      );
+      r = await hexz(["extract", `${dir}/e.hxz`, `${dir}/out-e`, "-q"], { perms: PERMS });
+      assertEquals(r.code, 1);
+      r = await hexz(["extract", `${dir}/e.hxz`, `${dir}/out-e`, "-q"], { perms: PERMS, env });
+      assertEquals(r.code, 0, r.err);
+      assertEquals(await snapshot(`${dir}/out-e`), want);
+      // To tar they mean nothing: refused.
+      for (const flag of [["--encrypt"], ["--base", `${dir}/v1.hxz`]]) {
+        r = await hexz(["convert", `${dir}/v2.hxz`, `${dir}/x.tar`, ...flag], { perms: PERMS });
+        assertEquals(r.code, 2, r.err);
+        assertMatch(r.err, /applies to \.hxz output/);
+      }
+    } finally {
+      await done();
+    }
+  },
+}));
