@@ -318,3 +318,38 @@ Deno.test("library pack names sizes it refuses with their units", async () => {
     await done();
   }
 });
+
+Deno.test("an archive named by a device, FIFO or directory: one line saying what it is", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const cases: [string, RegExp][] = [
+      [
+        "/dev/null",
+        /^hexz: \/dev\/null: a character device, not an archive \(archives are regular files\)\n$/,
+      ],
+      [dir, /^hexz: .*: is a directory, not an archive\n$/],
+    ];
+    if ((await new Deno.Command("mkfifo", { args: [`${dir}/f`] }).output()).success) {
+      cases.push([`${dir}/f`, /^hexz: .*\/f: a FIFO, not an archive/]);
+    }
+    for (const [path, re] of cases) {
+      const r = await hexz(["inspect", path]);
+      assertEquals(r.code, 1, path);
+      assertMatch(r.err, re);
+    }
+    // An overlay named by a FIFO or a directory: refused, not waited on.
+    await Deno.writeFile(`${dir}/d.img`, pseudoRandom(10_000, 1));
+    await pack({ output: `${dir}/d.hxz`, disk: `${dir}/d.img` });
+    const overlays: [string, RegExp][] = [[dir, /: a directory, not a hexz overlay\n$/]];
+    if (cases.length === 3) {
+      overlays.push([`${dir}/f`, /f: not a regular file, not a hexz overlay\n$/]);
+    }
+    for (const [path, re] of overlays) {
+      const r = await hexz(["overlay", path, "--base", `${dir}/d.hxz`]);
+      assertEquals(r.code, 1, path);
+      assertMatch(r.err, re);
+    }
+  } finally {
+    await done();
+  }
+});

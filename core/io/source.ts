@@ -5,7 +5,7 @@
  * @module
  */
 import { type FileHandle, open as fsOpen } from "node:fs/promises";
-import { readSync } from "node:fs";
+import { constants, readSync } from "node:fs";
 import { HexzError, osReason } from "../errors.ts";
 import { describeValue, expectOptions, expectString } from "../args.ts";
 
@@ -136,7 +136,9 @@ export async function fileSource(
   expectOptions(opts, "fileSource: options");
   let fh: FileHandle;
   try {
-    fh = await fsOpen(path, "r");
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer (it is refused below);
+    // on a regular file it changes nothing.
+    fh = await fsOpen(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === "ENOENT") throw new HexzError("not-found", `${path}: no such file`);
@@ -152,7 +154,7 @@ export async function fileSource(
       "io",
       info.isDirectory()
         ? `${path}: is a directory, not an archive`
-        : `${path}: not a regular file`,
+        : `${path}: ${fileKind(info)}, not an archive (archives are regular files)`,
     );
   }
   let closed = false;
@@ -226,4 +228,18 @@ export async function fileSource(
     },
   };
   return src;
+}
+
+/** What a file that is not a regular file is, as `ls -l` would tell. */
+function fileKind(info: {
+  isBlockDevice(): boolean;
+  isCharacterDevice(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+}): string {
+  if (info.isBlockDevice()) return "a block device";
+  if (info.isCharacterDevice()) return "a character device";
+  if (info.isFIFO()) return "a FIFO";
+  if (info.isSocket()) return "a socket";
+  return "not a regular file";
 }

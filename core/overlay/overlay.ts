@@ -214,13 +214,34 @@ function decodeOverlayHeader(b: Uint8Array, path: string): OverlayHeader {
   };
 }
 
+/**
+ * Refuses a path that exists and is not a regular file before it is opened: opening a FIFO
+ * would wait for a writer, a device is no overlay. (A missing path is the caller's case.)
+ */
+function refuseNonFile(path: string): void {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isFile) {
+    throw new HexzError(
+      "format",
+      `${path}: ${st.isDirectory ? "a directory" : "not a regular file"}, not a hexz overlay`,
+    );
+  }
+}
+
 /** Reads just the header of an overlay (to find or check its base without opening it). */
 export async function readOverlayHeader(path: string): Promise<OverlayHeader> {
   expectString(path, "readOverlayHeader");
   let f: Deno.FsFile;
   try {
+    refuseNonFile(path);
     f = await Deno.open(path, { read: true });
   } catch (e) {
+    if (e instanceof HexzError) throw e;
     if (e instanceof Deno.errors.NotFound) {
       throw new HexzError("not-found", `${path}: no such file`);
     }
@@ -278,8 +299,10 @@ export async function openOverlay(
   let file: Deno.FsFile;
   let created = false;
   try {
+    refuseNonFile(path);
     file = await Deno.open(path, { read: true, write: !opts.readOnly });
   } catch (e) {
+    if (e instanceof HexzError) throw e;
     if (!(e instanceof Deno.errors.NotFound)) {
       throw new HexzError("io", `${path}: ${osReason(e)}`);
     }
