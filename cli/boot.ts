@@ -10,8 +10,8 @@ import { HexzError, LOCKED } from "../core/errors.ts";
 import { bootVm } from "../vm/boot.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
-import { parseCount, parseSize } from "./units.ts";
 import { abortOnInterrupt } from "./interrupt.ts";
+import { parseVmFlags } from "./vm_flags.ts";
 
 export function bootCommand(): Command {
   return new Command("boot")
@@ -53,13 +53,7 @@ export function bootCommand(): Command {
       if (o.append !== undefined && o.kernel === undefined) {
         throw new HexzError("usage", "--append only applies with --kernel");
       }
-      const memory = o.memory !== undefined ? parseSize(o.memory, "--memory") : undefined;
-      if (memory !== undefined && (memory < 1 << 20 || memory % (1 << 20) !== 0)) {
-        throw new HexzError("usage", `--memory: '${o.memory}' is not a whole number of MiB`);
-      }
-      const cpus = o.cpus !== undefined ? parseCount(o.cpus, "--cpus") : undefined;
-      if (cpus === 0) throw new HexzError("usage", "--cpus: must be at least 1");
-      const timeout = o.timeout !== undefined ? parseCount(o.timeout, "--timeout") : undefined;
+      const vm = parseVmFlags(o);
       if (o.overlay === undefined && /^https?:\/\//i.test(file)) {
         throw new HexzError("usage", "an archive read from a URL needs --overlay FILE.hxo");
       }
@@ -73,8 +67,7 @@ export function bootCommand(): Command {
           const r = await bootVm(archive, {
             overlay,
             archivePath: file,
-            memoryMiB: memory !== undefined ? memory / (1 << 20) : undefined,
-            cpus,
+            ...vm,
             kernel: o.kernel,
             initrd: o.initrd,
             append: o.append,
@@ -83,7 +76,6 @@ export function bootCommand(): Command {
             fresh: !!o.fresh,
             nographic: !!o.nographic,
             accel: o.accel,
-            timeoutMs: timeout !== undefined ? timeout * 1000 : undefined,
             signal: stop.signal,
             onStart: (s) =>
               info(

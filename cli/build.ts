@@ -3,16 +3,9 @@ import { getProfile, PROFILES } from "../core/pack/profiles.ts";
 import { parseCodecName } from "../core/codec/level.ts";
 import { fileOutput, info } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
-import { packSession } from "./pack_session.ts";
+import { packSession, sizesLine } from "./pack_session.ts";
 import { HexzError } from "../core/errors.ts";
-import {
-  formatRatio,
-  formatSize,
-  optionalInteger,
-  parseBlockSize,
-  parseInteger,
-  plural,
-} from "./units.ts";
+import { optionalInteger, parseBlockSize, parseInteger, plural } from "./units.ts";
 
 export function buildCommand(): Command {
   return new Command("build").writesOutput()
@@ -110,11 +103,7 @@ Examples:
         },
       );
       info(
-        `${output}: ${plural(res.entries, "entry", "entries")}, ${formatSize(res.inputBytes)} => ${
-          formatSize(res.outputBytes)
-        } (${
-          formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)
-        })`,
+        `${output}: ${plural(res.entries, "entry", "entries")}, ${sizesLine(res)}`,
         !!o.silent,
       );
     });

@@ -2,9 +2,9 @@ import { Command, Option, usage } from "./command.ts";
 import { parseCodecName } from "../core/codec/level.ts";
 import { fileOutput, info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
-import { packSession } from "./pack_session.ts";
+import { noteNoDictionary, packSession, sizesLine } from "./pack_session.ts";
 import { createProgress } from "./progress.ts";
-import { formatRatio, formatSize, optionalInteger, parseBlockSize, parseSize } from "./units.ts";
+import { formatSize, optionalInteger, parseBlockSize, parseSize } from "./units.ts";
 import { checkCombination } from "./pack.ts";
 
 const FORMATS = ["tar", "tar.gz", "tar.zst", "hxz"] as const;
@@ -133,21 +133,8 @@ async function toArchive(inputs: string[], output: string, o: Record<string, any
       });
     },
   );
-  if (trainDictionary && res.header.dictionary.length === 0) {
-    info(
-      "hexz: note: --train-dict stored no dictionary: too few samples were usable, or none " +
-        "made held-out samples smaller",
-      !!o.silent,
-    );
-  }
-  info(
-    `${output}: ${res.entries} entries, ${formatSize(res.inputBytes)} => ${
-      formatSize(res.outputBytes)
-    } (${
-      formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)
-    })`,
-    !!o.silent,
-  );
+  noteNoDictionary(trainDictionary, res, !!o.silent);
+  info(`${output}: ${res.entries} entries, ${sizesLine(res)}`, !!o.silent);
 }
 
 /** HDF5 by its name (.h5, .hdf5, .he5) or its signature at offset 0. */
@@ -198,10 +185,8 @@ async function fromHdf5(
   });
   info(
     `${output}: ${res.datasets} datasets${res.skipped ? ` (${res.skipped} skipped)` : ""}, ${
-      formatSize(res.inputBytes)
-    } => ${formatSize(res.outputBytes)} (${
-      formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)
-    })`,
+      sizesLine(res)
+    }`,
     !!o.silent,
   );
 }

@@ -10,8 +10,10 @@ import { HexzError } from "../core/errors.ts";
 import { installVm } from "../vm/install.ts";
 import { fileOutput, info } from "./common.ts";
 import { createProgress } from "./progress.ts";
-import { formatRatio, formatSize, optionalInteger, parseCount, parseSize } from "./units.ts";
+import { sizesLine } from "./pack_session.ts";
+import { formatSize, optionalInteger, parseSize } from "./units.ts";
 import { abortOnInterrupt } from "./interrupt.ts";
+import { parseVmFlags } from "./vm_flags.ts";
 
 export function installCommand(): Command {
   return new Command("install")
@@ -56,13 +58,7 @@ export function installCommand(): Command {
       if (size === 0 || size % 512 !== 0) {
         throw new HexzError("usage", `--size: '${o.size}' is not a positive multiple of 512`);
       }
-      const memory = o.memory !== undefined ? parseSize(o.memory, "--memory") : undefined;
-      if (memory !== undefined && (memory < 1 << 20 || memory % (1 << 20) !== 0)) {
-        throw new HexzError("usage", `--memory: '${o.memory}' is not a whole number of MiB`);
-      }
-      const cpus = o.cpus !== undefined ? parseCount(o.cpus, "--cpus") : undefined;
-      if (cpus === 0) throw new HexzError("usage", "--cpus: must be at least 1");
-      const timeout = o.timeout !== undefined ? parseCount(o.timeout, "--timeout") : undefined;
+      const vm = parseVmFlags(o);
       const compression = parseCodecName(o.compression);
       const level = optionalInteger(o.level, "--level");
       const workers = optionalInteger(o.workers, "--workers");
@@ -72,12 +68,10 @@ export function installCommand(): Command {
       try {
         const res = await installVm(iso, {
           size,
-          memoryMiB: memory !== undefined ? memory / (1 << 20) : undefined,
-          cpus,
+          ...vm,
           extra,
           nographic: !!o.nographic,
           accel: o.accel,
-          timeoutMs: timeout !== undefined ? timeout * 1000 : undefined,
           signal: stop.signal,
           onStart: (s) =>
             info(
@@ -100,9 +94,7 @@ export function installCommand(): Command {
         });
         progress.finish();
         info(
-          `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
-            formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)
-          })`,
+          `${output}: ${sizesLine(res)}`,
           !!o.silent,
         );
       } finally {

@@ -3,9 +3,9 @@ import { parseCodecName } from "../core/codec/level.ts";
 import { DEFAULT_CDC } from "../core/chunk/fastcdc.ts";
 import { fileOutput, info } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
-import { packSession } from "./pack_session.ts";
+import { noteNoDictionary, packSession, sizesLine } from "./pack_session.ts";
 import { HexzError } from "../core/errors.ts";
-import { formatRatio, formatSize, optionalInteger, parseBlockSize, parseSize } from "./units.ts";
+import { optionalInteger, parseBlockSize, parseSize } from "./units.ts";
 
 const k = (n: number) => `${n / 1024}K`;
 
@@ -120,18 +120,7 @@ Examples:
           });
         },
       );
-      if (trainDictionary && res.header.dictionary.length === 0) {
-        info(
-          "hexz: note: --train-dict stored no dictionary: too few samples were usable, or none " +
-            "saved more than its own size",
-          !!o.silent,
-        );
-      }
-      info(
-        `${output}: ${formatSize(res.inputBytes)} => ${formatSize(res.outputBytes)} (${
-          formatRatio(res.inputBytes && res.outputBytes ? res.inputBytes / res.outputBytes : null)
-        })`,
-        !!o.silent,
-      );
+      noteNoDictionary(trainDictionary, res, !!o.silent);
+      info(`${output}: ${sizesLine(res)}`, !!o.silent);
     });
 }

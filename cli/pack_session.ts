@@ -12,6 +12,8 @@ import type { PackProgress } from "../core/pack/pack.ts";
 import { type PackPool, packPool, type PackPoolRequest } from "../core/pack/pool.ts";
 import { baseAndEncryption, type EncryptFlags } from "./password.ts";
 import { createProgress } from "./progress.ts";
+import { info } from "./common.ts";
+import { formatRatio, formatSize } from "./units.ts";
 
 /** The options a session gives its pack call. */
 export interface PackSession {
@@ -48,4 +50,25 @@ export async function packSession<T>(
     progress.finish();
     base?.close();
   }
+}
+
+/** `64 MiB => 18.3 MiB (3.49x)`: what a pack read and what it wrote. */
+export function sizesLine(r: { inputBytes: number; outputBytes: number }): string {
+  return `${formatSize(r.inputBytes)} => ${formatSize(r.outputBytes)} (${
+    formatRatio(r.inputBytes && r.outputBytes ? r.inputBytes / r.outputBytes : null)
+  })`;
+}
+
+/** The note when `--train-dict` was asked for and no dictionary was stored. */
+export function noteNoDictionary(
+  asked: unknown,
+  r: { header: { dictionary: { length: number } } },
+  silent: boolean,
+): void {
+  if (!asked || r.header.dictionary.length > 0) return;
+  info(
+    "hexz: note: --train-dict stored no dictionary: too few samples were usable, or none " +
+      "saved more than its own size",
+    silent,
+  );
 }
