@@ -11,7 +11,8 @@ import { installVm } from "../vm/install.ts";
 import { fileOutput, info } from "./common.ts";
 import { createProgress } from "./progress.ts";
 import { sizesLine } from "./pack_session.ts";
-import { formatSize, optionalInteger, parseSize } from "./units.ts";
+import { formatSize, optionalInteger, parseBlockSize, parseSize } from "./units.ts";
+import { checkCombination } from "./pack.ts";
 import { abortOnInterrupt } from "./interrupt.ts";
 import { parseVmFlags } from "./vm_flags.ts";
 
@@ -59,10 +60,11 @@ export function installCommand(): Command {
         throw new HexzError("usage", `--size: '${o.size}' is not a positive multiple of 512`);
       }
       const vm = parseVmFlags(o);
+      checkCombination(o);
       const compression = parseCodecName(o.compression);
       const level = optionalInteger(o.level, "--level");
       const workers = optionalInteger(o.workers, "--workers");
-      const blockSize = o.blockSize ? parseSize(o.blockSize, "--block-size") : undefined;
+      const blockSize = o.blockSize ? parseBlockSize(o.blockSize, "--block-size") : undefined;
       const progress = createProgress("pack", !!o.silent);
       const stop = abortOnInterrupt(true);
       try {

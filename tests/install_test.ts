@@ -98,6 +98,22 @@ Deno.test(needs(INSTALL_NEEDS, {
       const bad = await hexz(["install", iso, `${dir}/out.hxz`, "--size", "1000"]);
       assertEquals(bad.code, 2);
       assertEquals(bad.stderr, "hexz: --size: '1000' is not a positive multiple of 512\n");
+      // Pack options are checked as pack checks them, before any VM starts.
+      const cases: [string[], string][] = [
+        [
+          ["--block-size", "3K"],
+          "hexz: --block-size 3K: must be a power of two between 1K and 16M\n",
+        ],
+        [
+          ["--compression", "none", "--level", "3"],
+          "hexz: --level: --compression none has no levels\n",
+        ],
+      ];
+      for (const [flags, message] of cases) {
+        const u = await hexz(["install", iso, `${dir}/out.hxz`, "--size", "16M", ...flags]);
+        assertEquals([u.code, u.stderr], [2, message], flags.join(" "));
+      }
+      assertEquals(await leftovers(dir), []);
     } finally {
       await done();
     }
