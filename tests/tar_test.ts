@@ -12,6 +12,7 @@ import { tarTree } from "../core/convert/tar_tree.ts";
 import { parseNumber } from "../core/tar/header.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 import { encodeFileTable } from "../core/format/filetable.ts";
+import { concatBytes } from "../core/format/bytes.ts";
 import { run, snapshot } from "./_tree.ts";
 
 const enc = new TextEncoder();
@@ -24,13 +25,7 @@ function writeTar(entries: (TarHeaderInput & { data?: Uint8Array })[]): Uint8Arr
     if (e.data) parts.push(e.data, new Uint8Array(padded(e.data.length) - e.data.length));
   }
   parts.push(new Uint8Array(1024));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 /** Our reading of a tar: each entry without its content reader, plus the content. */

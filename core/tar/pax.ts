@@ -6,6 +6,7 @@
  * @module
  */
 import { HexzError } from "../errors.ts";
+import { concatBytes } from "../format/bytes.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const enc = new TextEncoder();
@@ -53,14 +54,7 @@ function record(key: string, value: string): Uint8Array {
 
 /** A PAX header's content for `records`. */
 export function encodePax(records: [string, string][]): Uint8Array {
-  const parts = records.map(([k, v]) => record(k, v));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(...records.map(([k, v]) => record(k, v)));
 }
 
 /** A PAX decimal integer (`size`, `uid`, `gid`); `what` names it in errors. */
