@@ -543,9 +543,14 @@ async function load(
   // reads still using it.
   let reader: LogReader = { handle: await openHandle(path, "r"), users: 0, retired: false };
 
+  /** Closes a retired handle once no read uses it. */
+  function closeIfIdle(r: LogReader) {
+    if (r.retired && r.users === 0) r.handle.close().catch(() => {});
+  }
+
   function retire(r: LogReader) {
     r.retired = true;
-    if (r.users === 0) r.handle.close().catch(() => {});
+    closeIfIdle(r);
   }
 
   /** Blocks [first, first+count) of a stream as the overlay shows them. */
@@ -620,7 +625,7 @@ async function load(
       throw new HexzError("io", `${path}: ${osReason(e)}`);
     } finally {
       r.users--;
-      if (r.retired && r.users === 0) r.handle.close().catch(() => {});
+      closeIfIdle(r);
     }
     return out;
   }
