@@ -28,7 +28,7 @@ import {
   VM_METADATA_KEY,
   type VmConfig,
 } from "./qemu.ts";
-import { connectQmp, type Qmp } from "./qmp.ts";
+import { awaitMigration, connectQmp, delay, type Qmp } from "./qmp.ts";
 
 export interface BootOptions {
   /** The overlay that receives the VM's writes (created if missing). */
@@ -94,8 +94,6 @@ export interface VmInfo {
 export function vmInfoPath(qmp: string): string {
   return `${qmp}.hexz.json`;
 }
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The machine a snapshot (`snapVm`) recorded, or null for an archive that is not one. */
 async function savedConfig(archive: Archive): Promise<VmConfig | null> {
@@ -282,21 +280,21 @@ async function loadState(
   let gone = false;
   exited.then(() => gone = true);
   const deadline = Date.now() + 120_000;
-  for (;;) {
-    const m = await qmp.execute("query-migrate") as { status?: string; "error-desc"?: string };
-    if (m?.status === "completed") break;
-    if (m?.status === "failed" || m?.status === "cancelled") {
-      throw new HexzError(
+  await awaitMigration(
+    qmp,
+    (detail) =>
+      new HexzError(
         "io",
-        `QEMU could not load the saved state${
-          m["error-desc"] ? `: ${m["error-desc"]}` : ""
-        } (was it saved with the same machine: memory, CPUs, kernel, extra arguments?)`,
-      );
-    }
-    if (gone) throw new HexzError("io", "QEMU exited while loading the saved state");
-    if (Date.now() > deadline) throw new HexzError("io", "QEMU took over 120 s to load the state");
-    await delay(50);
-  }
+        `QEMU could not load the saved state${detail} ` +
+          "(was it saved with the same machine: memory, CPUs, kernel, extra arguments?)",
+      ),
+    () => {
+      if (gone) throw new HexzError("io", "QEMU exited while loading the saved state");
+      if (Date.now() > deadline) {
+        throw new HexzError("io", "QEMU took over 120 s to load the state");
+      }
+    },
+  );
   // A state saved from a stopped VM (as snapVm saves it) loads paused: booting runs it.
   const st = await qmp.execute("query-status") as { running?: boolean };
   if (!st?.running) await qmp.execute("cont");

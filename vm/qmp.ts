@@ -35,7 +35,8 @@ export interface QmpConnectOptions {
 }
 
 const encoder = new TextEncoder();
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves after `ms` milliseconds. */
+export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Connects to the QMP socket at `path`, reads the greeting and negotiates capabilities. */
 export async function connectQmp(path: string, opts: QmpConnectOptions = {}): Promise<Qmp> {
@@ -170,4 +171,25 @@ function client(conn: Deno.UnixConn, path: string, commandTimeoutMs: number) {
       } catch { /* already closed */ }
     },
   };
+}
+
+/**
+ * Polls `query-migrate` every 50 ms until the migration has completed. A failed or cancelled
+ * one throws `failed(detail)` (detail: ": QEMU's error-desc", or ""); `between` runs between
+ * polls and throws to give up (a deadline, QEMU gone).
+ */
+export async function awaitMigration(
+  qmp: Qmp,
+  failed: (detail: string) => Error,
+  between: () => Promise<void> | void,
+): Promise<void> {
+  for (;;) {
+    const m = await qmp.execute("query-migrate") as { status?: string; "error-desc"?: string };
+    if (m?.status === "completed") return;
+    if (m?.status === "failed" || m?.status === "cancelled") {
+      throw failed(m["error-desc"] ? `: ${m["error-desc"]}` : "");
+    }
+    await between();
+    await delay(50);
+  }
 }

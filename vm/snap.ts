@@ -18,7 +18,7 @@ import type { Archive } from "../core/read/archive.ts";
 import type { CodecName } from "../core/format/constants.ts";
 import { type VmInfo, vmInfoPath } from "./boot.ts";
 import { checkVmConfig, VM_METADATA_KEY } from "./qemu.ts";
-import { connectQmp, type Qmp } from "./qmp.ts";
+import { awaitMigration, connectQmp, type Qmp } from "./qmp.ts";
 
 export interface SnapOptions {
   /** The snapshot to write. */
@@ -46,8 +46,6 @@ export interface SnapResult extends PackResult {
   /** The VM's run state when the snapshot began ("running", "paused", ...). */
   wasRunning: boolean;
 }
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The description `bootVm` left beside the QMP socket, checked. */
 export async function readVmInfo(qmp: string): Promise<VmInfo> {
@@ -93,21 +91,16 @@ function shellQuote(s: string): string {
 async function saveState(qmp: Qmp, file: string, timeoutMs: number): Promise<void> {
   await qmp.execute("migrate", { uri: `exec:cat > ${shellQuote(file)}` });
   const until = Date.now() + timeoutMs;
-  for (;;) {
-    const m = await qmp.execute("query-migrate") as { status?: string; "error-desc"?: string };
-    if (m?.status === "completed") return;
-    if (m?.status === "failed" || m?.status === "cancelled") {
-      throw new HexzError(
-        "io",
-        `QEMU could not save the VM's state${m["error-desc"] ? `: ${m["error-desc"]}` : ""}`,
-      );
-    }
-    if (Date.now() > until) {
-      await qmp.execute("migrate_cancel").catch(() => {});
-      throw new HexzError("io", `saving the VM's state took over ${timeoutMs / 1000} s`);
-    }
-    await delay(50);
-  }
+  await awaitMigration(
+    qmp,
+    (detail) => new HexzError("io", `QEMU could not save the VM's state${detail}`),
+    async () => {
+      if (Date.now() > until) {
+        await qmp.execute("migrate_cancel").catch(() => {});
+        throw new HexzError("io", `saving the VM's state took over ${timeoutMs / 1000} s`);
+      }
+    },
+  );
 }
 
 /**
