@@ -15,6 +15,25 @@ async function sha256Hex(b: Uint8Array): Promise<string> {
   return [...d].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** `hexz boot` of `archive` with the test kernel and an initramfs, on the serial console. */
+function writerBoot(archive: string, kernel: string, initrd: string): string[] {
+  return [
+    "boot",
+    archive,
+    "--kernel",
+    kernel,
+    "--initrd",
+    initrd,
+    "--append",
+    "console=ttyS0 quiet panic=-1",
+    "--memory",
+    "256M",
+    "--nographic",
+    "--timeout",
+    "150",
+  ];
+}
+
 /** The guest: reads /payload.bin from its disk, writes /guest.txt, unmounts, powers off. */
 function writerInit(note: string): string {
   return INIT_PRELUDE + `mount -t ext4 /dev/vda /newroot || echo "HEXZ-GUEST: cannot mount"
@@ -41,23 +60,7 @@ Deno.test(needs(VM_NEEDS, {
       const note = `written-by-guest-${crypto.randomUUID().slice(0, 8)}`;
       const initrd = await buildInitramfs(dir, k, writerInit(note));
 
-      r = await hexz([
-        "boot",
-        archive,
-        "--kernel",
-        k.kernel,
-        "--initrd",
-        initrd,
-        "--append",
-        "console=ttyS0 quiet panic=-1",
-        "--memory",
-        "256M",
-        "--nographic",
-        "--timeout",
-        "150",
-        "--",
-        "-no-reboot",
-      ]);
+      r = await hexz([...writerBoot(archive, k.kernel, initrd), "--", "-no-reboot"]);
       const tail = (r.stdout + r.stderr).slice(-3000);
       assertEquals(r.code, 0, tail);
       assertMatch(r.stdout, new RegExp(`HEXZ-READ ${await sha256Hex(payload)}`), tail);
@@ -106,21 +109,7 @@ Deno.test(needs(VM_NEEDS, {
       assertEquals(r.code, 0, r.stderr);
       const note = `secret-of-guest-${crypto.randomUUID().slice(0, 8)}`;
       const initrd = await buildInitramfs(dir, k, writerInit(note));
-      const boot = [
-        "boot",
-        archive,
-        "--kernel",
-        k.kernel,
-        "--initrd",
-        initrd,
-        "--append",
-        "console=ttyS0 quiet panic=-1",
-        "--memory",
-        "256M",
-        "--nographic",
-        "--timeout",
-        "150",
-      ];
+      const boot = writerBoot(archive, k.kernel, initrd);
       // Without the password: one line, no VM, no overlay.
       r = await hexz(boot);
       assertEquals(r.code, 1, r.stderr);

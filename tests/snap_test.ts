@@ -14,6 +14,35 @@ const COUNTER = INIT_PRELUDE + `i=0
 while true; do echo "HEXZ-COUNT $i"; i=$((i+1)); sleep 0.3; done
 `;
 
+/** `hexz boot` arguments that run the counting guest from `archive`, QMP at `qmp`. */
+function counterBoot(
+  archive: string,
+  kernel: string,
+  initrd: string,
+  qmp: string,
+  extra: string[] = [],
+): string[] {
+  return [
+    archive,
+    ...extra,
+    "--kernel",
+    kernel,
+    "--initrd",
+    initrd,
+    "--append",
+    "console=ttyS0 quiet panic=-1",
+    "--memory",
+    "128M",
+    "--nographic",
+    "--qmp",
+    qmp,
+    "--timeout",
+    "300",
+    "--",
+    "-no-reboot",
+  ];
+}
+
 /** A `hexz boot` in the background whose console is read as it comes. */
 function bootInBackground(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
@@ -74,24 +103,7 @@ Deno.test(needs(VM_NEEDS, {
       assertEquals(r.code, 0, r.stderr);
       const initrd = await buildInitramfs(dir, k, COUNTER);
       const qmp = `${dir}/vm.qmp`;
-      const vm = bootInBackground([
-        `${dir}/root.hxz`,
-        "--kernel",
-        k.kernel,
-        "--initrd",
-        initrd,
-        "--append",
-        "console=ttyS0 quiet panic=-1",
-        "--memory",
-        "128M",
-        "--nographic",
-        "--qmp",
-        qmp,
-        "--timeout",
-        "300",
-        "--",
-        "-no-reboot",
-      ]);
+      const vm = bootInBackground(counterBoot(`${dir}/root.hxz`, k.kernel, initrd, qmp));
       vms.push(vm);
       await vm.until(5);
       const info = JSON.parse(await Deno.readTextFile(`${qmp}.hexz.json`));
@@ -190,25 +202,7 @@ Deno.test(needs(VM_NEEDS, {
       assertEquals(r.code, 0, r.stderr);
       const initrd = await buildInitramfs(dir, k, COUNTER);
       const qmp = `${dir}/vm.qmp`;
-      const vm = bootInBackground([
-        `${dir}/root.hxz`,
-        ...pw,
-        "--kernel",
-        k.kernel,
-        "--initrd",
-        initrd,
-        "--append",
-        "console=ttyS0 quiet panic=-1",
-        "--memory",
-        "128M",
-        "--nographic",
-        "--qmp",
-        qmp,
-        "--timeout",
-        "300",
-        "--",
-        "-no-reboot",
-      ]);
+      const vm = bootInBackground(counterBoot(`${dir}/root.hxz`, k.kernel, initrd, qmp, pw));
       vms.push(vm);
       await vm.until(5);
       r = await hexz(["snap", qmp, `${dir}/snap.hxz`]);
