@@ -38,3 +38,19 @@ export const GOLDEN_OPTIONS = {
   message: "golden vector v1",
   metadata: { purpose: "docs/FORMAT.md golden vector" },
 };
+
+/**
+ * The input of the golden vector tests/vectors/v1-zero-run.hxz: a disk stream of 300 blocks of
+ * 1 KiB, block 0 data and blocks 1..299 zero, whose one index page is stored LZ4-compressed.
+ */
+export function zeroRunInput(): Uint8Array {
+  const disk = new Uint8Array(300 * 1024);
+  for (let i = 0; i < 1024; i++) disk[i] = (i * 13 + 5) & 0xff;
+  return disk;
+}
+
+export const ZERO_RUN_OPTIONS = {
+  ...GOLDEN_OPTIONS,
+  message: "golden vector v1, compressed index",
+  metadata: { purpose: "docs/FORMAT.md golden vector, compressed index page" },
+};

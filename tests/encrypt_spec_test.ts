@@ -14,6 +14,7 @@ import { check, type EncryptOptions, HexzError, open, pack } from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { hexz } from "./_cli.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+import { frame } from "./_lz4frame.ts";
 
 const enc = new TextEncoder();
 
@@ -133,8 +134,10 @@ interface Block {
   hash: Uint8Array;
 }
 
-/** Master index (plain), then each page's entries decrypted with AES-256-CTR (node:crypto). */
-function readIndex(file: Uint8Array, indexKey: Uint8Array): Block[] {
+/** Master index (plain), then each page's entries decrypted with AES-256-CTR (node:crypto);
+ * a compressed page (feature bit 4, record byte 1 = 1) is decrypted, then its LZ4 block decoded
+ * by the `lz4` tool. */
+async function readIndex(file: Uint8Array, indexKey: Uint8Array): Promise<Block[]> {
   const h = file.subarray(0, 4096);
   const master = file.subarray(u64(h, 80), u64(h, 80) + u64(h, 88));
   assertEquals(new TextDecoder().decode(master.subarray(0, 4)), "HXMI", "the master is plain");
@@ -149,7 +152,11 @@ function readIndex(file: Uint8Array, indexKey: Uint8Array): Block[] {
     const counter = new Uint8Array(16);
     dv(counter).setBigUint64(0, BigInt(pageAt), true); // then 4 zero bytes, then 0 (BE)
     const d = createDecipheriv("aes-256-ctr", indexKey, counter);
-    const entries = cat(d.update(page.subarray(32, 32 + 56 * count)), d.final());
+    const packed = (u32(file, 12) & (1 << 4)) !== 0 && rec[1] === 1;
+    assertEquals(pageLen === 32 + 56 * count + 32, !packed, "a compressed page is shorter");
+    let entries = cat(d.update(page.subarray(32, pageLen - 32)), d.final());
+    if (packed) entries = await lz4Block(entries);
+    assertEquals(entries.length, 56 * count);
     for (let e = 0; e < count; e++) {
       const b = entries.subarray(56 * e, 56 * (e + 1));
       const logical = u32(b, 12);
@@ -188,7 +195,7 @@ async function checkArchive(
   macInput.fill(0, 1168, 1200);
   assertEquals(h.subarray(1168, 1200), await keyed(k.mac, macInput), "header MAC");
 
-  const blocks = readIndex(file, k.index);
+  const blocks = await readIndex(file, k.index);
   const out = new Uint8Array(input.length);
   const nonces: Uint8Array[] = [];
   for (const b of blocks.filter((b) => b.stream === 0)) {
@@ -232,6 +239,18 @@ async function checkArchive(
   nonces.push(sealed.slice(0, 12));
   assertEquals(new Set(nonces.map(hex)).size, nonces.length, "no nonce repeats in an archive");
   return nonces;
+}
+
+/** An LZ4 block decoded by the `lz4` tool, inside a frame. */
+async function lz4Block(block: Uint8Array): Promise<Uint8Array> {
+  const lz = new Deno.Command("lz4", { args: ["-d", "-c"], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const w = lz.stdin.getWriter();
+  await w.write(frame([{ data: block, compressed: true }]));
+  await w.close();
+  const out = await lz.output();
+  assert(out.success, "lz4 decodes the page's entries");
+  return out.stdout;
 }
 
 /** 1 KiB blocks: distinct random ones, a zero one, a repeated one. */
@@ -361,6 +380,37 @@ Deno.test(needs(["b3sum"], {
         hashLength: 32,
         outputType: "binary",
       });
+      await checkArchive(`${dir}/a.hxz`, key, input, 1, null);
+    } finally {
+      await done();
+    }
+  },
+}));
+
+Deno.test(needs(["b3sum", "lz4"], {
+  name: "encryption spec: a compressed index page is compressed, then encrypted",
+  async fn() {
+    const [dir, done] = await tempDir();
+    try {
+      // 300 blocks of 1 KiB, all zero but two: the page's entries compress.
+      const input = new Uint8Array(300 * 1024);
+      input.set(pseudoRandom(1024, 83), 0);
+      input.set(pseudoRandom(1024, 84), 150 * 1024);
+      await Deno.writeFile(`${dir}/d.img`, input);
+      const encrypt: EncryptOptions = {
+        password: "zero runs",
+        kdf: { name: "pbkdf2", memoryKiB: 0, iterations: 1000, parallelism: 0 },
+      };
+      await pack({
+        disk: `${dir}/d.img`,
+        compression: "none",
+        blockSize: 1024,
+        output: `${dir}/a.hxz`,
+        encrypt,
+      });
+      const f = await Deno.readFile(`${dir}/a.hxz`);
+      assertEquals(u32(f, 12), 1 | (1 << 4), "encrypted, compressedIndex");
+      const key = pbkdf2Sync("zero runs", f.subarray(1088, 1120), 1000, 32, "sha256");
       await checkArchive(`${dir}/a.hxz`, key, input, 1, null);
     } finally {
       await done();

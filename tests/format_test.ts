@@ -5,7 +5,7 @@ import { toHex } from "../core/hash/blake3.ts";
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { tempDir } from "./_tools.ts";
-import { GOLDEN_OPTIONS, goldenInput } from "./_golden.ts";
+import { GOLDEN_OPTIONS, goldenInput, ZERO_RUN_OPTIONS, zeroRunInput } from "./_golden.ts";
 
 const VEC = new URL("./vectors/", import.meta.url).pathname;
 
@@ -24,6 +24,30 @@ Deno.test("golden vector: packing its input reproduces the committed archive byt
     const made = await Deno.readFile(`${dir}/v.hxz`);
     if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}v1-small.hxz`, made);
     assertBytesEqual(made, await Deno.readFile(`${VEC}v1-small.hxz`), "v1-small.hxz");
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("golden vector: a run of zero blocks reproduces the committed archive with its compressed page", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    await Deno.writeFile(`${dir}/disk`, zeroRunInput());
+    await pack({ output: `${dir}/v.hxz`, disk: `${dir}/disk`, ...ZERO_RUN_OPTIONS });
+    const made = await Deno.readFile(`${dir}/v.hxz`);
+    if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}v1-zero-run.hxz`, made);
+    assertBytesEqual(made, await Deno.readFile(`${VEC}v1-zero-run.hxz`), "v1-zero-run.hxz");
+    const a = await open(`${VEC}v1-zero-run.hxz`);
+    try {
+      assertBytesEqual(await a.read("disk", 0, a.size("disk")), zeroRunInput(), "disk");
+      assertEquals(inspect(a).features, ["compressedIndex"]);
+      assertEquals(a.pages.map((p) => [p.codec, p.count]), [[1, 300]]);
+      const expected = (await Deno.readTextFile(`${VEC}README.md`))
+        .match(/v1-zero-run\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1];
+      assertEquals(toHex(a.header.rootHash), expected);
+    } finally {
+      a.close();
+    }
   } finally {
     await done();
   }

@@ -6,7 +6,9 @@
  */
 import { blake3 } from "hash-wasm";
 import { assert, assertEquals } from "./_assert.ts";
-import { goldenInput } from "./_golden.ts";
+import { goldenInput, zeroRunInput } from "./_golden.ts";
+import { frame } from "./_lz4frame.ts";
+import { needs } from "./_tools.ts";
 
 const VEC = new URL("./vectors/", import.meta.url).pathname;
 const dec = new TextDecoder();
@@ -143,6 +145,89 @@ Deno.test("golden vector v1-small.hxz: every field as FORMAT.md defines it, and 
   lines.push(`archive end: ${archiveEnd}`);
   assertEquals(lines.join("\n") + "\n", await documentedLayout());
 });
+
+Deno.test(needs(["lz4"], {
+  name:
+    "golden vector v1-zero-run.hxz: its compressed page as FORMAT.md defines it, decoded by lz4",
+  async fn() {
+    const f = await Deno.readFile(`${VEC}v1-zero-run.hxz`);
+    const h = f.subarray(0, 4096);
+    assertEquals(f.length, 5543);
+    assertEquals(u32(h, 12), 1 << 4, "required features: compressedIndex only");
+    assertEquals(hex(h.subarray(4064)), await b3(h.subarray(0, 4064)), "header checksum");
+    const readme = await Deno.readTextFile(`${VEC}README.md`);
+    assertEquals(
+      readme.match(/v1-zero-run\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1],
+      hex(h.subarray(4064)),
+    );
+    const masterAt = u64(h, 80), masterLen = u64(h, 88);
+    assertEquals([masterAt, masterLen], [5423, 120]);
+    const master = f.subarray(masterAt, masterAt + masterLen);
+    assertEquals(hex(h.subarray(96, 128)), await b3(master.subarray(0, masterLen - 32)));
+    assertEquals(u32(master, 8), 1, "one page");
+    const r = master.subarray(16, 88);
+    assertEquals([r[0], r[1], u32(r, 4), u64(r, 8), u64(r, 16)], [0, 1, 300, 0, 0]);
+    const pageAt = u64(r, 24), pageLen = u32(r, 32);
+    assertEquals([pageAt, pageLen], [5185, 238]);
+    const page = f.subarray(pageAt, pageAt + pageLen);
+    assertEquals(hex(r.subarray(40, 72)), await b3(page.subarray(0, pageLen - 32)), "page hash");
+    assertEquals(hex(page.subarray(pageLen - 32)), hex(r.subarray(40, 72)));
+    assertEquals(dec.decode(page.subarray(0, 4)), "HXPG");
+    assertEquals([u16(page, 4), page[6], u32(page, 8), u64(page, 16), u64(page, 24)], [
+      1,
+      0,
+      300,
+      0,
+      0,
+    ]);
+    // The entries: an LZ4 block, handed to the lz4 tool inside a frame.
+    const lz = new Deno.Command("lz4", { args: ["-d", "-c"], stdin: "piped", stdout: "piped" })
+      .spawn();
+    const w = lz.stdin.getWriter();
+    await w.write(frame([{ data: page.subarray(32, pageLen - 32), compressed: true }]));
+    await w.close();
+    const out = await lz.output();
+    assert(out.success, "lz4 decodes the page's entries");
+    const entries = out.stdout;
+    assertEquals(entries.length, 300 * 56);
+    const disk = zeroRunInput();
+    const zeroHash = await b3(new Uint8Array(1024));
+    for (let e = 0; e < 300; e++) {
+      const b = entries.subarray(56 * e, 56 * (e + 1));
+      const [location, stored, logical, kind, codec] = [
+        u64(b, 0),
+        u32(b, 8),
+        u32(b, 12),
+        b[16],
+        b[17],
+      ];
+      assertEquals([b[18], b[19], u32(b, 20), logical, codec], [0, 0, 0, 1024, 0], `entry ${e}`);
+      if (e === 0) {
+        assertEquals([kind, location, stored], [0, 4096, 1024]);
+        assertEquals(f.subarray(4096, 5120), disk.subarray(0, 1024), "payload");
+        assertEquals(hex(b.subarray(24)), await b3(disk.subarray(0, 1024)));
+      } else {
+        assertEquals([kind, location, stored], [1, 0, 0], `entry ${e} is zero`);
+        assertEquals(hex(b.subarray(24)), zeroHash);
+      }
+    }
+    // The disk descriptor: 300 blocks, 1,024 stored bytes, 299 zero, one page.
+    const d = h.subarray(128, 192);
+    assertEquals(
+      [
+        u64(d, 0),
+        u64(d, 8),
+        u64(d, 16),
+        u64(d, 24),
+        u64(d, 32),
+        u64(d, 40),
+        u32(d, 48),
+        u32(d, 52),
+      ],
+      [300 * 1024, 300, 1024, 299, 0, 0, 0, 1],
+    );
+  },
+}));
 
 Deno.test("golden vectors filetable-v1/v2.bin: sizes, versions, entries and checksums as documented", async () => {
   for (

@@ -27,9 +27,13 @@ export const FEATURE = {
   thin: 1 << 1,
   dictionary: 1 << 2,
   fileTable: 1 << 3,
+  compressedIndex: 1 << 4,
 } as const;
 export const KNOWN_FEATURES = FEATURE.encrypted | FEATURE.thin | FEATURE.dictionary |
-  FEATURE.fileTable;
+  FEATURE.fileTable | FEATURE.compressedIndex;
+
+/** How an index page's entries are stored (master record byte 1, with feature bit 4). */
+export const PAGE_CODEC = { none: 0, lz4: 1 } as const;
 
 /** Codec ids stored in block entries and the header. */
 export const CODEC = { none: 0, lz4: 1, zstd: 2, zstdDict: 3 } as const;

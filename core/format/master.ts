@@ -9,16 +9,18 @@ import { ensure } from "../errors.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { equalBytes, getU64, setU64, view } from "./bytes.ts";
 import {
+  FEATURE,
   HASH_SIZE,
   HEADER_SIZE,
   MASTER_HEADER_SIZE,
   MASTER_MAGIC,
   MASTER_RECORD_SIZE,
+  PAGE_CODEC,
   PAGE_MAX_ENTRIES,
   STREAMS,
 } from "./constants.ts";
 import type { Header } from "./header.ts";
-import { pageLength } from "./page.ts";
+import { MIN_PACKED_PAGE, pageLength } from "./page.ts";
 
 export const MASTER_VERSION = 1;
 
@@ -28,7 +30,10 @@ export interface PageRef {
   firstBlock: number;
   firstOffset: number;
   offset: number;
+  /** Stored length: 32 + 56·count + 32, or less for an LZ4 page. */
   length: number;
+  /** PAGE_CODEC: how the page's entries are stored. */
+  codec: number;
   hash: Uint8Array;
 }
 
@@ -45,6 +50,7 @@ export function encodeMaster(pages: PageRef[]): Uint8Array {
   let off = MASTER_HEADER_SIZE;
   for (const p of pages) {
     dv.setUint8(off, p.stream);
+    dv.setUint8(off + 1, p.codec);
     dv.setUint32(off + 4, p.count, true);
     setU64(dv, off + 8, p.firstBlock);
     setU64(dv, off + 16, p.firstOffset);
@@ -75,6 +81,9 @@ export function decodeMaster(bytes: Uint8Array, h: Header): PageRef[] {
   const n = dv.getUint32(8, true);
   ensure(bytes.length === masterLength(n), `${what}: length does not match ${n} pages`);
   const pages: PageRef[] = [];
+  // Record byte 1 is the page codec only in archives with feature bit 4; elsewhere it is a
+  // reserved byte that is not read.
+  const codecs = (h.features & FEATURE.compressedIndex) !== 0;
   let off = MASTER_HEADER_SIZE;
   for (let i = 0; i < n; i++, off += MASTER_RECORD_SIZE) {
     const w = `${what} record ${i}`;
@@ -85,11 +94,18 @@ export function decodeMaster(bytes: Uint8Array, h: Header): PageRef[] {
       firstOffset: getU64(dv, off + 16, `${w} first offset`),
       offset: getU64(dv, off + 24, `${w} page offset`),
       length: dv.getUint32(off + 32, true),
+      codec: codecs ? dv.getUint8(off + 1) : PAGE_CODEC.none,
       hash: bytes.slice(off + 40, off + 72),
     };
     ensure(p.stream < STREAMS.length, `${w}: unknown stream ${p.stream}`);
     ensure(p.count >= 1 && p.count <= PAGE_MAX_ENTRIES, `${w}: bad entry count ${p.count}`);
-    ensure(p.length === pageLength(p.count), `${w}: page length disagrees with entry count`);
+    ensure(p.codec <= PAGE_CODEC.lz4, `${w}: unknown page codec ${p.codec}`);
+    ensure(
+      p.codec === PAGE_CODEC.none
+        ? p.length === pageLength(p.count)
+        : p.length >= MIN_PACKED_PAGE && p.length < pageLength(p.count),
+      `${w}: page length disagrees with entry count`,
+    );
     ensure(
       p.offset >= HEADER_SIZE && p.offset + p.length <= h.archiveEnd,
       `${w}: page lies outside the archive`,

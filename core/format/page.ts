@@ -1,16 +1,20 @@
 /**
  * Index pages: up to 4096 block entries of one stream, with the logical offset and number of
- * their first block, closed by a BLAKE3-256 checksum. See docs/FORMAT.md, "Index page".
+ * their first block, closed by a BLAKE3-256 checksum. A page whose entries LZ4 halves (runs of
+ * zero blocks, whose entries are all alike) is stored with them compressed. See docs/FORMAT.md,
+ * "Index page".
  *
  * @module
  */
-import { ensure } from "../errors.ts";
+import { lz4Compress, lz4DecompressInto } from "../codec/lz4.ts";
+import { ensure, HexzError } from "../errors.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { equalBytes, getU64, setU64, view } from "./bytes.ts";
 import {
   ENTRY_SIZE,
   HASH_SIZE,
   HEADER_SIZE,
+  PAGE_CODEC,
   PAGE_HEADER_SIZE,
   PAGE_MAGIC,
   PAGE_MAX_ENTRIES,
@@ -31,6 +35,25 @@ export interface Page {
 
 export function pageLength(count: number): number {
   return PAGE_HEADER_SIZE + count * ENTRY_SIZE + HASH_SIZE;
+}
+
+/** The shortest stored LZ4 page: its header, one byte of compressed entries, its checksum. */
+export const MIN_PACKED_PAGE = PAGE_HEADER_SIZE + 1 + HASH_SIZE;
+
+/**
+ * The stored form of an encoded page with its entries LZ4-compressed (header unchanged, new
+ * checksum over the stored bytes), or null when that would not at least halve the entries:
+ * pages of data blocks, whose hashes do not compress, stay as they are.
+ */
+export function compressPage(page: Uint8Array): Uint8Array | null {
+  const entries = page.subarray(PAGE_HEADER_SIZE, page.length - HASH_SIZE);
+  const packed = lz4Compress(entries, 1, Math.floor(entries.length / 2) + 1);
+  if (!packed) return null;
+  const out = new Uint8Array(PAGE_HEADER_SIZE + packed.length + HASH_SIZE);
+  out.set(page.subarray(0, PAGE_HEADER_SIZE));
+  out.set(packed, PAGE_HEADER_SIZE);
+  out.set(blake3(out.subarray(0, out.length - HASH_SIZE)), out.length - HASH_SIZE);
+  return out;
 }
 
 /** Encodes a page; the last 32 bytes are its checksum (also the hash the master records). */
@@ -66,6 +89,8 @@ export interface PageExpectation {
   firstBlock: number;
   firstOffset: number;
   count: number;
+  /** PAGE_CODEC of the stored page (default none). */
+  codec?: number;
   /** Logical offset where the page's range ends (next page's first offset, or stream size). */
   endOffset: number;
   archiveEnd: number;
@@ -75,12 +100,33 @@ export interface PageExpectation {
 /** Decodes a page, checking its checksum and that it is the page the master describes. */
 export function decodePage(bytes: Uint8Array, x: PageExpectation): Page {
   const what = x.what;
-  ensure(bytes.length === pageLength(x.count), `${what}: length ${bytes.length} is wrong`);
+  const packed = (x.codec ?? PAGE_CODEC.none) === PAGE_CODEC.lz4;
+  ensure(
+    packed
+      ? bytes.length >= MIN_PACKED_PAGE && bytes.length < pageLength(x.count)
+      : bytes.length === pageLength(x.count),
+    `${what}: length ${bytes.length} is wrong`,
+  );
   const body = bytes.subarray(0, bytes.length - HASH_SIZE);
   ensure(
     equalBytes(blake3(body), bytes.subarray(bytes.length - HASH_SIZE)),
     `${what}: checksum mismatch`,
   );
+  if (packed) {
+    // Verified above; the entries must decode to exactly count entries (the hash slot of the
+    // plain form is left zero: nothing reads it).
+    const plain = new Uint8Array(pageLength(x.count));
+    plain.set(bytes.subarray(0, PAGE_HEADER_SIZE));
+    try {
+      lz4DecompressInto(
+        body.subarray(PAGE_HEADER_SIZE),
+        plain.subarray(PAGE_HEADER_SIZE, plain.length - HASH_SIZE),
+      );
+    } catch {
+      throw new HexzError("corrupt", `${what}: compressed entries are malformed`);
+    }
+    bytes = plain;
+  }
   ensure(equalBytes(bytes.subarray(0, 4), PAGE_MAGIC), `${what}: bad magic`);
   const dv = view(bytes);
   ensure(dv.getUint16(4, true) === PAGE_VERSION, `${what}: unknown page version`);

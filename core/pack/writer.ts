@@ -18,8 +18,15 @@ import { HexzError, osReason } from "../errors.ts";
 import { type BlockEntry, ENTRY_FLAG_ENCRYPTED } from "../format/entry.ts";
 import { encodeHeader, type Header, newHeader, type SectionRef } from "../format/header.ts";
 import { encodeMaster, type PageRef } from "../format/master.ts";
-import { encodePage } from "../format/page.ts";
-import { FEATURE, HEADER_SIZE, KIND, PAGE_MAX_ENTRIES, STREAMS } from "../format/constants.ts";
+import { compressPage, encodePage } from "../format/page.ts";
+import {
+  FEATURE,
+  HEADER_SIZE,
+  KIND,
+  PAGE_CODEC,
+  PAGE_MAX_ENTRIES,
+  STREAMS,
+} from "../format/constants.ts";
 import { blake3 } from "../hash/blake3.ts";
 import { type ArchiveKeys, SEAL_OVERHEAD } from "../crypto/keys.ts";
 
@@ -208,6 +215,13 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
     const s = streams[id];
     if (!s.entries.length) return;
     let bytes = encodePage(id, s.pageFirstBlock, s.pageFirstOffset, s.entries);
+    // Runs of zero blocks (a sparse disk) give pages of identical entries: those pages are
+    // stored compressed (a page of 4096 zero entries: 1022 bytes instead of 224 KiB).
+    const packed = compressPage(bytes);
+    if (packed) {
+      bytes = packed;
+      header.features |= FEATURE.compressedIndex;
+    }
     while (sealing.length) await writeSealed();
     if (keys) bytes = await keys.sealPage(bytes, flushed + used);
     const offset = await append(bytes);
@@ -218,6 +232,7 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
       firstOffset: s.pageFirstOffset,
       offset,
       length: bytes.length,
+      codec: packed ? PAGE_CODEC.lz4 : PAGE_CODEC.none,
       hash: bytes.slice(bytes.length - 32),
     });
     s.entries = [];

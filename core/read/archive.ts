@@ -12,7 +12,7 @@ import { type ByteSource, fileSource, readExact } from "../io/source.ts";
 import { expectLocation, expectOptions } from "../args.ts";
 import { decodeHeader, formatUuid, type Header, type ParentRef } from "../format/header.ts";
 import { decodeMaster, pageEnd, type PageRef } from "../format/master.ts";
-import { decodePage, type Page } from "../format/page.ts";
+import { decodePage, type Page, pageLength } from "../format/page.ts";
 import { type BlockEntry, ENTRY_FLAG_ENCRYPTED } from "../format/entry.ts";
 import { equalBytes } from "../format/bytes.ts";
 import {
@@ -200,11 +200,12 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       firstBlock: ref.firstBlock,
       firstOffset: ref.firstOffset,
       count: ref.count,
+      codec: ref.codec,
       endOffset: pageEnd(pages, header, i),
       archiveEnd: header.archiveEnd,
       what,
     });
-    pageCache.set(i, p, ref.length + ref.count * 48);
+    pageCache.set(i, p, pageLength(ref.count) + ref.count * 48);
     return p;
   }
 
