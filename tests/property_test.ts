@@ -221,11 +221,11 @@ Deno.test(`property: random edit chains pack thin, read back, and diff as their 
         const a = await open(paths[v]);
         try {
           assertBytesEqual(await a.read("disk", 0, data.length), data, `${what} v${v}`);
-          // Data blocks: the distinct non-zero contents that neither the parent's stream (its
-          // own blocks and those it takes from its parents: a parent entry can only name a
-          // block of the parent's stream) nor an earlier block of this archive holds; the rest
-          // of the non-zero blocks are parent or dedup.
-          const chain = new Set(v ? chunks(versions[v - 1], chunking).map(key) : []);
+          // Data blocks: the distinct non-zero contents that neither an archive up the chain
+          // (the parent's stream, or an older ancestor's, FORMAT.md feature bit 5) nor an
+          // earlier block of this archive holds; the rest of the non-zero blocks are parent or
+          // dedup.
+          const chain = new Set(versions.slice(0, v).flatMap((d) => chunks(d, chunking).map(key)));
           const cs = chunks(data, chunking);
           const own = new Set<string>();
           let zero = 0, fresh = 0;

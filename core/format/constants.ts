@@ -28,9 +28,13 @@ export const FEATURE = {
   dictionary: 1 << 2,
   fileTable: 1 << 3,
   compressedIndex: 1 << 4,
+  ancestors: 1 << 5,
 } as const;
 export const KNOWN_FEATURES = FEATURE.encrypted | FEATURE.thin | FEATURE.dictionary |
-  FEATURE.fileTable | FEATURE.compressedIndex;
+  FEATURE.fileTable | FEATURE.compressedIndex | FEATURE.ancestors;
+
+/** The furthest ancestor a `parent` entry can name (entry byte 20: 0 the parent itself). */
+export const MAX_ANCESTOR = 255;
 
 /** How an index page's entries are stored (master record byte 1, with feature bit 4). */
 export const PAGE_CODEC = { none: 0, lz4: 1 } as const;

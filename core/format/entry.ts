@@ -26,6 +26,11 @@ export interface BlockEntry {
   flags: number;
   /** parent: which stream of the parent holds the block. */
   parentStream: number;
+  /**
+   * parent: which archive up the chain holds it: 0 the parent, 1 the parent's parent, ...
+   * (non-zero only with feature bit 5, `ancestors`); 0 for the other kinds.
+   */
+  ancestor: number;
   /** BLAKE3-256 of the logical bytes (keyed in encrypted archives). */
   hash: Uint8Array;
 }
@@ -40,13 +45,14 @@ export function encodeEntry(dv: DataView, bytes: Uint8Array, off: number, e: Blo
   dv.setUint8(off + 17, e.codec);
   dv.setUint8(off + 18, e.flags);
   dv.setUint8(off + 19, e.parentStream);
-  dv.setUint32(off + 20, 0, true);
+  dv.setUint32(off + 20, e.ancestor, true);
   bytes.set(e.hash, off + 24);
 }
 
 /**
  * Decodes and validates one entry. `archiveEnd` bounds the stored bytes of data and dedup
- * entries; `what` names the entry in error messages.
+ * entries; `ancestors`: the archive has feature bit 5 (parent entries may name an ancestor
+ * above the parent); `what` names the entry in error messages.
  */
 export function decodeEntry(
   dv: DataView,
@@ -55,6 +61,7 @@ export function decodeEntry(
   archiveEnd: number,
   dataStart: number,
   what: string,
+  ancestors = false,
 ): BlockEntry {
   const e: BlockEntry = {
     location: getU64(dv, off, `${what} location`),
@@ -64,9 +71,18 @@ export function decodeEntry(
     codec: dv.getUint8(off + 17),
     flags: dv.getUint8(off + 18),
     parentStream: dv.getUint8(off + 19),
+    ancestor: 0,
     hash: bytes.subarray(off + 24, off + 24 + HASH_SIZE),
   };
-  ensure(dv.getUint32(off + 20, true) === 0, `${what}: reserved field is not zero`);
+  // Byte 20 is the ancestor of a parent entry in an archive with feature bit 5; every other
+  // byte of 20..24, and byte 20 elsewhere, is reserved and must be zero.
+  const reserved = dv.getUint32(off + 20, true);
+  if (ancestors && dv.getUint8(off + 16) === KIND.parent) {
+    ensure((reserved & ~0xff) === 0, `${what}: reserved field is not zero`);
+    e.ancestor = reserved;
+  } else {
+    ensure(reserved === 0, `${what}: reserved field is not zero`);
+  }
   ensure(e.kind <= KIND.parent, `${what}: unknown block kind ${e.kind}`);
   ensure(e.codec <= CODEC.zstdDict, `${what}: unknown codec ${e.codec}`);
   ensure(

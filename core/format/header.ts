@@ -330,6 +330,10 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
         `a newer hexz is needed`,
     );
   }
+  ensure(
+    !(features & FEATURE.ancestors) || (features & FEATURE.thin) !== 0,
+    "header: ancestor references without a parent",
+  );
   const h = newHeader();
   h.versionMajor = major;
   h.versionMinor = minor;

@@ -91,6 +91,8 @@ export interface PageExpectation {
   count: number;
   /** PAGE_CODEC of the stored page (default none). */
   codec?: number;
+  /** The archive has feature bit 5: parent entries may name an ancestor (entry byte 20). */
+  ancestors?: boolean;
   /** Logical offset where the page's range ends (next page's first offset, or stream size). */
   endOffset: number;
   archiveEnd: number;
@@ -151,6 +153,7 @@ export function decodePage(bytes: Uint8Array, x: PageExpectation): Page {
       x.archiveEnd,
       HEADER_SIZE,
       `${what} entry ${i} (block ${firstBlock + i})`,
+      x.ancestors,
     );
     entries[i] = e;
     offsets[i] = pos;

@@ -17,6 +17,7 @@ import {
   type CodecName,
   FEATURE,
   KIND,
+  MAX_ANCESTOR,
   MAX_BLOCK_SIZE,
   MAX_DICTIONARY,
   MIN_BLOCK_SIZE,
@@ -517,6 +518,7 @@ async function packWith(
           codec: CODEC.none,
           flags: 0,
           parentStream: 0,
+          ancestor: 0,
           hash: w.identify(p.zero ? zeroHash(p.length) : p.hash!),
         };
         if (!p.zero) {
@@ -530,6 +532,7 @@ async function packWith(
             entry.kind = KIND.parent;
             entry.location = inBase.index;
             entry.parentStream = inBase.stream;
+            entry.ancestor = inBase.ancestor;
           } else {
             entry.kind = KIND.data;
             entry.codec = p.codec;
@@ -590,15 +593,33 @@ function zeroHash(n: number): Uint8Array {
   return h;
 }
 
-/** Hash -> (stream, block index) of every non-zero block of the base archive. */
-async function indexBase(base: Archive): Promise<Map<string, { stream: number; index: number }>> {
-  const index = new Map<string, { stream: number; index: number }>();
-  for (let s = 0; s < STREAMS.length; s++) {
-    for await (const b of base.blocks(s)) {
-      if (b.entry.kind === KIND.zero) continue;
-      const key = bytesKey(b.entry.hash);
-      if (!index.has(key)) index.set(key, { stream: s, index: b.index });
+/** Where a block of the chain above a thin archive is: ancestor 0 is the base itself. */
+interface InChain {
+  ancestor: number;
+  stream: number;
+  index: number;
+}
+
+/**
+ * Hash -> where in the chain: every non-zero block of the base (ancestor 0, parent entries
+ * included: they name blocks of the base's own streams), then the blocks stored in its
+ * ancestors (data and dedup entries) that the base does not have, nearest first, so content
+ * that a thin chain dropped and brought back is not stored again. The whole chain must open
+ * (a child of a base whose ancestors are gone could not be read either).
+ */
+async function indexBase(base: Archive): Promise<Map<string, InChain>> {
+  const index = new Map<string, InChain>();
+  let a: Archive | null = base;
+  for (let ancestor = 0; a && ancestor <= MAX_ANCESTOR; ancestor++) {
+    for (let s = 0; s < STREAMS.length; s++) {
+      for await (const b of a.blocks(s)) {
+        const kind = b.entry.kind;
+        if (kind === KIND.zero || (ancestor > 0 && kind === KIND.parent)) continue;
+        const key = bytesKey(b.entry.hash);
+        if (!index.has(key)) index.set(key, { ancestor, stream: s, index: b.index });
+      }
     }
+    a = await a.parent();
   }
   return index;
 }

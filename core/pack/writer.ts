@@ -277,6 +277,7 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
       else {
         info.parentBlocks++;
         info.parentBytes += e.logicalLength;
+        if (e.ancestor > 0) header.features |= FEATURE.ancestors;
       }
       if (s.entries.length === PAGE_MAX_ENTRIES) await closePage(id);
     },

@@ -201,6 +201,7 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       firstOffset: ref.firstOffset,
       count: ref.count,
       codec: ref.codec,
+      ancestors: (header.features & FEATURE.ancestors) !== 0,
       endOffset: pageEnd(pages, header, i),
       archiveEnd: header.archiveEnd,
       what,
@@ -243,10 +244,22 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     if (e.kind === KIND.zero) {
       return new Uint8Array(e.logicalLength);
     } else if (e.kind === KIND.parent) {
-      const parent = await self.parent();
-      if (!parent) throw new HexzError("corrupt", `${what}: refers to a parent the archive lacks`);
+      let holder = await self.parent();
+      if (!holder) throw new HexzError("corrupt", `${what}: refers to a parent the archive lacks`);
       try {
-        out = await parent.readBlock(e.parentStream, e.location);
+        for (let up = 0; up < e.ancestor; up++) {
+          const next: Archive | null = await holder.parent();
+          if (!next) {
+            throw new HexzError(
+              "corrupt",
+              `${what}: refers to an archive ${
+                e.ancestor + 1
+              } generations up; its chain ends after ${up + 1}`,
+            );
+          }
+          holder = next;
+        }
+        out = await holder.readBlock(e.parentStream, e.location);
       } catch (err) {
         alive(); // closing this archive closes its parent: say this one is closed
         throw err;

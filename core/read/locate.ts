@@ -23,7 +23,8 @@ export async function locate(
   let archive = a, entry = b.entry;
   try {
     for (let depth = 0; entry.kind === KIND.parent; depth++) {
-      const p = depth < 256 ? await archive.parent() : null;
+      let p = depth < 256 ? await archive.parent() : null;
+      for (let up = 0; p && up < entry.ancestor; up++) p = await p.parent();
       if (!p) return null;
       const pe = (await p.block(entry.parentStream, entry.location)).entry;
       // What the archive's own reader would check; on any doubt it decodes and reports.
