@@ -1,0 +1,356 @@
+/**
+ * Overlays compacting while they are written (openOverlay's `onlineCompact`): reads and writes
+ * go on during the copy, blocks written meanwhile end up with their latest content, flushes
+ * stay durable, close cancels cleanly, a full disk leaves the old log in use; and end to end,
+ * qemu-io rewriting the same range through the NBD server keeps the overlay bounded.
+ */
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { assertBytesEqual } from "./_archive.ts";
+import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+import { Prng } from "./_prng.ts";
+import { hexz } from "./_cli.ts";
+import { type Archive, open, pack } from "../mod.ts";
+import { type CompactEvent, openOverlay, type Overlay } from "../core/overlay/overlay.ts";
+import { serveNbd } from "../serve/nbd.ts";
+
+const BLOCK = 4096;
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const PASSWORD = "correct horse";
+const KDF = { name: "argon2id" as const, memoryKiB: 256, iterations: 1, parallelism: 1 };
+
+/** A base archive of `size` bytes (random at the start, zero after), plain or encrypted. */
+async function makeBase(
+  dir: string,
+  size: number,
+  encrypted: boolean,
+): Promise<{ img: Uint8Array; path: string; open: () => Promise<Archive> }> {
+  const img = new Uint8Array(size);
+  img.set(pseudoRandom(Math.min(size, MiB), 31));
+  const path = `${dir}/base.hxz`;
+  await Deno.writeFile(`${dir}/base.img`, img);
+  await pack({
+    output: path,
+    disk: `${dir}/base.img`,
+    compression: "zstd",
+    ...(encrypted ? { encrypt: { password: PASSWORD, kdf: KDF } } : {}),
+  });
+  return { img, path, open: () => open(path, encrypted ? { password: PASSWORD } : {}) };
+}
+
+/** Names in `dir` that start with `prefix` (an overlay and any temporary beside it). */
+function named(dir: string, prefix: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith(prefix)).sort();
+}
+
+/** Resolves once a compaction's temporary file beside `path` holds more than its header. */
+async function copyStarted(dir: string, name: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    for (const n of named(dir, `${name}.tmp-`)) {
+      const size = await Deno.stat(`${dir}/${n}`).then((s) => s.size, () => 0);
+      // The header (and key record) is written just before the live blocks are picked.
+      if (size > BLOCK + 96) return `${dir}/${n}`;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  throw new Error("no compaction started within 10 s");
+}
+
+/** The overlay's whole disk stream as read through it. */
+function whole(ov: Overlay): Promise<Uint8Array> {
+  return ov.read("disk", 0, ov.size("disk"));
+}
+
+async function reopened(path: string, base: Archive): Promise<Uint8Array> {
+  const ov = await openOverlay(path, base, { readOnly: true });
+  try {
+    return await whole(ov);
+  } finally {
+    await ov.close();
+  }
+}
+
+for (const encrypted of [false, true]) {
+  const kind = encrypted ? "encrypted" : "plain";
+
+  Deno.test(`${kind} overlay compacts itself while written; reads match a model, the log stays bounded`, async () => {
+    const [dir, done, keep] = await tempDir();
+    try {
+      const b = await makeBase(dir, 4 * MiB, encrypted);
+      const base = keep(await b.open());
+      const model = b.img.slice();
+      const events: CompactEvent[] = [];
+      const path = `${dir}/o.hxo`;
+      const ov = keep(
+        await openOverlay(path, base, {
+          create: true,
+          onlineCompact: 256 * KiB,
+          onCompact: (e) => events.push(e),
+        }),
+      );
+      // Everything lands in a hot range of 128 blocks: a VM rewriting its logs and swap.
+      const hot = 128 * BLOCK;
+      const rnd = new Prng(encrypted ? 72 : 71);
+      let written = 0, largest = 0;
+      for (let round = 0; round < 40; round++) {
+        const pending: Promise<unknown>[] = [];
+        for (let k = 0; k < 16; k++) {
+          const off = rnd.int(hot - 1);
+          const len = Math.min(hot - off, rnd.range(1, 64 * KiB));
+          const op = rnd.int(10);
+          if (op < 6) {
+            const data = pseudoRandom(len, rnd.next());
+            model.set(data, off);
+            pending.push(ov.write("disk", off, data));
+            written += len;
+          } else if (op < 7) {
+            model.fill(0, off, off + len);
+            pending.push(ov.writeZeroes("disk", off, len));
+          } else if (op < 8) {
+            pending.push(ov.flush());
+          } else {
+            // A read sees every write issued before it, whatever compaction does meanwhile.
+            const want = model.slice(off, off + len);
+            pending.push(
+              ov.read("disk", off, len).then((got) => {
+                assertBytesEqual(got, want, `read of ${len} at ${off}, round ${round}`);
+              }),
+            );
+          }
+        }
+        await Promise.all(pending);
+        largest = Math.max(largest, (await Deno.stat(path)).size);
+      }
+      // Let a compaction still copying finish, then check everything.
+      await ov.compact();
+      assert(written > 10 * MiB, `wrote ${written} bytes`);
+      const ok = events.filter((e) => e.ok).length;
+      assert(ok >= 4, `${ok} compactions: ${JSON.stringify(events)}`);
+      assertEquals(events.filter((e) => !e.ok), []);
+      // Live data is at most 512 KiB (and tags): the log never grew much past twice that.
+      assert(largest < 3 * MiB, `the log reached ${largest} bytes for ${written} written`);
+      assertBytesEqual(await whole(ov), model, "after the writes");
+      await ov.flush();
+      await ov.close();
+      assertEquals(named(dir, "o.hxo"), ["o.hxo"]);
+      assertBytesEqual(await reopened(path, base), model, "reopened");
+    } finally {
+      await done();
+    }
+  });
+
+  Deno.test(`${kind} overlay: blocks written during a compaction's copy keep their latest content; a flush then is durable`, async () => {
+    const [dir, done, keep] = await tempDir();
+    try {
+      const b = await makeBase(dir, 32 * MiB, encrypted);
+      const base = keep(await b.open());
+      const model = b.img.slice();
+      const path = `${dir}/o.hxo`;
+      const ov = keep(await openOverlay(path, base, { create: true, onlineCompact: false }));
+      // 24 MiB of live blocks, flushed: a copy long enough to write into.
+      for (let i = 0; i < 6; i++) {
+        const data = pseudoRandom(4 * MiB, 40 + i);
+        model.set(data, i * 4 * MiB);
+        await ov.write("disk", i * 4 * MiB, data);
+      }
+      await ov.flush();
+      // Until the changes below land while the copy runs (a loaded machine may let it end
+      // first: then it is simply tried again, with another compaction).
+      let tested = false;
+      for (let attempt = 0; attempt < 5 && !tested; attempt++) {
+        const compacting = ov.compact();
+        await copyStarted(dir, "o.hxo");
+        // Issued at once, while it copies: block 100 rewritten three times, a zeroed range,
+        // a block never written before, and a flush.
+        const changes: Promise<unknown>[] = [];
+        for (let i = 0; i < 3; i++) {
+          const data = new Uint8Array(BLOCK).fill(0x10 + i + attempt * 3);
+          model.set(data, 100 * BLOCK);
+          changes.push(ov.write("disk", 100 * BLOCK, data));
+        }
+        model.fill(0, (200 + attempt) * BLOCK, 300 * BLOCK);
+        changes.push(ov.writeZeroes("disk", (200 + attempt) * BLOCK, (100 - attempt) * BLOCK));
+        const fresh = pseudoRandom(3 * BLOCK + 5, 49 + attempt);
+        model.set(fresh, (28 + attempt) * MiB + 7);
+        changes.push(ov.write("disk", (28 + attempt) * MiB + 7, fresh));
+        changes.push(
+          ov.flush().then(() => {
+            // Before anything queued after the flush runs: what a crash now would leave is
+            // the old log (the new file is not in place yet), which must hold them.
+            tested = named(dir, "o.hxo.tmp-").length > 0;
+            Deno.copyFileSync(path, `${dir}/crash.hxo`);
+          }),
+        );
+        await Promise.all(changes);
+        const r = await compacting;
+        assertBytesEqual(await whole(ov), model, `after compaction ${attempt}`);
+        const crashed = await reopened(`${dir}/crash.hxo`, base);
+        assertBytesEqual(crashed, model, `flushed before swap ${attempt}`);
+        if (!tested) continue;
+        // Written during the copy, so copied again: the new log holds two versions of some.
+        assertEquals((await Deno.stat(path)).size, r.after);
+        assert(ov.stats().compactSize < r.after, `${r.after} ${JSON.stringify(ov.stats())}`);
+      }
+      assert(tested, "every copy ended before the changes: nothing was tested");
+      // Writes go on in the new log, in sequence (a gap would cut the replay short).
+      const more = pseudoRandom(10_000, 50);
+      model.set(more, 5 * MiB + 1);
+      await ov.write("disk", 5 * MiB + 1, more);
+      await ov.flush();
+      await ov.close();
+      assertEquals(named(dir, "o.hxo"), ["o.hxo"]);
+      assertBytesEqual(await reopened(path, base), model, "reopened");
+    } finally {
+      await done();
+    }
+  });
+}
+
+Deno.test("closing an overlay during a compaction cancels it: no temporary left, no write lost", async () => {
+  const [dir, done, keep] = await tempDir();
+  try {
+    const b = await makeBase(dir, 32 * MiB, true);
+    const base = keep(await b.open());
+    const model = b.img.slice();
+    const path = `${dir}/o.hxo`;
+    const ov = keep(await openOverlay(path, base, { create: true, onlineCompact: false }));
+    for (let i = 0; i < 4; i++) {
+      const data = pseudoRandom(4 * MiB, 60 + i);
+      model.set(data, i * 4 * MiB);
+      await ov.write("disk", i * 4 * MiB, data);
+    }
+    const compacting = ov.compact();
+    await copyStarted(dir, "o.hxo");
+    const data = new Uint8Array(BLOCK).fill(7);
+    model.set(data, 3 * BLOCK);
+    await ov.write("disk", 3 * BLOCK, data);
+    await ov.flush();
+    await ov.close();
+    const e = await assertRejects(() => compacting);
+    assertMatch((e as Error).message, /cancelled: the overlay was closed/);
+    assertEquals(named(dir, "o.hxo"), ["o.hxo"]);
+    assertBytesEqual(await reopened(path, base), model, "reopened");
+  } finally {
+    await done();
+  }
+});
+
+Deno.test(needs(["tmpfs"], {
+  name: "a compaction that fills the disk leaves the old log in use, is reported once, backs off",
+  async fn() {
+    const [dir, done, keep] = await tempDir();
+    const small = `${dir}/small`;
+    await Deno.mkdir(small);
+    const m = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=1800k", "tmpfs", small],
+      stderr: "piped",
+    }).output();
+    if (m.code !== 0) {
+      await done();
+      throw new Error(`cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
+    }
+    try {
+      const b = await makeBase(dir, 4 * MiB, false);
+      const base = keep(await b.open());
+      const model = b.img.slice();
+      const events: CompactEvent[] = [];
+      const path = `${small}/o.hxo`;
+      const ov = keep(
+        await openOverlay(path, base, {
+          create: true,
+          onlineCompact: 256 * KiB,
+          onCompact: (e) => events.push(e),
+        }),
+      );
+      // 512 KiB live, rewritten until dead bytes pass the live ones (twice): the copy of
+      // 512 KiB does not fit beside the 1.5 MiB log.
+      for (let i = 0; events.length === 0; i++) {
+        assert(i < 4, `no compaction after ${i} writes: ${JSON.stringify(ov.stats())}`);
+        const data = pseudoRandom(512 * KiB, 71 + i);
+        model.set(data, 0);
+        await ov.write("disk", 0, data);
+        // The compaction runs beside the writes: wait for its end before writing again.
+        const until = Date.now() + 500;
+        while (events.length === 0 && Date.now() < until) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+      assertEquals(events.length, 1);
+      const e = events[0];
+      assert(!e.ok);
+      assertMatch(e.error.message, /o\.hxo.*no space left/);
+      assertEquals(named(small, "o.hxo"), ["o.hxo"]);
+      // The old log is still the overlay: it takes writes and reads them back, and does not
+      // try again on every write.
+      for (let i = 0; i < 4; i++) {
+        const data = new Uint8Array(BLOCK).fill(i + 1);
+        model.set(data, (200 + i) * BLOCK);
+        await ov.write("disk", (200 + i) * BLOCK, data);
+      }
+      await ov.flush();
+      await new Promise((r) => setTimeout(r, 50));
+      assertEquals(events.length, 1);
+      assertBytesEqual(await whole(ov), model, "after the failure");
+      await ov.close();
+      assertBytesEqual(await reopened(path, base), model, "reopened");
+    } finally {
+      await new Deno.Command("umount", { args: [small] }).output();
+      await done();
+    }
+  },
+}));
+
+Deno.test(needs(["qemu-io", "cmp"], {
+  name: "NBD --rw: qemu-io rewriting one range keeps the overlay bounded; commit has the latest",
+  async fn() {
+    const [dir, done, keep] = await tempDir();
+    try {
+      const b = await makeBase(dir, 8 * MiB, false);
+      const base = keep(await b.open());
+      const overlay = `${dir}/vm.hxo`;
+      const events: CompactEvent[] = [];
+      const server = await serveNbd(base, {
+        socket: `${dir}/nbd.sock`,
+        overlay,
+        readOnly: false,
+        compact: { onlineCompact: MiB, onCompact: (e) => events.push(e) },
+      });
+      keep(server);
+      // 40 rewrites of the first MiB with a zeroed range among them, then read back.
+      const cmds: string[] = [];
+      for (let i = 1; i <= 40; i++) {
+        cmds.push(`write -P ${i} 0 1M`);
+        if (i === 20) cmds.push("write -z 2M 512k");
+      }
+      cmds.push("read -P 40 0 1M", "read -P 0 2M 512k");
+      const p = await new Deno.Command("qemu-io", {
+        args: ["-f", "raw", server.address, ...cmds.flatMap((c) => ["-c", c])],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const out = new TextDecoder().decode(p.stdout) + new TextDecoder().decode(p.stderr);
+      assert(p.code === 0 && !/fail|error|mismatch/i.test(out), out);
+      const size = (await Deno.stat(overlay)).size;
+      await server.close();
+      const ok = events.filter((e) => e.ok).length;
+      assert(ok >= 3, `${ok} compactions: ${JSON.stringify(events)}`);
+      assert(size < 5 * MiB, `overlay of ${size} bytes after 40 MiB written`);
+      assertEquals(named(dir, "vm.hxo"), ["vm.hxo"]);
+      // What qemu-io wrote, committed and extracted, compared by cmp.
+      const want = b.img.slice();
+      want.fill(40, 0, MiB);
+      want.fill(0, 2 * MiB, 2 * MiB + 512 * KiB);
+      await Deno.writeFile(`${dir}/want.img`, want);
+      let r = await hexz(["commit", b.path, overlay, `${dir}/v2.hxz`, "--silent"]);
+      assertEquals(r.code, 0, r.err);
+      r = await hexz(["extract", `${dir}/v2.hxz`, `${dir}/v2.img`, "--silent"]);
+      assertEquals(r.code, 0, r.err);
+      const c = await new Deno.Command("cmp", { args: [`${dir}/want.img`, `${dir}/v2.img`] })
+        .output();
+      assertEquals(c.code, 0, new TextDecoder().decode(c.stdout));
+    } finally {
+      await done();
+    }
+  },
+}));
