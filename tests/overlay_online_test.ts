@@ -354,3 +354,85 @@ Deno.test(needs(["qemu-io", "cmp"], {
     }
   },
 }));
+
+/** `hexz serve --nbd --rw` in a child process, until `stop()` sends SIGINT. */
+async function cliServer(archive: string, socket: string, flags: string[] = []) {
+  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "--allow-all", cli, "serve", archive, "--nbd", "--rw", "--socket", socket]
+      .concat(flags),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let err = "";
+  while (!err.includes("\n")) {
+    const r = await reader.read();
+    if (r.done) break;
+    err += r.value;
+  }
+  assertMatch(err, /^hexz: serving /);
+  return {
+    async stop(): Promise<{ code: number; err: string }> {
+      child.kill("SIGINT");
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) break;
+        err += r.value;
+      }
+      return { code: (await child.status).code, err };
+    },
+  };
+}
+
+Deno.test(needs(["qemu-io"], {
+  name: "hexz serve --nbd --rw compacts its overlay as qemu-io rewrites it (not with --no-compact)",
+  async fn() {
+    const [dir, done] = await tempDir();
+    try {
+      const b = await makeBase(dir, 8 * MiB, false);
+      // 70 rewrites of one MiB: past the default 64 MiB of dead versions.
+      const cmds = Array.from({ length: 70 }, (_, i) => ["-c", `write -P ${i + 1} 1M 1M`]).flat();
+      for (const noCompact of [false, true]) {
+        const overlay = `${dir}/vm.hxo`;
+        const server = await cliServer(b.path, `${dir}/nbd.sock`, [
+          "--overlay",
+          overlay,
+          ...(noCompact ? ["--no-compact"] : []),
+        ]);
+        const uri = `nbd+unix:///?socket=${dir}/nbd.sock`;
+        const p = await new Deno.Command("qemu-io", {
+          args: ["-f", "raw", uri, ...cmds, "-c", "read -P 70 1M 1M"],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const out = new TextDecoder().decode(p.stdout) + new TextDecoder().decode(p.stderr);
+        assert(p.code === 0 && !/fail|error|mismatch/i.test(out), out);
+        const { code, err } = await server.stop();
+        assertEquals(code, 0, err);
+        const size = (await Deno.stat(overlay)).size;
+        if (noCompact) {
+          assert(size > 70 * MiB, `--no-compact: ${size} bytes`);
+          assert(!/compacted/.test(err), err);
+        } else {
+          assertMatch(err, /^hexz: compacted .*vm\.hxo: 6\d(\.\d+)? MiB -> 1(\.\d+)? MiB$/m);
+          assert(size < 16 * MiB, `overlay of ${size} bytes after 70 MiB written`);
+        }
+        assertEquals(named(dir, "vm.hxo"), ["vm.hxo"]);
+        const base = await b.open();
+        try {
+          const want = b.img.slice();
+          want.fill(70, MiB, 2 * MiB);
+          assertBytesEqual(await reopened(overlay, base), want, `noCompact ${noCompact}`);
+        } finally {
+          base.close();
+        }
+        await Deno.remove(overlay);
+      }
+    } finally {
+      await done();
+    }
+  },
+}));

@@ -994,8 +994,10 @@ async function load(
           await Deno.remove(tempPath).catch(() => {});
         }
         if (cancelled) throw gone();
-        if (e instanceof HexzError) throw e;
-        throw new HexzError("io", `${path}: cannot compact: ${osReason(e)}`);
+        // Named for the overlay (the temporary file's name alone would puzzle).
+        throw e instanceof HexzError
+          ? new HexzError(e.code, `${path}: cannot compact: ${e.message}`, { cause: e })
+          : new HexzError("io", `${path}: cannot compact: ${osReason(e)}`);
       } finally {
         untrack();
       }
