@@ -11,6 +11,9 @@
  * The overlay of an encrypted archive is version 2: each block is sealed with AES-256-GCM under
  * a key of the writing session (overlay_cipher.ts), so nothing written lands in the clear.
  *
+ * A log that is mostly old versions of rewritten blocks is compacted: on a writable open, and
+ * while it is written (`onlineCompact`), beside the reads and writes (see startCompaction).
+ *
  * @module
  */
 import { ensure, HexzError, LOCKED, osReason } from "../errors.ts";
@@ -101,8 +104,10 @@ export interface Overlay {
   stats(): OverlayStats;
   /**
    * Rewrites the log with only each block's latest content (older versions of rewritten
-   * blocks are dropped), into a temporary file that replaces this one atomically. Waits for
-   * pending writes; reads and writes after it go to the new file.
+   * blocks are dropped), into a temporary file that replaces this one atomically. Reads and
+   * writes go on against the old log while it copies; writes wait only while the blocks
+   * written meanwhile are copied and the file is swapped; what comes after goes to the new
+   * file. A compaction already running (started by writes) is let finish first.
    */
   compact(): Promise<CompactResult>;
   /**
