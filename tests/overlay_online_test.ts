@@ -436,3 +436,68 @@ Deno.test(needs(["qemu-io"], {
     }
   },
 }));
+
+Deno.test(needs(["fuse", "dd", "sh"], {
+  name: "hexz mount --rw compacts its overlay as dd rewrites the disk",
+  async fn() {
+    const [tmp, done] = await tempDir();
+    const dir = await Deno.realPath(tmp);
+    const mnt = `${dir}/mnt`;
+    await Deno.mkdir(mnt);
+    const cli = new URL("../cli.ts", import.meta.url).pathname;
+    let child: Deno.ChildProcess | null = null;
+    try {
+      const b = await makeBase(dir, 8 * MiB, false);
+      const overlay = `${dir}/vm.hxo`;
+      child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-q", "--allow-all", cli, "mount", b.path, mnt, "--rw", "--overlay", overlay],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      const until = Date.now() + 20_000;
+      while (!(await Deno.readTextFile("/proc/self/mounts")).includes(` ${mnt} `)) {
+        assert(Date.now() < until, `no mount: ${await Promise.race([stderr, "(running)"])}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await Deno.stat(`${mnt}/disk`);
+      // 70 rewrites of the second MiB (past the default 64 MiB of dead versions), each by a dd
+      // of its own; the last one differs.
+      await Deno.writeFile(`${dir}/a.bin`, pseudoRandom(MiB, 90));
+      const last = pseudoRandom(MiB, 91);
+      await Deno.writeFile(`${dir}/last.bin`, last);
+      const dd = (src: string) =>
+        `dd if=${dir}/${src} of=${mnt}/disk bs=1M seek=1 count=1 conv=notrunc,fsync status=none`;
+      const w = await new Deno.Command("sh", {
+        args: ["-c", `for i in $(seq 69); do ${dd("a.bin")} || exit 1; done; ${dd("last.bin")}`],
+        stderr: "piped",
+      }).output();
+      assertEquals(w.code, 0, new TextDecoder().decode(w.stderr));
+      child.kill("SIGTERM");
+      assertEquals((await child.status).code, 0, await stderr);
+      child = null;
+      const err = await stderr;
+      assertMatch(err, /^hexz: compacted .*vm\.hxo: 6\d(\.\d+)? MiB -> 1(\.\d+)? MiB$/m);
+      const size = (await Deno.stat(overlay)).size;
+      assert(size < 16 * MiB, `overlay of ${size} bytes after 70 MiB written`);
+      assertEquals(named(dir, "vm.hxo"), ["vm.hxo"]);
+      const base = await b.open();
+      try {
+        const want = b.img.slice();
+        want.set(last, MiB);
+        assertBytesEqual(await reopened(overlay, base), want, "the mount's writes");
+      } finally {
+        base.close();
+      }
+    } finally {
+      if (child) {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+      await new Deno.Command("fusermount3", { args: ["-uz", mnt], stderr: "null" }).output()
+        .catch(() => {});
+      await done();
+    }
+  },
+}));
