@@ -501,3 +501,61 @@ Deno.test(needs(["fuse", "dd", "sh"], {
     }
   },
 }));
+
+Deno.test(needs(["qemu-io"], {
+  name: "Ctrl-C of hexz serve during a compaction removes its temporary file and keeps the log",
+  async fn() {
+    const [dir, done] = await tempDir();
+    try {
+      const b = await makeBase(dir, 48 * MiB, true);
+      await Deno.writeTextFile(`${dir}/pw`, PASSWORD);
+      const overlay = `${dir}/vm.hxo`;
+      const model = b.img.slice();
+      // 40 MiB live and just under 64 MiB dead, so the next rewrite starts a compaction
+      // whose copy (sealed blocks opened and sealed again) takes a while.
+      const base = await b.open();
+      try {
+        const ov = await openOverlay(overlay, base, { create: true, onlineCompact: false });
+        for (let i = 0; i < 10; i++) {
+          const data = pseudoRandom(4 * MiB, 100 + i);
+          model.set(data, i * 4 * MiB);
+          await ov.write("disk", i * 4 * MiB, data);
+        }
+        for (let i = 0; i < 63; i++) await ov.write("disk", 0, model.subarray(0, MiB));
+        await ov.flush();
+        const st = ov.stats();
+        const dead = st.fileSize - st.compactSize;
+        assert(dead > 62 * MiB && dead < 64 * MiB, `${dead} dead bytes`);
+        await ov.close();
+      } finally {
+        base.close();
+      }
+      const server = await cliServer(b.path, `${dir}/nbd.sock`, [
+        "--overlay",
+        overlay,
+        "--password-file",
+        `${dir}/pw`,
+      ]);
+      model.fill(0x77, 0, 2 * MiB);
+      const p = await new Deno.Command("qemu-io", {
+        args: ["-f", "raw", `nbd+unix:///?socket=${dir}/nbd.sock`, "-c", "write -P 0x77 0 2M"],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(p.code, 0, new TextDecoder().decode(p.stderr));
+      await copyStarted(dir, "vm.hxo");
+      const { code, err } = await server.stop();
+      assertEquals(code, 0, err);
+      assert(!/compacted/.test(err), `the compaction ended before the signal: ${err}`);
+      assertEquals(named(dir, "vm.hxo"), ["vm.hxo"]);
+      const again = await b.open();
+      try {
+        assertBytesEqual(await reopened(overlay, again), model, "the log after Ctrl-C");
+      } finally {
+        again.close();
+      }
+    } finally {
+      await done();
+    }
+  },
+}));
