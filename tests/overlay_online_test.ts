@@ -417,7 +417,7 @@ Deno.test(needs(["qemu-io"], {
           assert(size > 70 * MiB, `--no-compact: ${size} bytes`);
           assert(!/compacted/.test(err), err);
         } else {
-          assertMatch(err, /^hexz: compacted .*vm\.hxo: 6\d(\.\d+)? MiB -> 1(\.\d+)? MiB$/m);
+          assertMatch(err, /^hexz: compacted .*vm\.hxo: 6\d(\.\d+)? MiB -> \d(\.\d+)? MiB$/m);
           assert(size < 16 * MiB, `overlay of ${size} bytes after 70 MiB written`);
         }
         assertEquals(named(dir, "vm.hxo"), ["vm.hxo"]);
@@ -478,7 +478,7 @@ Deno.test(needs(["fuse", "dd", "sh"], {
       assertEquals((await child.status).code, 0, await stderr);
       child = null;
       const err = await stderr;
-      assertMatch(err, /^hexz: compacted .*vm\.hxo: 6\d(\.\d+)? MiB -> 1(\.\d+)? MiB$/m);
+      assertMatch(err, /^hexz: compacted .*vm\.hxo: 6\d(\.\d+)? MiB -> \d(\.\d+)? MiB$/m);
       const size = (await Deno.stat(overlay)).size;
       assert(size < 16 * MiB, `overlay of ${size} bytes after 70 MiB written`);
       assertEquals(named(dir, "vm.hxo"), ["vm.hxo"]);

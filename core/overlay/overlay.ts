@@ -24,6 +24,7 @@ import { blake3 } from "../hash/blake3.ts";
 import { dirOf, randomSuffix, syncDir, writeAll } from "../io/atomic.ts";
 import { trackTemporary } from "../io/temporaries.ts";
 import { type FileHandle, open as openHandle } from "node:fs/promises";
+import { readSync } from "node:fs";
 import { type Archive, resolveStream, type StreamRef } from "../read/archive.ts";
 import { expectArchive, expectOptions, expectString } from "../args.ts";
 import {
@@ -611,13 +612,17 @@ async function load(
 
   /**
    * Blocks [first, first+count) of a stream as the overlay shows them, or as `m` (a copy of
-   * the map taken earlier, pointing into the same log) does.
+   * the map taken earlier, pointing into the same log) does. `blocking`: the log is read with
+   * synchronous preads, for a caller holding writes up anyway: the last step of a compaction
+   * copied 300-1000 scattered blocks in 40-230 ms as asynchronous reads, 6-15 ms so (a
+   * loaded 2-core machine, 2026-12-07).
    */
   async function readBlocks(
     stream: number,
     first: number,
     count: number,
     m: Map<number, Slot> = maps[stream],
+    blocking = false,
   ): Promise<Uint8Array> {
     const out = new Uint8Array(count * OVERLAY_BLOCK);
     const sz = h.sizes[stream];
@@ -663,7 +668,9 @@ async function load(
           const dst = logSealed ? new Uint8Array(want) : out.subarray(i * logStride, j * logStride);
           let got = 0;
           while (got < want) {
-            const { bytesRead } = await r.handle.read(dst, got, want - got, at + got);
+            const bytesRead = blocking
+              ? readSync(r.handle.fd, dst, got, want - got, at + got)
+              : (await r.handle.read(dst, got, want - got, at + got)).bytesRead;
             if (bytesRead === 0) throw new HexzError("io", `${path}: overlay block vanished`);
             got += bytesRead;
           }
@@ -915,12 +922,12 @@ async function load(
         }
         const newMaps: [Map<number, Slot>, Map<number, Slot>] = [new Map(), new Map()];
         /** Appends the blocks of `todo` to the new file, one record per run. */
-        const copy = async (todo: [Map<number, Slot>, Map<number, Slot>]) => {
+        const copy = async (todo: [Map<number, Slot>, Map<number, Slot>], blocking = false) => {
           for (let st = 0; st < STREAMS.length; st++) {
             const m = todo[st];
             const blocks = [...m.keys()].sort((a, b) => a - b);
             for (const [first, count, zero] of liveRuns(blocks, (b) => m.get(b)!.at < 0)) {
-              const data = zero ? null : await readBlocks(st, first, count, m);
+              const data = zero ? null : await readBlocks(st, first, count, m, blocking);
               stop();
               const [rh, payload, slots] = await encodeRecord(
                 st,
@@ -933,8 +940,15 @@ async function load(
                 key,
               );
               stop();
-              await writeAll(next!, rh, tempPath);
-              if (payload.length) await writeAll(next!, payload, tempPath);
+              // Written off the event loop, which serves the reads and writes meanwhile.
+              const bytes = new Uint8Array(rh.length + payload.length);
+              bytes.set(rh);
+              bytes.set(payload, rh.length);
+              for (let done = 0; done < bytes.length;) {
+                done += await next!.write(bytes.subarray(done)).catch((e) => {
+                  throw new HexzError("io", `${tempPath}: cannot write: ${osReason(e)}`);
+                });
+              }
               slots.forEach((slot, i) => newMaps[st].set(first + i, slot));
               at += RECORD_HEADER + payload.length;
               n++;
@@ -950,10 +964,14 @@ async function load(
           if (more <= FINAL_COPY_BLOCKS || pass >= PRE_COPY_PASSES) break;
           todo = takeDirty();
         }
+        // Written back while writes go on, so that the sync below has only the last blocks
+        // to write.
+        await next.syncData();
+        stop();
         // Writes wait from here: the last blocks written, then the swap.
         return await serial(async () => {
           stop();
-          await copy(takeDirty());
+          await copy(takeDirty(), true);
           await next!.sync();
           stop();
           const nextReader = await openHandle(tempPath, "r");
