@@ -89,11 +89,13 @@ export type {
 export type { TarCompression } from "./core/tar/compression.ts";
 export {
   AUTO_COMPACT_DEAD_BYTES,
+  type CompactEvent,
   compactOverlay,
   type CompactResult,
   openOverlay,
   type Overlay,
   OVERLAY_BLOCK,
+  type OverlayCompactOptions,
   type OverlayOpenOptions,
   type OverlayStats,
   readOverlayHeader,

@@ -12,6 +12,7 @@ import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { abortOnInterrupt } from "./interrupt.ts";
 import { parseVmFlags } from "./vm_flags.ts";
+import { compactOptions, NO_COMPACT_HELP } from "./compaction.ts";
 
 export function bootCommand(): Command {
   return new Command("boot")
@@ -19,6 +20,7 @@ export function bootCommand(): Command {
     .argument("<archive>", "archive (.hxz) with a bootable disk stream")
     .argument("[qemu-args...]", "further QEMU arguments, after --")
     .option("--overlay <file>", "overlay that keeps the VM's writes (default: <archive>.hxo)")
+    .option("--no-compact", NO_COMPACT_HELP)
     .option("--memory <size>", "guest RAM (default: 512M, or the snapshot's)")
     .option("--cpus <n>", "virtual CPUs (default: 1, or the snapshot's)")
     .option("--kernel <file>", "boot this kernel (direct Linux boot)")
@@ -77,6 +79,8 @@ export function bootCommand(): Command {
             nographic: !!o.nographic,
             accel: o.accel,
             signal: stop.signal,
+            // Only failures are told: the console is the guest's.
+            compact: compactOptions(overlay, !!o.noCompact, true),
             onStart: (s) =>
               info(
                 `hexz: ${s.resumed ? "resumed" : "booted"} ${file} with ${s.accel} (${s.reason})` +

@@ -72,7 +72,7 @@ export function commitCommand(): Command {
           progress.finish();
           info(`${output}: ${formatSize(res.outputBytes)} written`, !!o.silent);
         } finally {
-          ov.close();
+          await ov.close();
         }
         if (!o.keepOverlay) await Deno.remove(overlayPath);
       } finally {

@@ -8,7 +8,8 @@
 import { Command } from "./command.ts";
 import { HexzError } from "../core/errors.ts";
 import { mountAt, unmountFuse } from "../ffi/fuse_session.ts";
-import { checkMountpoint, mountArchive } from "../serve/mount.ts";
+import { checkMountpoint, defaultOverlayPath, mountArchive } from "../serve/mount.ts";
+import { compactOptions, NO_COMPACT_HELP } from "./compaction.ts";
 import { checkDaemonPermission, info, out } from "./common.ts";
 import { parseCount, parseSize } from "./units.ts";
 import { passwordFileOption, passwordFor } from "./password.ts";
@@ -18,6 +19,7 @@ const FS_TYPE = "fuse.hexz";
 
 interface MountFlags {
   rw?: boolean;
+  noCompact?: boolean;
   overlay?: string;
   cacheSize?: string;
   uid?: string;
@@ -33,6 +35,7 @@ export function mountCommand(): Command {
     .argument("<mountpoint>", "an existing directory")
     .option("--rw", "accept writes to disk and memory, kept in an overlay")
     .option("--overlay <file>", "overlay file (default: the archive's name with .hxo)")
+    .option("--no-compact", `--rw: ${NO_COMPACT_HELP}`)
     .option("--cache-size <size>", "decompressed-block cache", "64M")
     .option("--uid <n>", "owner of every file")
     .option("--gid <n>", "group of every file")
@@ -43,6 +46,9 @@ export function mountCommand(): Command {
       "\nExample:\n  hexz mount vm.hxz /mnt/vm --daemon && cmp /mnt/vm/disk vm.img && hexz unmount /mnt/vm",
     )
     .action(async (file: string, mountpoint: string, o: MountFlags) => {
+      if (o.noCompact && !o.rw) {
+        throw new HexzError("usage", "--no-compact only applies with --rw");
+      }
       const opts = {
         mountpoint,
         readWrite: !!o.rw,
@@ -58,6 +64,9 @@ export function mountCommand(): Command {
         ...opts,
         password,
         onError: (e) => report(`hexz: ${mountpoint}: ${(e as Error).message}`),
+        compact: o.rw
+          ? compactOptions(o.overlay ?? defaultOverlayPath(file), !!o.noCompact, false)
+          : undefined,
       });
       const stop = () => void m.close().catch(() => {});
       Deno.addSignalListener("SIGINT", stop);
@@ -111,6 +120,7 @@ async function daemonize(
   const abs = await checkMountpoint(mountpoint);
   const flags = [
     ...(o.rw ? ["--rw"] : []),
+    ...(o.noCompact ? ["--no-compact"] : []),
     ...(o.overlay ? ["--overlay", o.overlay] : []),
     ...(o.cacheSize ? ["--cache-size", o.cacheSize] : []),
     ...(o.uid !== undefined ? ["--uid", o.uid] : []),

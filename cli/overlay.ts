@@ -124,7 +124,7 @@ export function overlayCommand(): Command {
             }
           }
         } finally {
-          ov.close();
+          await ov.close();
         }
       } catch (e) {
         if (e instanceof HexzError && e.code === "parent") {

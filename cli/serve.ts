@@ -16,6 +16,7 @@ import { givenPassword, interactive, passwordFileOption, promptPassword } from "
 import { open } from "../net/open.ts";
 import { cachedReader } from "../ffi/cached_read.ts";
 import { defaultOverlayPath } from "../core/overlay/overlay.ts";
+import { compactOptions, NO_COMPACT_HELP } from "./compaction.ts";
 
 interface ServeFlags {
   port?: string;
@@ -26,6 +27,7 @@ interface ServeFlags {
   socket?: string;
   overlay?: string;
   rw?: boolean;
+  noCompact?: boolean;
   silent?: boolean;
   daemon?: boolean;
   passwordFile?: string;
@@ -55,6 +57,7 @@ async function daemonize(file: string, o: ServeFlags): Promise<void> {
     ...(o.socket !== undefined ? ["--socket", o.socket] : []),
     ...(o.overlay !== undefined ? ["--overlay", o.overlay] : []),
     ...(o.rw ? ["--rw"] : []),
+    ...(o.noCompact ? ["--no-compact"] : []),
     ...(o.passwordFile !== undefined ? ["--password-file", o.passwordFile] : []),
   ];
   const perms = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
@@ -142,6 +145,7 @@ export function serveCommand(): Command {
     .option("--socket <path>", "NBD: listen on this Unix socket instead of TCP")
     .option("--overlay <file>", "NBD: overlay file that keeps writes (--rw: default <archive>.hxo)")
     .option("--rw", "NBD: accept writes, kept in the overlay (vm.hxz: vm.hxo)")
+    .option("--no-compact", `NBD --rw: ${NO_COMPACT_HELP}`)
     .option("--daemon", "serve in the background; return once it listens (prints the pid)")
     .option("-q, --silent", "print nothing but errors")
     .addOption(passwordFileOption())
@@ -161,6 +165,7 @@ export function serveCommand(): Command {
         throw new HexzError("usage", "--s3 and --nbd cannot be used together");
       }
       if (o.bucket !== undefined && !o.s3) reject("--bucket", "--s3");
+      if (o.noCompact && !(o.nbd && o.rw)) reject("--no-compact", "--nbd --rw");
       const port = o.port !== undefined ? parseCount(o.port, "--port") : undefined;
       if (port !== undefined && port > 65535) {
         throw new HexzError("usage", `--port: ${port} is not a TCP port (0-65535)`);
@@ -184,6 +189,7 @@ export function serveCommand(): Command {
               port: o.socket === undefined ? port : undefined,
               overlay,
               readOnly: !o.rw,
+              compact: o.rw ? compactOptions(overlay!, !!o.noCompact, !!o.silent) : undefined,
             });
             info(
               `hexz: serving ${file} over NBD at ${server.address}` +

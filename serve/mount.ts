@@ -13,7 +13,12 @@
  */
 import { HexzError, LOCKED, osReason } from "../core/errors.ts";
 import type { FileEntry } from "../core/format/filetable.ts";
-import { defaultOverlayPath, openOverlay, type Overlay } from "../core/overlay/overlay.ts";
+import {
+  defaultOverlayPath,
+  openOverlay,
+  type Overlay,
+  type OverlayCompactOptions,
+} from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { fileTable } from "../core/read/files.ts";
 import {
@@ -247,6 +252,9 @@ export interface MountArchiveOptions {
   gid?: number;
   /** Unexpected errors while serving (the request is answered with EIO). */
   onError?: (e: unknown) => void;
+  /** How the overlay of a read-write mount compacts (default: on open and while written,
+   * when mostly dead; see openOverlay). */
+  compact?: OverlayCompactOptions;
 }
 
 export interface MountedArchive {
@@ -315,6 +323,7 @@ export async function mountArchive(
   try {
     if (opts.readWrite) {
       overlay = await openOverlay(opts.overlay ?? defaultOverlayPath(path), archive, {
+        ...opts.compact,
         create: true,
       });
     } else if (opts.overlay) {
@@ -337,7 +346,7 @@ export async function mountArchive(
       onError: opts.onError,
     });
   } catch (e) {
-    overlay?.close();
+    await overlay?.close();
     archive.close();
     throw e;
   }
@@ -347,7 +356,7 @@ export async function mountArchive(
       try {
         await overlay?.flush();
       } finally {
-        overlay?.close();
+        await overlay?.close();
         archive.close();
       }
     })();

@@ -33,7 +33,12 @@ import { removeStaleSocket } from "./socket.ts";
 import { HexzError } from "../core/errors.ts";
 import { concatBytes } from "../core/format/bytes.ts";
 import { type StreamName, STREAMS } from "../core/format/constants.ts";
-import { openOverlay, type Overlay, OVERLAY_BLOCK } from "../core/overlay/overlay.ts";
+import {
+  openOverlay,
+  type Overlay,
+  OVERLAY_BLOCK,
+  type OverlayCompactOptions,
+} from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { appendExtent, type Extent, extents } from "../core/read/extents.ts";
 import { expectArchive, expectOptions } from "../core/args.ts";
@@ -53,6 +58,9 @@ export interface NbdOptions {
   exportName?: string;
   /** Stream served under `exportName` (default "disk"). */
   stream?: "disk" | "memory";
+  /** How a writable overlay compacts (default: on open and while written, when mostly dead;
+   * see openOverlay). */
+  compact?: OverlayCompactOptions;
 }
 
 export interface NbdServer {
@@ -204,6 +212,7 @@ export async function serveNbd(archive: Archive, opts: NbdOptions): Promise<NbdS
 
   const overlay = opts.overlay
     ? await openOverlay(opts.overlay, archive, {
+      ...opts.compact,
       create: !opts.readOnly,
       readOnly: opts.readOnly,
     })
@@ -223,7 +232,7 @@ export async function serveNbd(archive: Archive, opts: NbdOptions): Promise<NbdS
       address = `nbd://${host}:${addr.port}/${encodeURIComponent(exportName)}`;
     }
   } catch (e) {
-    overlay?.close();
+    await overlay?.close();
     if (e instanceof HexzError) throw e;
     const where = opts.socket ?? `${opts.hostname ?? "127.0.0.1"}:${opts.port ?? DEFAULT_PORT}`;
     throw new HexzError("io", `cannot listen on ${where}: ${(e as Error).message}`);
@@ -280,7 +289,7 @@ export async function serveNbd(archive: Archive, opts: NbdOptions): Promise<NbdS
       try {
         await overlay?.flush();
       } finally {
-        overlay?.close();
+        await overlay?.close();
         if (opts.socket) await Deno.remove(opts.socket).catch(() => {});
       }
     })();

@@ -728,3 +728,33 @@ function u64Len(file: Uint8Array): number {
   }
   return at;
 }
+
+Deno.test("encrypted overlay: a read overtaken by a write of its blocks returns what it planned", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    const disk = pseudoRandom(1024 * BLOCK, 97);
+    await encryptedBase(dir, disk);
+    const archive = await open(`${dir}/b.hxz`, { password: PASSWORD });
+    try {
+      const ov = await openOverlay(`${dir}/o.hxo`, archive, { create: true });
+      try {
+        for (let i = 0; i < 8; i++) {
+          const old = new Uint8Array(1024 * BLOCK).fill(i);
+          await ov.write("disk", 0, old);
+          // Issued while nothing is queued, the long read runs at once; the short write lands
+          // while it waits for the file, and gives its block a new record (key and nonce).
+          const read = ov.read("disk", 0, 1024 * BLOCK);
+          const write = ov.write("disk", 1023 * BLOCK, new Uint8Array(BLOCK).fill(i + 100));
+          const [got] = await Promise.all([read, write]);
+          assertBytesEqual(got, old, `round ${i}`);
+        }
+      } finally {
+        await ov.close();
+      }
+    } finally {
+      archive.close();
+    }
+  } finally {
+    await done();
+  }
+});

@@ -14,7 +14,7 @@
 import { removeStaleSocket } from "../serve/socket.ts";
 import { HexzError, osReason } from "../core/errors.ts";
 import { createAtomicFile, writeAll } from "../core/io/atomic.ts";
-import { openOverlay } from "../core/overlay/overlay.ts";
+import { openOverlay, type OverlayCompactOptions } from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { serveNbd } from "../serve/nbd.ts";
 import {
@@ -63,6 +63,9 @@ export interface BootOptions {
   onStart?: (info: BootInfo) => void;
   /** The QEMU binary (default qemu-system-x86_64). */
   qemu?: string;
+  /** How the overlay compacts (default: on open and while the VM writes, when mostly dead;
+   * see openOverlay). */
+  compact?: OverlayCompactOptions;
 }
 
 export interface BootInfo {
@@ -135,7 +138,7 @@ async function checkOverlayFresh(archive: Archive, path: string): Promise<void> 
       );
     }
   } finally {
-    ov.close();
+    await ov.close();
   }
 }
 
@@ -171,6 +174,7 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
       socket: `${dir}/nbd.sock`,
       overlay: o.overlay,
       readOnly: false,
+      compact: o.compact,
     });
     cleanups.push(async () => {
       await server.close();

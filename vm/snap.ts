@@ -159,7 +159,7 @@ export async function snapVm(qmpPath: string, opts: SnapOptions): Promise<SnapRe
         ok = true;
         return { ...r, stateBytes, wasRunning };
       } finally {
-        ov.close();
+        await ov.close();
       }
     } finally {
       base.close();
