@@ -54,3 +54,31 @@ export const ZERO_RUN_OPTIONS = {
   message: "golden vector v1, compressed index",
   metadata: { purpose: "docs/FORMAT.md golden vector, compressed index page" },
 };
+
+/**
+ * The input of the golden vector tests/vectors/v1-thin.hxz, a thin child of v1-small.hxz: a
+ * disk stream of 100 blocks of 1 KiB alternating v1-small's disk blocks 0 and 3 (all unchanged
+ * blocks: parent entries that inherit their hash), then one new block of text; and v1-small's
+ * memory stream unchanged.
+ */
+export function thinInput(): { disk: Uint8Array; memory: Uint8Array } {
+  const parent = goldenInput();
+  const disk = new Uint8Array(101 * 1024);
+  for (let i = 0; i < 100; i++) {
+    const from = i % 2 ? 3 : 0;
+    disk.set(parent.disk.subarray(from * 1024, from * 1024 + 1024), i * 1024);
+  }
+  disk.set(
+    new TextEncoder().encode("hexz thin golden vector\n".repeat(43)).subarray(0, 1024),
+    100 * 1024,
+  );
+  return { disk, memory: parent.memory };
+}
+
+export const THIN_OPTIONS = {
+  ...GOLDEN_OPTIONS,
+  uuid: GOLDEN_OPTIONS.uuid.map((b, i) => i === 15 ? 0x01 : b),
+  createdAtMs: Date.UTC(2026, 11, 7, 12, 0, 0),
+  message: "golden vector v1, thin",
+  metadata: { purpose: "docs/FORMAT.md golden vector, thin child with inherited hashes" },
+};

@@ -1,3 +1,4 @@
+import { relative } from "node:path";
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { HexzError, inspect, open, pack } from "../mod.ts";
 import { decodeHeader, encodeHeader, formatUuid, newHeader } from "../core/format/header.ts";
@@ -5,7 +6,14 @@ import { toHex } from "../core/hash/blake3.ts";
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { tempDir } from "./_tools.ts";
-import { GOLDEN_OPTIONS, goldenInput, ZERO_RUN_OPTIONS, zeroRunInput } from "./_golden.ts";
+import {
+  GOLDEN_OPTIONS,
+  goldenInput,
+  THIN_OPTIONS,
+  thinInput,
+  ZERO_RUN_OPTIONS,
+  zeroRunInput,
+} from "./_golden.ts";
 
 const VEC = new URL("./vectors/", import.meta.url).pathname;
 
@@ -44,6 +52,47 @@ Deno.test("golden vector: a run of zero blocks reproduces the committed archive 
       assertEquals(a.pages.map((p) => [p.codec, p.count]), [[1, 300]]);
       const expected = (await Deno.readTextFile(`${VEC}README.md`))
         .match(/v1-zero-run\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1];
+      assertEquals(toHex(a.header.rootHash), expected);
+    } finally {
+      a.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("golden vector: a thin child of v1-small reproduces the committed archive, its parent entries inheriting their hashes", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    // Beside a copy of its parent, as in tests/vectors/: the recorded parent path is its name.
+    await Deno.copyFile(`${VEC}v1-small.hxz`, `${dir}/v1-small.hxz`);
+    const { disk, memory } = thinInput();
+    await Deno.writeFile(`${dir}/disk`, disk);
+    await Deno.writeFile(`${dir}/memory`, memory);
+    const base = await open(`${dir}/v1-small.hxz`);
+    try {
+      await pack({
+        output: `${dir}/v.hxz`,
+        disk: `${dir}/disk`,
+        memory: `${dir}/memory`,
+        base,
+        // Relative (to the working directory): recorded relative to the child, as its name.
+        basePath: relative(Deno.cwd(), `${dir}/v1-small.hxz`),
+        ...THIN_OPTIONS,
+      });
+    } finally {
+      base.close();
+    }
+    const made = await Deno.readFile(`${dir}/v.hxz`);
+    if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}v1-thin.hxz`, made);
+    assertBytesEqual(made, await Deno.readFile(`${VEC}v1-thin.hxz`), "v1-thin.hxz");
+    const a = await open(`${VEC}v1-thin.hxz`);
+    try {
+      assertBytesEqual(await a.read("disk", 0, a.size("disk")), disk, "disk");
+      assertBytesEqual(await a.read("memory", 0, a.size("memory")), memory, "memory");
+      assertEquals(inspect(a).features, ["thin", "compressedIndex", "inheritedHashes"]);
+      const expected = (await Deno.readTextFile(`${VEC}README.md`))
+        .match(/v1-thin\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1];
       assertEquals(toHex(a.header.rootHash), expected);
     } finally {
       a.close();

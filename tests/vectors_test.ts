@@ -6,7 +6,7 @@
  */
 import { blake3 } from "hash-wasm";
 import { assert, assertEquals } from "./_assert.ts";
-import { goldenInput, zeroRunInput } from "./_golden.ts";
+import { goldenInput, thinInput, zeroRunInput } from "./_golden.ts";
 import { frame } from "./_lz4frame.ts";
 import { needs } from "./_tools.ts";
 
@@ -226,6 +226,121 @@ Deno.test(needs(["lz4"], {
       ],
       [300 * 1024, 300, 1024, 299, 0, 0, 0, 1],
     );
+  },
+}));
+
+/** The entries of an LZ4-compressed page, decoded by the `lz4` tool (not our decoder). */
+async function lz4Entries(page: Uint8Array, count: number): Promise<Uint8Array> {
+  const lz = new Deno.Command("lz4", { args: ["-d", "-c"], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const w = lz.stdin.getWriter();
+  await w.write(frame([{ data: page.subarray(32, page.length - 32), compressed: true }]));
+  await w.close();
+  const out = await lz.output();
+  assert(out.success, "lz4 decodes the page's entries");
+  assertEquals(out.stdout.length, 56 * count);
+  return out.stdout;
+}
+
+/** Master record i of archive f: its page, verified against the record's hash. */
+async function pageOf(f: Uint8Array, i: number) {
+  const masterAt = u64(f, 80);
+  const r = f.subarray(masterAt + 16 + 72 * i, masterAt + 16 + 72 * (i + 1));
+  const page = f.subarray(u64(r, 24), u64(r, 24) + u32(r, 32));
+  assertEquals(hex(r.subarray(40, 72)), await b3(page.subarray(0, page.length - 32)), "page hash");
+  assertEquals(dec.decode(page.subarray(0, 4)), "HXPG");
+  return { r, page, at: u64(r, 24), stream: r[0], codec: r[1], count: u32(r, 4) };
+}
+
+Deno.test(needs(["lz4"], {
+  name:
+    "golden vector v1-thin.hxz: a child of v1-small whose parent entries inherit their hashes, as FORMAT.md defines it",
+  async fn() {
+    const f = await Deno.readFile(`${VEC}v1-thin.hxz`);
+    const parent = await Deno.readFile(`${VEC}v1-small.hxz`);
+    const h = f.subarray(0, 4096);
+    assertEquals(f.length, 5643);
+    assertEquals(u32(h, 12), (1 << 1) | (1 << 4) | (1 << 6), "thin, compressedIndex, inherited");
+    assertEquals(hex(h.subarray(4064)), await b3(h.subarray(0, 4064)), "header checksum");
+    const readme = await Deno.readTextFile(`${VEC}README.md`);
+    assertEquals(
+      readme.match(/v1-thin\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1],
+      hex(h.subarray(4064)),
+    );
+    // The parent: v1-small's UUID and root hash, and its name as the path.
+    assertEquals(hex(h.subarray(448, 464)), hex(parent.subarray(24, 40)), "parent UUID");
+    assertEquals(hex(h.subarray(464, 496)), hex(parent.subarray(4064, 4096)), "parent root");
+    assertEquals(dec.decode(h.subarray(498, 498 + u16(h, 496))), "v1-small.hxz");
+    const masterAt = u64(h, 80), masterLen = u64(h, 88);
+    assertEquals([masterAt, masterLen], [5451, 192]);
+    const master = f.subarray(masterAt, masterAt + masterLen);
+    assertEquals(hex(h.subarray(96, 128)), await b3(master.subarray(0, masterLen - 32)));
+    assertEquals(u32(master, 8), 2, "two pages");
+    // The parent's entries, which the child's inherit their hashes from (its pages are plain).
+    const parentEntry = async (stream: number, index: number) => {
+      const p = await pageOf(parent, stream);
+      assertEquals(p.codec, 0);
+      return p.page.subarray(32 + 56 * index, 32 + 56 * (index + 1));
+    };
+    const { disk, memory } = thinInput();
+    const small = goldenInput();
+    const disks = await pageOf(f, 0);
+    assertEquals([disks.stream, disks.codec, disks.count, disks.at, disks.page.length], [
+      0,
+      1,
+      101,
+      5196,
+      166,
+    ]);
+    const entries = await lz4Entries(disks.page, 101);
+    for (let e = 0; e < 101; e++) {
+      const b = entries.subarray(56 * e, 56 * (e + 1));
+      const block = disk.subarray(1024 * e, 1024 * (e + 1));
+      if (e < 100) {
+        // kind 3 (parent), codec 0, flags 2 (inherited), parent stream 0, ancestor 0, no hash.
+        const from = e % 2 ? 3 : 0;
+        assertEquals(
+          [u64(b, 0), u32(b, 8), u32(b, 12), b[16], b[17], b[18], b[19], u32(b, 20)],
+          [from, 0, 1024, 3, 0, 2, 0, 0],
+          `entry ${e}`,
+        );
+        assert(zero(b.subarray(24)), `entry ${e}: hash field all zero`);
+        // The inherited hash: the parent entry's, which is the block's BLAKE3.
+        const pe = await parentEntry(0, from);
+        assertEquals(u32(pe, 12), 1024);
+        assertEquals(hex(pe.subarray(24)), await b3(block), `entry ${e}: inherited hash`);
+        assertEquals(block, small.disk.subarray(1024 * from, 1024 * (from + 1)));
+      } else {
+        assertEquals(
+          [u64(b, 0), u32(b, 8), u32(b, 12), b[16], b[17], b[18], b[19], u32(b, 20)],
+          [4096, 1024, 1024, 0, 0, 0, 0, 0],
+          "the new block",
+        );
+        assertEquals(f.subarray(4096, 5120), block, "payload");
+        assertEquals(hex(b.subarray(24)), await b3(block));
+      }
+    }
+    const mem = await pageOf(f, 1);
+    assertEquals([mem.stream, mem.codec, mem.count, mem.at, mem.page.length], [1, 1, 1, 5362, 89]);
+    const m = await lz4Entries(mem.page, 1);
+    assertEquals(
+      [u64(m, 0), u32(m, 8), u32(m, 12), m[16], m[17], m[18], m[19], u32(m, 20)],
+      [0, 0, 105, 3, 0, 2, 1, 0],
+      "memory entry",
+    );
+    assert(zero(m.subarray(24)));
+    assertEquals(hex((await parentEntry(1, 0)).subarray(24)), await b3(memory));
+    // The metadata, and the disk descriptor: 101 blocks, 1,024 stored bytes, 100 in the parent.
+    const metaAt = u64(h, 304), metaLen = u64(h, 312);
+    assertEquals([metaAt, metaLen], [5120, 76]);
+    const d = h.subarray(128, 192);
+    assertEquals([u64(d, 0), u64(d, 8), u64(d, 16), u64(d, 24), u64(d, 32)], [
+      101 * 1024,
+      101,
+      1024,
+      0,
+      0,
+    ]);
   },
 }));
 

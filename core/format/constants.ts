@@ -29,9 +29,12 @@ export const FEATURE = {
   fileTable: 1 << 3,
   compressedIndex: 1 << 4,
   ancestors: 1 << 5,
+  /** `parent` entries may leave their hash out (entry flag bit 1) and inherit the referenced
+   * block's; only with `thin`. */
+  inheritedHashes: 1 << 6,
 } as const;
 export const KNOWN_FEATURES = FEATURE.encrypted | FEATURE.thin | FEATURE.dictionary |
-  FEATURE.fileTable | FEATURE.compressedIndex | FEATURE.ancestors;
+  FEATURE.fileTable | FEATURE.compressedIndex | FEATURE.ancestors | FEATURE.inheritedHashes;
 
 /** The furthest ancestor a `parent` entry can name (entry byte 20: 0 the parent itself). */
 export const MAX_ANCESTOR = 255;

@@ -22,7 +22,8 @@ export interface BlockEntry {
   logicalLength: number;
   kind: number;
   codec: number;
-  /** bit 0: payload encrypted. */
+  /** bit 0: payload encrypted; bit 1 (parent entries, feature bit 6): the hash is inherited
+   * from the referenced block (readers fill it in and clear the bit, core/read/archive.ts). */
   flags: number;
   /** parent: which stream of the parent holds the block. */
   parentStream: number;
@@ -31,11 +32,14 @@ export interface BlockEntry {
    * (non-zero only with feature bit 5, `ancestors`); 0 for the other kinds.
    */
   ancestor: number;
-  /** BLAKE3-256 of the logical bytes (keyed in encrypted archives). */
+  /** BLAKE3-256 of the logical bytes (keyed in encrypted archives); all zero in a stored
+   * entry with the inherited flag. */
   hash: Uint8Array;
 }
 
 export const ENTRY_FLAG_ENCRYPTED = 1;
+/** A `parent` entry whose hash field is all zero: its hash is the referenced block's. */
+export const ENTRY_FLAG_INHERITED = 2;
 
 export function encodeEntry(dv: DataView, bytes: Uint8Array, off: number, e: BlockEntry): void {
   setU64(dv, off, e.location);
@@ -52,7 +56,8 @@ export function encodeEntry(dv: DataView, bytes: Uint8Array, off: number, e: Blo
 /**
  * Decodes and validates one entry. `archiveEnd` bounds the stored bytes of data and dedup
  * entries; `ancestors`: the archive has feature bit 5 (parent entries may name an ancestor
- * above the parent); `what` names the entry in error messages.
+ * above the parent); `inherited`: the archive has feature bit 6 (parent entries may inherit
+ * their hash, flag bit 1); `what` names the entry in error messages.
  */
 export function decodeEntry(
   dv: DataView,
@@ -62,6 +67,7 @@ export function decodeEntry(
   dataStart: number,
   what: string,
   ancestors = false,
+  inherited = false,
 ): BlockEntry {
   const e: BlockEntry = {
     location: getU64(dv, off, `${what} location`),
@@ -86,9 +92,17 @@ export function decodeEntry(
   ensure(e.kind <= KIND.parent, `${what}: unknown block kind ${e.kind}`);
   ensure(e.codec <= CODEC.zstdDict, `${what}: unknown codec ${e.codec}`);
   ensure(
-    (e.flags & ~ENTRY_FLAG_ENCRYPTED) === 0,
+    (e.flags & ~(ENTRY_FLAG_ENCRYPTED | ENTRY_FLAG_INHERITED)) === 0,
     `${what}: unknown flags 0x${e.flags.toString(16)}`,
   );
+  if (e.flags & ENTRY_FLAG_INHERITED) {
+    ensure(
+      inherited,
+      `${what}: inherits its hash, but the archive lacks feature bit 6 (inheritedHashes)`,
+    );
+    ensure(e.kind === KIND.parent, `${what}: only a parent block can inherit its hash`);
+    ensure(e.hash.every((b) => b === 0), `${what}: inherits its hash but stores one`);
+  }
   ensure(
     e.logicalLength > 0 && e.logicalLength <= MAX_LOGICAL_BLOCK,
     `${what}: logical length ${e.logicalLength} out of range`,

@@ -334,6 +334,10 @@ export function decodeHeader(bytes: Uint8Array, fileSize: number): Header {
     !(features & FEATURE.ancestors) || (features & FEATURE.thin) !== 0,
     "header: ancestor references without a parent",
   );
+  ensure(
+    !(features & FEATURE.inheritedHashes) || (features & FEATURE.thin) !== 0,
+    "header: inherited hashes without a parent",
+  );
   const h = newHeader();
   h.versionMajor = major;
   h.versionMinor = minor;

@@ -93,6 +93,9 @@ export interface PageExpectation {
   codec?: number;
   /** The archive has feature bit 5: parent entries may name an ancestor (entry byte 20). */
   ancestors?: boolean;
+  /** The archive has feature bit 6: parent entries may inherit their hash (entry flag bit 1);
+   * decodePage leaves those hashes zero, the reader fills them in. */
+  inheritedHashes?: boolean;
   /** Logical offset where the page's range ends (next page's first offset, or stream size). */
   endOffset: number;
   archiveEnd: number;
@@ -154,6 +157,7 @@ export function decodePage(bytes: Uint8Array, x: PageExpectation): Page {
       HEADER_SIZE,
       `${what} entry ${i} (block ${firstBlock + i})`,
       x.ancestors,
+      x.inheritedHashes,
     );
     entries[i] = e;
     offsets[i] = pos;

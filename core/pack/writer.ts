@@ -15,7 +15,7 @@
 import { createAtomicFile, writeAll } from "../io/atomic.ts";
 import { alignedBuffer, DIRECT_ALIGN, type DirectFile, openDirect } from "../io/direct.ts";
 import { HexzError, osReason } from "../errors.ts";
-import { type BlockEntry, ENTRY_FLAG_ENCRYPTED } from "../format/entry.ts";
+import { type BlockEntry, ENTRY_FLAG_ENCRYPTED, ENTRY_FLAG_INHERITED } from "../format/entry.ts";
 import { encodeHeader, type Header, newHeader, type SectionRef } from "../format/header.ts";
 import { encodeMaster, type PageRef } from "../format/master.ts";
 import { compressPage, encodePage } from "../format/page.ts";
@@ -31,6 +31,8 @@ import { blake3 } from "../hash/blake3.ts";
 import { type ArchiveKeys, SEAL_OVERHEAD } from "../crypto/keys.ts";
 
 const BUFFER = 8 * 1024 * 1024;
+/** The hash field of a parent entry that inherits its hash. */
+const NO_HASH = new Uint8Array(32);
 /** Block encryptions in flight at most (count and bytes). */
 const MAX_SEALING = 64;
 const MAX_SEALING_BYTES = 16 * 1024 * 1024;
@@ -264,8 +266,14 @@ export async function createWriter(path: string, opts: WriterOptions = {}): Prom
     identify: (plainHash) => keys ? keys.identify(plainHash) : plainHash,
     async addEntry(id, e) {
       const s = streams[id];
-      // Entries may reference the caller's buffers: keep our own copy of the hash.
-      s.entries.push({ ...e, hash: e.hash.slice() });
+      // Entries may reference the caller's buffers: keep our own copy of the hash. A parent
+      // entry leaves its hash out (readers inherit the referenced block's, feature bit 6): the
+      // entries of a run of unchanged blocks then differ only in their location, and the page
+      // compresses to a few bytes per entry.
+      if (e.kind === KIND.parent) {
+        s.entries.push({ ...e, flags: e.flags | ENTRY_FLAG_INHERITED, hash: NO_HASH });
+        header.features |= FEATURE.inheritedHashes;
+      } else s.entries.push({ ...e, hash: e.hash.slice() });
       s.blocks++;
       s.offset += e.logicalLength;
       const info = header.streams[id];

@@ -13,11 +13,12 @@ import { expectLocation, expectOptions } from "../args.ts";
 import { decodeHeader, formatUuid, type Header, type ParentRef } from "../format/header.ts";
 import { decodeMaster, pageEnd, type PageRef } from "../format/master.ts";
 import { decodePage, type Page, pageLength } from "../format/page.ts";
-import { type BlockEntry, ENTRY_FLAG_ENCRYPTED } from "../format/entry.ts";
+import { type BlockEntry, ENTRY_FLAG_ENCRYPTED, ENTRY_FLAG_INHERITED } from "../format/entry.ts";
 import { equalBytes } from "../format/bytes.ts";
 import {
   CODEC,
   FEATURE,
+  HASH_SIZE,
   HEADER_SIZE,
   KIND,
   MAGIC,
@@ -177,6 +178,9 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
   let dictLoading: Promise<DictCodec> | null = null;
   let parentArchive: Promise<Archive | null> | null = null;
 
+  /** Page loads under way: reads that need the same page at once share its load. */
+  const pageLoads = new Map<number, Promise<Page>>();
+
   async function page(i: number): Promise<Page> {
     alive();
     if (!(Number.isInteger(i) && i >= 0 && i < pages.length)) {
@@ -184,6 +188,15 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     }
     const hit = pageCache.get(i);
     if (hit) return hit;
+    let load = pageLoads.get(i);
+    if (!load) {
+      load = loadPage(i).finally(() => pageLoads.delete(i));
+      pageLoads.set(i, load);
+    }
+    return await load;
+  }
+
+  async function loadPage(i: number): Promise<Page> {
     const ref = pages[i];
     const what = `${source.name}: ${STREAMS[ref.stream]} index page ${i}`;
     if (encrypted && !keys) throw lockedError(source.name);
@@ -202,12 +215,75 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
       count: ref.count,
       codec: ref.codec,
       ancestors: (header.features & FEATURE.ancestors) !== 0,
+      inheritedHashes: (header.features & FEATURE.inheritedHashes) !== 0,
       endOffset: pageEnd(pages, header, i),
       archiveEnd: header.archiveEnd,
       what,
     });
-    pageCache.set(i, p, pageLength(ref.count) + ref.count * 48);
+    const inherited = await inheritHashes(p, what);
+    alive();
+    pageCache.set(i, p, pageLength(ref.count) + ref.count * 48 + inherited);
     return p;
+  }
+
+  /**
+   * Fills in the hashes of the parent entries that inherit theirs (feature bit 6) from the
+   * entries they refer to, in the verified pages of the archive up the chain that holds the
+   * block (which fills in its own the same way), and clears their flag: the page then looks
+   * as if the hashes had been stored. Returns the bytes the hashes take (one buffer per page,
+   * so the page does not keep its ancestors' pages alive).
+   */
+  async function inheritHashes(p: Page, what: string): Promise<number> {
+    let hashes: Uint8Array | null = null;
+    for (let k = 0; k < p.entries.length; k++) {
+      const e = p.entries[k];
+      if (!(e.flags & ENTRY_FLAG_INHERITED)) continue;
+      const whatEntry = `${what} entry ${k} (block ${p.firstBlock + k})`;
+      hashes ??= new Uint8Array(p.entries.length * HASH_SIZE);
+      let from: BlockEntry;
+      try {
+        const holder = await holderOf(e, whatEntry);
+        ensure(
+          e.location < holder.header.streams[e.parentStream].blockCount,
+          `${whatEntry}: refers to ${
+            STREAMS[e.parentStream]
+          } block ${e.location} of ${holder.source.name}, which has ${
+            holder.header.streams[e.parentStream].blockCount
+          }`,
+        );
+        from = (await holder.block(e.parentStream, e.location)).entry;
+      } catch (err) {
+        alive(); // closing this archive closes its parent: say this one is closed
+        throw err;
+      }
+      ensure(
+        from.logicalLength === e.logicalLength,
+        `${whatEntry}: the block it refers to holds ${from.logicalLength} bytes, not ${e.logicalLength}`,
+      );
+      const hash = hashes.subarray(k * HASH_SIZE, (k + 1) * HASH_SIZE);
+      hash.set(from.hash);
+      p.entries[k] = { ...e, flags: e.flags & ~ENTRY_FLAG_INHERITED, hash };
+    }
+    return hashes ? hashes.length : 0;
+  }
+
+  /** The archive up the chain that holds the block a parent entry refers to. */
+  async function holderOf(e: BlockEntry, what: string): Promise<Archive> {
+    let holder = await self.parent();
+    if (!holder) throw new HexzError("corrupt", `${what}: refers to a parent the archive lacks`);
+    for (let up = 0; up < e.ancestor; up++) {
+      const next: Archive | null = await holder.parent();
+      if (!next) {
+        throw new HexzError(
+          "corrupt",
+          `${what}: refers to an archive ${e.ancestor + 1} generations up; its chain ends after ${
+            up + 1
+          }`,
+        );
+      }
+      holder = next;
+    }
+    return holder;
   }
 
   /** Master record number of the page holding `key` (a block index or a logical offset). */
@@ -244,21 +320,8 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
     if (e.kind === KIND.zero) {
       return new Uint8Array(e.logicalLength);
     } else if (e.kind === KIND.parent) {
-      let holder = await self.parent();
-      if (!holder) throw new HexzError("corrupt", `${what}: refers to a parent the archive lacks`);
       try {
-        for (let up = 0; up < e.ancestor; up++) {
-          const next: Archive | null = await holder.parent();
-          if (!next) {
-            throw new HexzError(
-              "corrupt",
-              `${what}: refers to an archive ${
-                e.ancestor + 1
-              } generations up; its chain ends after ${up + 1}`,
-            );
-          }
-          holder = next;
-        }
+        const holder = await holderOf(e, what);
         out = await holder.readBlock(e.parentStream, e.location);
       } catch (err) {
         alive(); // closing this archive closes its parent: say this one is closed
