@@ -5,10 +5,10 @@
  * ancestor that is gone is an error, never zeros; an entry that names an ancestor the chain does
  * not have, or that sets the byte where the format does not allow it, is refused.
  */
-import { blake3 } from "hash-wasm";
 import { check, type EncryptOptions, extract, HexzError, inspect, open, pack } from "../mod.ts";
 import { flatten } from "../core/pack/repack.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { rehash, u64 } from "./_rehash.ts";
 import { assertBytesEqual, readAll } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
@@ -156,32 +156,11 @@ Deno.test("ancestors: packing on a base whose grandparent is gone fails with one
 
 // --- hostile entries: each byte changed with every checksum above it recomputed ---
 
-const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
-const u32 = (b: Uint8Array, o: number) => dv(b).getUint32(o, true);
-const u64 = (b: Uint8Array, o: number) => Number(dv(b).getBigUint64(o, true));
-const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
-const b3 = async (b: Uint8Array) => unhex(await blake3(b));
-
 /** The file offset of entry `e` of the first page, whose page must be stored plain. */
 function entryAt(f: Uint8Array, e: number): number {
   const r = u64(f, 80) + 16;
   assertEquals(f[r + 1], 0, "a plain page");
   return u64(f, r + 24) + 32 + 56 * e;
-}
-
-async function rehash(f: Uint8Array): Promise<Uint8Array> {
-  const masterAt = u64(f, 80), masterLen = u64(f, 88);
-  const master = f.subarray(masterAt, masterAt + masterLen);
-  for (let i = 0; i < u32(master, 8); i++) {
-    const r = master.subarray(16 + 72 * i, 16 + 72 * (i + 1));
-    const page = f.subarray(u64(r, 24), u64(r, 24) + u32(r, 32));
-    page.set(await b3(page.subarray(0, page.length - 32)), page.length - 32);
-    r.set(page.subarray(page.length - 32), 40);
-  }
-  master.set(await b3(master.subarray(0, masterLen - 32)), masterLen - 32);
-  f.set(master.subarray(masterLen - 32), 96);
-  f.set(await b3(f.subarray(0, 4064)), 4064);
-  return f;
 }
 
 Deno.test("ancestors: entries naming an ancestor where the format does not allow it are refused", async () => {
