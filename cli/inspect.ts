@@ -117,7 +117,7 @@ function printReport(r: InspectReport) {
         (s.parentBlocks ? `, in parent chain ${s.parentBlocks}` : "") + `)`,
     );
     if (s.parentBlocks) out(`  in parent chain: ${formatSize(s.parentBytes)}`);
-    out(`  index pages: ${s.pages}`);
+    out(`  index pages: ${s.pages} (${formatSize(s.indexBytes)})`);
   }
   out(`compression ratio: ${formatRatio(r.compressionRatio)}`);
   out(`dedup ratio: ${formatRatio(r.dedupRatio)}`);

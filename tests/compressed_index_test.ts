@@ -55,6 +55,7 @@ Deno.test("compressed index: pages of zero runs are stored compressed and read b
         assertEquals(a.pages.map((p) => [p.count, p.codec]), [[4096, 1]]);
         assert(a.pages[0].length < 4096 * 56 / 10, `page of ${a.pages[0].length} bytes`);
         assert(inspect(a).features.includes("compressedIndex"));
+        assertEquals(inspect(a).streams[0].indexBytes, a.pages[0].length);
         assertBytesEqual(await readAll(a, "disk"), disk, "disk");
         assertEquals(
           await a.read("disk", 9 * MiB + 100, 8),
@@ -81,6 +82,7 @@ Deno.test("compressed index: pages of data blocks stay plain, and the archive ne
     try {
       assertEquals(a.pages.map((p) => p.codec), [0]);
       assertEquals(a.pages[0].length, 32 + 2048 * 56 + 32);
+      assertEquals(inspect(a).streams[0].indexBytes, 32 + 2048 * 56 + 32);
       assertEquals(a.header.features, 0);
       assertBytesEqual(await readAll(a, "disk"), disk, "disk");
     } finally {
