@@ -361,6 +361,72 @@ Deno.test(needs([...TOOLS, "tar"], {
   },
 }));
 
+Deno.test(needs([...TOOLS, "fuse", "fusermount3", "stat"], {
+  name: "mount shows devices and FIFOs with their numbers, and answers getfattr and getcap",
+  async fn() {
+    const [dirPath, done] = await tempDir();
+    const root = Deno.realPathSync(dirPath);
+    const mnt = `${root}/mnt`;
+    const mountedAt = () =>
+      Deno.readTextFileSync("/proc/self/mounts").split("\n").some((l) => l.split(" ")[1] === mnt);
+    try {
+      const src = `${root}/src`;
+      makeRootfs(src);
+      Deno.removeSync(`${src}/run/sock`);
+      const want = expected(src);
+      assertEquals((await hexz(["build", src, `${root}/r.hxz`], { perms: ALL })).code, 0);
+      Deno.mkdirSync(mnt);
+      const m = await hexz(["mount", `${root}/r.hxz`, mnt, "--daemon"], { perms: ALL });
+      assertEquals(m.code, 0, m.err);
+      // Everything as the tree had it: types, device numbers, owners, and every xattr
+      // (getfattr -d lists them with listxattr, then reads each with getxattr).
+      assertEquals(snapshot(`${mnt}/files`), want);
+      assertEquals(
+        run("stat", ["-c", "%F %t,%T %a", `${mnt}/files/dev/null`, `${mnt}/files/dev/loop7`]),
+        "character special file 1,3 666\nblock special file 7,7 660\n",
+      );
+      assertEquals(run("stat", ["-c", "%F", `${mnt}/files/run/initctl`]), "fifo\n");
+      assertMatch(run("getcap", [`${mnt}/files/bin/ping`]), /cap_net_raw=ep/);
+      assertMatch(run("getcap", [`${mnt}/files/bin/ping6`]), /cap_net_raw=ep/);
+      assertMatch(run("getfacl", ["-c", `${mnt}/files/etc/shadow`]), /^user:nobody:r--$/m);
+      // A name the entry does not have: ENODATA, as getfattr reports it.
+      const missing = new Deno.Command("getfattr", {
+        args: ["-n", "user.none", `${mnt}/files/etc/note`],
+        stderr: "piped",
+      }).outputSync();
+      assertEquals(missing.code, 1);
+      assertMatch(new TextDecoder().decode(missing.stderr), /No such attribute/);
+      // The size probe and ERANGE: a value read into a buffer too small fails, the right
+      // size works (Python's os.getxattr starts small and grows on ERANGE, so ask libc).
+      const probe = run("python3", [
+        "-c",
+        `import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+p = b"${mnt}/files/etc/note"; n = b"user.comment"
+size = libc.lgetxattr(p, n, None, 0)
+small = ctypes.create_string_buffer(size - 1)
+r = libc.lgetxattr(p, n, small, size - 1); e = ctypes.get_errno()
+buf = ctypes.create_string_buffer(size)
+ok = libc.lgetxattr(p, n, buf, size)
+lsize = libc.llistxattr(p, None, 0)
+lsmall = libc.llistxattr(p, ctypes.create_string_buffer(lsize - 1), lsize - 1); le = ctypes.get_errno()
+print(size, r, os.strerror(e), ok, buf.raw.decode(), lsize, lsmall, os.strerror(le))`,
+      ]);
+      assertEquals(
+        probe.trim(),
+        "6 -1 Numerical result out of range 6 a note 25 -1 Numerical result out of range",
+      );
+      const u = await hexz(["unmount", mnt], { perms: ALL });
+      assertEquals(u.code, 0, u.err);
+    } finally {
+      for (let i = 0; i < 4 && mountedAt(); i++) {
+        new Deno.Command("fusermount3", { args: ["-uz", mnt] }).outputSync();
+      }
+      await done();
+    }
+  },
+}));
+
 // --- hostile tables -------------------------------------------------------------------------
 
 const BASE: FileEntry = {
