@@ -34,7 +34,8 @@ function sized(get: (buf: Uint8Array | null, size: number) => number): Uint8Arra
   for (let tries = 0; tries < 8; tries++) {
     const n = get(null, 0);
     if (n < 0) return errno();
-    const buf = new Uint8Array(n || 1);
+    if (n === 0) return new Uint8Array(0); // the common case: one call
+    const buf = new Uint8Array(n);
     const m = get(buf, n);
     if (m >= 0) return buf.subarray(0, m);
     if (errno() !== ERRNO.ERANGE) return errno();

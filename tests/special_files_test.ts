@@ -137,6 +137,11 @@ Deno.test(needs(TOOLS, {
       assertMatch(ls.out, /^ {2}p0600  +0 2020-09-13 12:26:40 run\/initctl$/m);
       assertMatch(ls.out, /^ {2}-0755\+ +\d+ \S+ \S+ bin\/ping$/m);
       assertMatch(ls.out, /^ {2}h0755\+ +\d+ \S+ \S+ bin\/ping6 link to bin\/ping$/m);
+      const cat = await hexz(["cat", `${dir.path}/r.hxz`, "--file", "dev/null"], { perms: ALL });
+      assertEquals(
+        [cat.code, cat.err],
+        [2, "hexz: dev/null: is a character device, not a file\n"],
+      );
       // getcap reads the capability back, after the owner was set (chown clears it).
       assertMatch(run("getcap", [`${dir.path}/out/bin/ping`]), /cap_net_raw=ep/);
       assertEquals(Deno.statSync(`${dir.path}/out/bin/ping`).nlink, 2);

@@ -143,23 +143,20 @@ function splitDev(rdev: number): { major: number; minor: number } {
 }
 
 /**
- * Reads the extended attributes of every entry but hard links (they share their file's). If
- * they cannot be read here, says so once and packs the tree without them.
+ * Reads the extended attributes of every entry but hard links (they share their file's).
+ * Returns false if they cannot be read here (the tree is then packed without them).
  */
 function addXattrs(
   walked: Walked[],
   read: ((path: string) => Xattr[] | null) | undefined,
-  warn: (m: string) => void,
-): void {
+): boolean {
   for (const w of walked) {
     if (w.entry.hardLinkTo) continue;
     const x = read?.(w.abs) ?? null;
-    if (x === null) {
-      warn("extended attributes not read: that needs the --allow-ffi permission (or --no-xattrs)");
-      return;
-    }
+    if (x === null) return false;
     if (x.length) w.entry.xattrs = x;
   }
+  return true;
 }
 
 /** Files smaller than this are read whole, without looking for holes. */
@@ -190,7 +187,8 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
   }
   const walked: Walked[] = [];
   walk(opts.source.replace(/\/+$/, "") || "/", "", walked, warn, new Map());
-  if (!opts.noXattrs) addXattrs(walked, opts.readXattrs, warn);
+  // Told once the archive is written: a build that fails says only why.
+  const xattrsUnread = !opts.noXattrs && !addXattrs(walked, opts.readXattrs);
   const spec = chunkSpec(opts);
   // Regular files lie one after another in the disk stream (a hard link's content is its
   // first path's).
@@ -295,6 +293,9 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
     const res = await packStreams(packOpts, inputs).finally(() => {
       if (packOpts.dictionary !== opts.dictionary) packOpts.dictionary?.codec.close?.();
     });
+    if (xattrsUnread) {
+      warn("extended attributes not read: that needs the --allow-ffi permission (or --no-xattrs)");
+    }
     return { ...res, entries: walked.length };
   } finally {
     memFile?.close();
