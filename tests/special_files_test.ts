@@ -202,6 +202,23 @@ Deno.test(needs(TOOLS, {
         `hexz: ${dir.path}/o1: extracted without 3 entries`,
       ]);
       assert(Deno.statSync(`${dir.path}/o1/etc/note`).isFile);
+      // Xattrs in the archive and no --allow-ffi to set them: one line per namespace, and the
+      // exit status tells only of the nodes.
+      const b = await hexz(["build", src, `${dir.path}/x.hxz`, "-q"], { perms: ALL });
+      assertEquals(b.code, 0, b.err);
+      const z = await hexz(["extract", `${dir.path}/x.hxz`, `${dir.path}/o2`]);
+      assertEquals(z.code, 1);
+      const why = "needs the --allow-ffi permission";
+      assertEquals(warnings(z.err).sort(), [
+        `hexz: ${dir.path}/o2: extracted without 3 entries`,
+        `hexz: warning: 1 FIFO not created: ${why}`,
+        `hexz: warning: 1 block device not created: ${why}`,
+        `hexz: warning: 1 character device not created: ${why}`,
+        `hexz: warning: security.* extended attributes not set (1 of them): ${why}`,
+        `hexz: warning: system.* extended attributes not set (1 of them): ${why}`,
+        `hexz: warning: trusted.* extended attributes not set (1 of them): ${why}`,
+        `hexz: warning: user.* extended attributes not set (3 of them): ${why}`,
+      ]);
     } finally {
       await done();
     }
