@@ -30,6 +30,12 @@ import {
 } from "./core/convert/archive_to_tar.ts";
 import type { Archive } from "./core/read/archive.ts";
 import { findDataRanges } from "./ffi/sparse.ts";
+import { readXattrs, specialFiles } from "./ffi/special_files.ts";
+import {
+  extractTree as restoreTree,
+  type ExtractTreeOptions,
+  type ExtractTreeResult,
+} from "./core/read/files.ts";
 import { expectOptions } from "./core/args.ts";
 
 export { HexzError, type HexzErrorCode } from "./core/errors.ts";
@@ -64,14 +70,16 @@ export {
   startPackPool,
 } from "./core/pack/pool.ts";
 export {
-  extractTree,
   type ExtractTreeOptions,
+  type ExtractTreeResult,
   fileTable,
   findFile,
   readFile,
+  type SpecialFailure,
+  type SpecialFiles,
 } from "./core/read/files.ts";
 export { selectEntries } from "./core/read/select.ts";
-export type { FileEntry } from "./core/format/filetable.ts";
+export type { FileEntry, FileType, Xattr } from "./core/format/filetable.ts";
 export {
   type ArchiveToTarOptions,
   type ArchiveToTarResult,
@@ -195,10 +203,38 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   return await packFiles({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
 }
 
-/** Packs a directory tree (and optionally a memory dump), with `pack`'s hole skipping. */
+/**
+ * Packs a directory tree (and optionally a memory dump), with `pack`'s hole skipping. Extended
+ * attributes are read through libc (llistxattr/lgetxattr) where `--allow-ffi` is granted;
+ * without it the tree is packed without them and `onWarning` says so once (`noXattrs: true`
+ * leaves them out quietly).
+ */
 export async function build(opts: BuildOptions): Promise<BuildResult> {
   expectOptions(opts, "build", true);
-  return await buildTree({ ...opts, findDataRanges: opts.findDataRanges ?? findDataRanges });
+  return await buildTree({
+    ...opts,
+    findDataRanges: opts.findDataRanges ?? findDataRanges,
+    readXattrs: opts.readXattrs ?? readXattrs,
+  });
+}
+
+/**
+ * Restores the tree of a directory archive under `outDir` (new, empty, or with `force` any
+ * directory). Device nodes, FIFOs and extended attributes are made through libc (mknod,
+ * lsetxattr, never through a symlink) where `--allow-ffi` is granted; what cannot be made
+ * (without FFI, or nodes and `security.*` xattrs when not root) is told once per kind through
+ * `onWarning`, and nodes not made are counted in `notCreated`.
+ */
+export async function extractTree(
+  archive: Archive,
+  outDir: string,
+  opts: ExtractTreeOptions = {},
+): Promise<ExtractTreeResult> {
+  expectOptions(opts, "extractTree: options");
+  return await restoreTree(archive, outDir, {
+    ...opts,
+    special: opts.special === undefined ? specialFiles() : opts.special,
+  });
 }
 
 /**

@@ -18,6 +18,7 @@ export function buildCommand(): Command {
       ).default("generic"),
     )
     .option("--memory <path>", "a memory dump stored beside the tree")
+    .option("--no-xattrs", "leave extended attributes out (kept by default; need --allow-ffi)")
     .addOption(
       new Option("--compression <codec>", "block codec (overrides the profile)").choices([
         "lz4",
@@ -97,6 +98,7 @@ Examples:
             trainDictionary,
             message: o.message,
             force: !!o.force,
+            noXattrs: !!o.noXattrs,
             metadata: { profile: o.profile },
             onWarning: (m) => info(`hexz: warning: ${m}`, !!o.silent),
           });

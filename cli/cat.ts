@@ -25,7 +25,13 @@ export function catCommand(): Command {
       await withArchive(path, async (a) => {
         const entry = o.file ? await findFile(a, o.file) : null;
         if (entry && entry.type !== "file") {
-          const what = entry.type === "dir" ? "a directory" : `a ${entry.type}`;
+          const what = {
+            dir: "a directory",
+            symlink: "a symlink",
+            chardev: "a character device",
+            blockdev: "a block device",
+            fifo: "a FIFO",
+          }[entry.type];
           throw new HexzError("usage", `${o.file}: is ${what}, not a file`);
         }
         if (!entry && stream === "memory" && a.size("memory") === 0) {

@@ -1,7 +1,8 @@
 import { Command } from "./command.ts";
 import { HexzError } from "../core/errors.ts";
 import { extractStream as extract } from "../core/read/extract.ts";
-import { extractTree, fileTable } from "../core/read/files.ts";
+import { fileTable } from "../core/read/files.ts";
+import { extractTree } from "../mod.ts";
 import { fileOutput, info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
 import { createProgress } from "./progress.ts";
@@ -45,7 +46,24 @@ export function extractCommand(): Command {
           );
         }
         if (tree) {
-          const r = await extractTree(a, output, { force: !!o.force, onProgress, workers, paths });
+          const warnings: string[] = [];
+          const r = await extractTree(a, output, {
+            force: !!o.force,
+            onProgress,
+            workers,
+            paths,
+            onWarning: (m) => warnings.push(m),
+          });
+          progress.finish();
+          // Always shown, even with --silent: what is missing from the tree.
+          for (const w of warnings) console.error(`hexz: warning: ${w}`);
+          if (r.notCreated) {
+            // As GNU tar: the rest is restored, and the exit status says something was not.
+            throw new HexzError(
+              "io",
+              `${output}: extracted without ${plural(r.notCreated, "entry", "entries")}`,
+            );
+          }
           return `${output}: ${plural(r.entries, "entry", "entries")}, ${
             formatSize(r.bytes)
           } restored`;

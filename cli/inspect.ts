@@ -29,7 +29,7 @@ export function inspectCommand(): Command {
       );
       if (o.json) {
         const withDict = dict ? { ...report, dictionaryTraining: dict } : report;
-        const all = o.files ? { ...withDict, files: files ?? [] } : withDict;
+        const all = o.files ? { ...withDict, files: (files ?? []).map(fileJson) } : withDict;
         out(JSON.stringify(all, null, 2));
         return;
       }
@@ -61,19 +61,39 @@ function dictionaryTraining(meta: unknown): DictionaryTraining | null {
   return ok ? d as unknown as DictionaryTraining : null;
 }
 
+/** An entry as JSON: xattr values (bytes) in base64, as `getfattr -e base64` shows them. */
+function fileJson(f: FileEntry): unknown {
+  if (!f.xattrs) return f;
+  const base64 = (b: Uint8Array) => btoa(Array.from(b, (c) => String.fromCharCode(c)).join(""));
+  return { ...f, xattrs: f.xattrs.map((x) => ({ name: x.name, value: base64(x.value) })) };
+}
+
+/** `ls -l`'s first letter of each type; "h" for a hard link, as tar -tv shows one. */
+const KIND: Record<FileEntry["type"], string> = {
+  file: "-",
+  dir: "d",
+  symlink: "l",
+  chardev: "c",
+  blockdev: "b",
+  fifo: "p",
+};
+
 function printFiles(files: FileEntry[]) {
   out(`files: ${plural(files.length, "entry", "entries")}`);
   for (const f of files) {
-    // As tar -tv shows them: "l" and "->" for symlinks, "h" and "link to" for hard links.
-    const kind = f.type === "dir" ? "d" : f.type === "symlink" ? "l" : f.hardLinkTo ? "h" : "-";
-    const mode = f.mode.toString(8).padStart(4, "0");
+    // As tar -tv shows them: "l" and "->" for symlinks, "h" and "link to" for hard links,
+    // "major,minor" in the size column for devices; a "+" after the mode: xattrs (ls -l's
+    // mark for an ACL).
+    const kind = f.hardLinkTo ? "h" : KIND[f.type];
+    const mode = f.mode.toString(8).padStart(4, "0") + (f.xattrs ? "+" : " ");
     const when = new Date(f.mtimeMs).toISOString().slice(0, 19).replace("T", " ");
+    const size = f.major !== undefined ? `${f.major},${f.minor}` : String(f.size);
     const name = f.type === "symlink"
       ? `${f.path} -> ${f.target}`
       : f.hardLinkTo
       ? `${f.path} link to ${f.hardLinkTo}`
       : f.path;
-    out(`  ${kind}${mode} ${String(f.size).padStart(12)} ${when} ${name}`);
+    out(`  ${kind}${mode}${size.padStart(12)} ${when} ${name}`);
   }
 }
 
@@ -117,7 +137,7 @@ function printReport(r: InspectReport) {
         (s.parentBlocks ? `, in parent chain ${s.parentBlocks}` : "") + `)`,
     );
     if (s.parentBlocks) out(`  in parent chain: ${formatSize(s.parentBytes)}`);
-    out(`  index pages: ${s.pages}`);
+    out(`  index pages: ${s.pages} (${formatSize(s.indexBytes)})`);
   }
   out(`compression ratio: ${formatRatio(r.compressionRatio)}`);
   out(`dedup ratio: ${formatRatio(r.dedupRatio)}`);

@@ -76,6 +76,9 @@ export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
 
 /** Struct sizes (sizeof). */
 export const SIZE = {
@@ -164,6 +167,14 @@ export interface Attr {
   size: number;
   /** Modification time in ms since the epoch; also used for atime and ctime. */
   mtimeMs: number;
+  /** Device number of a character or block device. */
+  rdev?: { major: number; minor: number };
+}
+
+/** A device number as struct fuse_attr's rdev holds it (the kernel's new_encode_dev). */
+function encodeRdev(d: { major: number; minor: number } | undefined): number {
+  if (!d) return 0;
+  return ((d.minor & 0xff) | ((d.major & 0xfff) << 8) | ((d.minor & ~0xff) << 12)) >>> 0;
 }
 
 /** struct fuse_attr (88 bytes): ino@0, size@8, blocks@16, atime@24, mtime@32, ctime@40 u64;
@@ -181,7 +192,7 @@ function putAttr(dv: DataView, at: number, a: Attr) {
   dv.setUint32(at + 64, a.nlink, true);
   dv.setUint32(at + 68, a.uid, true);
   dv.setUint32(at + 72, a.gid, true);
-  dv.setUint32(at + 76, 0, true);
+  dv.setUint32(at + 76, encodeRdev(a.rdev), true);
   dv.setUint32(at + 80, 4096, true);
   dv.setUint32(at + 84, 0, true);
 }
@@ -362,4 +373,17 @@ export function encodeDirents(
     at += p.length;
   }
   return out;
+}
+
+/** struct fuse_getxattr_in (also LISTXATTR's): size@0 u32, padding@4; GETXATTR's name
+ * follows, NUL-terminated. `size` 0 asks for the length alone. */
+export function decodeGetxattrIn(dv: DataView, at: number): { size: number } {
+  return { size: dv.getUint32(at, true) };
+}
+
+/** struct fuse_getxattr_out: size@0 u32, padding@4 (the answer to a size probe). */
+export function encodeGetxattrOut(size: number): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setUint32(0, size, true);
+  return b;
 }

@@ -20,6 +20,7 @@
 import { HexzError, osReason } from "../core/errors.ts";
 import {
   type Attr,
+  decodeGetxattrIn,
   decodeInHeader,
   decodeInitIn,
   decodeOpenIn,
@@ -30,6 +31,7 @@ import {
   encodeAttrOut,
   encodeDirents,
   encodeEntryOut,
+  encodeGetxattrOut,
   encodeInitOut,
   encodeOpenOut,
   encodeOutHeader,
@@ -91,6 +93,8 @@ export interface FuseFileSystem {
   /** Makes completed writes to `ino` durable. */
   fsync(ino: number): Promise<void>;
   statfs(): StatFs;
+  /** The extended attributes of `ino`, names unique ([] for none). */
+  xattrs(ino: number): readonly { name: string; value: Uint8Array }[];
 }
 
 export interface FuseMountOptions {
@@ -369,16 +373,44 @@ function startSession(
       case OP.FSYNC:
       case OP.FSYNCDIR:
         return answer(u, () => fs.fsync(ino).then(() => []));
+      case OP.GETXATTR:
+        return answer(u, () => {
+          need(SIZE.getxattrIn + 1);
+          const { size } = decodeGetxattrIn(dv, at);
+          const raw = buf.subarray(at + SIZE.getxattrIn, n);
+          const end = raw.indexOf(0);
+          const name = dec.decode(end >= 0 ? raw.subarray(0, end) : raw);
+          const x = fs.xattrs(ino).find((a) => a.name === name);
+          if (!x) throw new FuseErrno(ERRNO.ENODATA);
+          return [xattrReply(x.value, size)];
+        });
+      case OP.LISTXATTR:
+        return answer(u, () => {
+          need(SIZE.getxattrIn);
+          const { size } = decodeGetxattrIn(dv, at);
+          const names = fs.xattrs(ino).map((a) => `${a.name}\0`).join("");
+          return [xattrReply(new TextEncoder().encode(names), size)];
+        });
       case OP.RELEASE:
       case OP.RELEASEDIR:
       case OP.FLUSH:
       case OP.ACCESS:
         return reply(u, 0);
       default:
-        // GETXATTR, LISTXATTR and everything we do not implement: the kernel remembers
+        // SETXATTR, REMOVEXATTR and everything we do not implement: the kernel remembers
         // ENOSYS for most opcodes and stops asking.
         return reply(u, ERRNO.ENOSYS);
     }
+  }
+
+  /**
+   * The reply to GETXATTR or LISTXATTR as getxattr(2) and listxattr(2) answer: for a buffer
+   * of `size` 0 the length alone; the bytes when they fit; ERANGE when they do not.
+   */
+  function xattrReply(value: Uint8Array, size: number): Uint8Array {
+    if (size === 0) return encodeGetxattrOut(value.length);
+    if (value.length > size) throw new FuseErrno(ERRNO.ERANGE);
+    return value;
   }
 
   /** Reads every queued request; returns false once the kernel has ended the session. */

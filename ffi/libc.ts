@@ -91,6 +91,11 @@ const SYMBOLS = {
   },
   strerror: { parameters: ["i32"], result: "pointer" },
   getuid: { parameters: [], result: "u32" },
+  llistxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  // A symbol of its own since glibc 2.33 (before, a macro over __xmknod).
+  mknod: { parameters: ["buffer", "u32", "u64"], result: "i32", optional: true },
   getgid: { parameters: [], result: "u32" },
   __errno_location: { parameters: [], result: "pointer" },
   // glibc 2.26 and later; optional so that libc still loads without it.

@@ -1,8 +1,10 @@
 /**
  * An archive as a file system: the root holds `disk` and `memory` (each only when its stream
  * is not empty) as regular files of the stream's logical size, and for directory archives
- * the tree of the file table under `files/`, with its modes, owners, times and symlinks; the
- * names of a hard-linked file are one inode, whose link count is their number.
+ * the tree of the file table under `files/`, with its modes, owners, times and symlinks, its
+ * device nodes and FIFOs (with their device numbers; opening one is the kernel's business) and
+ * its extended attributes (getxattr/listxattr, read-only); the names of a hard-linked file are
+ * one inode, whose link count is their number.
  *
  * Read-only unless mounted read-write: then writes to `disk` and `memory` go to an overlay
  * (4 KiB blocks in a separate file, see core/overlay/overlay.ts) and reads see them. Their
@@ -26,7 +28,10 @@ import {
   type DirEntry,
   FUSE_ROOT_ID,
   FuseErrno,
+  S_IFBLK,
+  S_IFCHR,
   S_IFDIR,
+  S_IFIFO,
   S_IFLNK,
   S_IFMT,
   S_IFREG,
@@ -55,6 +60,8 @@ interface Node {
   stream?: Stream;
   file?: FileEntry;
   target?: string;
+  /** Tree entries: their extended attributes (a hard link's are its file's). */
+  xattrs?: FileEntry["xattrs"];
 }
 
 export interface ArchiveFsOptions {
@@ -126,7 +133,27 @@ export async function archiveFileSystem(
       let ino: number;
       if (e.type === "dir") {
         ino = dir(parent, e.mode & 0o7777, e.mtimeMs, uid, gid);
+        nodes.get(ino)!.xattrs = e.xattrs;
         byPath.set(e.path, ino);
+      } else if (e.type === "chardev" || e.type === "blockdev" || e.type === "fifo") {
+        // Shown as they are (ls -l, stat); opening one is the kernel's business, not ours.
+        ino = nextIno++;
+        const kind = e.type === "chardev" ? S_IFCHR : e.type === "blockdev" ? S_IFBLK : S_IFIFO;
+        const rdev = e.type === "fifo" ? undefined : { major: e.major ?? 0, minor: e.minor ?? 0 };
+        nodes.set(ino, {
+          attr: {
+            ino,
+            mode: kind | (e.mode & 0o7777),
+            nlink: 1,
+            uid,
+            gid,
+            size: 0,
+            mtimeMs: e.mtimeMs,
+            rdev,
+          },
+          parent,
+          xattrs: e.xattrs,
+        });
       } else if (e.hardLinkTo) {
         // decodeFileTable guarantees the first name is a regular file listed earlier.
         const first = fileIno.get(e.hardLinkTo);
@@ -151,6 +178,7 @@ export async function archiveFileSystem(
           parent,
           file: isFile ? e : undefined,
           target: isFile ? undefined : e.target,
+          xattrs: e.xattrs,
         });
         if (isFile) fileIno.set(e.path, ino);
       }
@@ -188,6 +216,7 @@ export async function archiveFileSystem(
       return ino === undefined ? null : nodes.get(ino)!.attr;
     },
     getattr: (ino) => node(ino).attr,
+    xattrs: (ino) => node(ino).xattrs ?? [],
     readdir(ino) {
       const n = node(ino);
       if (!n.list) throw new FuseErrno(ERRNO.ENOTDIR);

@@ -1,17 +1,13 @@
 /**
- * Byte surgery on unencrypted archives for hostile-input tests: store every index page plain,
- * find an entry, change bytes, then recompute every checksum above them (page, master, header)
- * so that only the reader's own checks stand between the change and the data.
+ * Byte surgery on unencrypted archives for hostile-input tests: store every index page plain
+ * and find an entry to change (then recompute the checksums above it with tests/_rehash.ts, so
+ * that only the reader's own checks stand between the change and the data).
  */
-import { blake3 } from "hash-wasm";
 import { lz4DecompressInto } from "../core/codec/lz4.ts";
 import { assertEquals } from "./_assert.ts";
+import { u32, u64 } from "./_rehash.ts";
 
 const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
-export const u32 = (b: Uint8Array, o: number) => dv(b).getUint32(o, true);
-export const u64 = (b: Uint8Array, o: number) => Number(dv(b).getBigUint64(o, true));
-const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
-const b3 = async (b: Uint8Array) => unhex(await blake3(b));
 
 /** Master record `i` of archive `f`. */
 function record(f: Uint8Array, i: number): Uint8Array {
@@ -61,20 +57,4 @@ export function entryAt(f: Uint8Array, e: number): number {
   const r = record(f, 0);
   assertEquals(r[1], 0, "a plain page");
   return u64(r, 24) + 32 + 56 * e;
-}
-
-/** Recomputes every page checksum, the master's and the header's. */
-export async function rehash(f: Uint8Array): Promise<Uint8Array> {
-  const masterAt = u64(f, 80), masterLen = u64(f, 88);
-  const master = f.subarray(masterAt, masterAt + masterLen);
-  for (let i = 0; i < u32(master, 8); i++) {
-    const r = master.subarray(16 + 72 * i, 16 + 72 * (i + 1));
-    const page = f.subarray(u64(r, 24), u64(r, 24) + u32(r, 32));
-    page.set(await b3(page.subarray(0, page.length - 32)), page.length - 32);
-    r.set(page.subarray(page.length - 32), 40);
-  }
-  master.set(await b3(master.subarray(0, masterLen - 32)), masterLen - 32);
-  f.set(master.subarray(masterLen - 32), 96);
-  f.set(await b3(f.subarray(0, 4064)), 4064);
-  return f;
 }

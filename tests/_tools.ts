@@ -143,6 +143,26 @@ export async function tempDir(
   return [dir, done, keep];
 }
 
+/**
+ * A tmpfs of `size` (as mount takes it: "256k", "1m") mounted on the new directory `dir/small`,
+ * for tests of a full disk (they need `["tmpfs"]`), and the function that unmounts it.
+ */
+export async function smallTmpfs(
+  dir: string,
+  size: string,
+): Promise<[string, () => Promise<void>]> {
+  const small = `${dir}/small`;
+  await Deno.mkdir(small);
+  const m = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", small],
+    stderr: "piped",
+  }).output();
+  if (m.code !== 0) {
+    throw new Error(`cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
+  }
+  return [small, async () => void await new Deno.Command("umount", { args: [small] }).output()];
+}
+
 /** Deterministic pseudo-random bytes (xorshift32), for reproducible test data. */
 export function pseudoRandom(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n);

@@ -8,9 +8,10 @@
 import { check, type EncryptOptions, extract, HexzError, inspect, open, pack } from "../mod.ts";
 import { flatten } from "../core/pack/repack.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { rehash } from "./_rehash.ts";
 import { assertBytesEqual, readAll } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
-import { entryAt, plainPages, rehash } from "./_pages.ts";
+import { entryAt, plainPages } from "./_pages.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
 const KiB = 1024;

@@ -277,15 +277,15 @@ Deno.test("decodeFileTable refuses hard links that are not another name of an ea
     dv.setUint16(at + 40, 0, true);
   });
   assertThrows(() => decodeFileTable(noTarget, 3), HexzError, /ba: hard link target mismatch/);
-  // Type 4 belongs to version 2: in a version 1 table it is unknown; versions past 2 are refused
+  // Type 4 belongs to version 2: in a version 1 table it is unknown; versions past 3 are refused
   // by name.
   const v1 = patchTable(linked, -1, (dv) => dv.setUint16(4, 1, true));
   assertThrows(() => decodeFileTable(v1, 3), HexzError, /entry 1 has an unknown type/);
-  const v3 = patchTable(linked, -1, (dv) => dv.setUint16(4, 3, true));
+  const v4 = patchTable(linked, -1, (dv) => dv.setUint16(4, 4, true));
   const e = assertThrows(
-    () => decodeFileTable(v3, 3),
+    () => decodeFileTable(v4, 3),
     HexzError,
-    /^file table: unsupported version 3 \(this hexz reads versions 1 and 2\)$/,
+    /^file table: unsupported version 4 \(this hexz reads versions 1 to 3\)$/,
   );
   assertEquals((e as HexzError).code, "format");
 });

@@ -5,9 +5,9 @@
  * cleared) is refused with one line, never misread. Checksums above a changed byte are recomputed
  * with hash-wasm's BLAKE3, so only the rule under test can refuse it.
  */
-import { blake3 } from "hash-wasm";
 import { check, type EncryptOptions, HexzError, inspect, open } from "../mod.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { rehash, u32, u64 } from "./_rehash.ts";
 import { assertBytesEqual, packBytes, readAll } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
@@ -19,12 +19,6 @@ const FAST: EncryptOptions = {
   kdf: { name: "argon2id", memoryKiB: 256, iterations: 1, parallelism: 1 },
 };
 
-const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
-const u32 = (b: Uint8Array, o: number) => dv(b).getUint32(o, true);
-const u64 = (b: Uint8Array, o: number) => Number(dv(b).getBigUint64(o, true));
-const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
-const b3 = async (b: Uint8Array) => unhex(await blake3(b));
-
 /** 16 MiB in 4 KiB blocks: a few data blocks, the rest zero runs (a sparse disk). */
 function sparseDisk(): Uint8Array {
   const d = new Uint8Array(16 * MiB);
@@ -32,23 +26,6 @@ function sparseDisk(): Uint8Array {
     d.set(pseudoRandom(4 * KiB, at), at);
   }
   return d;
-}
-
-/** Recomputes every page checksum and master record hash, the master checksum, the header's
- * master hash and the header checksum of an unencrypted archive. */
-async function rehash(f: Uint8Array): Promise<Uint8Array> {
-  const masterAt = u64(f, 80), masterLen = u64(f, 88);
-  const master = f.subarray(masterAt, masterAt + masterLen);
-  for (let i = 0; i < u32(master, 8); i++) {
-    const r = master.subarray(16 + 72 * i, 16 + 72 * (i + 1));
-    const page = f.subarray(u64(r, 24), u64(r, 24) + u32(r, 32));
-    page.set(await b3(page.subarray(0, page.length - 32)), page.length - 32);
-    r.set(page.subarray(page.length - 32), 40);
-  }
-  master.set(await b3(master.subarray(0, masterLen - 32)), masterLen - 32);
-  f.set(master.subarray(masterLen - 32), 96);
-  f.set(await b3(f.subarray(0, 4064)), 4064);
-  return f;
 }
 
 async function refused(path: string, message: RegExp) {
@@ -78,6 +55,7 @@ Deno.test("compressed index: pages of zero runs are stored compressed and read b
         assertEquals(a.pages.map((p) => [p.count, p.codec]), [[4096, 1]]);
         assert(a.pages[0].length < 4096 * 56 / 10, `page of ${a.pages[0].length} bytes`);
         assert(inspect(a).features.includes("compressedIndex"));
+        assertEquals(inspect(a).streams[0].indexBytes, a.pages[0].length);
         assertBytesEqual(await readAll(a, "disk"), disk, "disk");
         assertEquals(
           await a.read("disk", 9 * MiB + 100, 8),
@@ -104,6 +82,7 @@ Deno.test("compressed index: pages of data blocks stay plain, and the archive ne
     try {
       assertEquals(a.pages.map((p) => p.codec), [0]);
       assertEquals(a.pages[0].length, 32 + 2048 * 56 + 32);
+      assertEquals(inspect(a).streams[0].indexBytes, 32 + 2048 * 56 + 32);
       assertEquals(a.header.features, 0);
       assertBytesEqual(await readAll(a, "disk"), disk, "disk");
     } finally {

@@ -6,6 +6,7 @@ import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { hexz } from "./_cli.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
 import { makeTree, run, snapshot } from "./_tree.ts";
+import { encodePax } from "../core/tar/pax.ts";
 
 const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-sys=uid"];
 const enc = new TextEncoder();
@@ -209,7 +210,17 @@ Deno.test(needs(["tar"], {
         handTar([{ name: "PaxHeaders/x", type: "x", data: pax }, { name: "x", data }]),
         /PAX header: bad record length at byte 0/,
       ]);
-      cases.push(["device", handTar([{ name: "dev/null", type: "3" }]), /a character device/]);
+      // An xattr Linux could not hold (a name over 255 bytes), and a device whose number is
+      // not octal.
+      const longX = encodePax([[`SCHILY.xattr.user.${"n".repeat(260)}`, "v"]]);
+      cases.push([
+        "xattr-name",
+        handTar([{ name: "PaxHeaders/x", type: "x", data: longX }, { name: "x", data }]),
+        /"x": xattr "user\.n+" is larger than Linux keeps/,
+      ]);
+      const badDev = handTar([{ name: "dev/null", type: "3" }]);
+      patch(badDev, 0, 329, "0000x01\0");
+      cases.push(["devmajor", badDev, /devmajor field "0000x01" is not an octal number/]);
       cases.push([
         "sparse",
         handTar([{ name: "s", type: "S" }]),

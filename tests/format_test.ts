@@ -266,3 +266,40 @@ Deno.test("golden vector: a version 2 file table (hard links) encodes and decode
   const plain = encodeFileTable(TABLE_LINKS.filter((e) => !e.hardLinkTo));
   assertEquals(new DataView(plain.buffer).getUint16(4, true), 1);
 });
+
+/** The entries of the version 3 vector: those of version 2, with a file capability on
+ * `bin/sh` (which its hard links share) and a comment on `bin`, and a directory `dev` holding
+ * a character device, a block device and a FIFO. */
+const CAPABILITY = new Uint8Array([1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+const TABLE_META: FileEntry[] = (() => {
+  const xsh = [{ name: "security.capability", value: CAPABILITY }];
+  const t = TABLE_LINKS.map((e): FileEntry =>
+    e.path === "bin"
+      ? { ...e, xattrs: [{ name: "user.comment", value: new TextEncoder().encode("tools") }] }
+      : e.path === "bin/sh" || e.hardLinkTo
+      ? { ...e, xattrs: xsh }
+      : e
+  );
+  const node = { ...TABLE_ENTRIES[0], mtimeMs: 1_700_000_000_000 };
+  return [
+    ...t,
+    { ...node, path: "dev" },
+    { ...node, path: "dev/null", type: "chardev", mode: 0o666, major: 1, minor: 3 },
+    { ...node, path: "dev/sda", type: "blockdev", mode: 0o660, gid: 6, major: 8, minor: 0 },
+    { ...node, path: "dev/initctl", type: "fifo", mode: 0o600 },
+  ];
+})();
+
+Deno.test("golden vector: a version 3 file table (devices, FIFOs, xattrs) encodes and decodes byte for byte", async () => {
+  const made = encodeFileTable(TABLE_META);
+  if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}filetable-v3.bin`, made);
+  const committed = await Deno.readFile(`${VEC}filetable-v3.bin`);
+  assertBytesEqual(made, committed, "filetable-v3.bin");
+  assertEquals(decodeFileTable(committed, 1024), TABLE_META);
+  assertEquals(new DataView(made.buffer).getUint16(4, true), 3);
+  // Without devices, FIFOs and xattrs the same tree is a version 2 table again.
+  const plain = encodeFileTable(
+    TABLE_META.filter((e) => !e.path.startsWith("dev")).map(({ xattrs: _, ...e }) => e),
+  );
+  assertBytesEqual(plain, await Deno.readFile(`${VEC}filetable-v2.bin`), "v2 again");
+});

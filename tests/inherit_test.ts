@@ -24,7 +24,8 @@ import type { Archive } from "../core/read/archive.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { assertBytesEqual, readAll } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
-import { entryAt, plainPages, rehash } from "./_pages.ts";
+import { entryAt, plainPages } from "./_pages.ts";
+import { rehash } from "./_rehash.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
 const KiB = 1024;

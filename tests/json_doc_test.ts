@@ -11,6 +11,7 @@ import { open, pack } from "../mod.ts";
 import { packBytes } from "./_archive.ts";
 import { createZstdDictCodec } from "../core/codec/zstd_dict.ts";
 import { openOverlay } from "../core/overlay/overlay.ts";
+import { encodeFileTable } from "../core/format/filetable.ts";
 
 const DOC = new URL("../docs/JSON.md", import.meta.url);
 
@@ -92,9 +93,33 @@ Deno.test("docs/JSON.md names exactly the fields of inspect --json", async () =>
     await Deno.link(`${dir}/tree/sub/f.txt`, `${dir}/tree/hard`);
     let r = await hexz(["build", `${dir}/tree`, `${dir}/tree.hxz`, "-q"]);
     assertEquals(r.code, 0, r.err);
+    // Devices and xattrs, without needing root to make them: a table written as it is.
+    const node = { mode: 0o600, mtimeMs: 0, uid: 0, gid: 0, size: 0, offset: 0, target: "" };
+    await pack({
+      output: `${dir}/special.hxz`,
+      disk: await write(`${dir}/empty.img`, new Uint8Array(0)),
+      fileTable: () =>
+        encodeFileTable([
+          { ...node, path: "null", type: "chardev", major: 1, minor: 3 },
+          {
+            ...node,
+            path: "f",
+            type: "fifo",
+            xattrs: [{ name: "user.a", value: data.slice(0, 3) }],
+          },
+        ]),
+    });
     const seen = new Set<string>();
     for (
-      const args of [[plain], [thin], [argon], [pbkdf], [dict], [`${dir}/tree.hxz`, "--files"]]
+      const args of [
+        [plain],
+        [thin],
+        [argon],
+        [pbkdf],
+        [dict],
+        [`${dir}/tree.hxz`, "--files"],
+        [`${dir}/special.hxz`, "--files"],
+      ]
     ) {
       for (const p of paths(await json(["inspect", "--json", ...args]))) seen.add(p);
     }

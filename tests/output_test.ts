@@ -10,7 +10,7 @@ import {
   pack,
 } from "../mod.ts";
 import { hexz } from "./_cli.ts";
-import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+import { needs, pseudoRandom, smallTmpfs, tempDir } from "./_tools.ts";
 
 /** Runs `fn`, which must fail with a HexzError matching `re`; returns nothing. */
 async function refused(fn: () => Promise<unknown>, re: RegExp) {
@@ -118,16 +118,10 @@ Deno.test(needs(["tmpfs"], {
   name: "a full disk is one line naming the output, and leaves nothing behind",
   fn: async () => {
     const [dir, done] = await tempDir();
-    const small = `${dir}/small`;
-    await Deno.mkdir(small);
-    const m = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small],
-      stderr: "piped",
-    }).output();
-    if (m.code !== 0) {
+    const [small, unmount] = await smallTmpfs(dir, "1m").catch(async (e) => {
       await done();
-      throw new Error(`cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
-    }
+      throw e;
+    });
     try {
       await Deno.writeFile(`${dir}/img`, pseudoRandom(3_000_000, 5));
       await pack({ output: `${dir}/s.hxz`, disk: `${dir}/img`, compression: "none" });
@@ -162,7 +156,7 @@ Deno.test(needs(["tmpfs"], {
       assertEquals([...Deno.readDirSync(small)].map((e) => e.name).sort(), ["a.txt", "sub"]);
       assertEquals(await Deno.readTextFile(`${small}/a.txt`), "a\n");
     } finally {
-      await new Deno.Command("umount", { args: [small] }).output();
+      await unmount();
       await done();
     }
   },

@@ -17,7 +17,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
 import { Prng } from "./_prng.ts";
-import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+import { needs, pseudoRandom, smallTmpfs, tempDir } from "./_tools.ts";
 
 const BLOCK = 4096;
 const SEALED = BLOCK + 16;
@@ -664,16 +664,10 @@ Deno.test(needs(["b3sum", "tmpfs"], {
   name: "encrypted overlay: after a failed write, the next record starts a new session",
   async fn() {
     const [dir, done] = await tempDir();
-    const small = `${dir}/small`;
-    await Deno.mkdir(small);
-    const m = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small],
-      stderr: "piped",
-    }).output();
-    if (m.code !== 0) {
+    const [small, unmount] = await smallTmpfs(dir, "256k").catch(async (e) => {
       await done();
-      throw new Error(`cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
-    }
+      throw e;
+    });
     try {
       const disk = pseudoRandom(512 * BLOCK, 96);
       const { bytes: baseBytes, pwKey } = await encryptedBase(dir, disk);
@@ -711,7 +705,7 @@ Deno.test(needs(["b3sum", "tmpfs"], {
       assertEquals(records.map((r) => [r.kind, r.seq]), [[2, 0], [0, 1], [2, 2], [0, 3]]);
       assertBytesEqual(replay([disk], records)[0], want, "replayed");
     } finally {
-      await new Deno.Command("umount", { args: [small] }).output();
+      await unmount();
       await done();
     }
   },

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { assertBytesEqual } from "./_archive.ts";
-import { needs, pseudoRandom, tempDir } from "./_tools.ts";
+import { needs, pseudoRandom, smallTmpfs, tempDir } from "./_tools.ts";
 import { Prng } from "./_prng.ts";
 import { hexz } from "./_cli.ts";
 import { type Archive, open, pack } from "../mod.ts";
@@ -240,16 +240,10 @@ Deno.test(needs(["tmpfs"], {
   name: "a compaction that fills the disk leaves the old log in use, is reported once, backs off",
   async fn() {
     const [dir, done, keep] = await tempDir();
-    const small = `${dir}/small`;
-    await Deno.mkdir(small);
-    const m = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=1800k", "tmpfs", small],
-      stderr: "piped",
-    }).output();
-    if (m.code !== 0) {
+    const [small, unmount] = await smallTmpfs(dir, "1800k").catch(async (e) => {
       await done();
-      throw new Error(`cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`);
-    }
+      throw e;
+    });
     try {
       const b = await makeBase(dir, 4 * MiB, false);
       const base = keep(await b.open());
@@ -295,7 +289,7 @@ Deno.test(needs(["tmpfs"], {
       await ov.close();
       assertBytesEqual(await reopened(path, base), model, "reopened");
     } finally {
-      await new Deno.Command("umount", { args: [small] }).output();
+      await unmount();
       await done();
     }
   },

@@ -344,36 +344,58 @@ Deno.test(needs(["lz4"], {
   },
 }));
 
-Deno.test("golden vectors filetable-v1/v2.bin: sizes, versions, entries and checksums as documented", async () => {
+Deno.test("golden vectors filetable-v1/v2/v3.bin: sizes, versions, entries and checksums as documented", async () => {
   for (
-    const [name, version, size, count, links] of [["v1", 1, 273, 4, 0], [
-      "v2",
-      2,
-      445,
-      7,
-      2,
-    ]] as const
+    const [name, version, size, count, links] of [
+      ["v1", 1, 273, 4, 0],
+      ["v2", 2, 445, 7, 2],
+      ["v3", 3, 748, 11, 2],
+    ] as const
   ) {
     const t = await Deno.readFile(`${VEC}filetable-${name}.bin`);
     assertEquals(t.length, size, `README.md: filetable-${name}.bin is ${size} bytes`);
     assertEquals(dec.decode(t.subarray(0, 4)), "HXFT");
     assertEquals([u16(t, 4), u32(t, 8)], [version, count]);
     assertEquals(hex(t.subarray(t.length - 32)), await b3(t.subarray(0, t.length - 32)));
-    const entries: { type: number; path: string; target: string; size: number; mode: number }[] =
-      [];
+    const entries: {
+      type: number;
+      path: string;
+      target: string;
+      size: number;
+      mode: number;
+      dev?: string;
+      xattrs: string[];
+    }[] = [];
     let at = 16;
     for (let i = 0; i < count; i++) {
       const e = t.subarray(at);
       const pathLen = u16(e, 2), targetLen = u16(e, 40);
-      assert(zero(e.subarray(42, 48)), "reserved");
+      // Version 3: byte 1 flags (bit 0: a device number follows), 42..44 the xattr count.
+      const flags = e[1], xattrCount = version >= 3 ? u16(e, 42) : 0;
+      assert(zero(e.subarray(version >= 3 ? 44 : 42, 48)), "reserved");
+      if (version < 3) assertEquals(flags, 0, "reserved byte 1");
+      let x = 48 + pathLen + targetLen;
+      let dev: string | undefined;
+      if (flags & 1) {
+        dev = `${u32(e, x)},${u32(e, x + 4)}`;
+        x += 8;
+      }
+      const xattrs: string[] = [];
+      for (let k = 0; k < xattrCount; k++) {
+        const nameLen = e[x], valueLen = u32(e, x + 1);
+        xattrs.push(`${dec.decode(e.subarray(x + 5, x + 5 + nameLen))}:${valueLen}`);
+        x += 5 + nameLen + valueLen;
+      }
       entries.push({
         type: e[0],
         mode: u32(e, 4),
         size: u64(e, 16),
         path: dec.decode(e.subarray(48, 48 + pathLen)),
         target: dec.decode(e.subarray(48 + pathLen, 48 + pathLen + targetLen)),
+        dev,
+        xattrs,
       });
-      at += 48 + pathLen + targetLen;
+      at += x;
     }
     assertEquals(at, t.length - 32, "entries end at the checksum");
     const summary = entries.map((e) => `${e.type} ${e.path}${e.target ? ` -> ${e.target}` : ""}`);
@@ -391,5 +413,19 @@ Deno.test("golden vectors filetable-v1/v2.bin: sizes, versions, entries and chec
       links ? [["bin/sh2", "bin/sh", 0, 0], ["usr/sh", "bin/sh", 0, 0]] : [],
     );
     if (links) assertEquals(entries.find((e) => e.path === "usr")!.mode & 0o7777, 0o700);
+    // README.md: v3 adds a capability (20 bytes) on bin/sh, not on its links, a comment on bin,
+    // and dev/ with a character device 1,3, a block device 8,0 and a FIFO.
+    const special = entries.filter((e) => e.dev !== undefined || e.xattrs.length || e.type > 4)
+      .map((e) => `${e.type} ${e.path} ${e.dev ?? "-"} ${e.xattrs.join(" ")}`.trim());
+    assertEquals(
+      special,
+      version < 3 ? [] : [
+        "2 bin - user.comment:5",
+        "1 bin/sh - security.capability:20",
+        "5 dev/null 1,3",
+        "6 dev/sda 8,0",
+        "7 dev/initctl -",
+      ],
+    );
   }
 });

@@ -4,34 +4,11 @@
  * non-zero value in a real archive (and overlay) and every checksum above it is recomputed
  * here, with hash-wasm's BLAKE3, so only the rule itself can refuse it.
  */
-import { blake3 } from "hash-wasm";
 import { check, HexzError, open, openOverlay, pack } from "../mod.ts";
 import { assertEquals, assertRejects } from "./_assert.ts";
+import { b3, rehash, u32, u64 } from "./_rehash.ts";
 import { assertBytesEqual } from "./_archive.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
-
-const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.length);
-const u32 = (b: Uint8Array, o: number) => dv(b).getUint32(o, true);
-const u64 = (b: Uint8Array, o: number) => Number(dv(b).getBigUint64(o, true));
-const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
-const b3 = async (b: Uint8Array) => unhex(await blake3(b));
-
-/** Recomputes, bottom up, every page checksum, master record hash, the master checksum, the
- * header's master hash and the header checksum of an unencrypted archive. */
-async function rehash(f: Uint8Array): Promise<Uint8Array> {
-  const masterAt = u64(f, 80), masterLen = u64(f, 88);
-  const master = f.subarray(masterAt, masterAt + masterLen);
-  for (let i = 0; i < u32(master, 8); i++) {
-    const r = master.subarray(16 + 72 * i, 16 + 72 * (i + 1));
-    const page = f.subarray(u64(r, 24), u64(r, 24) + u32(r, 32));
-    page.set(await b3(page.subarray(0, page.length - 32)), page.length - 32);
-    r.set(page.subarray(page.length - 32), 40);
-  }
-  master.set(await b3(master.subarray(0, masterLen - 32)), masterLen - 32);
-  f.set(master.subarray(masterLen - 32), 96);
-  f.set(await b3(f.subarray(0, 4064)), 4064);
-  return f;
-}
 
 interface Place {
   what: string;

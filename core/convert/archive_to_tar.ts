@@ -84,6 +84,10 @@ function headerOf(e: FileEntry, linkTo: string | undefined): Uint8Array {
     mtimeMs: e.mtimeMs,
     size: type === "file" ? e.size : 0,
     target: linkTo ?? e.target,
+    major: e.major,
+    minor: e.minor,
+    // A hard link's are its file's, given once with the file.
+    xattrs: linkTo === undefined ? e.xattrs : undefined,
   });
 }
 

@@ -9,7 +9,7 @@
  * @module
  */
 import { HexzError } from "../errors.ts";
-import type { FileEntry } from "../format/filetable.ts";
+import { type FileEntry, type Xattr, XATTR_LIMITS } from "../format/filetable.ts";
 import type { TarEntry } from "../tar/reader.ts";
 
 /** The most bytes a path or target may have in the file table. */
@@ -123,6 +123,7 @@ export function tarTree(): TarTree {
         offset: 0,
         target: "",
       };
+      if (e.xattrs.size) base.xattrs = tarXattrs(e.xattrs, what);
       let entry: FileEntry;
       if (e.type === "hardlink") {
         if (e.target === path) throw new HexzError("unsupported", `${what}: a hard link to itself`);
@@ -145,6 +146,10 @@ export function tarTree(): TarTree {
         entry = { ...base, type: "symlink", target: e.target };
       } else if (e.type === "dir") {
         entry = { ...base, type: "dir" };
+      } else if (e.type === "chardev" || e.type === "blockdev") {
+        entry = { ...base, type: e.type, major: e.major, minor: e.minor };
+      } else if (e.type === "fifo") {
+        entry = { ...base, type: "fifo" };
       } else entry = { ...base, size: e.size, offset };
 
       const old = get(path);
@@ -152,7 +157,8 @@ export function tarTree(): TarTree {
         if (old.entry.type === "dir" && entry.type === "dir") {
           // tar sets the attributes of a directory it meets again.
           Object.assign(old.entry, { mode: entry.mode, mtimeMs: entry.mtimeMs });
-          Object.assign(old.entry, { uid: entry.uid, gid: entry.gid });
+          Object.assign(old.entry, { uid: entry.uid, gid: entry.gid, xattrs: entry.xattrs });
+          if (!entry.xattrs) delete old.entry.xattrs;
           return false;
         }
         if (old.entry.type === "dir" && (children.get(path) ?? 0) > 0) {
@@ -180,4 +186,21 @@ export function tarTree(): TarTree {
       return { entries: live.map((s) => s.entry), perInput };
     },
   };
+}
+
+/** A member's extended attributes as the file table keeps them (sorted by name), refused
+ * with the member's name where Linux could not hold them. */
+function tarXattrs(map: Map<string, Uint8Array>, what: string): Xattr[] {
+  const out: Xattr[] = [];
+  for (const [name, value] of map) {
+    const len = enc.encode(name).length;
+    if (len < 1 || len > XATTR_LIMITS.name || value.length > XATTR_LIMITS.value) {
+      throw new HexzError(
+        "unsupported",
+        `${what}: xattr ${JSON.stringify(name.slice(0, 80))} is larger than Linux keeps`,
+      );
+    }
+    out.push({ name, value });
+  }
+  return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }

@@ -4,7 +4,9 @@
  * contents go to the disk stream one after another, and the file table records each file's
  * place, type, mode, times and owner, and each symlink's target. A file met again under
  * another path of the tree (the same device and inode) is packed once: the later paths are
- * recorded as hard links to the first.
+ * recorded as hard links to the first. Device nodes and FIFOs are entries with their device
+ * numbers; every entry keeps its extended attributes (read with `readXattrs`, never through a
+ * symlink). Sockets are skipped with a warning, as tar does.
  *
  * @module
  */
@@ -13,7 +15,7 @@ import { createSplitter, splitBlocks } from "../chunk/split.ts";
 import { checkRanges, fileInput, holeTest } from "./input.ts";
 import { fixedLengths, type PipelineFile } from "./pipeline.ts";
 import { sampleFiles } from "./dict_train.ts";
-import { encodeFileTable, type FileEntry } from "../format/filetable.ts";
+import { encodeFileTable, type FileEntry, type Xattr } from "../format/filetable.ts";
 import { expectString } from "../args.ts";
 import {
   checkPackOptions,
@@ -30,8 +32,17 @@ export interface BuildOptions extends Omit<PackOptions, "disk" | "memory"> {
   source: string;
   /** A memory dump to store beside the tree (auxiliary stream). */
   memory?: string;
-  /** Called for entries that are skipped (sockets, devices, unreadable files). */
+  /** Called for entries that are skipped (sockets), and once if xattrs cannot be read. */
   onWarning?: (message: string) => void;
+  /**
+   * The extended attributes of a path itself (never its symlink's target); null where they
+   * cannot be read here (mod.ts gives ffi/special_files.ts's, which needs --allow-ffi). Without
+   * it, or when it returns null, the tree is packed without xattrs and `onWarning` says so
+   * once.
+   */
+  readXattrs?: (path: string) => Xattr[] | null;
+  /** Leave extended attributes out (mksquashfs's -no-xattrs): no warning, none read. */
+  noXattrs?: boolean;
 }
 
 export interface BuildResult extends PackResult {
@@ -110,10 +121,42 @@ function walk(
       }
       if (id) seen.set(id, path);
       out.push({ entry: { ...base, type: "file", size: st.size }, abs });
+    } else if (st.isFifo) {
+      out.push({ entry: { ...base, type: "fifo" }, abs });
+    } else if (st.isCharDevice || st.isBlockDevice) {
+      const dev = splitDev(st.rdev ?? 0);
+      const type = st.isCharDevice ? "chardev" : "blockdev";
+      out.push({ entry: { ...base, type, ...dev }, abs });
     } else {
-      warn(`${abs}: skipped (not a file, directory or symlink)`);
+      warn(`${abs}: socket ignored`);
     }
   }
+}
+
+/** glibc's major() and minor() of a device number (`Deno.FileInfo.rdev`). */
+function splitDev(rdev: number): { major: number; minor: number } {
+  const d = BigInt(rdev);
+  return {
+    major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)),
+    minor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)),
+  };
+}
+
+/**
+ * Reads the extended attributes of every entry but hard links (they share their file's).
+ * Returns false if they cannot be read here (the tree is then packed without them).
+ */
+function addXattrs(
+  walked: Walked[],
+  read: ((path: string) => Xattr[] | null) | undefined,
+): boolean {
+  for (const w of walked) {
+    if (w.entry.hardLinkTo) continue;
+    const x = read?.(w.abs) ?? null;
+    if (x === null) return false;
+    if (x.length) w.entry.xattrs = x;
+  }
+  return true;
 }
 
 /** Files smaller than this are read whole, without looking for holes. */
@@ -144,6 +187,8 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
   }
   const walked: Walked[] = [];
   walk(opts.source.replace(/\/+$/, "") || "/", "", walked, warn, new Map());
+  // Told once the archive is written: a build that fails says only why.
+  const xattrsUnread = !opts.noXattrs && !addXattrs(walked, opts.readXattrs);
   const spec = chunkSpec(opts);
   // Regular files lie one after another in the disk stream (a hard link's content is its
   // first path's).
@@ -248,6 +293,9 @@ async function buildTree(opts: BuildOptions): Promise<BuildResult> {
     const res = await packStreams(packOpts, inputs).finally(() => {
       if (packOpts.dictionary !== opts.dictionary) packOpts.dictionary?.codec.close?.();
     });
+    if (xattrsUnread) {
+      warn("extended attributes not read: that needs the --allow-ffi permission (or --no-xattrs)");
+    }
     return { ...res, entries: walked.length };
   } finally {
     memFile?.close();

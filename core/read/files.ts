@@ -1,6 +1,7 @@
 /**
  * Directory archives: list the file table, read files by name, and restore the tree with its
- * modes and times. Extraction never writes outside the target directory: paths are validated
+ * modes, times, device nodes, FIFOs and extended attributes (the last two through calls the
+ * caller gives, `SpecialFiles`, since Deno has none). Extraction never writes outside the target directory: paths are validated
  * when the table is decoded (relative, no `..`, every ancestor a directory listed earlier),
  * existing symlinks in the way are replaced rather than followed, hard links are made to
  * files this extraction wrote, and symlinks are created after all files (with their owners
@@ -82,14 +83,51 @@ function lstatOrNull(p: string): Deno.FileInfo | null {
   }
 }
 
+/** Why a node or an xattr could not be made; `permission`: EPERM, what needs root. */
+export interface SpecialFailure {
+  errno: number;
+  reason: string;
+  permission: boolean;
+}
+
+/**
+ * The calls Deno lacks (ffi/special_files.ts): both act on `path` itself, never through a
+ * symlink, and return null or why they failed.
+ */
+export interface SpecialFiles {
+  /** lsetxattr(2). */
+  setXattr(path: string, name: string, value: Uint8Array): SpecialFailure | null;
+  /** mknod(2) of a device node or FIFO entry, with its permission bits. */
+  makeNode(path: string, e: FileEntry): SpecialFailure | null;
+}
+
 export interface ExtractTreeOptions {
   force?: boolean;
+  /**
+   * Makes device nodes and FIFOs and sets extended attributes; without it (mod.ts gives it
+   * where --allow-ffi is granted) they are reported through `onWarning`, nodes as not made.
+   */
+  special?: SpecialFiles | null;
+  /**
+   * Told once per kind, after the extraction, of what could not be restored: device nodes
+   * (also counted in the result's `notCreated`) and xattrs by namespace. GNU tar's rules: a
+   * node it cannot make is an error (its exit status says so), an xattr it cannot set a
+   * warning.
+   */
+  onWarning?: (message: string) => void;
   /** Restore only these paths and what is under them (selectEntries), not the whole tree. */
   paths?: readonly string[];
   onProgress?: (done: number, total: number) => void;
   /** Threads that decode and write files, this one included (local, unencrypted archives;
    * default: one per core, started once 8 MiB has been decoded here). */
   workers?: number;
+}
+
+export interface ExtractTreeResult {
+  entries: number;
+  bytes: number;
+  /** Device nodes and FIFOs that could not be made (the rest of the tree is restored). */
+  notCreated: number;
 }
 
 /**
@@ -101,7 +139,7 @@ export async function extractTree(
   a: Archive,
   outDir: string,
   opts: ExtractTreeOptions = {},
-): Promise<{ entries: number; bytes: number }> {
+): Promise<ExtractTreeResult> {
   expectArchive(a, "extractTree");
   expectString(outDir, "extractTree: output directory");
   expectOptions(opts, "extractTree: options");
@@ -176,9 +214,12 @@ async function extractTreeInto(
   root: string,
   empty: boolean,
   opts: ExtractTreeOptions,
-): Promise<{ entries: number; bytes: number }> {
+): Promise<ExtractTreeResult> {
   if (!empty) Deno.mkdirSync(root, { recursive: true });
   const asRoot = runningAsRoot();
+  const special = opts.special ?? null;
+  const problems = createProblems();
+  const attrs = (p: string, e: FileEntry) => setAttributes(p, e, asRoot, special, problems);
   // Each content once: hard links are made to the file that holds it.
   const files = t.filter((e) => e.type === "file" && !e.hardLinkTo);
   const total = files.reduce((n, e) => n + e.size, 0);
@@ -203,7 +244,7 @@ async function extractTreeInto(
   const finished = (e: FileEntry) => {
     bytes += e.size;
     opts.onProgress?.(bytes, total);
-    setAttributes(`${dest}/${e.path}`, e, asRoot);
+    attrs(`${dest}/${e.path}`, e);
   };
   if (a.source.path !== undefined && !(a.header.features & FEATURE.encrypted)) {
     // A local archive: every directory first, then the files as one walk over the blocks.
@@ -241,6 +282,13 @@ async function extractTreeInto(
     }
   }
   for (const e of t) {
+    if (e.type !== "chardev" && e.type !== "blockdev" && e.type !== "fifo") continue;
+    const p = place(e);
+    const failed = special ? special.makeNode(p, e) : null;
+    if (!special || failed) problems.node(e, failed);
+    else attrs(p, e);
+  }
+  for (const e of t) {
     if (!e.hardLinkTo) continue;
     const p = place(e);
     try {
@@ -256,18 +304,90 @@ async function extractTreeInto(
     if (e.type !== "symlink") continue;
     const p = place(e);
     Deno.symlinkSync(e.target, p);
-    setLinkAttributes(p, e, asRoot);
+    setLinkAttributes(p, e, asRoot, special, problems);
   }
   // Directories last, deepest first, so their times are not disturbed by their contents.
   for (const e of [...t].reverse()) {
     if (e.type !== "dir") continue;
-    setAttributes(`${dest}/${e.path}`, e, asRoot);
+    attrs(`${dest}/${e.path}`, e);
   }
-  return { entries: t.length, bytes };
+  problems.report(opts.onWarning ?? (() => {}));
+  return { entries: t.length, bytes, notCreated: problems.notCreated };
 }
 
-/** Mode, owner (as root) and modification time of a restored file or directory. */
-function setAttributes(p: string, e: FileEntry, asRoot: boolean): void {
+type Problems = ReturnType<typeof createProblems>;
+
+/**
+ * What could not be restored, gathered so that each kind is told once: nodes by type, xattrs
+ * by namespace (`security`, `trusted`, `user`, `system`), each with the first reason seen.
+ */
+function createProblems() {
+  const kinds = new Map<string, { count: number; reason: string }>();
+  let notCreated = 0;
+  const add = (key: string, failure: SpecialFailure | null) => {
+    const k = kinds.get(key) ?? { count: 0, reason: "" };
+    k.count++;
+    k.reason ||= !failure
+      ? "needs the --allow-ffi permission"
+      : failure.permission
+      ? `${failure.reason} (needs root)`
+      : failure.reason;
+    kinds.set(key, k);
+  };
+  return {
+    get notCreated() {
+      return notCreated;
+    },
+    node(e: FileEntry, failure: SpecialFailure | null) {
+      notCreated++;
+      add(`node ${e.type}`, failure);
+    },
+    xattr(name: string, failure: SpecialFailure | null) {
+      add(`xattr ${name.split(".")[0]}`, failure);
+    },
+    report(warn: (message: string) => void) {
+      const nodes: Record<string, [string, string]> = {
+        chardev: ["character device", "character devices"],
+        blockdev: ["block device", "block devices"],
+        fifo: ["FIFO", "FIFOs"],
+      };
+      for (const [key, { count, reason }] of kinds) {
+        const [what, name] = key.split(" ");
+        warn(
+          what === "node"
+            ? `${count} ${nodes[name][count === 1 ? 0 : 1]} not created: ${reason}`
+            : `${name}.* extended attributes not set (${count} of them): ${reason}`,
+        );
+      }
+    },
+  };
+}
+
+/** The extended attributes of `e` on `p` itself; failures go to `problems`. */
+function setXattrs(
+  p: string,
+  e: FileEntry,
+  special: SpecialFiles | null,
+  problems: Problems,
+): void {
+  for (const x of e.xattrs ?? []) {
+    const failed = special ? special.setXattr(p, x.name, x.value) : null;
+    if (!special || failed) problems.xattr(x.name, failed);
+  }
+}
+
+/**
+ * Mode, owner (as root), extended attributes and modification time of a restored file,
+ * directory or node. The xattrs come after chown and chmod: a change of owner clears
+ * `security.capability`, and a POSIX ACL set after chmod keeps its own mask.
+ */
+function setAttributes(
+  p: string,
+  e: FileEntry,
+  asRoot: boolean,
+  special: SpecialFiles | null,
+  problems: Problems,
+): void {
   // The owner first: chown clears the setuid and setgid bits that chmod then sets.
   if (asRoot) {
     try {
@@ -277,6 +397,7 @@ function setAttributes(p: string, e: FileEntry, asRoot: boolean): void {
     }
   }
   Deno.chmodSync(p, e.mode);
+  setXattrs(p, e, special, problems);
   Deno.utimeSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
 }
 
@@ -285,7 +406,13 @@ function setAttributes(p: string, e: FileEntry, asRoot: boolean): void {
  * own calls follow links, node:fs has the `l` variants (lchown, lutimes). A symlink has no mode
  * of its own on Linux.
  */
-function setLinkAttributes(p: string, e: FileEntry, asRoot: boolean): void {
+function setLinkAttributes(
+  p: string,
+  e: FileEntry,
+  asRoot: boolean,
+  special: SpecialFiles | null,
+  problems: Problems,
+): void {
   if (asRoot) {
     try {
       lchownSync(p, e.uid, e.gid);
@@ -293,6 +420,7 @@ function setLinkAttributes(p: string, e: FileEntry, asRoot: boolean): void {
       // As for files: the link keeps our owner.
     }
   }
+  setXattrs(p, e, special, problems);
   lutimesSync(p, e.mtimeMs / 1000, e.mtimeMs / 1000);
 }
 

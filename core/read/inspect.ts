@@ -22,6 +22,8 @@ export interface StreamReport {
   /** Logical bytes that live in the parent chain. */
   parentBytes: number;
   pages: number;
+  /** Bytes of the file the stream's index pages take, as stored. */
+  indexBytes: number;
   /** logicalSize / storedBytes; null when nothing is stored (an empty stream, or only zero
    * blocks and blocks in the parent chain). */
   ratio: number | null;
@@ -70,6 +72,8 @@ export function inspectArchive(a: Archive): InspectReport {
     parentBlocks: s.parentBlocks,
     parentBytes: s.parentBytes,
     pages: s.pageCount,
+    indexBytes: a.pages.slice(s.firstPage, s.firstPage + s.pageCount)
+      .reduce((n, p) => n + p.length, 0),
     ratio: s.storedBytes ? s.logicalSize / s.storedBytes : null,
   }));
   const logical = streams.reduce((n, s) => n + s.logicalSize, 0);

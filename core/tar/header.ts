@@ -23,6 +23,9 @@ export interface RawHeader {
   linkname: Uint8Array;
   uname: string;
   gname: string;
+  /** Device number of a character or block device (typeflag 3 or 4); 0 for the rest. */
+  devmajor: number;
+  devminor: number;
   /** "ustar" (POSIX, with prefix), "gnu" (GNU magic), or "v7" (no magic). */
   format: "ustar" | "gnu" | "v7";
 }
@@ -118,6 +121,13 @@ export function decodeHeader(b: Uint8Array): RawHeader {
     linkname: cstring(b, 157, 100),
     uname: format === "v7" ? "" : ascii(265, 32),
     gname: format === "v7" ? "" : ascii(297, 32),
+    // Devices only (GNU tar leaves the fields empty for other entries).
+    devmajor: format === "v7" || !"34".includes(String.fromCharCode(b[156]))
+      ? 0
+      : parseNumber(b, 329, 8, "devmajor"),
+    devminor: format === "v7" || !"34".includes(String.fromCharCode(b[156]))
+      ? 0
+      : parseNumber(b, 337, 8, "devminor"),
     format,
   };
 }
@@ -145,6 +155,9 @@ export interface HeaderFields {
   mtime: number;
   typeflag: string;
   linkname?: Uint8Array;
+  /** Devices (typeflag 3 and 4) only. */
+  devmajor?: number;
+  devminor?: number;
 }
 
 /** A POSIX ustar header block. Numbers must fit their octal fields. */
@@ -159,6 +172,8 @@ export function encodeHeader(h: HeaderFields): Uint8Array {
   b[156] = h.typeflag.charCodeAt(0);
   if (h.linkname) b.set(h.linkname.subarray(0, 100), 157);
   b.set([0x75, 0x73, 0x74, 0x61, 0x72, 0, 0x30, 0x30], 257); // "ustar\0" "00"
+  if (h.devmajor !== undefined) putOctal(b, 329, 8, h.devmajor);
+  if (h.devminor !== undefined) putOctal(b, 337, 8, h.devminor);
   if (h.prefix) b.set(h.prefix.subarray(0, 155), 345);
   const sum = checksum(b, false);
   const s = sum.toString(8).padStart(6, "0");

@@ -11,8 +11,19 @@ import { concatBytes } from "../format/bytes.ts";
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const enc = new TextEncoder();
 
-/** The records of a PAX header's content, in order (a later key replaces an earlier one). */
-export function decodePax(data: Uint8Array): Map<string, string> {
+/** PAX key prefix of an extended attribute (star's, which GNU tar --xattrs writes and reads);
+ * the value is the attribute's bytes as they are, binary included. */
+export const XATTR_KEY = "SCHILY.xattr.";
+
+/**
+ * The records of a PAX header's content, in order (a later key replaces an earlier one).
+ * Extended attributes (`SCHILY.xattr.NAME`), whose values are bytes, go to `xattrs` by name
+ * (left out when it is not given).
+ */
+export function decodePax(
+  data: Uint8Array,
+  xattrs?: Map<string, Uint8Array>,
+): Map<string, string> {
   const out = new Map<string, string>();
   let at = 0;
   while (at < data.length) {
@@ -30,6 +41,19 @@ export function decodePax(data: Uint8Array): Map<string, string> {
     if (data[end - 1] !== 0x0a) {
       throw new HexzError("corrupt", `PAX header: record at byte ${at} does not end in a newline`);
     }
+    const eqAt = data.subarray(i + 1, end - 1).indexOf(0x3d);
+    const keyBytes = eqAt > 0 ? data.subarray(i + 1, i + 1 + eqAt) : null;
+    if (keyBytes && enc.encode(XATTR_KEY).every((c, k) => keyBytes[k] === c)) {
+      let name: string;
+      try {
+        name = utf8.decode(keyBytes.subarray(XATTR_KEY.length));
+      } catch {
+        throw new HexzError("corrupt", `PAX header: record at byte ${at} is not UTF-8`);
+      }
+      xattrs?.set(name, data.slice(i + 2 + eqAt, end - 1));
+      at = end;
+      continue;
+    }
     let text: string;
     try {
       text = utf8.decode(data.subarray(i + 1, end - 1));
@@ -44,16 +68,20 @@ export function decodePax(data: Uint8Array): Map<string, string> {
   return out;
 }
 
-/** One record, `"<len> key=value\n"`. */
-function record(key: string, value: string): Uint8Array {
-  const body = enc.encode(` ${key}=${value}\n`);
+/** One record, `"<len> key=value\n"` (a value of bytes is written as it is). */
+function record(key: string, value: string | Uint8Array): Uint8Array {
+  const body = concatBytes(
+    enc.encode(` ${key}=`),
+    typeof value === "string" ? enc.encode(value) : value,
+    enc.encode("\n"),
+  );
   let len = body.length + 1;
   while (String(len).length + body.length !== len) len = String(len).length + body.length;
-  return enc.encode(`${len} ${key}=${value}\n`);
+  return concatBytes(enc.encode(String(len)), body);
 }
 
 /** A PAX header's content for `records`. */
-export function encodePax(records: [string, string][]): Uint8Array {
+export function encodePax(records: [string, string | Uint8Array][]): Uint8Array {
   return concatBytes(...records.map(([k, v]) => record(k, v)));
 }
 

@@ -1,10 +1,11 @@
 /**
  * Reading a tar stream entry by entry, without extracting it: ustar, GNU (long names `L` and
  * long link names `K`, base-256 numbers) and PAX (`x` per entry, `g` global: path, linkpath,
- * size, mtime, uid, gid, uname, gname). Member names are made relative as GNU tar makes them
+ * size, mtime, uid, gid, uname, gname, and extended attributes as `SCHILY.xattr.NAME`, which
+ * GNU tar --xattrs writes). Member names are made relative as GNU tar makes them
  * on extraction (leading `/` and `.` components dropped); a `..` component is refused. What
- * the file table cannot hold (devices, FIFOs, sparse files, multi-volume parts) is refused
- * with the entry's name. See docs/TAR.md.
+ * the file table cannot hold (sparse files, multi-volume parts) is refused with the entry's
+ * name. See docs/TAR.md.
  *
  * @module
  */
@@ -14,7 +15,14 @@ import type { ByteReader } from "./byte_reader.ts";
 import { BLOCK, decodeHeader, isZeroBlock, type RawHeader } from "./header.ts";
 import { decodePax, paxInteger, paxTimeMs } from "./pax.ts";
 
-export type TarEntryType = "file" | "dir" | "symlink" | "hardlink";
+export type TarEntryType =
+  | "file"
+  | "dir"
+  | "symlink"
+  | "hardlink"
+  | "chardev"
+  | "blockdev"
+  | "fifo";
 
 export interface TarEntry {
   /** The member name as the archive gives it (for messages). */
@@ -33,6 +41,11 @@ export interface TarEntry {
   size: number;
   /** A symlink's target as stored; a hard link's target made relative like `path`. */
   target: string;
+  /** Device number (character and block devices; 0 for the rest). */
+  major: number;
+  minor: number;
+  /** Extended attributes by name (PAX `SCHILY.xattr.*`), in the order the tar gives them. */
+  xattrs: Map<string, Uint8Array>;
   /** The content, `size` bytes (valid until the next entry is asked for). */
   content: SequentialInput;
 }
@@ -81,12 +94,12 @@ const TYPES: Record<string, TarEntryType> = {
   "1": "hardlink",
   "2": "symlink",
   "5": "dir",
+  "3": "chardev",
+  "4": "blockdev",
+  "6": "fifo",
 };
 
 const REFUSED: Record<string, string> = {
-  "3": "a character device",
-  "4": "a block device",
-  "6": "a FIFO",
   "S": "a GNU sparse file",
   "M": "a multi-volume continuation",
   "D": "a GNU incremental directory listing",
@@ -101,6 +114,8 @@ export async function* readTar(r: ByteReader, file: string): AsyncGenerator<TarE
     new HexzError("corrupt", `${file}: truncated ${where} (at byte ${r.position})`);
   let global = new Map<string, string>();
   let pax: Map<string, string> | null = null;
+  const globalXattrs = new Map<string, Uint8Array>();
+  let paxXattrs = new Map<string, Uint8Array>();
   let longName: Uint8Array | null = null;
   let longLink: Uint8Array | null = null;
   const readMeta = async (h: RawHeader, kind: string) => {
@@ -139,8 +154,9 @@ export async function* readTar(r: ByteReader, file: string): AsyncGenerator<TarE
     const t = h.typeflag;
     if (t === "x" || t === "g") {
       let records: Map<string, string>;
+      const xattrs = t === "g" ? globalXattrs : paxXattrs;
       try {
-        records = decodePax(await readMeta(h, "PAX header"));
+        records = decodePax(await readMeta(h, "PAX header"), xattrs);
       } catch (e) {
         if (e instanceof HexzError && !e.message.startsWith(file)) {
           throw new HexzError(e.code, `${file}: at byte ${at}: ${e.message}`);
@@ -170,15 +186,14 @@ export async function* readTar(r: ByteReader, file: string): AsyncGenerator<TarE
       // A volume label (GNU): not a member; GNU tar does not extract it.
       await r.skip(h.size + ((BLOCK - (h.size % BLOCK)) % BLOCK));
       pax = longName = longLink = null;
+      paxXattrs = new Map();
       continue;
     }
     if (!type) {
       const refused = REFUSED[t];
       throw new HexzError(
         "unsupported",
-        `${what}: ${refused ?? `unknown entry type '${t}'`} cannot be converted${
-          refused ? " (the file table holds files, directories and links)" : ""
-        }`,
+        `${what}: ${refused ?? `unknown entry type '${t}'`} cannot be converted`,
       );
     }
     if ([...records.keys()].some((k) => k.startsWith("GNU.sparse."))) {
@@ -203,9 +218,13 @@ export async function* readTar(r: ByteReader, file: string): AsyncGenerator<TarE
         : h.mtime * 1000,
       size: type === "file" ? size : 0,
       target: type === "hardlink" ? memberPath(rawTarget, `${what}: link target`) : rawTarget,
+      major: h.devmajor,
+      minor: h.devminor,
+      xattrs: new Map([...globalXattrs, ...paxXattrs]),
       content: { read: () => Promise.resolve(null) },
     };
     pax = longName = longLink = null;
+    paxXattrs = new Map();
     if (entry.uid > 0xffffffff || entry.gid > 0xffffffff) {
       throw new HexzError("unsupported", `${what}: uid or gid does not fit in 32 bits`);
     }

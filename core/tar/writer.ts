@@ -1,17 +1,19 @@
 /**
  * Writing tar entries: POSIX ustar headers, with a PAX extended header in front of an entry
  * whose name, link name, size, owner or time ustar cannot hold (a name over 100 bytes that no
- * split into prefix and name fits, sizes from 8 GiB, times before 1970 or with milliseconds).
+ * split into prefix and name fits, sizes from 8 GiB, times before 1970 or with milliseconds),
+ * and extended attributes as `SCHILY.xattr.NAME` records (GNU tar --xattrs reads them).
  * GNU tar reads them all (tests/tar_test.ts).
  *
  * @module
  */
 import { BLOCK, encodeHeader, octalMax } from "./header.ts";
-import { encodePax } from "./pax.ts";
+import { encodePax, XATTR_KEY } from "./pax.ts";
+import { HexzError } from "../errors.ts";
 
 export interface TarHeaderInput {
   path: string;
-  type: "file" | "dir" | "symlink" | "hardlink";
+  type: "file" | "dir" | "symlink" | "hardlink" | "chardev" | "blockdev" | "fifo";
   mode: number;
   uid: number;
   gid: number;
@@ -19,10 +21,22 @@ export interface TarHeaderInput {
   size: number;
   /** A symlink's target or a hard link's first name. */
   target?: string;
+  /** Device number (character and block devices). */
+  major?: number;
+  minor?: number;
+  xattrs?: { name: string; value: Uint8Array }[];
 }
 
 const enc = new TextEncoder();
-const TYPEFLAG = { file: "0", hardlink: "1", symlink: "2", dir: "5" } as const;
+const TYPEFLAG = {
+  file: "0",
+  hardlink: "1",
+  symlink: "2",
+  chardev: "3",
+  blockdev: "4",
+  dir: "5",
+  fifo: "6",
+} as const;
 
 /** `ms` as a PAX time: seconds with a fraction, sign in front. */
 function paxTime(ms: number): string {
@@ -49,7 +63,7 @@ function splitName(b: Uint8Array): { name: Uint8Array; prefix?: Uint8Array } | n
 export function entryHeader(e: TarHeaderInput): Uint8Array {
   const path = enc.encode(e.type === "dir" ? `${e.path}/` : e.path);
   const target = enc.encode(e.target ?? "");
-  const records: [string, string][] = [];
+  const records: [string, string | Uint8Array][] = [];
   const split = splitName(path);
   if (!split) records.push(["path", e.type === "dir" ? `${e.path}/` : e.path]);
   if (target.length > 100) records.push(["linkpath", e.target!]);
@@ -60,7 +74,15 @@ export function entryHeader(e: TarHeaderInput): Uint8Array {
   if (e.mtimeMs % 1000 !== 0 || secs < 0 || secs > octalMax(12)) {
     records.push(["mtime", paxTime(e.mtimeMs)]);
   }
+  for (const x of e.xattrs ?? []) records.push([`${XATTR_KEY}${x.name}`, x.value]);
   const fit = (v: number, len: number) => (v >= 0 && v <= octalMax(len) ? v : 0);
+  const device = e.type === "chardev" || e.type === "blockdev";
+  if (device && !((e.major ?? 0) <= octalMax(8) && (e.minor ?? 0) <= octalMax(8))) {
+    throw new HexzError(
+      "unsupported",
+      `${e.path}: device ${e.major},${e.minor}: a number too large for a tar header`,
+    );
+  }
   const main = encodeHeader({
     name: split?.name ?? path.subarray(0, 100),
     prefix: split?.prefix,
@@ -71,6 +93,7 @@ export function entryHeader(e: TarHeaderInput): Uint8Array {
     mtime: fit(secs, 12),
     typeflag: TYPEFLAG[e.type],
     linkname: target.length <= 100 ? target : target.subarray(0, 100),
+    ...(device ? { devmajor: e.major ?? 0, devminor: e.minor ?? 0 } : {}),
   });
   if (!records.length) return main;
   const data = encodePax(records);
