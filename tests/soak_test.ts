@@ -28,8 +28,8 @@ async function sha256Hex(b: Uint8Array): Promise<string> {
 }
 
 /**
- * The guest: `passes` times, fills the region with byte 16 + i % 200 (pass i, from 1) straight on /dev/vda (synced
- * each time), then writes /final.bin there (unless `passes` is "forever"), syncs, reports and
+ * The guest: `passes` times, fills the region with byte 16 + i % 200 (pass i, from 1) straight
+ * on /dev/vda (synced each time), then writes /final.bin there (unless `passes` is "forever"), syncs, reports and
  * powers off.
  */
 function rewriterInit(passes: number | "forever", regionMiB = REGION_MIB): string {
@@ -67,144 +67,171 @@ async function initrdWith(dir: string, k: GuestKernel, init: string, final: Uint
   return path;
 }
 
-Deno.test(needs([...VM_NEEDS, "cmp"], {
-  name: "a VM rewriting its disk: the overlay compacts while in use, commit, boot, rollback",
-  async fn() {
-    const [dir, done] = await tempDir("hexz-soak-");
-    try {
-      const k = findKernel()!;
-      const baseImg = pseudoRandom(DISK_MIB * MiB, 41);
-      await Deno.writeFile(`${dir}/base.img`, baseImg);
-      let r = await hexz(["pack", `${dir}/base.hxz`, "--disk", `${dir}/base.img`, "-q"]);
-      assertEquals(r.code, 0, r.stderr);
-      const final = pseudoRandom(REGION_MIB * MiB, 42);
-      const expected = baseImg.slice();
-      expected.set(final, REGION_AT_MIB * MiB);
-      await Deno.writeFile(`${dir}/expected.img`, expected);
-
-      // 40 passes of 4 MiB: 160 MiB written over 4 MiB live, with compaction at 8 MiB dead.
-      const passes = 40;
-      const threshold = 8 * MiB;
-      const initrd = await initrdWith(dir, k, rewriterInit(passes), final);
-      const overlay = `${dir}/base.hxo`;
-      const events: CompactEvent[] = [];
-      let largest = 0;
-      const sampler = setInterval(() => {
-        try {
-          largest = Math.max(largest, Deno.statSync(overlay).size);
-        } catch { /* not there yet, or being swapped */ }
-      }, 20);
-      const archive = await open(`${dir}/base.hxz`);
-      let result;
-      const t0 = Date.now();
+// Encrypted: the overlay is sealed, and each compaction starts a new file key and session.
+for (const [encrypted, passes] of [[false, 40], [true, 16]] as const) {
+  Deno.test(needs([...VM_NEEDS, "cmp"], {
+    name: `a VM rewriting its disk: the overlay compacts while in use, commit, boot, rollback${
+      encrypted ? " (encrypted)" : ""
+    }`,
+    async fn() {
+      const [dir, done] = await tempDir("hexz-soak-");
       try {
-        result = await bootVm(archive, {
+        const k = findKernel()!;
+        const baseImg = pseudoRandom(DISK_MIB * MiB, 41);
+        await Deno.writeFile(`${dir}/base.img`, baseImg);
+        const password = "soak secret";
+        await Deno.writeTextFile(`${dir}/pw`, password + "\n");
+        const pw = encrypted ? ["--password-file", `${dir}/pw`] : [];
+        let r = await hexz([
+          "pack",
+          `${dir}/base.hxz`,
+          "--disk",
+          `${dir}/base.img`,
+          "-q",
+          ...(encrypted ? ["--encrypt"] : []),
+          ...pw,
+        ]);
+        assertEquals(r.code, 0, r.stderr);
+        const final = pseudoRandom(REGION_MIB * MiB, 42);
+        const expected = baseImg.slice();
+        expected.set(final, REGION_AT_MIB * MiB);
+        await Deno.writeFile(`${dir}/expected.img`, expected);
+
+        // 40 passes of 4 MiB: 160 MiB written over 4 MiB live, with compaction at 8 MiB dead.
+        const threshold = 8 * MiB;
+        const initrd = await initrdWith(dir, k, rewriterInit(passes), final);
+        const overlay = `${dir}/base.hxo`;
+        const events: CompactEvent[] = [];
+        let largest = 0;
+        const sampler = setInterval(() => {
+          try {
+            largest = Math.max(largest, Deno.statSync(overlay).size);
+          } catch { /* not there yet, or being swapped */ }
+        }, 20);
+        const archive = await open(`${dir}/base.hxz`, encrypted ? { password } : {});
+        let result;
+        const t0 = Date.now();
+        try {
+          result = await bootVm(archive, {
+            overlay,
+            kernel: k.kernel,
+            initrd,
+            append: "console=ttyS0 quiet panic=-1",
+            memoryMiB: 256,
+            nographic: true,
+            accel: "tcg",
+            stdio: "null",
+            extra: ["-no-reboot", "-serial", `file:${dir}/console.txt`],
+            timeoutMs: 150_000,
+            compact: { onlineCompact: threshold, onCompact: (e) => events.push(e) },
+          });
+        } finally {
+          clearInterval(sampler);
+          archive.close();
+        }
+        const secs = (Date.now() - t0) / 1000;
+        const serial = await Deno.readTextFile(`${dir}/console.txt`);
+        const tail = serial.slice(-2000);
+        assertEquals(result.code, 0, tail);
+        assert(!result.timedOut, tail);
+        assertEquals(serial.match(/HEXZ-PASS \d+/g)?.length, passes, tail);
+        assertMatch(serial, /HEXZ-WROTE-FINAL/, tail);
+        assert(!serial.includes("HEXZ-GUEST:"), tail);
+        const failed = events.filter((e) => !e.ok);
+        assertEquals(failed, [], "no compaction failed");
+        assert(events.length >= 1, "the overlay compacted while the VM wrote");
+        // Live: the region (plus what the kernel may have written elsewhere: nothing here). A
+        // compaction starts once dead bytes reach the threshold and outnumber live ones, so the
+        // log holds at most live + max(threshold, live) bytes then, plus what the guest writes
+        // while the compaction copies (bounded by one more threshold: it copies 4 MiB).
+        const live = REGION_MIB * MiB / 4096 * (encrypted ? 4096 + 16 : 4096);
+        const bound = 4096 + live + Math.max(threshold, live) + threshold;
+        console.log(
+          `soak: ${passes} passes in ${secs.toFixed(1)} s, ${events.length} compactions, ` +
+            `overlay at most ${(largest / MiB).toFixed(1)} MiB (bound ${bound / MiB} MiB)`,
+        );
+        assert(largest > 0, "the overlay was sampled");
+        assert(largest <= bound, `overlay grew to ${largest} bytes, over ${bound}`);
+        // Each compaction's `before` is exactly how long the log had grown.
+        for (const e of events) assert(e.ok && e.before <= bound && e.after < e.before);
+        assertEquals(leftovers(dir, "base.hxo"), []);
+
+        // Commit as a thin child of the base: its disk is what the guest wrote last.
+        r = await hexz([
+          "commit",
+          `${dir}/base.hxz`,
           overlay,
-          kernel: k.kernel,
-          initrd,
-          append: "console=ttyS0 quiet panic=-1",
-          memoryMiB: 256,
-          nographic: true,
-          accel: "tcg",
-          stdio: "null",
-          extra: ["-no-reboot", "-serial", `file:${dir}/console.txt`],
-          timeoutMs: 150_000,
-          compact: { onlineCompact: threshold, onCompact: (e) => events.push(e) },
-        });
+          `${dir}/v2.hxz`,
+          "--thin",
+          "-q",
+          ...pw,
+        ]);
+        assertEquals(r.code, 0, r.stderr);
+        r = await hexz(["inspect", `${dir}/v2.hxz`, "--json", ...pw]);
+        assertEquals(r.code, 0, r.stderr);
+        assert(JSON.parse(r.stdout).parent, "the commit is a thin child of the base");
+        r = await hexz(["extract", `${dir}/v2.hxz`, `${dir}/v2.img`, "-q", ...pw]);
+        assertEquals(r.code, 0, r.stderr);
+        await assertSameFile(`${dir}/v2.img`, `${dir}/expected.img`);
+
+        // A boot of the committed archive sees the final pattern.
+        await Deno.mkdir(`${dir}/check`);
+        const checker = await buildInitramfs(`${dir}/check`, k, CHECKER_INIT);
+        r = await hexz([
+          "boot",
+          `${dir}/v2.hxz`,
+          "--kernel",
+          k.kernel,
+          "--initrd",
+          checker,
+          "--append",
+          "console=ttyS0 quiet panic=-1",
+          "--memory",
+          "256M",
+          "--nographic",
+          "--accel",
+          "tcg",
+          "--timeout",
+          "120",
+          ...pw,
+          "--",
+          "-no-reboot",
+        ]);
+        assertEquals(r.code, 0, (r.stdout + r.stderr).slice(-2000));
+        assertMatch(r.stdout, new RegExp(`HEXZ-REGION ${await sha256Hex(final)}`), r.stdout);
+
+        // Rollback: the base's content again, as a thin child of the commit. The region comes
+        // back from the grandparent (ancestors); nothing new is stored but the index.
+        r = await hexz([
+          "pack",
+          `${dir}/v3.hxz`,
+          "--disk",
+          `${dir}/base.img`,
+          "--base",
+          `${dir}/v2.hxz`,
+          "-q",
+          ...pw,
+        ]);
+        assertEquals(r.code, 0, r.stderr);
+        r = await hexz(["inspect", `${dir}/v3.hxz`, "--json", ...pw]);
+        assertEquals(r.code, 0, r.stderr);
+        const info = JSON.parse(r.stdout);
+        assert(info.features.includes("ancestors"), JSON.stringify(info.features));
+        const v3Size = (await Deno.stat(`${dir}/v3.hxz`)).size;
+        const v2Size = (await Deno.stat(`${dir}/v2.hxz`)).size;
+        // The commit stored the region's final content (random: 4 MiB); the rollback stores
+        // none of its data: less than 1/16 of that.
+        assert(v2Size >= REGION_MIB * MiB, `v2 is ${v2Size} bytes`);
+        assert(v3Size < REGION_MIB * MiB / 16, `the rollback stores ${v3Size} bytes`);
+        r = await hexz(["extract", `${dir}/v3.hxz`, `${dir}/v3.img`, "-q", ...pw]);
+        assertEquals(r.code, 0, r.stderr);
+        await assertSameFile(`${dir}/v3.img`, `${dir}/base.img`);
       } finally {
-        clearInterval(sampler);
-        archive.close();
+        await done();
       }
-      const secs = (Date.now() - t0) / 1000;
-      const serial = await Deno.readTextFile(`${dir}/console.txt`);
-      const tail = serial.slice(-2000);
-      assertEquals(result.code, 0, tail);
-      assert(!result.timedOut, tail);
-      assertEquals(serial.match(/HEXZ-PASS \d+/g)?.length, passes, tail);
-      assertMatch(serial, /HEXZ-WROTE-FINAL/, tail);
-      assert(!serial.includes("HEXZ-GUEST:"), tail);
-      const failed = events.filter((e) => !e.ok);
-      assertEquals(failed, [], "no compaction failed");
-      assert(events.length >= 1, "the overlay compacted while the VM wrote");
-      // Live: the region (plus what the kernel may have written elsewhere: nothing here). A
-      // compaction starts once dead bytes reach the threshold and outnumber live ones, so the
-      // log holds at most live + max(threshold, live) bytes then, plus what the guest writes
-      // while the compaction copies (bounded by one more threshold: it copies 4 MiB).
-      const live = REGION_MIB * MiB;
-      const bound = 4096 + live + Math.max(threshold, live) + threshold;
-      console.log(
-        `soak: ${passes} passes in ${secs.toFixed(1)} s, ${events.length} compactions, ` +
-          `overlay at most ${(largest / MiB).toFixed(1)} MiB (bound ${bound / MiB} MiB)`,
-      );
-      assert(largest > 0, "the overlay was sampled");
-      assert(largest <= bound, `overlay grew to ${largest} bytes, over ${bound}`);
-      assertEquals(leftovers(dir, "base.hxo"), []);
-
-      // Commit as a thin child of the base: its disk is what the guest wrote last.
-      r = await hexz(["commit", `${dir}/base.hxz`, overlay, `${dir}/v2.hxz`, "--thin", "-q"]);
-      assertEquals(r.code, 0, r.stderr);
-      r = await hexz(["inspect", `${dir}/v2.hxz`, "--json"]);
-      assertEquals(r.code, 0, r.stderr);
-      assert(JSON.parse(r.stdout).parent, "the commit is a thin child of the base");
-      r = await hexz(["extract", `${dir}/v2.hxz`, `${dir}/v2.img`, "-q"]);
-      assertEquals(r.code, 0, r.stderr);
-      await assertSameFile(`${dir}/v2.img`, `${dir}/expected.img`);
-
-      // A boot of the committed archive sees the final pattern.
-      await Deno.mkdir(`${dir}/check`);
-      const checker = await buildInitramfs(`${dir}/check`, k, CHECKER_INIT);
-      r = await hexz([
-        "boot",
-        `${dir}/v2.hxz`,
-        "--kernel",
-        k.kernel,
-        "--initrd",
-        checker,
-        "--append",
-        "console=ttyS0 quiet panic=-1",
-        "--memory",
-        "256M",
-        "--nographic",
-        "--accel",
-        "tcg",
-        "--timeout",
-        "120",
-        "--",
-        "-no-reboot",
-      ]);
-      assertEquals(r.code, 0, (r.stdout + r.stderr).slice(-2000));
-      assertMatch(r.stdout, new RegExp(`HEXZ-REGION ${await sha256Hex(final)}`), r.stdout);
-
-      // Rollback: the base's content again, as a thin child of the commit. The region comes
-      // back from the grandparent (ancestors); nothing new is stored but the index.
-      r = await hexz([
-        "pack",
-        `${dir}/v3.hxz`,
-        "--disk",
-        `${dir}/base.img`,
-        "--base",
-        `${dir}/v2.hxz`,
-        "-q",
-      ]);
-      assertEquals(r.code, 0, r.stderr);
-      r = await hexz(["inspect", `${dir}/v3.hxz`, "--json"]);
-      assertEquals(r.code, 0, r.stderr);
-      const info = JSON.parse(r.stdout);
-      assert(info.features.includes("ancestors"), JSON.stringify(info.features));
-      const v3Size = (await Deno.stat(`${dir}/v3.hxz`)).size;
-      const v2Size = (await Deno.stat(`${dir}/v2.hxz`)).size;
-      // The commit stored the region's final content (random: 4 MiB); the rollback stores
-      // none of its data: less than 1/16 of that.
-      assert(v2Size >= REGION_MIB * MiB, `v2 is ${v2Size} bytes`);
-      assert(v3Size < REGION_MIB * MiB / 16, `the rollback stores ${v3Size} bytes`);
-      r = await hexz(["extract", `${dir}/v3.hxz`, `${dir}/v3.img`, "-q"]);
-      assertEquals(r.code, 0, r.stderr);
-      await assertSameFile(`${dir}/v3.img`, `${dir}/base.img`);
-    } finally {
-      await done();
-    }
-  },
-}));
+    },
+  }));
+}
 
 /** Files beside `name` in `dir` that a compaction or a server left (temporaries, sockets). */
 function leftovers(dir: string, name: string): string[] {
