@@ -1,6 +1,7 @@
 /**
  * `hexz boot`: runs an archive's disk in QEMU, writes kept in an overlay (vm/boot.ts). Exits
- * with QEMU's status. Needs --allow-run (QEMU), --allow-read, --allow-write.
+ * with QEMU's status; interrupted, once QEMU is stopped, as other commands do (130, 143, 129).
+ * Needs --allow-run (QEMU), --allow-read, --allow-write.
  *
  * @module
  */
