@@ -1,6 +1,7 @@
 /**
  * `hexz boot`: runs an archive's disk in QEMU, writes kept in an overlay (vm/boot.ts). Exits
- * with QEMU's status. Needs --allow-run (QEMU), --allow-read, --allow-write.
+ * with QEMU's status; interrupted, once QEMU is stopped, as other commands do (130, 143, 129).
+ * Needs --allow-run (QEMU), --allow-read, --allow-write.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { HexzError, LOCKED } from "../core/errors.ts";
 import { bootVm } from "../vm/boot.ts";
 import { info, withArchive } from "./common.ts";
 import { passwordFileOption } from "./password.ts";
-import { abortOnInterrupt } from "./interrupt.ts";
+import { abortOnInterrupt, exitInterrupted } from "./interrupt.ts";
 import { parseVmFlags } from "./vm_flags.ts";
 import { compactOptions, NO_COMPACT_HELP } from "./compaction.ts";
 
@@ -60,9 +61,11 @@ export function bootCommand(): Command {
         throw new HexzError("usage", "an archive read from a URL needs --overlay FILE.hxo");
       }
       const overlay = o.overlay ?? defaultOverlayPath(file);
+      // Interrupted, QEMU is stopped and the overlay closed (a compaction running is cancelled
+      // and its temporary file removed) before the command exits as interrupted commands do.
       const stop = abortOnInterrupt(false);
       try {
-        return await withArchive(file, async (archive) => {
+        const code = await withArchive(file, async (archive) => {
           if (archive.header.encryption && !archive.keys) {
             throw new HexzError("password", `${file}: ${LOCKED}`);
           }
@@ -88,12 +91,18 @@ export function bootCommand(): Command {
                 !!o.silent,
               ),
           });
+          if (stop.signal.aborted) return r.code;
           if (r.timedOut) {
             throw new HexzError("io", `the VM was stopped after --timeout ${o.timeout} s`);
           }
           info(`hexz: QEMU exited with status ${r.code}; writes kept in ${overlay}`, !!o.silent);
           return r.code;
         }, { passwordFile: o.passwordFile });
+        if (stop.signal.aborted) exitInterrupted(stop.signal.reason);
+        return code;
+      } catch (e) {
+        if (stop.signal.aborted) exitInterrupted(stop.signal.reason);
+        throw e;
       } finally {
         stop.dispose();
       }

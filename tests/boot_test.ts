@@ -10,6 +10,8 @@ import { hexz, VM_NEEDS } from "./_vm.ts";
 import { open, openOverlay } from "../mod.ts";
 import { buildInitramfs, buildRootDisk, findKernel, INIT_PRELUDE } from "../vm/guest.ts";
 
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
 async function sha256Hex(b: Uint8Array): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest("SHA-256", b as Uint8Array<ArrayBuffer>));
   return [...d].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -182,3 +184,51 @@ Deno.test(needs(["qemu-system-x86_64"], {
     }
   },
 }));
+
+Deno.test(needs(["qemu-system-x86_64", "setpriv"], {
+  name: "boot killed with SIGKILL: its QEMU does not run on alone",
+  async fn() {
+    const [dir, done] = await tempDir("hexz-boot-");
+    try {
+      // An empty disk: the firmware finds nothing to boot and waits for ever.
+      await Deno.writeFile(`${dir}/d.img`, new Uint8Array(1 << 20));
+      const r = await hexz(["pack", `${dir}/d.hxz`, "--disk", `${dir}/d.img`, "-q"]);
+      assertEquals(r.code, 0, r.stderr);
+      const qmp = `${dir}/vm.qmp`;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-q", "--allow-all", CLI, "boot", `${dir}/d.hxz`, "--nographic", "--accel"]
+          .concat(["tcg", "--qmp", qmp, "--timeout", "120"]),
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      let pid = 0;
+      try {
+        for (let i = 0; i < 600 && !pid; i++) {
+          pid = await Deno.readTextFile(`${qmp}.hexz.json`).then((t) => JSON.parse(t).pid, () => 0);
+          if (!pid) await new Promise((res) => setTimeout(res, 50));
+        }
+      } finally {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+      assert(pid > 0, "the VM described itself beside its QMP socket");
+      const end = Date.now() + 10_000;
+      while (running(pid) && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
+      const still = running(pid);
+      if (still) Deno.kill(pid, "SIGKILL");
+      assert(!still, `QEMU (pid ${pid}) ran on after boot was killed`);
+    } finally {
+      await done();
+    }
+  },
+}));
+
+/** Whether process `pid` runs (a zombie, left for a parent that is gone, does not). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
+}

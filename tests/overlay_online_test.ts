@@ -236,6 +236,68 @@ Deno.test("closing an overlay during a compaction cancels it: no temporary left,
   }
 });
 
+Deno.test("a compaction killed with its process leaves a temporary file; the next writable open removes it", async () => {
+  const [dir, done, keep] = await tempDir();
+  try {
+    const b = await makeBase(dir, 32 * MiB, false);
+    const path = `${dir}/o.hxo`;
+    // Another process rewrites 16 MiB with byte 1, 2, 3... and compacts at 16 MiB dead.
+    const here = (p: string) => new URL(p, import.meta.url).href;
+    await Deno.writeTextFile(
+      `${dir}/writer.ts`,
+      `import { open } from ${JSON.stringify(here("../mod.ts"))};
+import { openOverlay } from ${JSON.stringify(here("../core/overlay/overlay.ts"))};
+const base = await open(${JSON.stringify(b.path)});
+const ov = await openOverlay(${
+        JSON.stringify(path)
+      }, base, { create: true, onlineCompact: 16 << 20 });
+for (let i = 1; ; i++) await ov.write("disk", 0, new Uint8Array(16 << 20).fill(i % 250 + 1));
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-q", "--allow-all", `${dir}/writer.ts`],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      await copyStarted(dir, "o.hxo");
+    } finally {
+      child.kill("SIGKILL");
+    }
+    await child.output();
+    const left = named(dir, "o.hxo");
+    assertEquals(left.length, 2, `the killed compaction's file is there: ${left}`);
+    const base = keep(await b.open());
+    (await openOverlay(path, base, { readOnly: true })).close();
+    assertEquals(named(dir, "o.hxo"), left, "a read-only open leaves it");
+    const ov = await openOverlay(path, base, { onlineCompact: false });
+    try {
+      assertEquals(named(dir, "o.hxo"), ["o.hxo"]);
+      const got = await whole(ov);
+      // The kill may have torn a 16 MiB write between its records (4 MiB each): the last
+      // pass, then the one before it; every block is whole.
+      const passes = new Set<number>();
+      for (let at = 0; at < 16 * MiB; at += BLOCK) {
+        const v = got[at];
+        assert(v >= 1 && got.subarray(at, at + BLOCK).every((x) => x === v), `block at ${at}`);
+        passes.add(v);
+      }
+      assert(passes.size <= 2, `bytes of passes ${[...passes]}`);
+      assertBytesEqual(got.subarray(16 * MiB), b.img.subarray(16 * MiB), "the rest");
+    } finally {
+      await ov.close();
+    }
+    // A temporary that is in use (locked, as a running compaction's is) stays.
+    const busy = `${path}.tmp-0123abcd`;
+    const held = keep(await Deno.open(busy, { write: true, createNew: true }));
+    await held.lock(true);
+    (await openOverlay(path, base)).close();
+    assertEquals(named(dir, "o.hxo"), ["o.hxo", "o.hxo.tmp-0123abcd"]);
+  } finally {
+    await done();
+  }
+});
+
 Deno.test(needs(["tmpfs"], {
   name: "a compaction that fills the disk leaves the old log in use, is reported once, backs off",
   async fn() {

@@ -140,16 +140,36 @@ export interface RunningQemu {
   end(): Promise<void>;
 }
 
+/** The executable `name` would run: itself if it has a slash, else the first on PATH. */
+function onPath(name: string): string | null {
+  const dirs = name.includes("/") ? [""] : (Deno.env.get("PATH") ?? "").split(":");
+  for (const d of dirs) {
+    const p = d === "" ? name : `${d}/${name}`;
+    try {
+      const st = Deno.statSync(p);
+      if (st.isFile && ((st.mode ?? 0o111) & 0o111)) return p;
+    } catch { /* next */ }
+  }
+  return null;
+}
+
 /**
  * Starts QEMU with `args`. Stopping it (timeout, abort, `end`) sends SIGTERM, on which QEMU
- * ends cleanly, and SIGKILL if it is still there 5 s later.
+ * ends cleanly, and SIGKILL if it is still there 5 s later. Where util-linux's setpriv is
+ * there (Debian always has it), QEMU is started through it with a parent-death signal: it
+ * gets SIGTERM when the thread that started it ends, so this process killed without stopping
+ * it (kill -9, a crash) does not leave QEMU running on alone with its disk gone.
  */
 export function startQemu(args: string[], o: StartQemuOptions = {}): RunningQemu {
   const bin = o.qemu ?? "qemu-system-x86_64";
+  const qemu = onPath(bin);
+  const setpriv = qemu === null ? null : onPath("setpriv");
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(bin, {
-      args,
+    // setpriv execs QEMU in its place (same pid). A missing QEMU is started directly, for
+    // the runtime's own "not found".
+    child = new Deno.Command(setpriv ?? bin, {
+      args: setpriv ? ["--pdeathsig", "TERM", "--", qemu!, ...args] : args,
       stdin: o.stdio === "null" ? "null" : "inherit",
       stdout: o.stdio === "null" ? "null" : "inherit",
       stderr: "inherit",

@@ -378,6 +378,7 @@ export async function openOverlay(
           : `${path}: in use by another mount or NBD server; stop it first`,
       );
     }
+    if (!opts.readOnly) removeStaleCompactions(path);
     const ov = await load(path, file, base, !!opts.readOnly, created, {
       threshold: opts.readOnly ? false : online,
       onCompact: opts.onCompact,
@@ -409,6 +410,36 @@ export async function openOverlay(
     throw e;
   }
 }
+
+/**
+ * Removes what compactions of the overlay at `path` that never ended (the process was killed,
+ * the machine crashed) left beside it: `<overlay>.tmp-<8 hex digits>` files. Only the holder
+ * of the overlay's write lock compacts it, and the caller holds it, so none of them is in use;
+ * each is locked before it is removed all the same (a running compaction holds its file's lock).
+ */
+function removeStaleCompactions(path: string) {
+  const dir = dirOf(path);
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch {
+    return; // an unreadable directory: nothing to tidy
+  }
+  for (const e of entries) {
+    if (!e.isFile || !e.name.startsWith(name) || !STALE.test(e.name.slice(name.length))) continue;
+    const stale = `${dir}/${e.name}`;
+    try {
+      const f = Deno.openSync(stale, { read: true, write: true });
+      try {
+        if (f.tryLockSync(true)) Deno.removeSync(stale);
+      } finally {
+        f.close();
+      }
+    } catch { /* gone meanwhile, or not ours to remove: left as it is */ }
+  }
+}
+const STALE = /^\.tmp-[0-9a-f]{8}$/;
 
 /**
  * Compacts the overlay at `path` (see Overlay.compact): opens it writable on `base`, which
