@@ -10,10 +10,11 @@
  * reproducible: HEXZ_FUZZ_SEED picks the seed, HEXZ_FUZZ_CASE reruns one case, HEXZ_FUZZ_MS
  * sets the time budget.
  */
-import { assert } from "./_assert.ts";
-import { type ByteSource, HexzError, memorySource, open, pack } from "../mod.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { type Archive, type ByteSource, HexzError, memorySource, open, pack } from "../mod.ts";
 import { checkArchive } from "../core/read/check.ts";
-import { decodeHeader } from "../core/format/header.ts";
+import { decodeHeader, type ParentRef } from "../core/format/header.ts";
+import { equalBytes } from "../core/format/bytes.ts";
 import { decodeMaster, encodeMaster, type PageRef } from "../core/format/master.ts";
 import { HEADER_SIZE, STREAMS } from "../core/format/constants.ts";
 import { blake3 } from "../core/hash/blake3.ts";
@@ -74,6 +75,8 @@ function rng(seed: number, index: number): Rng {
 interface Base {
   name: string;
   bytes: Uint8Array;
+  /** A thin archive's chain (parent first), intact: only the archive itself is mutated. */
+  chain?: Uint8Array[];
 }
 
 /** The layout of a valid base: where its records are, for targeted mutations and resealing. */
@@ -172,6 +175,48 @@ async function makeBases(dir: string): Promise<{ base: Base; streams: Uint8Array
     base: { name: "raw", bytes: await Deno.readFile(`${dir}/raw.hxz`) },
     streams: [new Uint8Array(0), mem3],
   });
+  // A sparse disk: pages of zero runs are stored LZ4-compressed (feature bit 4).
+  const disk4 = new Uint8Array(8192 * KiB);
+  disk4.set(mixed(96 * KiB, 5), 2048 * KiB);
+  await pack({
+    output: `${dir}/sparse.hxz`,
+    disk: await write("d4", disk4),
+    compression: "lz4",
+    blockSize: 1024,
+    workers: 1,
+  });
+  out.push({
+    base: { name: "sparse", bytes: await Deno.readFile(`${dir}/sparse.hxz`) },
+    streams: [disk4, new Uint8Array(0)],
+  });
+  // A thin chain on the lz4 archive: a child with 512 KiB changed, whose parent entries
+  // inherit their hashes (bits 1, 4, 6), and a grandchild with that content back as it was,
+  // so its entries name the grandparent (bit 5). Only the archive at the end is mutated.
+  const disk5 = disk1.slice();
+  disk5.set(mixed(512 * KiB, 6), 1024 * KiB);
+  const disk6 = disk1.slice();
+  disk6.set(pseudoRandom(100 * KiB, 7), 3072 * KiB);
+  let parent = `${dir}/lz4.hxz`;
+  const chain = [await Deno.readFile(parent)];
+  for (const [name, disk] of [["thin", disk5], ["ancestors", disk6]] as const) {
+    const base = await open(parent);
+    try {
+      await pack({
+        output: `${dir}/${name}.hxz`,
+        disk: await write(`d-${name}`, disk),
+        compression: "lz4",
+        base,
+        basePath: parent,
+        workers: 1,
+      });
+    } finally {
+      base.close();
+    }
+    const bytes = await Deno.readFile(`${dir}/${name}.hxz`);
+    out.push({ base: { name, bytes, chain: chain.slice() }, streams: [disk, new Uint8Array(0)] });
+    chain.unshift(bytes);
+    parent = `${dir}/${name}.hxz`;
+  }
   return out;
 }
 
@@ -257,10 +302,15 @@ const HEADER_FIELDS: [number, number][] = [
   // dictionary, metadata, file table, reserved section references
   ...[256, 304, 352, 400].flatMap((s): [number, number][] => [[s, 8], [s + 8, 8]]),
 ];
-const MASTER_RECORD_FIELDS: [number, number][] = [[0, 1], [4, 4], [8, 8], [16, 8], [24, 8], [
-  32,
-  4,
-]];
+const MASTER_RECORD_FIELDS: [number, number][] = [
+  [0, 1],
+  [1, 1],
+  [4, 4],
+  [8, 8],
+  [16, 8],
+  [24, 8],
+  [32, 4],
+];
 const PAGE_FIELDS: [number, number][] = [[4, 2], [6, 1], [8, 4], [16, 8], [24, 8]];
 const ENTRY_FIELDS: [number, number][] = [
   [0, 8],
@@ -469,12 +519,32 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** Opens the parents of a thin base from its chain's bytes, by identity. */
+function chainResolver(chain: Uint8Array[]): (ref: ParentRef) => Promise<Archive> {
+  const resolve = async (ref: ParentRef): Promise<Archive> => {
+    for (const bytes of chain) {
+      const a = await open(memorySource(bytes, "parent.hxz"), {
+        resolveParent: resolve,
+        lazyParents: true,
+      });
+      if (equalBytes(a.header.uuid, ref.uuid) && equalBytes(a.header.rootHash, ref.rootHash)) {
+        return a;
+      }
+      a.close();
+    }
+    throw new HexzError("parent", "fuzz: not a parent in the chain");
+  };
+  return resolve;
+}
+
 /** Runs one mutated archive; returns the outcome's name, throws FuzzFailure on a violation. */
-async function runCase(m: Mutated, r: Rng, L: Layout): Promise<string> {
+async function runCase(m: Mutated, r: Rng, L: Layout, chain: Uint8Array[]): Promise<string> {
   const stats = { reads: 0, bytes: 0 };
   let stage = "open";
   try {
-    const a = await open(guardedSource(m.bytes, stats));
+    const a = await open(guardedSource(m.bytes, stats), {
+      resolveParent: chainResolver(chain),
+    });
     try {
       stage = "check";
       let outcome = "check ok";
@@ -568,7 +638,7 @@ async function fuzz(
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       const outcome = await Promise.race([
-        runCase(m, r, layouts[bi]),
+        runCase(m, r, layouts[bi], bases[bi].base.chain ?? []),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(new FuzzFailure(`no result within ${CASE_TIMEOUT_MS} ms (async hang)`)),
@@ -630,10 +700,24 @@ if (inWorker) {
       const bases = await makeBases(dir);
       for (const b of bases) {
         // The bases themselves must be intact, or the oracle means nothing.
-        const a = await open(memorySource(b.base.bytes));
+        const a = await open(memorySource(b.base.bytes), {
+          resolveParent: chainResolver(b.base.chain ?? []),
+        });
         await checkArchive(a);
         a.close();
       }
+      // ... and hold the features they stand for.
+      const features = Object.fromEntries(
+        bases.map((
+          b,
+        ) => [
+          b.base.name,
+          decodeHeader(b.base.bytes.subarray(0, HEADER_SIZE), b.base.bytes.length).features,
+        ]),
+      );
+      assertEquals(features.sparse & (1 << 4), 1 << 4, "sparse: compressed index pages");
+      assertEquals(features.thin & 0b1010010, 0b1010010, "thin: thin, compressed, inherited");
+      assertEquals(features.ancestors & (1 << 5), 1 << 5, "ancestors: refers past its parent");
       worker = new Worker(import.meta.url, { type: "module" });
       const w = worker;
       const result = await new Promise<DoneMsg>((resolve, reject) => {
