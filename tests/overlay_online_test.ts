@@ -236,6 +236,28 @@ Deno.test("closing an overlay during a compaction cancels it: no temporary left,
   }
 });
 
+Deno.test("a closed overlay is not compacted: compact() after close() rejects and leaves the file as it was", async () => {
+  const [dir, done, keep] = await tempDir();
+  try {
+    const b = await makeBase(dir, 4 * MiB, false);
+    const base = keep(await b.open());
+    const path = `${dir}/o.hxo`;
+    const ov = keep(await openOverlay(path, base, { create: true, onlineCompact: false }));
+    // Zero records only: a compaction of them reads nothing from the closed log.
+    await ov.writeZeroes("disk", 0, 2 * BLOCK);
+    await ov.writeZeroes("disk", 0, 2 * BLOCK);
+    await ov.flush();
+    await ov.close();
+    const before = await Deno.readFile(path);
+    const e = await assertRejects(() => ov.compact());
+    assertMatch((e as Error).message, /o\.hxo: the overlay is closed/);
+    assertBytesEqual(await Deno.readFile(path), before, "the overlay file");
+    assertEquals(named(dir, "o.hxo"), ["o.hxo"]);
+  } finally {
+    await done();
+  }
+});
+
 Deno.test("a compaction killed with its process leaves a temporary file; the next writable open removes it", async () => {
   const [dir, done, keep] = await tempDir();
   try {

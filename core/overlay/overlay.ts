@@ -903,8 +903,10 @@ async function load(
     let next: Deno.FsFile | null = null;
     let cancelled = false;
     const gone = () => new HexzError("io", `${path}: compaction cancelled: the overlay was closed`);
+    // Closed: its lock is gone with the file, so another process may hold the overlay now; a
+    // compaction that went on would rename its copy over that one's writes.
     const stop = () => {
-      if (cancelled) throw gone();
+      if (cancelled || closed) throw gone();
     };
     const c: Compaction = {
       dirty: [new Set(), new Set()],
@@ -1006,7 +1008,7 @@ async function load(
           await next!.sync();
           stop();
           const nextReader = await openHandle(tempPath, "r");
-          if (cancelled) {
+          if (cancelled || closed) {
             await nextReader.close();
             throw gone();
           }
@@ -1047,7 +1049,7 @@ async function load(
           } catch { /* closed */ }
           await Deno.remove(tempPath).catch(() => {});
         }
-        if (cancelled) throw gone();
+        if (cancelled || closed) throw gone();
         // Named for the overlay (the temporary file's name alone would puzzle).
         throw e instanceof HexzError
           ? new HexzError(e.code, `${path}: cannot compact: ${e.message}`, { cause: e })
@@ -1167,9 +1169,12 @@ async function load(
     },
     async compact() {
       writable();
+      const isClosed = () => new HexzError("usage", `${path}: the overlay is closed`);
+      if (closed) throw isClosed();
       // One at a time: one started by writes is let finish, then this one covers what came
       // after it.
       while (running) await running.done.catch(() => {});
+      if (closed) throw isClosed();
       return await startCompaction().done;
     },
     close() {
