@@ -1,7 +1,7 @@
 /**
  * The file table of directory archives: one record per directory, file, symlink, hard link,
- * device node and FIFO, in depth-first order with names sorted within each directory (so every directory
- * precedes its contents). File contents live in the disk stream at `offset` for `size` bytes.
+ * device node and FIFO, in depth-first order with names sorted within each directory (so
+ * every directory precedes its contents). File contents live in the disk stream at `offset` for `size` bytes.
  * Stored as the archive's file-table section (feature bit 3). See docs/FORMAT.md, "File
  * table".
  *

@@ -1,11 +1,11 @@
 /**
  * Directory archives: list the file table, read files by name, and restore the tree with its
- * modes, times, device nodes, FIFOs and extended attributes (the last two through calls the
- * caller gives, `SpecialFiles`, since Deno has none). Extraction never writes outside the target directory: paths are validated
- * when the table is decoded (relative, no `..`, every ancestor a directory listed earlier),
- * existing symlinks in the way are replaced rather than followed, hard links are made to
- * files this extraction wrote, and symlinks are created after all files (with their owners
- * and times, set on the links themselves).
+ * modes, times, device nodes, FIFOs and extended attributes (nodes, FIFOs and xattrs through
+ * calls the caller gives, `SpecialFiles`, since Deno has none). Extraction never writes
+ * outside the target directory: paths are validated when the table is decoded (relative, no
+ * `..`, every ancestor a directory listed earlier), existing symlinks in the way are replaced
+ * rather than followed, hard links are made to files this extraction wrote, and symlinks are
+ * created after all files (with their owners and times, set on the links themselves).
  *
  * @module
  */
