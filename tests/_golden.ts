@@ -82,3 +82,20 @@ export const THIN_OPTIONS = {
   message: "golden vector v1, thin",
   metadata: { purpose: "docs/FORMAT.md golden vector, thin child with inherited hashes" },
 };
+
+/**
+ * The input of the golden vector tests/vectors/v1-back.hxz, a thin child of v1-thin.hxz whose
+ * streams are v1-small's again: its disk blocks 0, 2 and 3 and its memory are in v1-thin's
+ * streams (ancestor 0), its short block 4 only in v1-small's (ancestor 1, feature bit 5).
+ */
+export function backInput(): { disk: Uint8Array; memory: Uint8Array } {
+  return goldenInput();
+}
+
+export const BACK_OPTIONS = {
+  ...GOLDEN_OPTIONS,
+  uuid: GOLDEN_OPTIONS.uuid.map((b, i) => i === 15 ? 0x02 : b),
+  createdAtMs: Date.UTC(2026, 11, 7, 13, 0, 0),
+  message: "golden vector v1, back",
+  metadata: { purpose: "docs/FORMAT.md golden vector, a block from the grandparent" },
+};

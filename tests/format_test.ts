@@ -1,5 +1,5 @@
 import { relative } from "node:path";
-import { assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { HexzError, inspect, open, pack } from "../mod.ts";
 import { decodeHeader, encodeHeader, formatUuid, newHeader } from "../core/format/header.ts";
 import { toHex } from "../core/hash/blake3.ts";
@@ -7,6 +7,8 @@ import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format
 import { assertBytesEqual } from "./_archive.ts";
 import { tempDir } from "./_tools.ts";
 import {
+  BACK_OPTIONS,
+  backInput,
   GOLDEN_OPTIONS,
   goldenInput,
   THIN_OPTIONS,
@@ -93,6 +95,47 @@ Deno.test("golden vector: a thin child of v1-small reproduces the committed arch
       assertEquals(inspect(a).features, ["thin", "compressedIndex", "inheritedHashes"]);
       const expected = (await Deno.readTextFile(`${VEC}README.md`))
         .match(/v1-thin\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1];
+      assertEquals(toHex(a.header.rootHash), expected);
+    } finally {
+      a.close();
+    }
+  } finally {
+    await done();
+  }
+});
+
+Deno.test("golden vector: a grandchild of v1-small that takes a block from it reproduces v1-back.hxz", async () => {
+  const [dir, done] = await tempDir();
+  try {
+    // Beside copies of its parent and grandparent, as in tests/vectors/.
+    await Deno.copyFile(`${VEC}v1-small.hxz`, `${dir}/v1-small.hxz`);
+    await Deno.copyFile(`${VEC}v1-thin.hxz`, `${dir}/v1-thin.hxz`);
+    const { disk, memory } = backInput();
+    await Deno.writeFile(`${dir}/disk`, disk);
+    await Deno.writeFile(`${dir}/memory`, memory);
+    const base = await open(`${dir}/v1-thin.hxz`);
+    try {
+      await pack({
+        output: `${dir}/v.hxz`,
+        disk: `${dir}/disk`,
+        memory: `${dir}/memory`,
+        base,
+        basePath: relative(Deno.cwd(), `${dir}/v1-thin.hxz`),
+        ...BACK_OPTIONS,
+      });
+    } finally {
+      base.close();
+    }
+    const made = await Deno.readFile(`${dir}/v.hxz`);
+    if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}v1-back.hxz`, made);
+    assertBytesEqual(made, await Deno.readFile(`${VEC}v1-back.hxz`), "v1-back.hxz");
+    const a = await open(`${VEC}v1-back.hxz`);
+    try {
+      assertBytesEqual(await a.read("disk", 0, a.size("disk")), disk, "disk");
+      assertBytesEqual(await a.read("memory", 0, a.size("memory")), memory, "memory");
+      assert(inspect(a).features.includes("ancestors"), inspect(a).features.join());
+      const expected = (await Deno.readTextFile(`${VEC}README.md`))
+        .match(/v1-back\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1];
       assertEquals(toHex(a.header.rootHash), expected);
     } finally {
       a.close();

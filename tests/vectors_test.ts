@@ -6,7 +6,7 @@
  */
 import { blake3 } from "hash-wasm";
 import { assert, assertEquals } from "./_assert.ts";
-import { goldenInput, thinInput, zeroRunInput } from "./_golden.ts";
+import { backInput, goldenInput, thinInput, zeroRunInput } from "./_golden.ts";
 import { frame } from "./_lz4frame.ts";
 import { needs } from "./_tools.ts";
 
@@ -341,6 +341,94 @@ Deno.test(needs(["lz4"], {
       0,
       0,
     ]);
+  },
+}));
+
+Deno.test(needs(["lz4"], {
+  name:
+    "golden vector v1-back.hxz: a grandchild whose short block names v1-small (ancestor 1), as FORMAT.md defines it",
+  async fn() {
+    const f = await Deno.readFile(`${VEC}v1-back.hxz`);
+    const thin = await Deno.readFile(`${VEC}v1-thin.hxz`);
+    const small = await Deno.readFile(`${VEC}v1-small.hxz`);
+    const h = f.subarray(0, 4096);
+    assertEquals(f.length, 4614);
+    assertEquals(u32(h, 12), (1 << 1) | (1 << 4) | (1 << 5) | (1 << 6), "features 1, 4, 5, 6");
+    assertEquals(hex(h.subarray(4064)), await b3(h.subarray(0, 4064)), "header checksum");
+    const readme = await Deno.readTextFile(`${VEC}README.md`);
+    assertEquals(
+      readme.match(/v1-back\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1],
+      hex(h.subarray(4064)),
+    );
+    assertEquals(hex(h.subarray(448, 464)), hex(thin.subarray(24, 40)), "parent UUID");
+    assertEquals(hex(h.subarray(464, 496)), hex(thin.subarray(4064, 4096)), "parent root");
+    assertEquals(dec.decode(h.subarray(498, 498 + u16(h, 496))), "v1-thin.hxz");
+    // v1-thin names v1-small as its parent: the chain is back -> thin -> small.
+    assertEquals(hex(thin.subarray(448, 464)), hex(small.subarray(24, 40)));
+    const masterAt = u64(h, 80), masterLen = u64(h, 88);
+    assertEquals([masterAt, masterLen], [4422, 192]);
+    assertEquals(
+      hex(h.subarray(96, 128)),
+      await b3(f.subarray(masterAt, masterAt + masterLen - 32)),
+    );
+    /** Entry `index` of `stream` in archive `a`, its page decoded (by lz4 where compressed). */
+    const entryOf = async (a: Uint8Array, stream: number, index: number) => {
+      const master = a.subarray(u64(a, 80), u64(a, 80) + u64(a, 88));
+      for (let i = 0; i < u32(master, 8); i++) {
+        const p = await pageOf(a, i);
+        const first = u64(p.r, 8);
+        if (p.stream !== stream || index < first || index >= first + p.count) continue;
+        const entries = p.codec ? await lz4Entries(p.page, p.count) : p.page.subarray(32);
+        return entries.subarray(56 * (index - first), 56 * (index - first + 1));
+      }
+      throw new Error(`no entry ${index} of stream ${stream}`);
+    };
+    /** The BLAKE3 a parent entry stands for: followed up the chain to an entry with a hash. */
+    const chain = [thin, small];
+    const resolve = async (b: Uint8Array, up: number): Promise<string> => {
+      if (b[16] !== 3) return hex(b.subarray(24, 56));
+      assertEquals(b[18], 2, "a parent entry inherits its hash");
+      assert(zero(b.subarray(24, 56)), "with its hash field zero");
+      const holder = up + b[20];
+      return await resolve(await entryOf(chain[holder], b[19], u64(b, 0)), holder + 1);
+    };
+    const { disk, memory } = backInput();
+    const want: [number, number, number, number, number][] = [
+      // kind, location, logical length, parent stream, ancestor
+      [3, 0, 1024, 0, 0],
+      [1, 0, 1024, 0, 0],
+      [3, 0, 1024, 0, 0],
+      [3, 1, 1024, 0, 0],
+      [3, 4, 904, 0, 1],
+    ];
+    const disks = await pageOf(f, 0);
+    assertEquals([disks.stream, disks.codec, disks.count, disks.at, disks.page.length], [
+      0,
+      1,
+      5,
+      4168,
+      165,
+    ]);
+    const entries = await lz4Entries(disks.page, 5);
+    let offset = 0;
+    for (let e = 0; e < 5; e++) {
+      const b = entries.subarray(56 * e, 56 * (e + 1));
+      assertEquals([b[16], u64(b, 0), u32(b, 12), b[19], b[20]], want[e], `disk entry ${e}`);
+      assertEquals([u32(b, 8), b[17], b[21], b[22], b[23]], [0, 0, 0, 0, 0], `disk entry ${e}`);
+      const block = disk.subarray(offset, offset + u32(b, 12));
+      assertEquals(await resolve(b, 0), await b3(block), `disk entry ${e}: the block's hash`);
+      offset += u32(b, 12);
+    }
+    assertEquals(offset, disk.length);
+    // Entry 4 is served by v1-small itself: its disk block 4 holds the 904 bytes.
+    const e4 = await entryOf(small, 0, 4);
+    assertEquals([e4[16], u32(e4, 8), u32(e4, 12)], [0, 904, 904]);
+    assertEquals(small.subarray(u64(e4, 0), u64(e4, 0) + 904), disk.subarray(4096), "payload");
+    const mem = await pageOf(f, 1);
+    assertEquals([mem.stream, mem.codec, mem.count, mem.at, mem.page.length], [1, 1, 1, 4333, 89]);
+    const m = await lz4Entries(mem.page, 1);
+    assertEquals([m[16], u64(m, 0), u32(m, 12), m[19], m[20]], [3, 0, 105, 1, 0]);
+    assertEquals(await resolve(m, 0), await b3(memory), "memory: the block's hash");
   },
 }));
 
