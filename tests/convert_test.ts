@@ -221,6 +221,11 @@ Deno.test(needs(["tar"], {
       const badDev = handTar([{ name: "dev/null", type: "3" }]);
       patch(badDev, 0, 329, "0000x01\0");
       cases.push(["devmajor", badDev, /devmajor field "0000x01" is not an octal number/]);
+      // A GNU base-256 device number of 2^32: bad input (exit 1), not a usage mistake.
+      const bigDev = handTar([{ name: "dev/big", type: "3" }]);
+      bigDev.set([0x80, 0, 0, 1, 0, 0, 0, 0], 337);
+      patch(bigDev, 0, 0, "dev/big");
+      cases.push(["devminor", bigDev, /"dev\/big": device number does not fit in 32 bits/]);
       cases.push([
         "sparse",
         handTar([{ name: "s", type: "S" }]),

@@ -228,6 +228,9 @@ export async function* readTar(r: ByteReader, file: string): AsyncGenerator<TarE
     if (entry.uid > 0xffffffff || entry.gid > 0xffffffff) {
       throw new HexzError("unsupported", `${what}: uid or gid does not fit in 32 bits`);
     }
+    if (entry.major > 0xffffffff || entry.minor > 0xffffffff) {
+      throw new HexzError("unsupported", `${what}: device number does not fit in 32 bits`);
+    }
     let left = size;
     if (type === "file") {
       entry.content = {
