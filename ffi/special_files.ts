@@ -9,6 +9,7 @@
 import { HexzError } from "../core/errors.ts";
 import type { Xattr } from "../core/format/filetable.ts";
 import type { SpecialFiles } from "../core/read/files.ts";
+import { makedev } from "../core/format/devnum.ts";
 import { cString, ERRNO, errno, libcIfAllowed, strerror } from "./libc.ts";
 
 const dec = new TextDecoder("utf-8", { fatal: true });
@@ -17,16 +18,6 @@ const dec = new TextDecoder("utf-8", { fatal: true });
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
-
-/**
- * glibc's makedev: the major's low 12 bits at 8..20 and its high bits from 44, the minor's
- * low 8 bits at 0..8 and its high bits from 20.
- */
-export function makedev(major: number, minor: number): bigint {
-  const M = BigInt(major), m = BigInt(minor);
-  return ((M & 0xfffff000n) << 32n) | ((M & 0xfffn) << 8n) | ((m & 0xffffff00n) << 12n) |
-    (m & 0xffn);
-}
 
 /** Calls `get(buf)` with a buffer that grows until the answer fits (ERANGE: it grew since the
  * size was asked for). Returns the bytes, or the errno of a failure. */

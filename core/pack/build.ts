@@ -26,6 +26,7 @@ import {
   type StreamInput,
   withTrainedDictionary,
 } from "./pack.ts";
+import { splitDev } from "../format/devnum.ts";
 
 export interface BuildOptions extends Omit<PackOptions, "disk" | "memory"> {
   /** The directory to pack. */
@@ -131,15 +132,6 @@ function walk(
       warn(`${abs}: socket ignored`);
     }
   }
-}
-
-/** glibc's major() and minor() of a device number (`Deno.FileInfo.rdev`). */
-function splitDev(rdev: number): { major: number; minor: number } {
-  const d = BigInt(rdev);
-  return {
-    major: Number(((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn)),
-    minor: Number((d & 0xffn) | ((d >> 12n) & ~0xffn)),
-  };
 }
 
 /**
