@@ -417,8 +417,19 @@ Deno.test("a thin archive's signature covers its parent's identity and blocks", 
     await pack({ output: parent, disk: `${dir}/v1.img`, compression: "lz4", force: true });
     let v = await hexz(["verify", pub, child]);
     assertEquals(v.code, 1);
-    assertMatch(v.err, /archive data corrupt: .*not the parent/);
+    assertMatch(
+      v.err,
+      /^hexz: .*v2\.hxz: .*v1\.hxz is not the parent .*: it was moved or replaced\n$/,
+    );
+    assert(!v.err.includes("corrupt"), v.err);
     assertEquals((await hexz(["verify", pub, child, "--fast"])).code, 0, "fast reads no parent");
+
+    // A missing parent is said to be missing, not damaged data.
+    await Deno.remove(parent);
+    v = await hexz(["verify", pub, child]);
+    assertEquals(v.code, 1);
+    assertMatch(v.err, /^hexz: .*v2\.hxz: parent archive \S*v1\.hxz not found/);
+    assert(!v.err.includes("corrupt"), v.err);
 
     // A damaged block in the parent is found through the child.
     await Deno.writeFile(parent, parentBytes);

@@ -273,6 +273,11 @@ function isVerdict(e: unknown): e is HexzError {
     (e.code === "corrupt" || e.code === "format" || e.code === "parent");
 }
 
+/** A verdict's line: a parent missing or replaced is said as such, not as damaged data. */
+function corruptMessage(e: HexzError): string {
+  return e.code === "parent" ? e.message : `archive data corrupt: ${e.message}`;
+}
+
 /**
  * Verifies that an archive (a path or an open Archive, whose source must span the whole file)
  * carries a valid signature by the SPKI PEM Ed25519 key `publicPem` and, unless `fast`, that
@@ -301,7 +306,7 @@ export async function verifyArchive(
   try {
     a = typeof input === "string" ? await openForVerify(input, !!opts.fast, opts.password) : input;
   } catch (e) {
-    if (isVerdict(e)) return fail("corrupt", `archive data corrupt: ${e.message}`);
+    if (isVerdict(e)) return fail("corrupt", corruptMessage(e));
     throw e;
   }
   try {
@@ -342,7 +347,7 @@ export async function verifyArchive(
       try {
         report.check = await checkArchive(a, { onProgress: opts.onProgress });
       } catch (e) {
-        if (isVerdict(e)) return fail("corrupt", `archive data corrupt: ${e.message}`);
+        if (isVerdict(e)) return fail("corrupt", corruptMessage(e));
         throw e;
       }
     }
