@@ -144,7 +144,9 @@ Deno.test("ancestors: packing on a base whose grandparent is gone fails with one
     await Deno.rename(paths[0], `${dir}/away/v1.hxz`);
     const r = await hexz(["pack", `${dir}/v3b.hxz`, "--disk", `${dir}/v3.img`, "--base", paths[1]]);
     assertEquals(r.code, 1);
-    assertMatch(r.err, /^hexz: parent archive .*v1\.hxz not found/);
+    // The line names the archive whose parent is missing (v2, not the base v3 is packed on).
+    assertMatch(r.err, /^hexz: parent archive .*v1\.hxz of .*v2\.hxz not found \(looked at /);
+    assertMatch(r.err, /then among the archives beside it\)$/m);
     assertEquals(r.err.trim().split("\n").length, 1, r.err);
     assertEquals(
       [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.includes("v3b")),

@@ -88,7 +88,7 @@ Deno.test("thin archives: a moved parent is found beside the child, a missing on
     await Deno.remove(`${dir}/moved/v1.hxz`);
     // Found missing on open, through the chain (v3 -> v2 -> v1)...
     const e = await assertRejects(() => open(`${dir}/moved/v3.hxz`), HexzError);
-    assertMatch(e.message, /parent archive .*v1\.hxz not found/);
+    assertMatch(e.message, /parent archive .*v1\.hxz of .*moved\/v2\.hxz not found/);
     assertEquals((e as HexzError).code, "parent");
     // ...or, when opened lazily, on the first read that needs it.
     const b = await open(`${dir}/moved/v3.hxz`, { lazyParents: true });

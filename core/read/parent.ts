@@ -95,11 +95,12 @@ export function parentResolver(
     const found = await besideByIdentity(ref, child, opener, opts);
     if (found) return found;
     if (problem) throw problem;
+    // Named with the child that needs it: up a chain, that is not the archive the user gave.
+    const beside = child.source.path === undefined ? "" : ", then among the archives beside it";
     throw new HexzError(
       "parent",
-      `parent archive ${ref.path || formatUuid(ref.uuid)} not found (looked at ${
-        tried.join(", ")
-      })`,
+      `parent archive ${ref.path || formatUuid(ref.uuid)} of ${child.source.name} not found ` +
+        `(looked at ${tried.join(", ")}${beside})`,
     );
   };
 }
