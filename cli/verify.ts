@@ -1,7 +1,7 @@
 import { Command } from "./command.ts";
 import { HexzError } from "../core/errors.ts";
 import { readKeyFile, verifyArchive } from "../core/sign/signature.ts";
-import { open } from "../net/open.ts";
+import { open, openSource } from "../net/open.ts";
 import { out } from "./common.ts";
 import { createProgress } from "./progress.ts";
 import { importPublicKey } from "../core/sign/keys.ts";
@@ -33,6 +33,7 @@ export function verifyCommand(): Command {
       const r = await verifyArchive(path, key, {
         fast: !!o.fast,
         password,
+        openSource: (location) => openSource(location),
         onProgress: (d, t) => progress.update(d, t),
       }).finally(() => progress.finish());
       if (!r.ok) {

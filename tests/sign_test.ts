@@ -428,7 +428,7 @@ Deno.test("a thin archive's signature covers its parent's identity and blocks", 
     await Deno.remove(parent);
     v = await hexz(["verify", pub, child]);
     assertEquals(v.code, 1);
-    assertMatch(v.err, /^hexz: .*v2\.hxz: parent archive \S*v1\.hxz not found/);
+    assertMatch(v.err, /^hexz: .*v2\.hxz: parent archive \S*v1\.hxz of \S*v2\.hxz not found/);
     assert(!v.err.includes("corrupt"), v.err);
 
     // A damaged block in the parent is found through the child.
@@ -617,6 +617,74 @@ Deno.test(needs(["script"], {
       assertMatch(quiet, /good signature/);
       assert(!quiet.includes("verify 100%"), quiet);
     } finally {
+      await done();
+    }
+  },
+}));
+
+Deno.test(needs(["busybox"], {
+  name:
+    "verify reads a signed thin archive by URL (its parent beside it); sign of a URL is refused",
+  async fn() {
+    const [dir, done, keep] = await tempDir();
+    const www = `${dir}/www`;
+    await Deno.mkdir(www);
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    // busybox httpd answers range requests, as the static servers hexz reads from do.
+    const httpd = new Deno.Command("busybox", {
+      args: ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", www],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      const [key, pub] = await keygen(dir, "k");
+      const v1 = pseudoRandom(512 * KiB, 21);
+      const v2 = v1.slice();
+      v2.set(pseudoRandom(64 * KiB, 22), 64 * KiB);
+      await Deno.writeFile(`${dir}/v1.img`, v1);
+      await Deno.writeFile(`${dir}/v2.img`, v2);
+      await pack({ output: `${www}/v1.hxz`, disk: `${dir}/v1.img`, compression: "lz4" });
+      const base = keep(await open(`${www}/v1.hxz`));
+      await pack({
+        output: `${www}/v2.hxz`,
+        disk: `${dir}/v2.img`,
+        base,
+        basePath: `${www}/v1.hxz`,
+      });
+      base.close();
+      assertEquals((await hexz(["sign", key, `${www}/v2.hxz`])).code, 0);
+      const url = `http://127.0.0.1:${port}/v2.hxz`;
+      const net = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
+      // busybox may take a moment to listen: inspect (which reads URLs) tells when it does.
+      for (let i = 0; i < 50; i++) {
+        if ((await hexz(["inspect", url], { perms: net })).code === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      let v = await hexz(["verify", pub, url], { perms: net });
+      assertEquals([v.code, v.err], [0, ""]);
+      assertMatch(
+        v.out,
+        /^http:\S*\/v2\.hxz: good signature by key [0-9a-f]{16}; 8 blocks verified\n$/,
+      );
+      v = await hexz(["verify", pub, url, "--fast"], { perms: net });
+      assertEquals(v.code, 0, v.err);
+      // The parent is read by URL too: gone from the server, it is named.
+      await Deno.rename(`${www}/v1.hxz`, `${dir}/v1.hxz`);
+      v = await hexz(["verify", pub, url], { perms: net });
+      assertEquals(v.code, 1);
+      assertMatch(
+        v.err,
+        /^hexz: \S*\/v2\.hxz: parent archive \S*v1\.hxz of \S*\/v2\.hxz not found/,
+      );
+      // Signing writes into the file: a URL is refused in one line, as a usage mistake.
+      const s = await hexz(["sign", key, url], { perms: net });
+      assertEquals(s.code, 2);
+      assertEquals(s.err, `hexz: ${url}: only a local file can be signed (download it first)\n`);
+    } finally {
+      httpd.kill();
+      await httpd.status;
       await done();
     }
   },

@@ -17,7 +17,7 @@ import { createAtomicFile, writeAll } from "../io/atomic.ts";
 import { type ByteSource, fileSource, readExact } from "../io/source.ts";
 import { type Archive, openArchive, type OpenOptions } from "../read/archive.ts";
 import { checkArchive, type CheckReport } from "../read/check.ts";
-import { openParents, parentResolver } from "../read/parent.ts";
+import { openParents, parentResolver, type SourceOpener } from "../read/parent.ts";
 import {
   generateKeyPair,
   importPrivateKey,
@@ -79,6 +79,11 @@ export interface VerifyOptions {
   password?: string;
   /** Bytes checked so far of the full check, as `check` reports them. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * How a path given as a string, and the parents of a thin archive, are opened (default: as
+   * local files). The command line passes one that also reads http(s) URLs.
+   */
+  openSource?: SourceOpener;
 }
 
 const short = (id: Uint8Array | string) => typeof id === "string" ? id : toHex(id);
@@ -127,7 +132,7 @@ async function checkBeforeSigning(path: string, opts: SignOptions): Promise<void
   if (check === "none") return;
   let a: Archive | null = null;
   try {
-    a = await openForVerify(path, check === "index", opts.password);
+    a = await openForVerify(path, check === "index", opts.password, fileSource);
     if (check === "full") {
       await checkArchive(a, { onProgress: opts.onProgress });
     } else if (!a.header.encryption || a.keys) {
@@ -159,6 +164,10 @@ export async function signArchive(
   expectString(path, "signArchive");
   expectString(privatePem, "signArchive: private key", "a PEM string");
   expectOptions(opts, "signArchive: options");
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+    // The signature is written into the file: a URL is not a file this can rewrite.
+    throw new HexzError("usage", `${path}: only a local file can be signed (download it first)`);
+  }
   const key = await importPrivateKey(privatePem);
   await checkBeforeSigning(path, opts);
   const src = await fileSource(path);
@@ -260,10 +269,15 @@ async function rewriteTail(
 }
 
 /** Opens `path` as `open` in mod.ts does: parents found and verified, dictionaries loaded. */
-async function openForVerify(path: string, fast: boolean, password?: string): Promise<Archive> {
+async function openForVerify(
+  path: string,
+  fast: boolean,
+  password: string | undefined,
+  opener: SourceOpener,
+): Promise<Archive> {
   const opts: OpenOptions = { loadDictionary: createZstdDictCodec, password };
-  opts.resolveParent = parentResolver(fileSource, opts);
-  const a = await openArchive(path, opts);
+  opts.resolveParent = parentResolver(opener, opts);
+  const a = await openArchive(await opener(path), opts);
   return fast ? a : await openParents(a);
 }
 
@@ -304,7 +318,9 @@ export async function verifyArchive(
   const fail = (status: VerifyStatus, message: string) => ({ ...report, status, message });
   let a: Archive;
   try {
-    a = typeof input === "string" ? await openForVerify(input, !!opts.fast, opts.password) : input;
+    a = typeof input === "string"
+      ? await openForVerify(input, !!opts.fast, opts.password, opts.openSource ?? fileSource)
+      : input;
   } catch (e) {
     if (isVerdict(e)) return fail("corrupt", corruptMessage(e));
     throw e;
