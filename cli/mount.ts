@@ -9,6 +9,7 @@ import { Command } from "./command.ts";
 import { HexzError } from "../core/errors.ts";
 import { mountAt, unmountFuse } from "../ffi/fuse_session.ts";
 import { checkMountpoint, defaultOverlayPath, mountArchive } from "../serve/mount.ts";
+import { overlayWritten } from "../core/overlay/overlay.ts";
 import { compactOptions, NO_COMPACT_HELP } from "./compaction.ts";
 import { checkDaemonPermission, info, out } from "./common.ts";
 import { parseCount, parseSize } from "./units.ts";
@@ -60,6 +61,9 @@ export function mountCommand(): Command {
       if (o.daemon) checkDaemonPermission();
       const password = await passwordFor(file, o.passwordFile) ?? undefined;
       if (o.daemon) return await daemonize(file, mountpoint, o, password);
+      const overlay = o.rw ? o.overlay ?? defaultOverlayPath(file) : undefined;
+      const hadOverlay = overlay !== undefined &&
+        await Deno.lstat(overlay).then(() => true, () => false);
       const m = await mountArchive(file, {
         ...opts,
         password,
@@ -77,6 +81,10 @@ export function mountCommand(): Command {
       } finally {
         Deno.removeSignalListener("SIGINT", stop);
         Deno.removeSignalListener("SIGTERM", stop);
+      }
+      // An overlay this mount created and nothing wrote to is not left behind.
+      if (overlay !== undefined && !hadOverlay && !await overlayWritten(overlay)) {
+        await Deno.remove(overlay).catch(() => {});
       }
     });
 }

@@ -15,7 +15,7 @@ import { parseCount } from "./units.ts";
 import { givenPassword, interactive, passwordFileOption, promptPassword } from "./password.ts";
 import { open } from "../net/open.ts";
 import { cachedReader } from "../ffi/cached_read.ts";
-import { defaultOverlayPath } from "../core/overlay/overlay.ts";
+import { defaultOverlayPath, overlayWritten } from "../core/overlay/overlay.ts";
 import { compactOptions, NO_COMPACT_HELP } from "./compaction.ts";
 
 interface ServeFlags {
@@ -183,6 +183,8 @@ export function serveCommand(): Command {
           }
           if (o.nbd) {
             const overlay = o.overlay ?? (o.rw ? defaultOverlayPath(file) : undefined);
+            const hadOverlay = overlay !== undefined &&
+              await Deno.lstat(overlay).then(() => true, () => false);
             const server = await serveNbd(archive, {
               socket: o.socket,
               hostname: o.socket === undefined ? o.bind : undefined,
@@ -198,6 +200,10 @@ export function serveCommand(): Command {
             );
             await Promise.race([stop.signal, server.finished]);
             await server.close();
+            // An overlay this server created and no client wrote to is not left behind.
+            if (overlay !== undefined && !hadOverlay && !await overlayWritten(overlay)) {
+              await Deno.remove(overlay).catch(() => {});
+            }
             return;
           }
           const server = await serveHttp(archive, {

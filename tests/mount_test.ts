@@ -309,6 +309,50 @@ Deno.test(needs(MOUNT, {
 }));
 
 Deno.test(needs(MOUNT, {
+  name: "mount --rw that nothing writes to leaves no overlay behind, and keeps one it found",
+  async fn() {
+    const [dir, done] = await tempDir();
+    const mnt = `${await Deno.realPath(dir)}/mnt`;
+    let server: Server | undefined;
+    try {
+      await Deno.mkdir(mnt);
+      const disk = diskImage();
+      const archive = await packBytes(dir, disk);
+      const overlay = archive.replace(/\.hxz$/, ".hxo");
+      server = await serve([archive, mnt, "--rw"]);
+      const r = await run("cmp", [`${mnt}/disk`, "-"], disk); // read, never written
+      assertEquals(r.code, 0, r.out + r.err);
+      server.child.kill("SIGTERM");
+      assertEquals((await server.child.status).code, 0, await server.stderr);
+      server = undefined;
+      assertEquals(await Deno.lstat(overlay).then(() => "there", () => "gone"), "gone");
+
+      // An overlay that was there before the mount stays, written to or not.
+      server = await serve([archive, mnt, "--rw"]);
+      const w = await run(
+        "dd",
+        [`of=${mnt}/disk`, "conv=notrunc", "bs=4096", "status=none"],
+        pseudoRandom(4096, 3),
+      );
+      assertEquals(w.code, 0, w.err);
+      server.child.kill("SIGTERM");
+      assertEquals((await server.child.status).code, 0, await server.stderr);
+      server = undefined;
+      const size = (await Deno.stat(overlay)).size;
+      assert(size > 4096, "the overlay holds the write");
+      server = await serve([archive, mnt, "--rw"]);
+      server.child.kill("SIGTERM");
+      assertEquals((await server.child.status).code, 0, await server.stderr);
+      server = undefined;
+      assertEquals((await Deno.stat(overlay)).size, size);
+    } finally {
+      await teardown(mnt, server);
+      await done();
+    }
+  },
+}));
+
+Deno.test(needs(MOUNT, {
   name: "mount and unmount errors are one line; a dead mount is reported and detached",
   async fn() {
     const [dir, done] = await tempDir();

@@ -158,6 +158,51 @@ Deno.test(needs(["qemu-io"], {
 }));
 
 Deno.test(needs(["qemu-io"], {
+  name:
+    "serve --nbd --rw that no client writes to leaves no overlay behind, and keeps one it found",
+  async fn() {
+    const [dir, done] = await tempDir();
+    const pids: number[] = [];
+    try {
+      const p = await packBytes(dir, pseudoRandom(300_000, 11));
+      const ov = p.replace(/\.hxz$/, ".hxo");
+      const sock = `${dir}/rw.sock`;
+      const start = async () => {
+        const r = await hexz(["serve", p, "--nbd", "--rw", "--socket", sock, "--daemon"], {
+          perms: PERMS,
+        });
+        assertEquals(r.code, 0, r.err);
+        const n = /over NBD at (\S+) \(writes kept in (\S+)\) \(pid (\d+)\)/.exec(r.err);
+        assert(n, r.err);
+        pids.push(Number(n[3]));
+        return { uri: n[1], pid: Number(n[3]) };
+      };
+      const qemuIo = async (uri: string, cmd: string) => {
+        const w = await new Deno.Command("qemu-io", { args: ["-f", "raw", uri, "-c", cmd] })
+          .output();
+        assertEquals(w.code, 0, new TextDecoder().decode(w.stderr));
+      };
+      let s = await start();
+      await qemuIo(s.uri, "read 0 4096");
+      await stop(s.pid);
+      assertEquals(await Deno.lstat(ov).then(() => "there", () => "gone"), "gone");
+
+      s = await start();
+      await qemuIo(s.uri, "write -P 0x11 0 4096");
+      await stop(s.pid);
+      const size = (await Deno.stat(ov)).size;
+      assert(size > 4096, "the overlay holds the write");
+      s = await start(); // found there: kept, as it was
+      await stop(s.pid);
+      assertEquals((await Deno.stat(ov)).size, size);
+    } finally {
+      for (const pid of pids) await stop(pid).catch(() => {});
+      await done();
+    }
+  },
+}));
+
+Deno.test(needs(["qemu-io"], {
   name: "serve --nbd --rw of an encrypted archive takes writes with its password, encrypted",
   async fn() {
     const [dir, done] = await tempDir();

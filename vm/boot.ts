@@ -14,7 +14,11 @@
 import { removeStaleSocket } from "../serve/socket.ts";
 import { HexzError, osReason } from "../core/errors.ts";
 import { createAtomicFile, writeAll } from "../core/io/atomic.ts";
-import { openOverlay, type OverlayCompactOptions } from "../core/overlay/overlay.ts";
+import {
+  openOverlay,
+  type OverlayCompactOptions,
+  overlayWritten,
+} from "../core/overlay/overlay.ts";
 import type { Archive } from "../core/read/archive.ts";
 import { serveNbd } from "../serve/nbd.ts";
 import {
@@ -235,15 +239,6 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
     return { ...info, code: s.code, timedOut: vm.timedOut() };
   } finally {
     await cleanUp();
-  }
-}
-
-/** Whether an overlay file holds any record: more than its 4096-byte header. */
-async function overlayWritten(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).size > 4096;
-  } catch {
-    return false;
   }
 }
 

@@ -50,6 +50,19 @@ export function defaultOverlayPath(archivePath: string): string {
   return path.endsWith(".hxz") ? path.slice(0, -4) + ".hxo" : path + ".hxo";
 }
 const HEADER = 4096;
+
+/**
+ * Whether the overlay file at `path` holds any record (more than its header); false when it
+ * does not exist. A mount, NBD export or boot that created an overlay nobody wrote to removes
+ * it on the way out with this: it would only be an empty file to trip over.
+ */
+export async function overlayWritten(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).size > HEADER;
+  } catch {
+    return false;
+  }
+}
 const RECORD_HEADER = 64;
 const MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x56]); // "HXOV"
 const RECORD_MAGIC = new Uint8Array([0x48, 0x58, 0x4f, 0x52]); // "HXOR"
