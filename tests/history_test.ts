@@ -175,3 +175,11 @@ Deno.test("cli commit turns an overlay into a thin archive; overlay --blocks lis
     await done();
   }
 });
+
+Deno.test("ls of a URL says it reads local directories, in one line (exit 2)", async () => {
+  const url = "http://127.0.0.1:9/images/";
+  const r = await hexz(["ls", url], {
+    perms: ["--allow-read", "--allow-write", "--allow-env", "--allow-net"],
+  });
+  assertEquals([r.code, r.err], [2, `hexz: ${url}: ls reads a local directory, not a URL\n`]);
+});

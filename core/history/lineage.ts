@@ -55,6 +55,10 @@ export async function lineage(
   dir: string,
 ): Promise<{ roots: LineageNode[]; nodes: LineageNode[] }> {
   expectString(dir, "lineage", "a directory");
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(dir)) {
+    // A web server has no directory listing to read: the archives are found by their headers.
+    throw new HexzError("usage", `${dir}: ls reads a local directory, not a URL`);
+  }
   const names: string[] = [];
   try {
     for await (const e of Deno.readDir(dir)) {
