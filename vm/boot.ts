@@ -13,7 +13,7 @@
  */
 import { removeStaleSocket } from "../serve/socket.ts";
 import { HexzError, osReason } from "../core/errors.ts";
-import { createAtomicFile, writeAll } from "../core/io/atomic.ts";
+import { createAtomicFile, dirOf, writeAll } from "../core/io/atomic.ts";
 import {
   openOverlay,
   type OverlayCompactOptions,
@@ -87,6 +87,30 @@ export interface BootResult extends BootInfo {
   code: number;
   /** Whether QEMU was killed for `timeoutMs`. */
   timedOut: boolean;
+}
+
+/** A boot's private directory (its NBD socket) is `<tmp>/hexz-boot-<pid>-<random>`. */
+const BOOT_DIR_PREFIX = "hexz-boot-";
+
+/**
+ * Removes the private directories of boots whose process is gone (killed with SIGKILL, which
+ * leaves no chance to clean up: each held a dead socket). Only where /proc tells which
+ * processes live; a directory whose pid is alive again (reused) is left.
+ */
+export async function removeStaleBootDirs(tmp: string): Promise<void> {
+  try {
+    await Deno.lstat("/proc/self");
+  } catch {
+    return;
+  }
+  try {
+    for await (const e of Deno.readDir(tmp)) {
+      const m = e.isDirectory && e.name.match(/^hexz-boot-(\d+)-/);
+      if (!m || Number(m[1]) === Deno.pid) continue;
+      const alive = await Deno.lstat(`/proc/${m[1]}`).then(() => true, () => false);
+      if (!alive) await Deno.remove(`${tmp}/${e.name}`, { recursive: true }).catch(() => {});
+    }
+  } catch { /* a temporary directory we cannot list: nothing to tidy */ }
 }
 
 /** What `snapVm` needs to know about a VM that `bootVm` started (written beside its QMP). */
@@ -163,7 +187,8 @@ export async function bootVm(archive: Archive, o: BootOptions): Promise<BootResu
     ? chooseAccel()
     : { accel: o.accel, reason: "as asked" };
 
-  const dir = await Deno.makeTempDir({ prefix: "hexz-boot-" });
+  const dir = await Deno.makeTempDir({ prefix: `${BOOT_DIR_PREFIX}${Deno.pid}-` });
+  await removeStaleBootDirs(dirOf(dir));
   const cleanups: (() => Promise<void> | void)[] = [
     () => Deno.remove(dir, { recursive: true }).catch(() => {}),
   ];
