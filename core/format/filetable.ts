@@ -9,7 +9,8 @@
  * archives reads; hard links need version 2 (record type 4), which older readers refuse as an
  * unknown version. Device nodes, FIFOs and extended attributes need version 3 (record types
  * 5 to 7, an xattr count in each record and the records' extra bytes), written only when the
- * table holds one of them.
+ * table holds one of them. Paths with a backslash (an ordinary character of a Linux name)
+ * need version 4, the layout of version 3.
  *
  * @module
  */
@@ -87,10 +88,12 @@ export interface FileEntry {
 
 const MAGIC = new Uint8Array([0x48, 0x58, 0x46, 0x54]); // "HXFT"
 /** Tables without hard links are written as version 1; version 2 adds record type 4; version 3
- * adds record types 5 to 7 and extended attributes. */
+ * adds record types 5 to 7 and extended attributes; version 4 (the layout of version 3) lets
+ * paths hold backslashes (systemd's `system-systemd\x2dcryptsetup.slice`). */
 const VERSION_PLAIN = 1;
 const VERSION_LINKS = 2;
 const VERSION_META = 3;
+const VERSION_NAMES = 4;
 const HEAD = 16;
 const FIXED = 48;
 const MAX_NAME = 4096;
@@ -98,11 +101,15 @@ const MAX_NAME = 4096;
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
-/** Throws unless `p` is a safe relative path (nothing that could escape an extraction dir). */
-export function checkEntryPath(p: string): void {
+/**
+ * Throws unless `p` is a safe relative path (nothing that could escape an extraction dir).
+ * A backslash is an ordinary character of a Linux name, allowed where `backslash` (tables of
+ * version 4); extraction refuses such names where it is a separator (Windows).
+ */
+export function checkEntryPath(p: string, backslash = false): void {
   const parts = p.split("/");
   if (
-    !p || p.startsWith("/") || p.includes("\0") || p.includes("\\") ||
+    !p || p.startsWith("/") || p.includes("\0") || (!backslash && p.includes("\\")) ||
     parts.some((c) => c === "" || c === "." || c === "..")
   ) {
     throw new HexzError("corrupt", `file table: unsafe path ${JSON.stringify(p)}`);
@@ -168,10 +175,13 @@ function cmp(a: string, b: string): number {
   return x.length - y.length;
 }
 
-/** Encodes `entries` as version 1, as version 2 when one of them is a hard link, or as version
- * 3 when one is a device or a FIFO or has extended attributes. */
+/** Encodes `entries` as version 1, as version 2 when one of them is a hard link, as version 3
+ * when one is a device or a FIFO or has extended attributes, or as version 4 when a path holds
+ * a backslash. */
 export function encodeFileTable(entries: FileEntry[]): Uint8Array {
-  const version = entries.some(needsVersion3)
+  const version = entries.some((e) => e.path.includes("\\"))
+    ? VERSION_NAMES
+    : entries.some(needsVersion3)
     ? VERSION_META
     : entries.some(isLink)
     ? VERSION_LINKS
@@ -182,7 +192,7 @@ export function encodeFileTable(entries: FileEntry[]): Uint8Array {
     const shown = e.path.length > 80 ? `${e.path.slice(0, 77)}...` : e.path;
     const name = enc.encode(e.path);
     const target = enc.encode(isLink(e) ? e.hardLinkTo! : e.target);
-    const extra = version === VERSION_META
+    const extra = version >= VERSION_META
       ? encodeExtra(e, shown)
       : { bytes: new Uint8Array(0), count: 0 };
     return { e, shown, name, target, extra };
@@ -222,7 +232,7 @@ export function encodeFileTable(entries: FileEntry[]): Uint8Array {
       setU64(dv, off + 24, e.type === "file" ? e.offset : 0);
       dv.setUint32(off + 32, e.uid, true);
       dv.setUint32(off + 36, e.gid, true);
-      if (version === VERSION_META) {
+      if (version >= VERSION_META) {
         dv.setUint8(off + 1, SPECIAL.has(e.type) && e.type !== "fifo" ? FLAG_DEVICE : 0);
         dv.setUint16(off + 42, extra.count, true);
       }
@@ -311,10 +321,10 @@ export function decodeFileTable(bytes: Uint8Array, diskSize: number): FileEntry[
   ensure(equalBytes(bytes.subarray(0, 4), MAGIC), `${what}: bad magic`);
   const dv = view(bytes);
   const version = dv.getUint16(4, true);
-  if (version < VERSION_PLAIN || version > VERSION_META) {
+  if (version < VERSION_PLAIN || version > VERSION_NAMES) {
     throw new HexzError(
       "format",
-      `${what}: unsupported version ${version} (this hexz reads versions 1 to 3)`,
+      `${what}: unsupported version ${version} (this hexz reads versions 1 to 4)`,
     );
   }
   const count = dv.getUint32(8, true);
@@ -347,7 +357,7 @@ export function decodeFileTable(bytes: Uint8Array, diskSize: number): FileEntry[
     } catch {
       throw new HexzError("corrupt", `${what}: entry ${i} name is not UTF-8`);
     }
-    checkEntryPath(path);
+    checkEntryPath(path, version >= VERSION_NAMES);
     const e: FileEntry = {
       path,
       type,

@@ -79,13 +79,6 @@ function walk(
   for (const name of names) {
     const path = rel ? `${rel}/${name}` : name;
     const abs = `${root}/${path}`;
-    if (name.includes("\\")) {
-      // Extraction refuses it (a path separator elsewhere): refuse it here, not after packing.
-      throw new HexzError(
-        "unsupported",
-        `${JSON.stringify(abs)}: a name with a backslash cannot be stored in an archive`,
-      );
-    }
     let st: Deno.FileInfo;
     try {
       st = Deno.lstatSync(abs);

@@ -150,6 +150,14 @@ export async function extractTree(
   }
   for (const p of opts.paths ?? []) expectString(p, "extractTree: path");
   const t = opts.paths?.length ? selectEntries(table, opts.paths) : table;
+  // Where a backslash separates paths, such a name would land elsewhere than it says.
+  const odd = Deno.build.os === "windows" && t.find((e) => e.path.includes("\\"));
+  if (odd) {
+    throw new HexzError(
+      "unsupported",
+      `${JSON.stringify(odd.path)}: a name with a backslash cannot be extracted on Windows`,
+    );
+  }
   const root = outDir.replace(/\/+$/, "") || "/";
   const st = lstatOrNull(root);
   if (st && !st.isDirectory) {

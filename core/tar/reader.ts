@@ -78,14 +78,7 @@ export function memberPath(name: string, what: string): string {
   if (parts.includes("..")) {
     throw new HexzError("unsupported", `${what}: member name contains '..' (refused, as tar does)`);
   }
-  const path = parts.join("/");
-  if (path.includes("\\")) {
-    throw new HexzError(
-      "unsupported",
-      `${what}: a name with a backslash cannot be stored in an archive`,
-    );
-  }
-  return path;
+  return parts.join("/");
 }
 
 const TYPES: Record<string, TarEntryType> = {
