@@ -607,8 +607,7 @@ Deno.test(needs(["root"], {
 }));
 
 Deno.test(needs(["tar"], {
-  name:
-    "names with a backslash (systemd's \\x2d) go through build, extract, cat --file and tar",
+  name: "names with a backslash (systemd's \\x2d) go through build, extract, cat --file and tar",
   fn: async () => {
     const [dir, done] = await tempDir();
     try {
