@@ -52,3 +52,18 @@ export function unframe(f: Uint8Array): { data: Uint8Array; compressed: boolean 
   }
   return out;
 }
+
+/**
+ * One LZ4 block decoded by the `lz4` command-line tool (not our decoder), handed to it inside a
+ * frame. Throws if the tool refuses it.
+ */
+export async function lz4Tool(block: Uint8Array): Promise<Uint8Array> {
+  const lz = new Deno.Command("lz4", { args: ["-d", "-c"], stdin: "piped", stdout: "piped" })
+    .spawn();
+  const w = lz.stdin.getWriter();
+  await w.write(frame([{ data: block, compressed: true }]));
+  await w.close();
+  const out = await lz.output();
+  if (!out.success) throw new Error("the lz4 tool refused the block");
+  return out.stdout;
+}

@@ -14,7 +14,7 @@ import { check, type EncryptOptions, HexzError, open, pack } from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { hexz } from "./_cli.ts";
 import { needs, pseudoRandom, tempDir } from "./_tools.ts";
-import { frame } from "./_lz4frame.ts";
+import { lz4Tool } from "./_lz4frame.ts";
 
 const enc = new TextEncoder();
 
@@ -155,7 +155,7 @@ async function readIndex(file: Uint8Array, indexKey: Uint8Array): Promise<Block[
     const packed = (u32(file, 12) & (1 << 4)) !== 0 && rec[1] === 1;
     assertEquals(pageLen === 32 + 56 * count + 32, !packed, "a compressed page is shorter");
     let entries = cat(d.update(page.subarray(32, pageLen - 32)), d.final());
-    if (packed) entries = await lz4Block(entries);
+    if (packed) entries = await lz4Tool(entries);
     assertEquals(entries.length, 56 * count);
     for (let e = 0; e < count; e++) {
       const b = entries.subarray(56 * e, 56 * (e + 1));
@@ -239,18 +239,6 @@ async function checkArchive(
   nonces.push(sealed.slice(0, 12));
   assertEquals(new Set(nonces.map(hex)).size, nonces.length, "no nonce repeats in an archive");
   return nonces;
-}
-
-/** An LZ4 block decoded by the `lz4` tool, inside a frame. */
-async function lz4Block(block: Uint8Array): Promise<Uint8Array> {
-  const lz = new Deno.Command("lz4", { args: ["-d", "-c"], stdin: "piped", stdout: "piped" })
-    .spawn();
-  const w = lz.stdin.getWriter();
-  await w.write(frame([{ data: block, compressed: true }]));
-  await w.close();
-  const out = await lz.output();
-  assert(out.success, "lz4 decodes the page's entries");
-  return out.stdout;
 }
 
 /** 1 KiB blocks: distinct random ones, a zero one, a repeated one. */

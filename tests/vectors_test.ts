@@ -7,7 +7,7 @@
 import { blake3 } from "hash-wasm";
 import { assert, assertEquals } from "./_assert.ts";
 import { backInput, goldenInput, thinInput, zeroRunInput } from "./_golden.ts";
-import { frame } from "./_lz4frame.ts";
+import { lz4Tool } from "./_lz4frame.ts";
 import { needs } from "./_tools.ts";
 
 const VEC = new URL("./vectors/", import.meta.url).pathname;
@@ -180,16 +180,8 @@ Deno.test(needs(["lz4"], {
       0,
       0,
     ]);
-    // The entries: an LZ4 block, handed to the lz4 tool inside a frame.
-    const lz = new Deno.Command("lz4", { args: ["-d", "-c"], stdin: "piped", stdout: "piped" })
-      .spawn();
-    const w = lz.stdin.getWriter();
-    await w.write(frame([{ data: page.subarray(32, pageLen - 32), compressed: true }]));
-    await w.close();
-    const out = await lz.output();
-    assert(out.success, "lz4 decodes the page's entries");
-    const entries = out.stdout;
-    assertEquals(entries.length, 300 * 56);
+    // The entries: an LZ4 block, decoded by the lz4 tool.
+    const entries = await lz4Entries(page, 300);
     const disk = zeroRunInput();
     const zeroHash = await b3(new Uint8Array(1024));
     for (let e = 0; e < 300; e++) {
@@ -231,15 +223,9 @@ Deno.test(needs(["lz4"], {
 
 /** The entries of an LZ4-compressed page, decoded by the `lz4` tool (not our decoder). */
 async function lz4Entries(page: Uint8Array, count: number): Promise<Uint8Array> {
-  const lz = new Deno.Command("lz4", { args: ["-d", "-c"], stdin: "piped", stdout: "piped" })
-    .spawn();
-  const w = lz.stdin.getWriter();
-  await w.write(frame([{ data: page.subarray(32, page.length - 32), compressed: true }]));
-  await w.close();
-  const out = await lz.output();
-  assert(out.success, "lz4 decodes the page's entries");
-  assertEquals(out.stdout.length, 56 * count);
-  return out.stdout;
+  const entries = await lz4Tool(page.subarray(32, page.length - 32));
+  assertEquals(entries.length, 56 * count);
+  return entries;
 }
 
 /** Master record i of archive f: its page, verified against the record's hash. */
