@@ -1,6 +1,7 @@
 import { relative } from "node:path";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
-import { HexzError, inspect, open, pack } from "../mod.ts";
+import { HexzError, inspect, open, pack, type PackOptions } from "../mod.ts";
+import type { PageRef } from "../core/format/master.ts";
 import { decodeHeader, encodeHeader, formatUuid, newHeader } from "../core/format/header.ts";
 import { toHex } from "../core/hash/blake3.ts";
 import { decodeFileTable, encodeFileTable, type FileEntry } from "../core/format/filetable.ts";
@@ -39,110 +40,79 @@ Deno.test("golden vector: packing its input reproduces the committed archive byt
   }
 });
 
-Deno.test("golden vector: a run of zero blocks reproduces the committed archive with its compressed page", async () => {
+/**
+ * Packs `input` with `options`, thin on the last of `chain` (committed vectors, copied beside it
+ * as they lie in tests/vectors/, so the recorded parent path is its name), and requires the
+ * committed vector `name` byte for byte (HEXZ_WRITE_VECTORS=1 writes it). Then reads the committed
+ * vector: its streams are the input and its root hash is the one tests/vectors/README.md gives
+ * for it; returns the features `inspect` lists and its page records.
+ */
+async function reproduceVector(
+  name: string,
+  input: { disk: Uint8Array; memory?: Uint8Array },
+  options: Partial<PackOptions>,
+  chain: string[] = [],
+): Promise<{ features: string[]; pages: readonly PageRef[] }> {
   const [dir, done] = await tempDir();
   try {
-    await Deno.writeFile(`${dir}/disk`, zeroRunInput());
-    await pack({ output: `${dir}/v.hxz`, disk: `${dir}/disk`, ...ZERO_RUN_OPTIONS });
-    const made = await Deno.readFile(`${dir}/v.hxz`);
-    if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}v1-zero-run.hxz`, made);
-    assertBytesEqual(made, await Deno.readFile(`${VEC}v1-zero-run.hxz`), "v1-zero-run.hxz");
-    const a = await open(`${VEC}v1-zero-run.hxz`);
+    for (const v of chain) await Deno.copyFile(`${VEC}${v}`, `${dir}/${v}`);
+    await Deno.writeFile(`${dir}/disk`, input.disk);
+    if (input.memory) await Deno.writeFile(`${dir}/memory`, input.memory);
+    const parent = chain.at(-1);
+    const base = parent ? await open(`${dir}/${parent}`) : undefined;
     try {
-      assertBytesEqual(await a.read("disk", 0, a.size("disk")), zeroRunInput(), "disk");
-      assertEquals(inspect(a).features, ["compressedIndex"]);
-      assertEquals(a.pages.map((p) => [p.codec, p.count]), [[1, 300]]);
-      const expected = (await Deno.readTextFile(`${VEC}README.md`))
-        .match(/v1-zero-run\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1];
-      assertEquals(toHex(a.header.rootHash), expected);
+      await pack({
+        output: `${dir}/v.hxz`,
+        disk: `${dir}/disk`,
+        memory: input.memory ? `${dir}/memory` : undefined,
+        base,
+        // Relative (to the working directory): recorded relative to the child, as its name.
+        basePath: parent ? relative(Deno.cwd(), `${dir}/${parent}`) : undefined,
+        ...options,
+      });
     } finally {
-      a.close();
+      base?.close();
     }
+    const made = await Deno.readFile(`${dir}/v.hxz`);
+    if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}${name}`, made);
+    assertBytesEqual(made, await Deno.readFile(`${VEC}${name}`), name);
   } finally {
     await done();
   }
+  const a = await open(`${VEC}${name}`);
+  try {
+    assertBytesEqual(await a.read("disk", 0, a.size("disk")), input.disk, "disk");
+    if (input.memory) {
+      assertBytesEqual(await a.read("memory", 0, a.size("memory")), input.memory, "memory");
+    }
+    const readme = await Deno.readTextFile(`${VEC}README.md`);
+    const escaped = name.replaceAll(".", "\\.");
+    const expected =
+      readme.match(new RegExp(`${escaped}[\\s\\S]*?root hash: \`([0-9a-f]{64})\``))![1];
+    assertEquals(toHex(a.header.rootHash), expected);
+    return { features: inspect(a).features, pages: a.pages };
+  } finally {
+    a.close();
+  }
+}
+
+Deno.test("golden vector: a run of zero blocks reproduces the committed archive with its compressed page", async () => {
+  const v = await reproduceVector("v1-zero-run.hxz", { disk: zeroRunInput() }, ZERO_RUN_OPTIONS);
+  assertEquals(v.features, ["compressedIndex"]);
+  assertEquals(v.pages.map((p) => [p.codec, p.count]), [[1, 300]]);
 });
 
 Deno.test("golden vector: a thin child of v1-small reproduces the committed archive, its parent entries inheriting their hashes", async () => {
-  const [dir, done] = await tempDir();
-  try {
-    // Beside a copy of its parent, as in tests/vectors/: the recorded parent path is its name.
-    await Deno.copyFile(`${VEC}v1-small.hxz`, `${dir}/v1-small.hxz`);
-    const { disk, memory } = thinInput();
-    await Deno.writeFile(`${dir}/disk`, disk);
-    await Deno.writeFile(`${dir}/memory`, memory);
-    const base = await open(`${dir}/v1-small.hxz`);
-    try {
-      await pack({
-        output: `${dir}/v.hxz`,
-        disk: `${dir}/disk`,
-        memory: `${dir}/memory`,
-        base,
-        // Relative (to the working directory): recorded relative to the child, as its name.
-        basePath: relative(Deno.cwd(), `${dir}/v1-small.hxz`),
-        ...THIN_OPTIONS,
-      });
-    } finally {
-      base.close();
-    }
-    const made = await Deno.readFile(`${dir}/v.hxz`);
-    if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}v1-thin.hxz`, made);
-    assertBytesEqual(made, await Deno.readFile(`${VEC}v1-thin.hxz`), "v1-thin.hxz");
-    const a = await open(`${VEC}v1-thin.hxz`);
-    try {
-      assertBytesEqual(await a.read("disk", 0, a.size("disk")), disk, "disk");
-      assertBytesEqual(await a.read("memory", 0, a.size("memory")), memory, "memory");
-      assertEquals(inspect(a).features, ["thin", "compressedIndex", "inheritedHashes"]);
-      const expected = (await Deno.readTextFile(`${VEC}README.md`))
-        .match(/v1-thin\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1];
-      assertEquals(toHex(a.header.rootHash), expected);
-    } finally {
-      a.close();
-    }
-  } finally {
-    await done();
-  }
+  const v = await reproduceVector("v1-thin.hxz", thinInput(), THIN_OPTIONS, ["v1-small.hxz"]);
+  assertEquals(v.features, ["thin", "compressedIndex", "inheritedHashes"]);
 });
 
 Deno.test("golden vector: a grandchild of v1-small that takes a block from it reproduces v1-back.hxz", async () => {
-  const [dir, done] = await tempDir();
-  try {
-    // Beside copies of its parent and grandparent, as in tests/vectors/.
-    await Deno.copyFile(`${VEC}v1-small.hxz`, `${dir}/v1-small.hxz`);
-    await Deno.copyFile(`${VEC}v1-thin.hxz`, `${dir}/v1-thin.hxz`);
-    const { disk, memory } = backInput();
-    await Deno.writeFile(`${dir}/disk`, disk);
-    await Deno.writeFile(`${dir}/memory`, memory);
-    const base = await open(`${dir}/v1-thin.hxz`);
-    try {
-      await pack({
-        output: `${dir}/v.hxz`,
-        disk: `${dir}/disk`,
-        memory: `${dir}/memory`,
-        base,
-        basePath: relative(Deno.cwd(), `${dir}/v1-thin.hxz`),
-        ...BACK_OPTIONS,
-      });
-    } finally {
-      base.close();
-    }
-    const made = await Deno.readFile(`${dir}/v.hxz`);
-    if (Deno.env.get("HEXZ_WRITE_VECTORS")) await Deno.writeFile(`${VEC}v1-back.hxz`, made);
-    assertBytesEqual(made, await Deno.readFile(`${VEC}v1-back.hxz`), "v1-back.hxz");
-    const a = await open(`${VEC}v1-back.hxz`);
-    try {
-      assertBytesEqual(await a.read("disk", 0, a.size("disk")), disk, "disk");
-      assertBytesEqual(await a.read("memory", 0, a.size("memory")), memory, "memory");
-      assert(inspect(a).features.includes("ancestors"), inspect(a).features.join());
-      const expected = (await Deno.readTextFile(`${VEC}README.md`))
-        .match(/v1-back\.hxz[\s\S]*?root hash: `([0-9a-f]{64})`/)![1];
-      assertEquals(toHex(a.header.rootHash), expected);
-    } finally {
-      a.close();
-    }
-  } finally {
-    await done();
-  }
+  const v = await reproduceVector("v1-back.hxz", backInput(), BACK_OPTIONS, [
+    "v1-small.hxz",
+    "v1-thin.hxz",
+  ]);
+  assert(v.features.includes("ancestors"), v.features.join());
 });
 
 Deno.test("golden vector: the committed archive reads back its input and documented fields", async () => {
