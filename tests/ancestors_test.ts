@@ -9,7 +9,7 @@ import { check, type EncryptOptions, extract, HexzError, inspect, open, pack } f
 import { flatten } from "../core/pack/repack.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { rehash } from "./_rehash.ts";
-import { assertBytesEqual, readAll } from "./_archive.ts";
+import { assertBytesEqual, readAll, withOpen } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
 import { entryAt, plainPages } from "./_pages.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
@@ -192,20 +192,11 @@ Deno.test("ancestors: entries naming an ancestor where the format does not allow
       spoil(f);
       await Deno.writeFile(`${dir}/bad.hxz`, await rehash(f));
       await Deno.rename(`${dir}/bad.hxz`, `${dir}/v3x.hxz`);
-      await assertRejects(
-        async () => {
-          const a = await open(`${dir}/v3x.hxz`);
-          try {
-            await check(a);
-          } finally {
-            a.close();
-          }
+      await assertRejects(() => withOpen(`${dir}/v3x.hxz`, check), HexzError, message).catch(
+        (e) => {
+          throw new Error(`${what}: ${e.message}`);
         },
-        HexzError,
-        message,
-      ).catch((e) => {
-        throw new Error(`${what}: ${e.message}`);
-      });
+      );
     }
     // Feature bit 5 without a parent.
     const f = good.slice();

@@ -8,7 +8,7 @@
 import { check, type EncryptOptions, HexzError, inspect, open } from "../mod.ts";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { rehash, u32, u64 } from "./_rehash.ts";
-import { assertBytesEqual, packBytes, readAll } from "./_archive.ts";
+import { assertBytesEqual, packBytes, readAll, withOpen } from "./_archive.ts";
 import { hexz } from "./_cli.ts";
 import { pseudoRandom, tempDir } from "./_tools.ts";
 
@@ -29,18 +29,7 @@ function sparseDisk(): Uint8Array {
 }
 
 async function refused(path: string, message: RegExp) {
-  await assertRejects(
-    async () => {
-      const a = await open(path);
-      try {
-        await check(a);
-      } finally {
-        a.close();
-      }
-    },
-    HexzError,
-    message,
-  );
+  await assertRejects(() => withOpen(path, check), HexzError, message);
 }
 
 Deno.test("compressed index: pages of zero runs are stored compressed and read back, plain and encrypted", async () => {
