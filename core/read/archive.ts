@@ -32,6 +32,7 @@ import { blake3, toHex } from "../hash/blake3.ts";
 import { decompressInto, type DictCodec } from "../codec/codec.ts";
 import { type ArchiveKeys, SEAL_OVERHEAD, unlock } from "../crypto/keys.ts";
 import { createLru } from "./lru.ts";
+import { ancestorOf } from "./chain.ts";
 
 export type StreamRef = StreamName | number;
 
@@ -269,21 +270,16 @@ async function openFromSource(source: ByteSource, opts: OpenOptions): Promise<Ar
 
   /** The archive up the chain that holds the block a parent entry refers to. */
   async function holderOf(e: BlockEntry, what: string): Promise<Archive> {
-    let holder = await self.parent();
-    if (!holder) throw new HexzError("corrupt", `${what}: refers to a parent the archive lacks`);
-    for (let up = 0; up < e.ancestor; up++) {
-      const next: Archive | null = await holder.parent();
-      if (!next) {
-        throw new HexzError(
-          "corrupt",
-          `${what}: refers to an archive ${e.ancestor + 1} generations up; its chain ends after ${
-            up + 1
-          }`,
-        );
-      }
-      holder = next;
-    }
-    return holder;
+    const { archive, above } = await ancestorOf(self, e.ancestor + 1);
+    if (archive) return archive;
+    throw new HexzError(
+      "corrupt",
+      above === 0
+        ? `${what}: refers to a parent the archive lacks`
+        : `${what}: refers to an archive ${
+          e.ancestor + 1
+        } generations up; its chain ends after ${above}`,
+    );
   }
 
   /** Master record number of the page holding `key` (a block index or a logical offset). */

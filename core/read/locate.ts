@@ -9,6 +9,7 @@ import type { BlockEntry } from "../format/entry.ts";
 import { equalBytes } from "../format/bytes.ts";
 import type { Archive, BlockInfo } from "./archive.ts";
 import { KERNEL_MAX_BLOCK, kernelCodec } from "./block_kernel.ts";
+import { ancestorOf } from "./chain.ts";
 
 /**
  * The archive (a local file) and entry of the stored bytes of `b`, or null where the block
@@ -23,8 +24,7 @@ export async function locate(
   let archive = a, entry = b.entry;
   try {
     for (let depth = 0; entry.kind === KIND.parent; depth++) {
-      let p = depth < 256 ? await archive.parent() : null;
-      for (let up = 0; p && up < entry.ancestor; up++) p = await p.parent();
+      const p = depth < 256 ? (await ancestorOf(archive, entry.ancestor + 1)).archive : null;
       if (!p) return null;
       const pe = (await p.block(entry.parentStream, entry.location)).entry;
       // What the archive's own reader would check; on any doubt it decodes and reports.
