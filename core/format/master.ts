@@ -20,7 +20,7 @@ import {
   STREAMS,
 } from "./constants.ts";
 import type { Header } from "./header.ts";
-import { MIN_PACKED_PAGE, pageLength } from "./page.ts";
+import { storedPageLengthFits } from "./page.ts";
 
 export const MASTER_VERSION = 1;
 
@@ -101,9 +101,7 @@ export function decodeMaster(bytes: Uint8Array, h: Header): PageRef[] {
     ensure(p.count >= 1 && p.count <= PAGE_MAX_ENTRIES, `${w}: bad entry count ${p.count}`);
     ensure(p.codec <= PAGE_CODEC.lz4, `${w}: unknown page codec ${p.codec}`);
     ensure(
-      p.codec === PAGE_CODEC.none
-        ? p.length === pageLength(p.count)
-        : p.length >= MIN_PACKED_PAGE && p.length < pageLength(p.count),
+      storedPageLengthFits(p.codec, p.count, p.length),
       `${w}: page length disagrees with entry count`,
     );
     ensure(

@@ -38,7 +38,15 @@ export function pageLength(count: number): number {
 }
 
 /** The shortest stored LZ4 page: its header, one byte of compressed entries, its checksum. */
-export const MIN_PACKED_PAGE = PAGE_HEADER_SIZE + 1 + HASH_SIZE;
+const MIN_PACKED_PAGE = PAGE_HEADER_SIZE + 1 + HASH_SIZE;
+
+/** Whether a page of `count` entries stored with `codec` can be `length` bytes long: exactly
+ * its plain length, or for an LZ4 page, at least MIN_PACKED_PAGE and less than that. */
+export function storedPageLengthFits(codec: number, count: number, length: number): boolean {
+  return codec === PAGE_CODEC.lz4
+    ? length >= MIN_PACKED_PAGE && length < pageLength(count)
+    : length === pageLength(count);
+}
 
 /**
  * The stored form of an encoded page with its entries LZ4-compressed (header unchanged, new
@@ -107,9 +115,7 @@ export function decodePage(bytes: Uint8Array, x: PageExpectation): Page {
   const what = x.what;
   const packed = (x.codec ?? PAGE_CODEC.none) === PAGE_CODEC.lz4;
   ensure(
-    packed
-      ? bytes.length >= MIN_PACKED_PAGE && bytes.length < pageLength(x.count)
-      : bytes.length === pageLength(x.count),
+    storedPageLengthFits(x.codec ?? PAGE_CODEC.none, x.count, bytes.length),
     `${what}: length ${bytes.length} is wrong`,
   );
   const body = bytes.subarray(0, bytes.length - HASH_SIZE);
